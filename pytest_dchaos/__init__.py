@@ -1,0 +1,5 @@
+"""pytest-dchaos: chaos testing for distributed protocols."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

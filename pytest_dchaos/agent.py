@@ -1,0 +1,522 @@
+#!/usr/bin/env python3
+"""The dchaos agent: runs one node process and is its network.
+
+Standard library only: this file is copied as it is into images that have nothing but
+python3, so it must never import the rest of pytest_dchaos.
+
+What it does for its node:
+
+* starts the node (its own process group, stderr to ``stderr.log``, cwd the node's folder,
+  which survives restarts) and writes every message for it to its stdin;
+* reads the node's stdout, one JSON message per line; a message for another node goes out
+  on a TCP connection to that link's proxy (``n1->n2`` has its own Toxiproxy proxy, so the
+  fault layer can cut or slow one direction), a message for a client goes back to the
+  harness over the control connection;
+* accepts connections from the proxies of the links into this node and delivers what
+  arrives;
+* records every message it carries in ``trace.jsonl`` (time, event, id, src, dest, type,
+  size) — the source of msgs-per-op and of every message diagram;
+* applies message-level faults a TCP proxy cannot make: loss, duplication and reordering
+  of single messages, by seeded rules the harness sets;
+* kills, pauses, resumes and restarts the node when the harness asks.
+
+Control protocol (JSON lines on the control connection). Requests carry ``id`` and get
+``{"id": .., "ok": true, ..}`` or ``{"id": .., "ok": false, "error": ..}``:
+``configure {node_id, links: {dest: "host:port"}, seed}``, ``start {command, env?}``,
+``signal {action: kill|pause|resume|stop}``, ``rules {rules: [..]}``, ``status``, ``flush``,
+``shutdown``. ``deliver {msg}`` carries no id and gets no answer. Events the agent sends on
+its own: ``client {msg}`` (the node answered a client), ``exit {code, signal, expected}``,
+``bad_output {line}`` (the node printed something that is not a message),
+``undeliverable {msg, reason}`` (a client message found no running node).
+
+The agent exits, killing its node, when its stdin reaches end of file: the harness holds
+the other end, so not even ``kill -9`` of the harness leaves a node behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import time
+from typing import Any
+
+MAX_LINE = 64 * 1024 * 1024
+_TASKS: set[asyncio.Task[Any]] = set()
+RECONNECT_PAUSE = 0.05  # after a refused connection, drop instead of redialling for this long
+STDERR_TAIL_LINES = 20
+
+
+def spawn(coro: Any) -> None:
+    """Run ``coro`` in the background, keeping a reference so it is not collected early."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
+
+
+class Rule:
+    """A message-level fault on outgoing messages: drop, duplicate, delay or reorder."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.dests = set(spec["dests"]) if spec.get("dests") else None
+        self.types = set(spec["types"]) if spec.get("types") else None
+        self.drop = float(spec.get("drop", 0.0))
+        self.duplicate = float(spec.get("duplicate", 0.0))
+        self.reorder = float(spec.get("reorder", 0.0))
+        self.window = float(spec.get("window", 0.05))
+        self.delay = float(spec.get("delay", 0.0))
+
+    def matches(self, dest: str, msg_type: str) -> bool:
+        return (self.dests is None or dest in self.dests) and (
+            self.types is None or msg_type in self.types
+        )
+
+
+class Trace:
+    """``trace.jsonl``: one line per message event, buffered, flushed on request and exit."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+
+    def record(self, ev: str, mid: str, src: str, dest: str, msg_type: str, size: int,
+               why: str | None = None) -> None:
+        entry = {"t": time.time(), "ev": ev, "id": mid, "src": src, "dest": dest,
+                 "type": msg_type, "size": size}
+        if why:
+            entry["why"] = why
+        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class PeerLink:
+    """The outgoing connection for one directed link, through that link's proxy."""
+
+    def __init__(self, agent: Agent, dest: str, address: tuple[str, int]) -> None:
+        self.agent, self.dest, self.address = agent, dest, address
+        self.writer: asyncio.StreamWriter | None = None
+        self.pending: list[tuple[bytes, str, str, int]] = []
+        self.connecting = False
+        self.refused_until = 0.0
+
+    def send(self, frame: bytes, mid: str, msg_type: str, size: int) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(frame)
+            return
+        if time.monotonic() < self.refused_until:
+            self.agent.trace.record("drop", mid, self.agent.node_id, self.dest, msg_type, size,
+                                    "link down")
+            return
+        self.pending.append((frame, mid, msg_type, size))
+        if not self.connecting:
+            self.connecting = True
+            spawn(self._connect())
+
+    async def _connect(self) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(*self.address)
+        except OSError:
+            self.refused_until = time.monotonic() + RECONNECT_PAUSE
+            for _frame, mid, msg_type, size in self.pending:
+                self.agent.trace.record("drop", mid, self.agent.node_id, self.dest, msg_type,
+                                        size, "link down")
+            self.pending.clear()
+            return
+        finally:
+            self.connecting = False
+        self.writer = writer
+        for frame, _mid, _type, _size in self.pending:
+            writer.write(frame)
+        self.pending.clear()
+        spawn(self._watch(reader, writer))
+
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The proxy closes the connection when the link is cut: notice it at once, so the
+        next message redials instead of vanishing into a dead socket."""
+        with contextlib.suppress(OSError):
+            while await reader.read(65536):
+                pass
+        if self.writer is writer:
+            self.writer = None
+        writer.close()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class Agent:
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.node_id = "?"
+        self.links: dict[str, PeerLink] = {}
+        self.trace = Trace(os.path.join(workdir, "trace.jsonl"))
+        self.rules: list[Rule] = []
+        self.rng = random.Random(0)
+        self.proc: asyncio.subprocess.Process | None = None
+        self.paused = False
+        self.expected_exit = False
+        self.seq = 0
+        self.control: asyncio.StreamWriter | None = None
+        self.bad_output_reported = 0
+        self.done = asyncio.Event()
+        self.stderr_path = os.path.join(workdir, "stderr.log")
+
+    # -- the node process -------------------------------------------------------------
+
+    async def start_node(self, command: list[str], env: dict[str, str] | None) -> int:
+        if self.running:
+            raise RuntimeError("the node is already running")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        with open(self.stderr_path, "ab") as log:
+            log.write(f"--- dchaos: node {self.node_id} started at {time.time():.3f} ---\n"
+                      .encode())
+            log.flush()
+            self.proc = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                cwd=self.workdir,
+                env=full_env,
+                start_new_session=True,
+                limit=MAX_LINE,
+            )
+        self.paused = False
+        self.expected_exit = False
+        spawn(self._read_node(self.proc))
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def signal_node(self, action: str) -> None:
+        if not self.running:
+            raise RuntimeError("the node is not running")
+        assert self.proc is not None
+        group = self.proc.pid
+        if action == "kill":
+            self.expected_exit = True
+            self._killpg(group, signal.SIGKILL)
+        elif action == "stop":
+            self.expected_exit = True
+            self._killpg(group, signal.SIGTERM)
+            if self.paused:
+                self._killpg(group, signal.SIGCONT)
+        elif action == "pause":
+            self._killpg(group, signal.SIGSTOP)
+            self.paused = True
+        elif action == "resume":
+            self._killpg(group, signal.SIGCONT)
+            self.paused = False
+        else:
+            raise ValueError(f"unknown action {action!r}")
+
+    @staticmethod
+    def _killpg(group: int, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, sig)
+
+    async def _read_node(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                self._bad_output(b"<a line longer than 64 MiB>")
+                continue
+            if not line:
+                break
+            self._from_node(line)
+        code = await proc.wait()
+        if proc is not self.proc:
+            return
+        self.paused = False
+        self.send_event({
+            "event": "exit",
+            "pid": proc.pid,
+            "code": code if code >= 0 else None,
+            "signal": -code if code < 0 else None,
+            "expected": self.expected_exit,
+            "stderr_tail": self._stderr_tail(),
+        })
+
+    def _stderr_tail(self) -> list[str]:
+        try:
+            with open(self.stderr_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 8192))
+                lines = log.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+        return lines[-STDERR_TAIL_LINES:]
+
+    # -- messages ---------------------------------------------------------------------
+
+    def _from_node(self, line: bytes) -> None:
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            return
+        try:
+            msg = json.loads(line)
+            dest, body = msg["dest"], msg["body"]
+            msg_type = body["type"]
+            if not isinstance(dest, str) or not isinstance(msg_type, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            self._bad_output(line)
+            return
+        src = self.node_id
+        if dest in self.links:
+            self.seq += 1
+            mid = f"{src}:{self.seq}"
+            self.trace.record("send", mid, src, dest, msg_type, len(line))
+            self._route(dest, mid, msg_type, line)
+        elif dest == self.node_id:
+            self.seq += 1
+            mid = f"{src}:{self.seq}"
+            self.trace.record("send", mid, src, dest, msg_type, len(line))
+            self._deliver_peer(mid, src, msg_type, line)
+        else:
+            self.trace.record("client_out", "", src, dest, msg_type, len(line))
+            self.send_event({"event": "client", "msg": msg})
+
+    def _route(self, dest: str, mid: str, msg_type: str, line: bytes) -> None:
+        frame = b'{"id":"' + mid.encode() + b'","m":' + line + b"}\n"
+        link = self.links[dest]
+        copies, delay = 1, 0.0
+        for rule in self.rules:
+            if not rule.matches(dest, msg_type):
+                continue
+            if rule.drop and self.rng.random() < rule.drop:
+                self.trace.record("drop", mid, self.node_id, dest, msg_type, len(line), "rule")
+                return
+            if rule.duplicate and self.rng.random() < rule.duplicate:
+                copies += 1
+            if rule.reorder and self.rng.random() < rule.reorder:
+                delay += self.rng.uniform(0.0, rule.window)
+            delay += rule.delay
+        for copy in range(copies):
+            if copy:
+                self.trace.record("dup", mid, self.node_id, dest, msg_type, len(line))
+            if delay > 0:
+                asyncio.get_running_loop().call_later(
+                    delay, link.send, frame, mid, msg_type, len(line))
+            else:
+                link.send(frame, mid, msg_type, len(line))
+
+    def _deliver_peer(self, mid: str, src: str, msg_type: str, line: bytes) -> None:
+        if not self.running:
+            self.trace.record("drop", mid, src, self.node_id, msg_type, len(line), "node down")
+            return
+        self.trace.record("recv", mid, src, self.node_id, msg_type, len(line))
+        self._write_node(line)
+
+    def _write_node(self, line: bytes) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        # A node that is dying cannot take input; its exit is reported by _read_node.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+            self.proc.stdin.write(line + b"\n")
+
+    def deliver_client(self, msg: dict[str, Any]) -> None:
+        body = msg.get("body") or {}
+        line = json.dumps(msg, separators=(",", ":")).encode()
+        if not self.running:
+            self.send_event({"event": "undeliverable", "msg": msg,
+                             "reason": "the node is not running"})
+            return
+        self.trace.record("client_in", "", str(msg.get("src")), self.node_id,
+                          str(body.get("type")), len(line))
+        self._write_node(line)
+
+    def _bad_output(self, line: bytes) -> None:
+        self.bad_output_reported += 1
+        if self.bad_output_reported <= 5:
+            self.send_event({"event": "bad_output",
+                             "line": line[:500].decode("utf-8", "replace")})
+
+    async def serve_peer(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                frame = await reader.readline()
+                if not frame:
+                    break
+                self._from_peer(frame)
+        except (OSError, ValueError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+    def _from_peer(self, frame: bytes) -> None:
+        # Frames are b'{"id":"<mid>","m":<the sender node's line>}' — the line is carried
+        # byte for byte, so a node receives exactly what its peer printed.
+        start = frame.find(b'","m":')
+        if not frame.startswith(b'{"id":"') or start < 0:
+            return
+        mid = frame[7:start].decode("utf-8", "replace")
+        line = frame[start + 6:].rstrip(b"\r\n")[:-1]
+        try:
+            msg = json.loads(line)
+            src, msg_type = str(msg["src"]), str(msg["body"]["type"])
+        except (ValueError, KeyError, TypeError):
+            return
+        self._deliver_peer(mid, src, msg_type, line)
+
+    # -- control ----------------------------------------------------------------------
+
+    def send_event(self, event: dict[str, Any]) -> None:
+        if self.control is not None and not self.control.is_closing():
+            self.control.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+
+    async def serve_control(self, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter) -> None:
+        if self.control is not None:
+            self.control.close()
+        self.control = writer
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                try:
+                    request = json.loads(line)
+                except ValueError:
+                    continue
+                await self._handle(request)
+        except (OSError, asyncio.LimitOverrunError, ValueError):
+            pass
+        finally:
+            if self.control is writer:
+                self.control = None
+            writer.close()
+
+    async def _handle(self, request: dict[str, Any]) -> None:
+        cmd = request.get("cmd")
+        if cmd == "deliver":
+            self.deliver_client(request["msg"])
+            return
+        reply: dict[str, Any] = {"id": request.get("id"), "ok": True}
+        try:
+            if cmd == "configure":
+                self.node_id = request["node_id"]
+                self.rng = random.Random(request.get("seed", 0))
+                for link in self.links.values():
+                    link.close()
+                self.links = {
+                    dest: PeerLink(self, dest, _address(address))
+                    for dest, address in request["links"].items()
+                }
+            elif cmd == "start":
+                reply["pid"] = await self.start_node(list(request["command"]),
+                                                     request.get("env"))
+            elif cmd == "signal":
+                self.signal_node(request["action"])
+            elif cmd == "rules":
+                self.rules = [Rule(spec) for spec in request["rules"]]
+            elif cmd == "status":
+                reply.update(running=self.running, paused=self.paused,
+                             pid=self.proc.pid if self.proc else None,
+                             returncode=self.proc.returncode if self.proc else None)
+            elif cmd == "flush":
+                self.trace.flush()
+            elif cmd == "shutdown":
+                await self.shutdown()
+            else:
+                raise ValueError(f"unknown command {cmd!r}")
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            reply = {"id": request.get("id"), "ok": False,
+                     "error": f"{type(exc).__name__}: {exc}"}
+        self.send_event(reply)
+
+    async def shutdown(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.expected_exit = True
+            self._killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.wait_for(self.proc.wait(), 5)
+        for link in self.links.values():
+            link.close()
+        self.trace.flush()
+        self.done.set()
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def _watch_stdin(agent: Agent) -> None:
+    """EOF on stdin means the harness is gone: take the node down with us."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    try:
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (OSError, ValueError):
+        return  # stdin is not a pipe (run by hand): rely on signals and shutdown
+    while await reader.read(4096):
+        pass
+    await agent.shutdown()
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    os.makedirs(args.workdir, exist_ok=True)
+    agent = Agent(args.workdir)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: spawn(agent.shutdown()))
+    control = await asyncio.start_server(agent.serve_control, args.host, args.control_port,
+                                         limit=MAX_LINE)
+    peer = await asyncio.start_server(agent.serve_peer, args.host, args.peer_port,
+                                      limit=MAX_LINE)
+    ready = {
+        "event": "ready",
+        "pid": os.getpid(),
+        "control": control.sockets[0].getsockname()[1],
+        "peer": peer.sockets[0].getsockname()[1],
+    }
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    if not args.no_stdin_watch:
+        spawn(_watch_stdin(agent))
+    await agent.done.wait()
+    control.close()
+    peer.close()
+    if agent.control is not None:
+        await asyncio.sleep(0.05)  # let the last reply reach the harness
+        agent.control.close()
+    agent.trace.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="dchaos agent: runs one node")
+    parser.add_argument("--workdir", required=True, help="the node's folder (logs, trace)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--control-port", type=int, default=0)
+    parser.add_argument("--peer-port", type=int, default=0)
+    parser.add_argument("--no-stdin-watch", action="store_true",
+                        help="do not exit at EOF on stdin (when run by hand)")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(main_async(args))
+    except OSError as exc:
+        print(f"dchaos agent: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The harness end of an agent's control connection.
+
+One :class:`AgentLink` per node: requests (``configure``, ``start``, ``signal`` ...) are
+answered by id; everything else the agent says on its own (a node's reply to a client, a
+node that exited, a line that is not a message) is handed to ``on_event``. A reader thread
+per link keeps the harness simple to drive from synchronous code, pytest fixtures included.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pytest_dchaos.errors import HarnessError
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+class AgentLink:
+    def __init__(self, node: str, address: tuple[str, int], on_event: EventHandler,
+                 connect_timeout: float = 10.0) -> None:
+        self.node = node
+        self.address = address
+        self._on_event = on_event
+        try:
+            self._sock = socket.create_connection(address, timeout=connect_timeout)
+        except OSError as exc:
+            raise HarnessError(
+                f"cannot reach the agent of {node} at {address[0]}:{address[1]}: {exc}"
+            ) from None
+        self._sock.settimeout(None)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._write_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, Future[dict[str, Any]]] = {}
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name=f"agent-{node}", daemon=True)
+        self._reader.start()
+
+    def call(self, cmd: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
+        """Send one request and wait for its answer; a refusal raises :class:`HarnessError`."""
+        request_id = next(self._ids)
+        future: Future[dict[str, Any]] = Future()
+        self._pending[request_id] = future
+        self._write({"id": request_id, "cmd": cmd, **fields})
+        try:
+            reply = future.result(timeout)
+        except FutureTimeout:
+            raise HarnessError(
+                f"the agent of {self.node} did not answer {cmd!r} within {timeout:g}s"
+            ) from None
+        finally:
+            self._pending.pop(request_id, None)
+        if not reply.get("ok"):
+            raise HarnessError(f"the agent of {self.node} refused {cmd!r}: {reply.get('error')}")
+        return reply
+
+    def deliver(self, msg: dict[str, Any]) -> None:
+        """Hand a client message to the node (no answer; the node's reply comes as an event)."""
+        self._write({"cmd": "deliver", "msg": msg})
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        with self._write_lock:
+            if self._closed:
+                raise HarnessError(f"the agent of {self.node} is gone")
+            try:
+                self._sock.sendall(data)
+            except OSError as exc:
+                raise HarnessError(f"lost the agent of {self.node}: {exc}") from None
+
+    def _read(self) -> None:
+        stream = self._sock.makefile("rb")
+        try:
+            for line in stream:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue
+                request_id = message.get("id")
+                if request_id is not None and "ok" in message:
+                    future = self._pending.get(request_id)
+                    if future is not None and not future.done():
+                        future.set_result(message)
+                    continue
+                self._on_event(self.node, message)
+        except OSError:
+            pass
+        finally:
+            stream.close()
+            lost = {"ok": False, "error": "the control connection closed"}
+            for future in list(self._pending.values()):
+                if not future.done():
+                    future.set_result(lost)
+            if not self._closed:
+                self._on_event(self.node, {"event": "agent_lost"})
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        self._reader.join(timeout=5)

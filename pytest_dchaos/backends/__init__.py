@@ -1,0 +1,1 @@
+"""Backends: one per file (see ``base`` for the contract)."""

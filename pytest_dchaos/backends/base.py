@@ -1,0 +1,27 @@
+"""The backend contract: how a cluster's processes and network come to exist.
+
+A backend turns a :class:`ClusterPlan` into a provisioned :class:`Cluster` — agents up and
+reachable, one fault-layer proxy per directed link, agents told which proxy leads where —
+but with no node started yet: the runner first hangs protocol setup on
+``cluster.on_node_started`` and then calls ``cluster.start()``. Everything a backend starts
+must be stopped by ``cluster.close()`` (register it with ``cluster.add_closer``), and if
+provisioning fails half-way, the backend stops what it already started before raising.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pytest_dchaos.cluster import Cluster, ClusterPlan
+
+
+class Backend(ABC):
+    #: The name users pick it by: ``--backend NAME`` / ``--dchaos-backend=NAME``.
+    name: ClassVar[str]
+    #: One line for ``dchaos catalogue`` and ``--help``.
+    doc: ClassVar[str]
+
+    @abstractmethod
+    def provision(self, plan: ClusterPlan) -> Cluster:
+        """Start agents and links for ``plan``; raise :class:`HarnessError` if impossible."""

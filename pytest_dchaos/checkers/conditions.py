@@ -1,0 +1,130 @@
+"""What the cluster's conditions were at any moment, rebuilt from the fault timeline.
+
+Failure-detection checks need to know, for an observer O and a member X at time t, whether
+X had really failed from O's point of view (crashed, paused, or cut off so that no path of
+working links joins them), or was healthy (up, and both links between them intact for a
+while), or neither (a one-way cut, lossy links, just after a heal): only the first may be
+required to be detected, and only the second can give a false positive.
+
+This reads only :class:`FaultEvent` effects, nodes and links — never fault kinds — so a
+third-party fault with the right ``effect`` is understood too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pytest_dchaos.result import FaultEvent
+
+Link = tuple[str, str]
+#: A restart is recorded when the node is back; it was down for a moment before.
+RESTART_DOWNTIME = 0.5
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Conditions between two change points of the timeline."""
+
+    start: float
+    down: frozenset[str]
+    cut: frozenset[Link]
+    lossy: frozenset[Link]
+    component: dict[str, int]  # node -> id of its connected group (up nodes only)
+
+
+class Conditions:
+    def __init__(self, faults: Iterable[FaultEvent], nodes: Iterable[str]) -> None:
+        self.nodes = tuple(nodes)
+        intervals: list[tuple[float, float, FaultEvent]] = []
+        starts: dict[str, FaultEvent] = {}
+        for event in faults:
+            if event.action == "start":
+                if event.effect == "restart":
+                    intervals.append((event.time - RESTART_DOWNTIME, event.time, event))
+                else:
+                    starts[event.key] = event
+            elif event.action == "end" and event.key in starts:
+                begun = starts.pop(event.key)
+                intervals.append((begun.time, event.time, begun))
+        intervals.extend((e.time, math.inf, e) for e in starts.values())
+        points = sorted({0.0, *(a for a, _, _ in intervals), *(b for _, b, _ in intervals
+                                                               if b != math.inf)})
+        self._starts = points
+        self.segments = [self._segment(t, intervals) for t in points]
+
+    def _segment(self, t: float, intervals: list[tuple[float, float, FaultEvent]]) -> Segment:
+        down: set[str] = set()
+        cut: set[Link] = set()
+        lossy: set[Link] = set()
+        for a, b, event in intervals:
+            if not a <= t < b:
+                continue
+            if event.effect in ("crash", "pause", "restart"):
+                down.update(event.nodes)
+            elif event.effect == "cut":
+                cut.update(event.links)
+            elif event.effect == "lossy":
+                lossy.update(event.links)
+        return Segment(t, frozenset(down), frozenset(cut), frozenset(lossy),
+                       self._components(down, cut))
+
+    def _components(self, down: set[str], cut: set[Link]) -> dict[str, int]:
+        """Groups of up nodes joined by links that work both ways."""
+        up = [n for n in self.nodes if n not in down]
+        component: dict[str, int] = {}
+        for root in up:
+            if root in component:
+                continue
+            component[root] = len(component)
+            label, stack = component[root], [root]
+            while stack:
+                a = stack.pop()
+                for b in up:
+                    if b not in component and (a, b) not in cut and (b, a) not in cut:
+                        component[b] = label
+                        stack.append(b)
+        return component
+
+    def at(self, t: float) -> Segment:
+        return self.segments[max(0, bisect.bisect_right(self._starts, t) - 1)]
+
+    def failed(self, observer: str, member: str, t: float) -> bool:
+        """Member has really failed as seen from observer (who must be up)."""
+        seg = self.at(t)
+        if member in seg.down:
+            return True
+        return seg.component.get(observer) != seg.component.get(member)
+
+    def is_down(self, node: str, t: float) -> bool:
+        return node in self.at(t).down
+
+    def healthy(self, observer: str, member: str, t: float, settle: float) -> bool:
+        """Both up and both links between them intact and lossless since ``t - settle``."""
+        pair = {(observer, member), (member, observer)}
+        first = max(0, bisect.bisect_right(self._starts, t - settle) - 1)
+        last = bisect.bisect_right(self._starts, t)
+        for seg in self.segments[first:last]:
+            if observer in seg.down or member in seg.down:
+                return False
+            if pair & seg.cut or pair & seg.lossy:
+                return False
+        return True
+
+    def failure_intervals(self, observer: str, member: str, end: float
+                          ) -> list[tuple[float, float]]:
+        """Maximal intervals (up to ``end``) in which ``member`` had failed for ``observer``
+        while the observer itself was up."""
+        out: list[tuple[float, float]] = []
+        bounds = [*self._starts[1:], end]
+        for seg, stop in zip(self.segments, bounds, strict=True):
+            if seg.start >= end:
+                break
+            now_failed = observer not in seg.down and self.failed(observer, member, seg.start)
+            if now_failed and out and out[-1][1] == seg.start:
+                out[-1] = (out[-1][0], min(stop, end))
+            elif now_failed:
+                out.append((seg.start, min(stop, end)))
+        return out

@@ -1,0 +1,59 @@
+"""``latency``: client operation latency quantiles stay under bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.yamlsource import YNode
+from pytest_dchaos.stats import quantiles_ms
+
+BOUNDS = ("p50", "p95", "p99", "max")
+
+
+def check_bounds(observed: dict[str, Any], options: Any) -> tuple[bool, list[str]]:
+    """Compare quantiles (ms) with bounds (seconds); returns (passed, one text per bound)."""
+    passed, parts = True, []
+    for key in BOUNDS:
+        bound = options.get(key)
+        if bound is None:
+            continue
+        value = observed.get(key)
+        ok = value is not None and value <= bound * 1000
+        passed &= ok
+        parts.append(f"{key} {value:.0f}ms {'≤' if ok else '>'} {bound * 1000:.0f}ms"
+                     if value is not None else f"{key}: no data")
+    return passed, parts
+
+
+def build_bounds(values: dict[str, Any], node: YNode) -> dict[str, Any]:
+    if not any(values.get(k) is not None for k in BOUNDS):
+        raise node.error("give at least one bound", hint="e.g. {p50: 400ms, max: 600ms}")
+    return values
+
+
+class Latency(CheckerType):
+    name = "latency"
+    doc = ("Latency of acknowledged client operations (invoke to reply) stays under the "
+           "given quantile bounds; `f` restricts it to one operation.")
+    options = s.Struct((
+        *(s.Field(k, s.Duration(), f"bound on the {k} latency", None) for k in BOUNDS),
+        s.Field("f", s.Str(), "only this operation (e.g. broadcast)", None),
+    ))
+
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+        return build_bounds(values, node)
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        latencies = [done.time - invoke.time for invoke, done in record.history.pairs()
+                     if done is not None and done.type == "ok"
+                     and (options["f"] is None or invoke.f == options["f"])]
+        what = f"{options['f']} operations" if options["f"] else "operations"
+        if not latencies:
+            return self.verdict(False, f"no acknowledged {what} to measure")
+        observed = quantiles_ms(latencies)
+        passed, parts = check_bounds(observed, options)
+        return self.verdict(passed, f"{len(latencies)} {what}: " + ", ".join(parts),
+                            figures=observed)

@@ -1,0 +1,35 @@
+"""``node_contract``: the nodes kept the node contract for the whole run (always checked).
+
+A node that prints anything but JSON messages on stdout, or that exits without being told
+to, is broken whatever the protocol: this check names the node, what it did and where its
+log is, instead of letting the symptom surface as some other check's mystery failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.result import RunRecord, Verdict
+
+
+class NodeContract(CheckerType):
+    name = "node_contract"
+    doc = ("No node printed a non-message line on stdout or exited on its own; "
+           "checked in every run.")
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        problems = [i for i in record.incidents if i.kind in ("bad_output", "crash",
+                                                               "agent_lost")]
+        if not problems:
+            return self.verdict(True, "every node spoke only JSON messages and none crashed")
+        lines = [f"{p.node} at {p.time:.2f}s: {p.detail}" for p in problems[:10]]
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        nodes = sorted({p.node for p in problems})
+        logs = ", ".join(f"nodes/{n}/stderr.log" for n in nodes)
+        return self.verdict(
+            False,
+            f"{len(problems)} contract violation(s){more}: " + "; ".join(lines)
+            + f" — see {logs} in the report folder",
+            evidence={"incidents": [p.__dict__ for p in problems]},
+        )

@@ -1,0 +1,146 @@
+"""The ``dchaos`` command.
+
+``dchaos run PATH`` runs a scenario and exits 0 when every check passed, 1 when a check
+failed, 2 when the scenario is invalid or the harness could not run it (130 on Ctrl-C).
+``dchaos validate`` checks scenario files and prints their fault schedules;
+``dchaos catalogue`` lists every protocol, fault, check and backend installed, with their
+options — the reference generated from the plugins themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from pytest_dchaos import __version__, report
+from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
+from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.nemesis import expand
+from pytest_dchaos.progress import Progress
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dchaos",
+        description="Chaos-test distributed protocols from YAML scenarios.",
+    )
+    parser.add_argument("--version", action="version", version=f"dchaos {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a scenario and judge it",
+                              description="Run a scenario: exit 0 if every check passed, "
+                              "1 if a check failed, 2 if it could not run.")
+    run.add_argument("path", help="the scenario YAML file")
+    run.add_argument("--backend", default="local", help="where nodes run (default: local)")
+    run.add_argument("--report", metavar="DIR", help="report folder "
+                     "(default: dchaos-reports/<scenario>-<time>-<run id>)")
+    run.add_argument("--seed", type=int, help="seed for every random choice "
+                     "(default: the scenario's, else a fresh one, printed)")
+    run.add_argument("--node-command", metavar="CMD",
+                     help="run this executable as every node instead of the scenario's "
+                     "implementation (it must speak the node contract)")
+    run.add_argument("--toxiproxy", metavar="URL|embedded",
+                     help="the Toxiproxy server to use (default: toxiproxy-server on PATH, "
+                     "else the embedded one)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    validate = commands.add_parser("validate", help="check scenario files, print schedules")
+    validate.add_argument("paths", nargs="+", metavar="PATH")
+    validate.add_argument("--seed", type=int, help="seed for the printed schedule")
+
+    cat = commands.add_parser("catalogue", help="list protocols, faults, checks, backends")
+    cat.add_argument("--markdown", action="store_true", help="as the markdown reference")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _sigterm_interrupts()
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args)
+        return _catalogue(args)
+    except DchaosError as exc:
+        print(f"dchaos: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dchaos: interrupted; every node and proxy of the run was stopped",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _sigterm_interrupts() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every ``finally`` stops what the run started."""
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    registry = Registry()
+    scenario = load_scenario(args.path, registry)
+    node_command = None
+    if args.node_command:
+        try:
+            words = shlex.split(args.node_command)
+        except ValueError as exc:
+            raise DchaosError(f"--node-command: cannot split {args.node_command!r}: {exc}"
+                              ) from None
+        if not words:
+            raise DchaosError("--node-command is empty")
+        node_command = resolve_command(words, os.path.join(os.getcwd(), "."))
+    options = RunOptions(
+        backend=args.backend,
+        seed=args.seed,
+        report_dir=Path(args.report) if args.report else None,
+        node_command=node_command,
+        toxiproxy=args.toxiproxy,
+        progress=Progress(enabled=not args.quiet),
+    )
+    result = run_scenario(scenario, options, registry)
+    print(report.summary(result))
+    return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _validate(args: argparse.Namespace) -> int:
+    registry = Registry()
+    status = EXIT_PASSED
+    for path in args.paths:
+        try:
+            scenario = load_scenario(path, registry)
+            seed = args.seed if args.seed is not None else (scenario.seed or 0)
+            firings = expand(scenario, registry.faults, seed)
+        except DchaosError as exc:
+            print(f"{exc}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        print(f"{path}: ok — {scenario.name} ({scenario.protocol}, {scenario.cluster.nodes} "
+              f"nodes, {len(firings)} fault firing(s), checks: "
+              f"{', '.join(c.name for c in scenario.checks)})")
+        for firing in firings:
+            print(f"  {firing.describe_timing()}")
+    return status
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    registry = Registry()
+    print(catalogue_markdown(registry) if args.markdown else catalogue_text(registry))
+    return EXIT_PASSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""A running cluster: nodes under agents, their links through the fault layer.
+
+Backends build a :class:`Cluster` (they start agents, the fault layer and the links); from
+then on everything — the runner, faults, protocol families, and a test driving a cluster
+by hand — talks to it through this one class. It is thread-safe: clients, the nemesis and
+monitors call it concurrently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_dchaos.agentlink import AgentLink
+from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
+from pytest_dchaos.network import Network
+
+ADMIN_CLIENT = "c0"  # the harness's own client id, for init and state queries
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    """What a backend needs to start a cluster."""
+
+    run_id: str
+    node_ids: tuple[str, ...]
+    command: tuple[str, ...]
+    workdir: Path
+    seed: int
+    start_timeout: float = 10.0
+    image: str | None = None
+    init_extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    toxiproxy: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something a node did that breaks the node contract or that nobody asked for."""
+
+    time: float
+    node: str
+    kind: str  # crash | bad_output | agent_lost
+    detail: str
+
+
+@dataclass
+class _Pending:
+    node: str
+    future: Future[dict[str, Any]]
+
+
+class Cluster:
+    def __init__(self, plan: ClusterPlan, network: Network) -> None:
+        self.plan = plan
+        self.node_ids = plan.node_ids
+        self.network = network
+        self.agents: dict[str, AgentLink] = {}
+        self.incidents: list[Incident] = []
+        #: Called with (cluster, node) after a node answered init — at start and after every
+        #: restart. Protocol families hang their setup (e.g. ``topology``) here.
+        self.on_node_started: list[Callable[[Cluster, str], None]] = []
+        self._status: dict[str, str] = dict.fromkeys(plan.node_ids, "down")
+        self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
+        self._pending: dict[tuple[str, int], _Pending] = {}
+        self._msg_ids: dict[str, itertools.count[int]] = {}
+        self._rules: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in plan.node_ids}
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self._closed = False
+
+    # -- wiring, used by backends -------------------------------------------------------
+
+    def attach(self, node: str, link: AgentLink) -> None:
+        self.agents[node] = link
+
+    def add_closer(self, closer: Callable[[], None]) -> None:
+        """Run ``closer`` at :meth:`close` (last added, first run)."""
+        self._closers.append(closer)
+
+    def handle_event(self, node: str, event: dict[str, Any]) -> None:
+        """Events from agents (called on their reader threads)."""
+        kind = event.get("event")
+        if kind == "client":
+            msg = event.get("msg") or {}
+            body = msg.get("body") or {}
+            with self._lock:
+                pending = self._pending.pop((str(msg.get("dest")), body.get("in_reply_to")), None)
+            if pending is not None and not pending.future.done():
+                pending.future.set_result(body)
+        elif kind == "undeliverable":
+            msg = event.get("msg") or {}
+            body = msg.get("body") or {}
+            with self._lock:
+                pending = self._pending.pop((str(msg.get("src")), body.get("msg_id")), None)
+            if pending is not None and not pending.future.done():
+                pending.future.set_exception(NodeDown(f"{node} is not running"))
+        elif kind == "exit":
+            self._node_exited(node, event)
+        elif kind == "bad_output":
+            line = event.get("line", "")
+            self._incident(node, "bad_output", f"printed a line that is not a message: {line!r}")
+            self._fail_pending(node, NodeError(
+                node, f"printed a line that is not a JSON message on stdout: {line!r}; "
+                "stdout is for messages only (log to stderr)",
+                log_path=str(self.stderr_path(node))))
+        elif kind == "agent_lost" and not self._closed:
+            with self._lock:
+                self._status[node] = "down"
+            self._incident(node, "agent_lost", "its agent went away")
+            self._fail_pending(node, RpcTimeout(f"the agent of {node} went away"))
+
+    def _node_exited(self, node: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            if event.get("pid") != self._pids.get(node):
+                return  # a previous incarnation, already replaced by a restart
+            was = self._status.get(node)
+            self._status[node] = "down"
+        how = (f"signal {event['signal']}" if event.get("signal")
+               else f"exit code {event.get('code')}")
+        if not event.get("expected"):
+            self._incident(node, "crash", f"exited on its own ({how})")
+        tail = event.get("stderr_tail") or []
+        if was == "starting":
+            error: Exception = NodeError(node, f"exited ({how}) before answering init",
+                                         last_lines=tail, log_path=str(self.stderr_path(node)))
+        else:
+            error = RpcTimeout(f"{node} went down ({how}) before answering")
+        self._fail_pending(node, error)
+
+    def _incident(self, node: str, kind: str, detail: str) -> None:
+        with self._lock:
+            self.incidents.append(Incident(time.time(), node, kind, detail))
+
+    def _fail_pending(self, node: str, error: Exception) -> None:
+        with self._lock:
+            doomed = [key for key, p in self._pending.items() if p.node == node]
+            pending = [self._pending.pop(key) for key in doomed]
+        for p in pending:
+            if not p.future.done():
+                p.future.set_exception(error)
+
+    # -- client traffic -----------------------------------------------------------------
+
+    def submit(self, node: str, body: Mapping[str, Any], *,
+               client: str = ADMIN_CLIENT) -> Future[dict[str, Any]]:
+        """Send ``body`` from ``client`` to ``node``; the future holds the reply body.
+
+        It fails with :class:`NodeDown` when the message definitely did not reach a running
+        node, and with :class:`RpcTimeout` when the node went down before answering.
+        """
+        if node not in self.agents:
+            raise HarnessError(f"no node {node!r} in this cluster ({', '.join(self.node_ids)})")
+        future: Future[dict[str, Any]] = Future()
+        with self._lock:
+            counter = self._msg_ids.setdefault(client, itertools.count(1))
+            msg_id = next(counter)
+            self._pending[(client, msg_id)] = _Pending(node, future)
+        message = {"src": client, "dest": node, "body": {**body, "msg_id": msg_id}}
+        try:
+            self.agents[node].deliver(message)
+        except HarnessError as exc:
+            self.forget(client, msg_id)
+            future.set_exception(NodeDown(str(exc)))
+        future.msg_id = msg_id  # type: ignore[attr-defined]
+        future.client = client  # type: ignore[attr-defined]
+        return future
+
+    def forget(self, client: str, msg_id: int) -> None:
+        """Stop waiting for a reply (after a timeout): a late answer is then ignored."""
+        with self._lock:
+            self._pending.pop((client, msg_id), None)
+
+    def request(self, node: str, body: Mapping[str, Any], *, client: str = ADMIN_CLIENT,
+                timeout: float = 5.0) -> dict[str, Any]:
+        """Send and wait for the reply; raises :class:`RpcTimeout` after ``timeout``."""
+        future = self.submit(node, body, client=client)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            self.forget(client, future.msg_id)  # type: ignore[attr-defined]
+            raise RpcTimeout(
+                f"{node} did not answer {body.get('type')!r} within {timeout:g}s"
+            ) from None
+
+    # -- node processes -----------------------------------------------------------------
+
+    def init_body(self, node: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "init", "node_id": node, "node_ids": list(self.node_ids)}
+        extra = self.plan.init_extra.get(node)
+        if extra:
+            body["dchaos"] = dict(extra)
+        return body
+
+    def start(self, nodes: Iterable[str] | None = None) -> None:
+        """Start node processes and complete the init handshake, all nodes at once."""
+        nodes = list(self.node_ids if nodes is None else nodes)
+        for node in nodes:
+            with self._lock:
+                self._status[node] = "starting"
+            try:
+                reply = self.agents[node].call("start", command=list(self.plan.command),
+                                               env=dict(self.plan.env))
+                with self._lock:
+                    self._pids[node] = reply.get("pid")
+            except HarnessError as exc:
+                raise HarnessError(
+                    f"cannot start node {node} with {' '.join(self.plan.command)!r}: {exc}"
+                ) from None
+        inits = {node: self.submit(node, self.init_body(node)) for node in nodes}
+        for node, future in inits.items():
+            self._await_init(node, future)
+        for node in nodes:
+            for hook in self.on_node_started:
+                hook(self, node)
+
+    def _await_init(self, node: str, future: Future[dict[str, Any]]) -> None:
+        timeout = self.plan.start_timeout
+        try:
+            reply = future.result(timeout)
+        except FutureTimeout:
+            raise NodeError(node, f"did not answer init within {timeout:g}s",
+                            last_lines=self.stderr_tail(node),
+                            log_path=str(self.stderr_path(node))) from None
+        except RpcTimeout as exc:
+            raise NodeError(node, str(exc), last_lines=self.stderr_tail(node),
+                            log_path=str(self.stderr_path(node))) from None
+        if reply.get("type") != "init_ok":
+            raise NodeError(node, f"answered init with {reply!r} instead of init_ok",
+                            last_lines=self.stderr_tail(node),
+                            log_path=str(self.stderr_path(node)))
+        with self._lock:
+            if self._status[node] == "starting":
+                self._status[node] = "running"
+
+    def status(self, node: str) -> str:
+        """``running``, ``paused``, ``down`` (killed or crashed) or ``starting``."""
+        with self._lock:
+            return self._status[node]
+
+    def pids(self) -> dict[str, int | None]:
+        """The process id of each node's current (or last) process."""
+        with self._lock:
+            return dict(self._pids)
+
+    def live_nodes(self) -> tuple[str, ...]:
+        """Nodes whose process runs (paused ones included: they are slow, not dead)."""
+        with self._lock:
+            return tuple(n for n in self.node_ids if self._status[n] in ("running", "paused"))
+
+    def kill(self, node: str) -> None:
+        """SIGKILL the node's process (its folder on disk stays)."""
+        if self.status(node) == "down":
+            return
+        with self._lock:
+            self._status[node] = "down"
+        self.agents[node].call("signal", action="kill")
+
+    def pause(self, node: str) -> None:
+        if self.status(node) != "running":
+            return
+        self.agents[node].call("signal", action="pause")
+        with self._lock:
+            self._status[node] = "paused"
+
+    def resume(self, node: str) -> None:
+        if self.status(node) != "paused":
+            return
+        self.agents[node].call("signal", action="resume")
+        with self._lock:
+            self._status[node] = "running"
+
+    def restart(self, node: str) -> None:
+        """Kill the node if it runs, start it again and redo init and protocol setup."""
+        if self.status(node) != "down":
+            self.kill(node)
+            self._wait_down(node)
+        self.start([node])
+
+    def _wait_down(self, node: str, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.agents[node].call("status")["running"]:
+                return
+            time.sleep(0.01)
+        raise HarnessError(f"node {node} did not stop within {timeout:g}s of SIGKILL")
+
+    # -- message-level faults -----------------------------------------------------------
+
+    def set_rules(self, key: str, rules_by_node: Mapping[str, list[dict[str, Any]]]) -> None:
+        """Install message rules (drop/duplicate/reorder) owned by ``key`` on each node."""
+        for node, rules in rules_by_node.items():
+            with self._lock:
+                self._rules[node][key] = list(rules)
+                combined = [r for rs in self._rules[node].values() for r in rs]
+            self.agents[node].call("rules", rules=combined)
+
+    def clear_rules(self, key: str) -> None:
+        for node in self.node_ids:
+            with self._lock:
+                had = self._rules[node].pop(key, None)
+                combined = [r for rs in self._rules[node].values() for r in rs]
+            if had is not None:
+                self.agents[node].call("rules", rules=combined)
+
+    def rule_keys(self) -> list[str]:
+        with self._lock:
+            return list(dict.fromkeys(k for rules in self._rules.values() for k in rules))
+
+    # -- files --------------------------------------------------------------------------
+
+    def node_dir(self, node: str) -> Path:
+        return self.plan.workdir / node
+
+    def stderr_path(self, node: str) -> Path:
+        return self.node_dir(node) / "stderr.log"
+
+    def stderr_tail(self, node: str, lines: int = 20) -> list[str]:
+        try:
+            text = self.stderr_path(node).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return []
+        return text.splitlines()[-lines:]
+
+    def flush_traces(self) -> None:
+        for node, agent in self.agents.items():
+            try:
+                agent.call("flush", timeout=5)
+            except HarnessError:
+                self._incident(node, "agent_lost", "could not flush its trace")
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every node, agent and the fault layer. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        errors = []
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise HarnessError(f"cleaning up the cluster failed: {errors[0]}")
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

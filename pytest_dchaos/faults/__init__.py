@@ -1,0 +1,1 @@
+"""Fault types: one concept per module (see ``base`` for the contract)."""

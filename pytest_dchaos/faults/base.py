@@ -1,0 +1,87 @@
+"""The fault contract: what a key in a scenario's ``faults:`` list does to a cluster.
+
+Implementers subclass :class:`FaultType`, declare ``options`` with the schema kinds, and
+implement :meth:`FaultType.start` (and :meth:`FaultType.stop` when the fault can be
+reverted). The scheduler draws every random choice before the run (:meth:`resolve`), so a
+seed reproduces the same schedule; ``start`` and ``stop`` then act on concrete nodes only.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.yamlsource import YNode
+
+if TYPE_CHECKING:
+    from pytest_dchaos.cluster import Cluster
+
+#: What a fault acts on; ``heal`` reverts faults by scope.
+NETWORK, MESSAGES, PROCESS, CONTROL = "network", "messages", "process", "control"
+
+
+@dataclass
+class FaultEnv:
+    """What a fault gets to act with. ``key`` is unique per firing and owns whatever the
+    fault installs (cut links, toxics, message rules), so reverting it is exact."""
+
+    cluster: Cluster
+    key: str
+    #: The nemesis, for faults that act on other faults (``heal``).
+    nemesis: Any = None
+
+
+class FaultType(ABC):
+    name: ClassVar[str]
+    doc: ClassVar[str]
+    options: ClassVar[s.Struct]
+    scope: ClassVar[str] = NETWORK
+    #: False for faults that cannot be undone (restart): ``duration`` is refused for them.
+    revertible: ClassVar[bool] = True
+    #: Whether ``heal`` (and the final heal before the last reads) reverts it; a crash is
+    #: revertible by its own ``duration`` but not healed.
+    healable: ClassVar[bool] = True
+    #: What checkers learn from the timeline: ``cut`` (links lost), ``lossy`` (some
+    #: messages lost), ``slow``, ``crash``, ``pause``, ``restart`` or ``other``. With the nodes and links of each firing, this
+    #: lets a checker tell a real failure from a false positive without knowing fault kinds.
+    effect: ClassVar[str] = "other"
+
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+        """Typed options from validated ``values``; override for cross-field rules."""
+        return MappingProxyType(values)
+
+    def resolve(self, options: Any, rng: random.Random, nodes: tuple[str, ...]) -> Any:
+        """Replace random selectors with concrete choices (called once per firing)."""
+        return options
+
+    def nodes(self, options: Any) -> tuple[str, ...]:
+        """The nodes a resolved fault targets, for the timeline (may be empty)."""
+        return ()
+
+    def effect_of(self, options: Any) -> str:
+        """The effect of one resolved firing (some faults' effect depends on options)."""
+        return self.effect
+
+    def links(self, options: Any) -> frozenset[tuple[str, str]]:
+        """The directed links a resolved fault acts on, for the timeline (may be empty)."""
+        return frozenset()
+
+    @abstractmethod
+    def describe(self, options: Any) -> str:
+        """One short line for progress output and the fault timeline."""
+
+    @abstractmethod
+    def start(self, options: Any, env: FaultEnv) -> None:
+        """Apply the fault now."""
+
+    def stop(self, options: Any, env: FaultEnv) -> None:
+        """Revert the fault (after ``duration``, at a heal, and before the final phase)."""
+
+
+def pick_node(value: str, rng: random.Random, nodes: tuple[str, ...]) -> str:
+    """Resolve a node selector: ``random`` draws one node from the seed."""
+    return rng.choice(nodes) if value == "random" else value

@@ -1,0 +1,83 @@
+"""Process faults: crash (SIGKILL), pause (SIGSTOP/SIGCONT) and restart of nodes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node
+from pytest_dchaos.scenario import schema as s
+
+_NODES = s.ListOf(s.NodeRef(), scalar_ok=True, min_items=1)
+
+
+class _NodesFault(FaultType):
+    """A fault on a list of nodes: ``kill: n3``, ``kill: [n1, n2]``, ``kill: random``."""
+
+    scope = PROCESS
+    options = s.Struct((s.Field("nodes", _NODES, "which nodes (or random)"),),
+                       shorthand="nodes")
+    verb = ""
+
+    def build(self, values: dict[str, Any], node: Any, ctx: s.ParseContext) -> Any:
+        return tuple(values["nodes"])
+
+    def resolve(self, options: tuple[str, ...], rng: random.Random,
+                nodes: tuple[str, ...]) -> tuple[str, ...]:
+        chosen: list[str] = []
+        for name in options:
+            pool = tuple(n for n in nodes if n not in chosen) or nodes
+            chosen.append(pick_node(name, rng, pool))
+        return tuple(dict.fromkeys(chosen))
+
+    def nodes(self, options: tuple[str, ...]) -> tuple[str, ...]:
+        return options
+
+    def describe(self, options: tuple[str, ...]) -> str:
+        return f"{self.verb} {' '.join(options)}"
+
+
+class Kill(_NodesFault):
+    name = "kill"
+    doc = ("Crash nodes with SIGKILL. With `duration`, restart them after it (init and "
+           "protocol setup again, their folder on disk kept); without, they stay down.")
+    verb = "kill"
+    effect = "crash"
+    #: A crash is not undone by `heal`: only its own `duration` restarts the node.
+    healable = False
+
+    def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.kill(node)
+
+    def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.restart(node)
+
+
+class Pause(_NodesFault):
+    name = "pause"
+    doc = ("Freeze nodes with SIGSTOP (alive but silent, like a long GC pause); resumed with "
+           "SIGCONT after `duration` or at a heal.")
+    verb = "pause"
+    effect = "pause"
+
+    def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.pause(node)
+
+    def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.resume(node)
+
+
+class Restart(_NodesFault):
+    name = "restart"
+    doc = "Restart nodes: SIGKILL if running, start again, init and protocol setup."
+    verb = "restart"
+    effect = "restart"
+    revertible = False
+
+    def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.restart(node)

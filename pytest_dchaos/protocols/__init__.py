@@ -1,0 +1,1 @@
+"""Protocol families: one module per family (see ``base`` for the contract)."""

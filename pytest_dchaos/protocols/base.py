@@ -1,0 +1,117 @@
+"""The protocol-family contract: everything protocol-specific about a run, in one place.
+
+Every family has the same shape (as Maelstrom's workloads do): client operations and their
+generator (:class:`Workload`), per-node setup after ``init``, a final phase after the
+faults are healed (e.g. reads until every node has converged), monitors that sample the
+cluster during the run, and the checkers that judge it. The runner composes these; it
+knows nothing of any family.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pytest_dchaos.history import FAIL, INFO, OK
+from pytest_dchaos.scenario import schema as s
+
+if TYPE_CHECKING:
+    from pytest_dchaos.cluster import Cluster
+    from pytest_dchaos.history import History
+    from pytest_dchaos.result import RunRecord
+    from pytest_dchaos.scenario.model import Scenario
+
+#: Maelstrom's definite error codes: the operation certainly did not happen.
+DEFINITE_ERRORS = frozenset({1, 10, 11, 12, 14, 20, 21, 22, 30})
+
+
+class Workload(ABC):
+    """The client side of a family: what clients ask and how answers are read."""
+
+    @abstractmethod
+    def next_op(self, rng: random.Random) -> tuple[str, Any]:
+        """The next operation as ``(f, value)``, e.g. ``("broadcast", 17)``."""
+
+    @abstractmethod
+    def request(self, f: str, value: Any) -> dict[str, Any]:
+        """The message body that asks for operation ``f`` with ``value``."""
+
+    @abstractmethod
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+        """``(outcome, value)`` for a non-error reply: ok with what it returned, or fail /
+        info if the reply is not what the contract promises."""
+
+    def error_outcome(self, f: str, code: int | None) -> str:
+        """Maelstrom's rule: a definite error, or any error on a read, is a fail."""
+        if code in DEFINITE_ERRORS or f == "read":
+            return FAIL
+        return INFO
+
+    def timeout_outcome(self, f: str) -> str:
+        """A read that timed out changed nothing: fail. Anything else: unknown."""
+        return FAIL if f == "read" else INFO
+
+    def ok(self) -> str:
+        return OK
+
+
+@dataclass
+class Monitor:
+    """A periodic probe during the run; its samples land in ``observations[name]``."""
+
+    name: str
+    interval: float
+    sample: Callable[[Cluster, float], Any]
+
+
+@dataclass
+class RunContext:
+    """What a family's final phase gets: the live cluster and the run so far."""
+
+    cluster: Cluster
+    scenario: Scenario
+    history: History
+    clock: Callable[[], float]
+    observations: dict[str, Any]
+
+
+class ProtocolFamily(ABC):
+    name: ClassVar[str]
+    doc: ClassVar[str]
+    #: Values allowed for ``cluster.topology``.
+    topologies: ClassVar[tuple[str, ...]] = ()
+    #: Checks run when a scenario lists none.
+    default_checks: ClassVar[tuple[str, ...]] = ()
+    #: Extra keys the family accepts in ``workload:``.
+    workload_options: ClassVar[tuple[s.Field, ...]] = ()
+
+    @abstractmethod
+    def reference_command(self) -> tuple[str, ...]:
+        """The command line of this family's reference node."""
+
+    def init_extra(self, scenario: Scenario, node: str, seed: int) -> dict[str, Any]:
+        """The ``dchaos`` object of ``init`` for ``node`` (protocol parameters, keys)."""
+        return {"params": dict(scenario.cluster.params)} if scenario.cluster.params else {}
+
+    def setup(self, cluster: Cluster, scenario: Scenario) -> None:
+        """Prepare a provisioned cluster before its nodes start, e.g. by adding to
+        ``cluster.on_node_started`` the messages each node needs after ``init``."""
+
+    @abstractmethod
+    def workload(self, scenario: Scenario) -> Workload:
+        """The client workload for ``scenario``."""
+
+    def monitors(self, scenario: Scenario, needs: frozenset[str]) -> list[Monitor]:
+        """Periodic probes that produce the observations in ``needs``."""
+        return []
+
+    def final(self, ctx: RunContext) -> None:
+        """After the final heal: wait for recovery and read the final state into
+        ``ctx.observations``. Bounded by ``scenario.workload.recovery``."""
+
+    def stats(self, record: RunRecord) -> dict[str, Any]:
+        """Family-specific figures for ``result.json``'s stats (e.g. stable latency)."""
+        return {}

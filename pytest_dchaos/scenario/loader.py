@@ -1,0 +1,501 @@
+"""Scenario files → :class:`Scenario`, with errors that name file, line, field and fix.
+
+The loader knows the fixed top-level sections. What a fault or a check accepts is declared
+by the plugin that provides it (through the :class:`Catalog` it is handed), so a third-party
+fault is validated exactly like a built-in one.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from pytest_dchaos.errors import ScenarioError
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.model import (
+    PROTOCOL_NAMES,
+    CheckSpec,
+    ClusterSpec,
+    FaultSpec,
+    Implementation,
+    LinkLatency,
+    NetworkSpec,
+    Scenario,
+    WorkloadSpec,
+    frozen_mapping,
+)
+from pytest_dchaos.scenario.yamlsource import YNode, load_yaml
+
+TOP_LEVEL = (
+    "name", "description", "protocol", "cluster", "network", "workload", "faults", "checks",
+    "seed",
+)
+TIMING_KEYS = ("at", "every", "times", "until", "duration")
+MAX_NODES = 200
+
+
+class OptionDecl(Protocol):
+    """A fault or checker as the loader sees it: a name, an option schema and a builder."""
+
+    name: str
+    options: s.Struct
+
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+        """Turn validated option values into the typed options object; may raise
+        ``node.error(...)`` for rules that span several fields."""
+        ...
+
+
+class CheckerDecl(OptionDecl, Protocol):
+    #: The protocol families this check applies to; ``None`` for every family.
+    protocols: tuple[str, ...] | None
+
+
+class ProtocolDecl(Protocol):
+    name: str
+    workload_options: tuple[s.Field, ...]
+    topologies: tuple[str, ...]
+    default_checks: tuple[str, ...]
+
+
+class Catalog(Protocol):
+    """What the loader needs from the plugin registry."""
+
+    def protocol(self, name: str) -> ProtocolDecl | None: ...
+    def protocol_names(self) -> Sequence[str]: ...
+    def fault(self, name: str) -> OptionDecl | None: ...
+    def fault_names(self) -> Sequence[str]: ...
+    def checker(self, name: str) -> CheckerDecl | None: ...
+    def checker_names(self) -> Sequence[str]: ...
+
+
+def load_scenario(path: str | os.PathLike[str], catalog: Catalog) -> Scenario:
+    """Read and validate the scenario file at ``path``."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ScenarioError(
+            "no such scenario file", path=path, hint="check the path and the working folder"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read the scenario file: {exc}", path=path) from None
+    return parse_scenario(text, path, catalog)
+
+
+def parse_scenario(text: str, path: str, catalog: Catalog) -> Scenario:
+    """Validate scenario ``text`` (read from ``path``, which errors name)."""
+    root = load_yaml(text, path)
+    if not root.is_mapping:
+        raise root.error(
+            "a scenario is a mapping of sections",
+            hint=f"start with 'name:', 'protocol:' and 'cluster:'; sections: {', '.join(TOP_LEVEL)}",
+        )
+    s.check_keys(root, TOP_LEVEL, "")
+    sections = root.value
+    for required in ("name", "protocol", "cluster"):
+        if required not in sections:
+            raise root.error(f"missing required section {required!r}", line=1)
+
+    name = s.Str().parse(sections["name"], "name", s.ParseContext())
+    description = ""
+    if "description" in sections:
+        description = s.Str().parse(sections["description"], "description", s.ParseContext())
+    protocol = _protocol(sections["protocol"], catalog)
+    cluster = _cluster(sections["cluster"], protocol, path)
+    ctx = s.ParseContext(nodes=cluster.node_ids)
+    network = _network(sections["network"], ctx) if "network" in sections else NetworkSpec()
+    workload = _workload(sections.get("workload"), protocol, ctx)
+    faults = _faults(sections["faults"], catalog, ctx) if "faults" in sections else ()
+    checks = _checks(sections.get("checks"), root, protocol, catalog, ctx)
+    seed = None
+    if "seed" in sections:
+        seed = s.Int(min=0).parse(sections["seed"], "seed", ctx)
+    _check_timeline(faults, workload, path)
+    return Scenario(
+        name=name,
+        description=description,
+        protocol=protocol.name,
+        cluster=cluster,
+        network=network,
+        workload=workload,
+        faults=faults,
+        checks=checks,
+        seed=seed,
+        path=path,
+    )
+
+
+def _protocol(node: YNode, catalog: Catalog) -> ProtocolDecl:
+    name = s.Str().parse(node, "protocol", s.ParseContext())
+    decl = catalog.protocol(name)
+    if decl is None:
+        known = list(catalog.protocol_names())
+        if name in PROTOCOL_NAMES:
+            raise node.error(
+                f"protocol {name!r} is not installed in this version of pytest-dchaos",
+                field="protocol", hint=f"installed: {', '.join(known) or 'none'}",
+            )
+        raise node.error(
+            f"unknown protocol {name!r}", field="protocol",
+            hint=s.suggest(name, known) or f"installed: {', '.join(known) or 'none'}",
+        )
+    return decl
+
+
+_CLUSTER_FIELDS = (
+    s.Field("nodes", s.Int(min=1, max=MAX_NODES), "how many nodes (ids n1..nN)"),
+    s.Field(
+        "implementation",
+        s.AnyData(),
+        "'reference', or {command: [...] | 'cmd args'} for your own node, "
+        "or {image: ..., command: ...} on the docker backend",
+        "reference",
+    ),
+    s.Field("params", s.MappingOf(), "parameters handed to every node in init.dchaos.params", None),
+    s.Field("topology", s.Str(), "the topology sent to nodes (protocol-specific)", None),
+    s.Field("start_timeout", s.Duration(), "how long a node may take to answer init", 10.0),
+)
+
+
+def _cluster(node: YNode, protocol: ProtocolDecl, path: str) -> ClusterSpec:
+    if not node.is_mapping:
+        raise node.error("expected a mapping like {nodes: 5}", field="cluster")
+    values = s.parse_mapping(node, _CLUSTER_FIELDS, "cluster", s.ParseContext())
+    implementation = _implementation(node.value.get("implementation"), path)
+    topology = values["topology"]
+    if topology is not None and topology not in protocol.topologies:
+        where = node.value["topology"]
+        raise where.error(
+            f"topology {topology!r} is not known for protocol {protocol.name}",
+            field="cluster.topology",
+            hint=s.suggest(topology, protocol.topologies)
+            or f"allowed: {', '.join(protocol.topologies) or 'none'}",
+        )
+    return ClusterSpec(
+        nodes=values["nodes"],
+        implementation=implementation,
+        params=frozen_mapping(values["params"]),
+        topology=topology,
+        start_timeout=values["start_timeout"],
+    )
+
+
+def _implementation(node: YNode | None, path: str) -> Implementation:
+    if node is None or node.value == "reference":
+        return Implementation()
+    field = "cluster.implementation"
+    if isinstance(node.value, str):
+        raise node.error(
+            f"{node.value!r} is not an implementation", field=field,
+            hint="write 'reference', or {command: ./my-node} for your own node",
+        )
+    if not node.is_mapping:
+        raise node.error("expected 'reference' or a mapping with command/image", field=field)
+    s.check_keys(node, ("command", "image"), field)
+    command = None
+    if "command" in node.value:
+        command = parse_command(node.value["command"], f"{field}.command", base=path)
+    image = None
+    if "image" in node.value:
+        image = s.Str().parse(node.value["image"], f"{field}.image", s.ParseContext())
+    if command is None and image is None:
+        raise node.error("needs command or image", field=field)
+    return Implementation(command=command, image=image)
+
+
+def parse_command(node: YNode, field: str, *, base: str | None) -> tuple[str, ...]:
+    """A command as a list of words or one shell-like string.
+
+    A relative program path with a slash in it (``./node``) is taken relative to the
+    scenario file's folder, so scenarios can sit next to the node they test.
+    """
+    if isinstance(node.value, str):
+        try:
+            words = shlex.split(node.value)
+        except ValueError as exc:
+            raise node.error(f"cannot split the command: {exc}", field=field) from None
+    elif node.is_sequence and all(isinstance(c.value, str | int | float) for c in node.value):
+        words = [str(c.value) for c in node.value]
+    else:
+        raise node.error("expected a command: a string or a list of words", field=field)
+    if not words:
+        raise node.error("the command is empty", field=field)
+    return resolve_command(words, base)
+
+
+def resolve_command(words: Sequence[str], base: str | None) -> tuple[str, ...]:
+    program = words[0]
+    if base and "/" in program and not os.path.isabs(program):
+        program = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), program))
+    return (program, *words[1:])
+
+
+def _links(node: YNode, field: str, ctx: s.ParseContext) -> frozenset[tuple[str, str]]:
+    """``all``, a list of ``n1->n2`` / ``n1<->n2``, or ``{from: [...], to: [...]}``."""
+    nodes = ctx.nodes
+    everything = frozenset((a, b) for a in nodes for b in nodes if a != b)
+    if node.value == "all":
+        return everything
+    ref = s.NodeRef(selectors=())
+    if node.is_mapping:
+        s.check_keys(node, ("from", "to"), field)
+        srcs = s.ListOf(ref, scalar_ok=True).parse(node.value["from"], f"{field}.from", ctx) \
+            if "from" in node.value else nodes
+        dsts = s.ListOf(ref, scalar_ok=True).parse(node.value["to"], f"{field}.to", ctx) \
+            if "to" in node.value else nodes
+        return frozenset((a, b) for a in srcs for b in dsts if a != b)
+    items = node.value if node.is_sequence else [node]
+    links: set[tuple[str, str]] = set()
+    for i, item in enumerate(items):
+        where = f"{field}[{i}]" if node.is_sequence else field
+        text = item.value
+        both = isinstance(text, str) and "<->" in text
+        parts = text.split("<->" if both else "->") if isinstance(text, str) else []
+        if len(parts) != 2:
+            raise item.error(
+                f"expected a link like n1->n2 or n1<->n2, got {text!r}", field=where,
+                hint="or write 'all', or {from: [n1], to: [n2, n3]}",
+            )
+        a, b = (p.strip() for p in parts)
+        for end in (a, b):
+            ref.parse(YNode(end, item.line, item.column, item.path), where, ctx)
+        if a == b:
+            raise item.error("a link joins two different nodes", field=where)
+        links.add((a, b))
+        if both:
+            links.add((b, a))
+    return frozenset(links)
+
+
+LINKS = s.Custom(_links, "links: all | [n1->n2, n2<->n3] | {from: [..], to: [..]}")
+
+_NETWORK_FIELDS = (
+    s.Field("latency", s.Duration(), "one-way latency of every node-to-node message", 0.0),
+    s.Field("jitter", s.Duration(), "uniform ± jitter added to the latency", 0.0),
+    s.Field("links", s.AnyData(), "per-link latency: [{links: ..., latency: ..., jitter: ...}]",
+            None),
+)
+_LINK_LATENCY_FIELDS = (
+    s.Field("links", LINKS, "which directed links"),
+    s.Field("latency", s.Duration(), "one-way latency on those links"),
+    s.Field("jitter", s.Duration(), "uniform ± jitter", 0.0),
+)
+
+
+def _network(node: YNode, ctx: s.ParseContext) -> NetworkSpec:
+    if node.value is None:
+        return NetworkSpec()
+    if not node.is_mapping:
+        raise node.error("expected a mapping like {latency: 10ms}", field="network")
+    values = s.parse_mapping(node, _NETWORK_FIELDS, "network", ctx)
+    overrides = []
+    if "links" in node.value:
+        entries = s.ListOf(s.Struct(_LINK_LATENCY_FIELDS)).parse(
+            node.value["links"], "network.links", ctx
+        )
+        overrides = [LinkLatency(e["links"], e["latency"], e["jitter"]) for e in entries]
+    if values["jitter"] > values["latency"]:
+        raise node.value["jitter"].error(
+            "jitter cannot exceed latency (a message cannot arrive before it was sent)",
+            field="network.jitter",
+        )
+    return NetworkSpec(values["latency"], values["jitter"], tuple(overrides))
+
+
+_WORKLOAD_FIELDS = (
+    s.Field("clients", s.Int(min=1, max=1000), "concurrent clients (ids c1..cK)", 1),
+    s.Field("rate", s.Rate(), "total operations per second over all clients", 10.0),
+    s.Field("duration", s.Duration(), "how long the workload runs", 10.0),
+    s.Field("recovery", s.Duration(),
+            "after the workload and the final heal: how long the cluster gets to recover "
+            "before the final reads must see everything", 10.0),
+    s.Field("timeout", s.Duration(), "client request timeout (then the outcome is unknown)", 5.0),
+)
+
+
+def _workload(node: YNode | None, protocol: ProtocolDecl, ctx: s.ParseContext) -> WorkloadSpec:
+    fields = _WORKLOAD_FIELDS + protocol.workload_options
+    if node is None or node.value is None:
+        values = {f.name: f.default for f in fields}
+    elif not node.is_mapping:
+        raise node.error("expected a mapping like {clients: 4, rate: 50/s, duration: 20s}",
+                         field="workload")
+    else:
+        values = s.parse_mapping(node, fields, "workload", ctx)
+    options = {f.name: values[f.name] for f in protocol.workload_options}
+    return WorkloadSpec(
+        clients=values["clients"],
+        rate=values["rate"],
+        duration=values["duration"],
+        recovery=values["recovery"],
+        timeout=values["timeout"],
+        options=frozen_mapping(options),
+    )
+
+
+def _faults(node: YNode, catalog: Catalog, ctx: s.ParseContext) -> tuple[FaultSpec, ...]:
+    if node.value is None:
+        return ()
+    if not node.is_sequence:
+        raise node.error("expected a list of faults, each like {at: 5s, kill: n3}",
+                         field="faults")
+    return tuple(_fault(entry, f"faults[{i}]", catalog, ctx)
+                 for i, entry in enumerate(node.value))
+
+
+_AT_RANGE = s.Struct((s.Field("between", s.ListOf(s.Duration(), min_items=2),
+                              "[earliest, latest]: drawn from the seed"),))
+
+
+def _fault(node: YNode, where: str, catalog: Catalog, ctx: s.ParseContext) -> FaultSpec:
+    if not node.is_mapping:
+        raise node.error("expected a mapping like {at: 5s, kill: n3}", field=where)
+    kinds = [k for k in node.value if k not in TIMING_KEYS]
+    known = list(catalog.fault_names())
+    if not kinds:
+        raise node.error("names no fault", field=where,
+                         hint=f"add one of: {', '.join(known)}, or one_of: [...]")
+    if len(kinds) > 1:
+        unknown = [k for k in kinds if k != "one_of" and catalog.fault(k) is None]
+        if unknown:
+            bad = unknown[0]
+            raise node.error(f"unknown fault or key {bad!r}", field=f"{where}.{bad}",
+                             line=node.key_lines[bad],
+                             hint=s.suggest(bad, [*known, *TIMING_KEYS])
+                             or f"faults: {', '.join(known)}")
+        raise node.error(f"one entry holds one fault, found {', '.join(kinds)}", field=where,
+                         hint="split them into separate entries with their own 'at'")
+    kind = kinds[0]
+    timing = _timing(node, where, ctx)
+    if kind == "one_of":
+        options_node = node.value["one_of"]
+        if not options_node.is_sequence or not options_node.value:
+            raise options_node.error("expected a list of faults to choose from",
+                                     field=f"{where}.one_of")
+        choices = []
+        for i, choice in enumerate(options_node.value):
+            sub = f"{where}.one_of[{i}]"
+            if not choice.is_mapping or len(choice.value) != 1:
+                raise choice.error("each choice is one fault, like {kill: random}", field=sub)
+            (choice_kind, choice_options), = choice.value.items()
+            choices.append((choice_kind, _fault_options(choice_kind, choice_options, choice,
+                                                         sub, catalog, ctx)))
+        return FaultSpec(kind="one_of", options=None, line=node.line, choices=tuple(choices),
+                         **timing)
+    options = _fault_options(kind, node.value[kind], node, where, catalog, ctx)
+    return FaultSpec(kind=kind, options=options, line=node.line, **timing)
+
+
+def _fault_options(kind: str, value: YNode, owner: YNode, where: str, catalog: Catalog,
+                   ctx: s.ParseContext) -> Any:
+    decl = catalog.fault(kind)
+    if decl is None:
+        known = list(catalog.fault_names())
+        raise owner.error(
+            f"unknown fault {kind!r}", field=f"{where}.{kind}",
+            line=owner.key_lines.get(kind),
+            hint=s.suggest(kind, [*known, *TIMING_KEYS]) or f"faults: {', '.join(known)}",
+        )
+    values = decl.options.parse(value, f"{where}.{kind}", ctx)
+    return decl.build(values, value, ctx)
+
+
+def _timing(node: YNode, where: str, ctx: s.ParseContext) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    at_node = node.value.get("at")
+    if at_node is None:
+        raise node.error("needs 'at': when the fault starts", field=where,
+                         hint="at: 5s, or at: {between: [2s, 8s]} for a seeded random time")
+    if at_node.is_mapping:
+        low, high = _AT_RANGE.parse(at_node, f"{where}.at", ctx)["between"][:2]
+        if high < low:
+            raise at_node.error("the range is backwards", field=f"{where}.at.between")
+        values["at"] = (low, high)
+    else:
+        values["at"] = s.Duration().parse(at_node, f"{where}.at", ctx)
+    for key, kind in (("every", s.Duration()), ("until", s.Duration()),
+                      ("duration", s.Duration()), ("times", s.Int(min=1))):
+        if key in node.value:
+            values[key] = kind.parse(node.value[key], f"{where}.{key}", ctx)
+    if values.get("every") is not None and values["every"] <= 0:
+        raise node.value["every"].error("must be above zero", field=f"{where}.every")
+    if ("times" in values or "until" in values) and "every" not in values:
+        key = "times" if "times" in values else "until"
+        raise node.value[key].error(f"'{key}' needs 'every'", field=f"{where}.{key}",
+                                    hint="add every: 5s to repeat the fault")
+    if "duration" in values and "every" in values and values["duration"] >= values["every"]:
+        raise node.value["duration"].error(
+            "a repeating fault must end before it fires again", field=f"{where}.duration",
+            hint=f"make duration shorter than every ({values['every']}s)",
+        )
+    return values
+
+
+def _checks(node: YNode | None, root: YNode, protocol: ProtocolDecl, catalog: Catalog,
+            ctx: s.ParseContext) -> tuple[CheckSpec, ...]:
+    if node is None:
+        entries: list[tuple[str, YNode, YNode]] = [
+            (name, YNode(None, root.line, 1, root.path), root)
+            for name in protocol.default_checks
+        ]
+    elif not node.is_sequence:
+        raise node.error("expected a list of checks, like [convergence, {latency: {p99: 1s}}]",
+                         field="checks")
+    else:
+        entries = []
+        for i, entry in enumerate(node.value):
+            if isinstance(entry.value, str):
+                entries.append((entry.value, YNode(None, entry.line, entry.column, entry.path),
+                                entry))
+            elif entry.is_mapping and len(entry.value) == 1:
+                (name, options), = entry.value.items()
+                entries.append((name, options, entry))
+            else:
+                raise entry.error("expected a check name, or {name: {options}}",
+                                  field=f"checks[{i}]")
+    checks = []
+    seen: set[str] = set()
+    for i, (name, options, owner) in enumerate(entries):
+        where = f"checks[{i}]"
+        decl = catalog.checker(name)
+        if decl is None:
+            known = [n for n in catalog.checker_names()
+                     if _applies(catalog.checker(n), protocol.name)]
+            raise owner.error(f"unknown check {name!r}", field=where,
+                              hint=s.suggest(name, known)
+                              or f"checks for {protocol.name}: {', '.join(known)}")
+        if not _applies(decl, protocol.name):
+            raise owner.error(
+                f"check {name!r} does not apply to protocol {protocol.name}", field=where,
+                hint=f"it is for: {', '.join(decl.protocols or ())}",
+            )
+        if name in seen:
+            raise owner.error(f"check {name!r} is listed twice", field=where)
+        seen.add(name)
+        values = decl.options.parse(options, f"{where}.{name}", ctx)
+        checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line))
+    return tuple(checks)
+
+
+def _applies(decl: CheckerDecl | None, protocol: str) -> bool:
+    return decl is not None and (decl.protocols is None or protocol in decl.protocols)
+
+
+def _check_timeline(faults: tuple[FaultSpec, ...], workload: WorkloadSpec, path: str) -> None:
+    """Faults scheduled after the workload ends would silently never fire: say so."""
+    for fault in faults:
+        start = fault.at[0] if isinstance(fault.at, tuple) else fault.at
+        if start >= workload.duration:
+            raise ScenarioError(
+                f"fault starts at {start:g}s, but the workload lasts {workload.duration:g}s "
+                "and faults only run during it",
+                path=path, line=fault.line, field="faults",
+                hint="move 'at' earlier or lengthen workload.duration",
+            )
+
+
+__all__ = ["Catalog", "load_scenario", "parse_command", "parse_scenario"]

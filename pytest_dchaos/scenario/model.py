@@ -1,0 +1,144 @@
+"""The validated scenario: frozen, typed, and free of raw YAML.
+
+Everything downstream of the loader (runner, backends, faults, checkers) reads these classes
+and never a dict from the file. Durations are seconds, rates are per second. Fault and check
+``options`` are the typed objects their plugins built from the YAML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+PROTOCOL_NAMES = ("gossip", "pbft", "vector_clock", "txn")
+
+
+def node_ids(count: int) -> tuple[str, ...]:
+    """The node ids of a cluster of ``count`` nodes: ``n1..nN`` (the node contract)."""
+    return tuple(f"n{i}" for i in range(1, count + 1))
+
+
+def frozen_mapping(data: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """A read-only view of a copy of ``data``, for fields of frozen dataclasses."""
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """What runs as a node: the protocol's reference node, or a user's command or image."""
+
+    command: tuple[str, ...] | None = None
+    image: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.command is None and self.image is None
+
+    def describe(self) -> str:
+        if self.is_reference:
+            return "reference"
+        parts = []
+        if self.image:
+            parts.append(f"image {self.image}")
+        if self.command:
+            parts.append(" ".join(self.command))
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    nodes: int
+    implementation: Implementation = field(default_factory=Implementation)
+    params: Mapping[str, Any] = field(default_factory=frozen_mapping)
+    topology: str | None = None
+    start_timeout: float = 10.0
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return node_ids(self.nodes)
+
+
+@dataclass(frozen=True)
+class LinkLatency:
+    """Extra latency on some directed links (``links`` of ``(src, dest)`` pairs)."""
+
+    links: frozenset[tuple[str, str]]
+    latency: float
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """The network's steady state, before any fault: latency on every node-to-node link."""
+
+    latency: float = 0.0
+    jitter: float = 0.0
+    links: tuple[LinkLatency, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """Clients and their pace. ``options`` are the protocol family's own workload keys."""
+
+    clients: int = 1
+    rate: float = 10.0
+    duration: float = 10.0
+    recovery: float = 10.0
+    timeout: float = 5.0
+    options: Mapping[str, Any] = field(default_factory=frozen_mapping)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """One entry of ``faults``: what to do (``kind`` + typed ``options``) and when.
+
+    ``at`` is fixed or a ``(low, high)`` range drawn from the seed. With ``every`` the fault
+    repeats, ``times`` times or until ``until``. With ``duration`` it is reverted after that
+    long. ``choices`` holds the alternatives of a ``one_of`` entry, one drawn per firing.
+    """
+
+    kind: str
+    options: Any
+    line: int
+    at: float | tuple[float, float] = 0.0
+    duration: float | None = None
+    every: float | None = None
+    times: int | None = None
+    until: float | None = None
+    choices: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One entry of ``checks``: a checker's name and its typed options."""
+
+    name: str
+    options: Any
+    line: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    protocol: str
+    cluster: ClusterSpec
+    network: NetworkSpec = field(default_factory=NetworkSpec)
+    workload: WorkloadSpec = field(default_factory=WorkloadSpec)
+    faults: tuple[FaultSpec, ...] = ()
+    checks: tuple[CheckSpec, ...] = ()
+    seed: int | None = None
+    description: str = ""
+    path: str | None = None
+
+    @property
+    def node_ids(self) -> tuple[str, ...]:
+        return self.cluster.node_ids
+
+    def with_implementation(self, implementation: Implementation) -> Scenario:
+        """The same scenario run against another implementation (``--node-command``)."""
+        return replace(self, cluster=replace(self.cluster, implementation=implementation))
+
+    def with_seed(self, seed: int) -> Scenario:
+        return replace(self, seed=seed)

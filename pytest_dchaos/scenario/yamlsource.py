@@ -1,0 +1,141 @@
+"""YAML as data with positions: safe loading only, and every value knows its line.
+
+PyYAML's composer gives nodes with marks; we turn them into :class:`YNode` trees so that the
+schema can say ``scenario.yaml:14: faults[2].partition.groups: ...`` about any value. Only
+YAML's standard data tags are constructed: a tag that asks to build a Python object is
+refused with an error, never executed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from pytest_dchaos.errors import ScenarioError
+
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+_MAX_DEPTH = 64  # far deeper than any scenario; stops alias bombs and self-referencing anchors
+
+
+@dataclass(frozen=True, eq=False)
+class YNode:
+    """One YAML value and where it was written.
+
+    ``value`` is a plain scalar (str, int, float, bool, None), a ``list[YNode]`` or a
+    ``dict[str, YNode]``. For mappings, ``key_lines`` gives the line of each key, which is
+    where a person looks when a key is wrong.
+    """
+
+    value: Any
+    line: int
+    column: int
+    path: str
+    key_lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_sequence(self) -> bool:
+        return isinstance(self.value, list)
+
+    @property
+    def is_scalar(self) -> bool:
+        return not (self.is_mapping or self.is_sequence)
+
+    def plain(self) -> Any:
+        """The value with positions stripped, as ``yaml.safe_load`` would give it."""
+        if isinstance(self.value, dict):
+            return {key: child.plain() for key, child in self.value.items()}
+        if isinstance(self.value, list):
+            return [child.plain() for child in self.value]
+        return self.value
+
+    def error(self, message: str, *, field: str | None = None, hint: str | None = None,
+              line: int | None = None) -> ScenarioError:
+        """An error about this value, located at its line (or ``line``)."""
+        return ScenarioError(
+            message, path=self.path, line=line or self.line, field=field, hint=hint
+        )
+
+
+def load_yaml(text: str, path: str) -> YNode:
+    """Parse one YAML document into a :class:`YNode` tree, refusing anything but data."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise ScenarioError(
+            f"not valid YAML: {problem}", path=path, line=line,
+            hint="check indentation and quoting around this line",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"not valid YAML: {exc}", path=path) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise ScenarioError(
+            "the file is empty", path=path, line=1,
+            hint="a scenario needs at least name, protocol and cluster",
+        )
+    return _convert(root, path, yaml.SafeLoader(""), depth=0)
+
+
+def _convert(node: yaml.Node, path: str, constructor: yaml.SafeLoader, depth: int) -> YNode:
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    if depth > _MAX_DEPTH:
+        raise ScenarioError(
+            "nesting is too deep (recursive anchors?)", path=path, line=line
+        )
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise _refused_tag(node, path)
+    if isinstance(node, yaml.MappingNode):
+        constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        children: dict[str, YNode] = {}
+        key_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node, path, constructor)
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise ScenarioError(
+                    f"keys must be text, got {key!r}", path=path, line=key_line,
+                    hint=f'quote it: "{key}"',
+                )
+            if key in children:
+                raise ScenarioError(
+                    f"key {key!r} appears twice (first on line {key_lines[key]})",
+                    path=path, line=key_line, hint="keep one of them",
+                )
+            children[key] = _convert(value_node, path, constructor, depth + 1)
+            key_lines[key] = key_line
+        return YNode(children, line, column, path, key_lines)
+    if isinstance(node, yaml.SequenceNode):
+        items = [_convert(child, path, constructor, depth + 1) for child in node.value]
+        return YNode(items, line, column, path)
+    return YNode(_scalar(node, path, constructor), line, column, path)
+
+
+def _scalar(node: yaml.Node, path: str, constructor: yaml.SafeLoader) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ScenarioError(
+            "a mapping key must be a plain value", path=path, line=node.start_mark.line + 1
+        )
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.constructor.ConstructorError:
+        raise _refused_tag(node, path) from None
+
+
+def _refused_tag(node: yaml.Node, path: str) -> ScenarioError:
+    return ScenarioError(
+        f"YAML tag {node.tag!r} is not allowed",
+        path=path,
+        line=node.start_mark.line + 1,
+        hint="scenario files are data, never Python objects: remove the tag",
+    )

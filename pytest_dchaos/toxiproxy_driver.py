@@ -1,0 +1,95 @@
+"""Drives a Toxiproxy server — the embedded one or a real ``toxiproxy-server`` — by its API.
+
+Built on the ``toxiproxy-python`` client's API consumer, with what it lacks for a harness: a
+timeout on every call that says which call hung (a known weak spot of Toxiproxy), a server
+address per driver instead of one global, and errors that read as errors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from toxiproxy import exceptions as toxiproxy_errors
+from toxiproxy.api import APIConsumer
+
+from pytest_dchaos.errors import HarnessError
+
+
+def _consumer_for(host: str, port: int) -> type[APIConsumer]:
+    # APIConsumer keeps the server address in class attributes; a subclass per driver gives
+    # each driver its own server without touching the library's global.
+    return type("DchaosAPIConsumer", (APIConsumer,), {"host": host, "port": port})
+
+
+class ToxiproxyDriver:
+    """One Toxiproxy server, reached at ``url`` (``http://host:port``)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        parts = urlsplit(url if "//" in url else f"http://{url}")
+        if not parts.hostname or not parts.port:
+            raise HarnessError(f"Toxiproxy URL {url!r} needs a host and a port, like "
+                               "http://127.0.0.1:8474")
+        self.url = f"http://{parts.hostname}:{parts.port}"
+        self.timeout = timeout
+        self._api = _consumer_for(parts.hostname, parts.port)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        what = f"{method.upper()} {path}"
+        try:
+            response = getattr(self._api, method)(path, timeout=self.timeout, **kwargs)
+        except (toxiproxy_errors.ProxyExists, toxiproxy_errors.NotFound,
+                toxiproxy_errors.InvalidToxic) as exc:
+            raise HarnessError(f"Toxiproxy at {self.url} refused {what}: "
+                               f"{_error_text(exc.args[0] if exc.args else b'')}") from None
+        except requests.Timeout:
+            raise HarnessError(f"Toxiproxy at {self.url} did not answer {what} within "
+                               f"{self.timeout:g}s") from None
+        except requests.RequestException as exc:
+            raise HarnessError(f"cannot reach Toxiproxy at {self.url} ({what}): "
+                               f"{type(exc).__name__}") from None
+        if response.status_code >= 400:
+            raise HarnessError(f"Toxiproxy at {self.url} refused {what}: "
+                               f"{_error_text(response.content)}")
+        return response
+
+    def version(self) -> str:
+        return self._call("get", "/version").text.strip()
+
+    def proxies(self) -> dict[str, dict[str, Any]]:
+        return self._call("get", "/proxies").json()
+
+    def populate(self, proxies: list[dict[str, Any]]) -> dict[str, str]:
+        """Create (or replace) ``proxies`` in one call; returns name → real listen address."""
+        reply = self._call("post", "/populate", json=proxies).json()
+        return {proxy["name"]: proxy["listen"] for proxy in reply["proxies"]}
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self._call("post", f"/proxies/{name}", json={"enabled": enabled})
+
+    def add_toxic(self, proxy: str, name: str, toxic_type: str, attributes: dict[str, Any],
+                  stream: str = "upstream", toxicity: float = 1.0) -> None:
+        self._call("post", f"/proxies/{proxy}/toxics", json={
+            "name": name, "type": toxic_type, "stream": stream, "toxicity": toxicity,
+            "attributes": attributes,
+        })
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._call("delete", f"/proxies/{proxy}/toxics/{name}")
+
+    def delete_proxy(self, name: str) -> None:
+        self._call("delete", f"/proxies/{name}")
+
+    def reset(self) -> None:
+        self._call("post", "/reset")
+
+
+def _error_text(content: bytes | str) -> str:
+    text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
+    try:
+        import json
+
+        return str(json.loads(text).get("error", text))
+    except (ValueError, AttributeError):
+        return text.strip()[:200]
