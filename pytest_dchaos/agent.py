@@ -48,7 +48,6 @@ from typing import Any
 
 MAX_LINE = 64 * 1024 * 1024
 _TASKS: set[asyncio.Task[Any]] = set()
-RECONNECT_PAUSE = 0.05  # after a refused connection, drop instead of redialling for this long
 STDERR_TAIL_LINES = 20
 
 
@@ -106,16 +105,13 @@ class PeerLink:
         self.writer: asyncio.StreamWriter | None = None
         self.pending: list[tuple[bytes, str, str, int]] = []
         self.connecting = False
-        self.refused_until = 0.0
 
     def send(self, frame: bytes, mid: str, msg_type: str, size: int) -> None:
         if self.writer is not None and not self.writer.is_closing():
             self.writer.write(frame)
             return
-        if time.monotonic() < self.refused_until:
-            self.agent.trace.record("drop", mid, self.agent.node_id, self.dest, msg_type, size,
-                                    "link down")
-            return
+        # While the link is cut every message redials: a refused connection on the proxy's
+        # closed port costs microseconds, and the first message after a heal gets through.
         self.pending.append((frame, mid, msg_type, size))
         if not self.connecting:
             self.connecting = True
@@ -125,7 +121,6 @@ class PeerLink:
         try:
             reader, writer = await asyncio.open_connection(*self.address)
         except OSError:
-            self.refused_until = time.monotonic() + RECONNECT_PAUSE
             for _frame, mid, msg_type, size in self.pending:
                 self.agent.trace.record("drop", mid, self.agent.node_id, self.dest, msg_type,
                                         size, "link down")
@@ -166,6 +161,7 @@ class Agent:
         self.proc: asyncio.subprocess.Process | None = None
         self.paused = False
         self.expected_exit = False
+        self.stopping = False
         self.seq = 0
         self.control: asyncio.StreamWriter | None = None
         self.bad_output_reported = 0
@@ -195,12 +191,15 @@ class Agent:
             )
         self.paused = False
         self.expected_exit = False
+        self.stopping = False
         spawn(self._read_node(self.proc))
         return self.proc.pid
 
     @property
     def running(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
+        """The node can take messages: started, not exited, not being killed."""
+        return (self.proc is not None and self.proc.returncode is None
+                and not self.stopping)
 
     def signal_node(self, action: str) -> None:
         if not self.running:
@@ -208,10 +207,10 @@ class Agent:
         assert self.proc is not None
         group = self.proc.pid
         if action == "kill":
-            self.expected_exit = True
+            self.expected_exit = self.stopping = True
             self._killpg(group, signal.SIGKILL)
         elif action == "stop":
-            self.expected_exit = True
+            self.expected_exit = self.stopping = True
             self._killpg(group, signal.SIGTERM)
             if self.paused:
                 self._killpg(group, signal.SIGCONT)
@@ -444,7 +443,7 @@ class Agent:
     async def shutdown(self) -> None:
         if self.running:
             assert self.proc is not None
-            self.expected_exit = True
+            self.expected_exit = self.stopping = True
             self._killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 await asyncio.wait_for(self.proc.wait(), 5)
@@ -497,6 +496,7 @@ async def main_async(args: argparse.Namespace) -> int:
     peer.close()
     if agent.control is not None:
         await asyncio.sleep(0.05)  # let the last reply reach the harness
+    if agent.control is not None:
         agent.control.close()
     agent.trace.close()
     return 0

@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
                               ) from None
         if not words:
             raise DchaosError("--node-command is empty")
-        node_command = resolve_command(words, os.path.join(os.getcwd(), "."))
+        node_command = resolve_command(words, os.getcwd())
     options = RunOptions(
         backend=args.backend,
         seed=args.seed,

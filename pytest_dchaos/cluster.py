@@ -159,6 +159,11 @@ class Cluster:
         if node not in self.agents:
             raise HarnessError(f"no node {node!r} in this cluster ({', '.join(self.node_ids)})")
         future: Future[dict[str, Any]] = Future()
+        if self.status(node) == "down":
+            future.set_exception(NodeDown(f"{node} is not running"))
+            future.msg_id = None  # type: ignore[attr-defined]
+            future.client = client  # type: ignore[attr-defined]
+            return future
         with self._lock:
             counter = self._msg_ids.setdefault(client, itertools.count(1))
             msg_id = next(counter)
@@ -205,6 +210,9 @@ class Cluster:
         for node in nodes:
             with self._lock:
                 self._status[node] = "starting"
+                # Until the agent tells the new pid, exit events can only be about an
+                # earlier process (a restart right after a kill): they must be ignored.
+                self._pids[node] = None
             try:
                 reply = self.agents[node].call("start", command=list(self.plan.command),
                                                env=dict(self.plan.env))
@@ -229,8 +237,11 @@ class Cluster:
             raise NodeError(node, f"did not answer init within {timeout:g}s",
                             last_lines=self.stderr_tail(node),
                             log_path=str(self.stderr_path(node))) from None
-        except RpcTimeout as exc:
-            raise NodeError(node, str(exc), last_lines=self.stderr_tail(node),
+        except (RpcTimeout, NodeDown) as exc:
+            if self.status(node) == "starting":
+                time.sleep(0.2)  # let the exit land in the log before reading its tail
+            raise NodeError(node, f"stopped before answering init ({exc})",
+                            last_lines=self.stderr_tail(node),
                             log_path=str(self.stderr_path(node))) from None
         if reply.get("type") != "init_ok":
             raise NodeError(node, f"answered init with {reply!r} instead of init_ok",

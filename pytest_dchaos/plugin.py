@@ -1,1 +1,251 @@
-"""The pytest plugin (entry point pytest11)."""
+"""The pytest plugin: scenario files as test items, a marker, and cluster fixtures.
+
+* ``pytest scenarios/`` collects every scenario YAML file (a mapping with ``protocol`` and
+  ``cluster``) as one test item named after the scenario. A failed check fails the item with
+  the verdicts, the evidence and the command that reruns it with the same seed.
+* ``@pytest.mark.dchaos("path.yaml")`` on a test that asks for the ``dchaos_result``
+  fixture runs that scenario (path relative to the test file) and hands over its result.
+* ``dchaos_cluster`` starts clusters the test drives by hand.
+
+Options: ``--dchaos-backend``, ``--dchaos-seed``, ``--dchaos-report-dir``,
+``--dchaos-node-command``, ``--dchaos-toxiproxy``, ``--dchaos-progress``, each also an ini
+key (``dchaos_backend`` ...) for ``[tool.pytest.ini_options]``.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pytest_dchaos import report
+from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.manual import LiveCluster, start_cluster
+from pytest_dchaos.progress import Progress
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.result import RunResult
+from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+
+OPTIONS = {
+    "backend": "where nodes run: local (default) or docker",
+    "seed": "seed for every random choice (default: each scenario's, else a fresh one)",
+    "report_dir": "folder for run reports (default: dchaos-reports under the rootdir)",
+    "node_command": "run this executable as every node, instead of the scenarios' "
+                    "implementations",
+    "toxiproxy": "Toxiproxy server URL, or 'embedded' (default: toxiproxy-server on PATH, "
+                 "else the embedded one)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dchaos", "chaos testing of distributed protocols")
+    for name, help_text in OPTIONS.items():
+        flag = "--dchaos-" + name.replace("_", "-")
+        group.addoption(flag, dest=f"dchaos_{name}", default=None, help=help_text)
+        parser.addini(f"dchaos_{name}", help_text, default=None)
+    group.addoption("--dchaos-progress", action="store_true", default=False,
+                    help="print run progress to stderr (use with -s)")
+    parser.addini("dchaos_collect", "collect scenario YAML files as tests (default true)",
+                  type="bool", default=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "dchaos(path, **overrides): run the scenario at path (relative to the test file) "
+        "and hand its result to the test through the dchaos_result fixture; overrides: "
+        "seed, backend, node_command",
+    )
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(f"dchaos_{name}")
+    if value is None:
+        value = config.getini(f"dchaos_{name}")
+    return value or None
+
+
+def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOptions:
+    """RunOptions from command line and ini, with per-test ``overrides``."""
+    seed = overrides.get("seed", _setting(config, "seed"))
+    if seed is not None:
+        try:
+            seed = int(seed)
+        except ValueError:
+            raise pytest.UsageError(f"--dchaos-seed must be a whole number, got {seed!r}"
+                                    ) from None
+    command = overrides.get("node_command", _setting(config, "node_command"))
+    if isinstance(command, str):
+        command = resolve_command(shlex.split(command), str(config.invocation_params.dir))
+    report_root = Path(_setting(config, "report_dir") or config.rootpath / "dchaos-reports")
+    if not report_root.is_absolute():
+        report_root = config.invocation_params.dir / report_root
+    return RunOptions(
+        backend=overrides.get("backend") or _setting(config, "backend") or "local",
+        seed=seed,
+        report_dir=report_root / _safe(name),
+        node_command=tuple(command) if command else None,
+        toxiproxy=_setting(config, "toxiproxy"),
+        progress=Progress(sys.stderr) if config.getoption("dchaos_progress") else None,
+    )
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
+
+
+_registry: Registry | None = None
+
+
+def registry() -> Registry:
+    global _registry
+    if _registry is None:
+        _registry = Registry()
+    return _registry
+
+
+# -- scenario files as test items --------------------------------------------------------
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    if not parent.config.getini("dchaos_collect") or not _looks_like_scenario(file_path):
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+def _looks_like_scenario(path: Path) -> bool:
+    """A mapping with protocol and cluster at the top: cheap to tell, even when invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    keys = set(re.findall(r"^([A-Za-z_]+)\s*:", text, flags=re.MULTILINE))
+    return {"protocol", "cluster"} <= keys
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        name = self.path.stem
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and isinstance(data.get("name"), str):
+                name = data["name"]
+        except yaml.YAMLError:
+            pass  # the item reports the error, with its line, when it runs
+        yield ScenarioItem.from_parent(self, name=name)
+
+
+class ScenarioFailed(Exception):
+    """A scenario ran and a check failed."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.scenario)
+        self.result = result
+
+
+class ScenarioItem(pytest.Item):
+    def runtest(self) -> None:
+        try:
+            scenario = load_scenario(self.path, registry())
+            result = run_scenario(scenario, run_options(self.config, self.name), registry())
+        except DchaosError as exc:
+            raise ScenarioCouldNotRun(exc) from None
+        self.user_properties.append(("dchaos_report", str(result.report_dir)))
+        if not result.passed:
+            raise ScenarioFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailed):
+            return explain(excinfo.value.result)
+        if isinstance(excinfo.value, ScenarioCouldNotRun):
+            return f"scenario could not run: {excinfo.value.args[0]}"
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"scenario {self.name}"
+
+
+class ScenarioCouldNotRun(Exception):
+    """The scenario was invalid or the harness could not run it (shown without traceback)."""
+
+
+def explain(result: RunResult) -> str:
+    """A failed run, for a person: which checks failed, their evidence, how to rerun."""
+    lines = [report.summary(result)]
+    for verdict in result.failed_checks():
+        if verdict.evidence:
+            shown = {k: v for k, v in verdict.evidence.items() if v}
+            if shown:
+                lines.append(f"  evidence for {verdict.name}: {_short(shown)}")
+    return "\n".join(lines)
+
+
+def _short(value: Any, limit: int = 600) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+# -- the marker and fixtures -------------------------------------------------------------
+
+
+@pytest.fixture
+def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
+    """The result of the scenario named by the test's ``@pytest.mark.dchaos(path)``."""
+    marker = request.node.get_closest_marker("dchaos")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: dchaos_result needs @pytest.mark.dchaos('scenario.yaml')")
+    path = Path(marker.args[0])
+    if not path.is_absolute():
+        path = Path(request.node.path).parent / path
+    unknown = set(marker.kwargs) - {"seed", "backend", "node_command"}
+    if unknown:
+        raise pytest.UsageError(f"@pytest.mark.dchaos: unknown option(s) "
+                                f"{', '.join(sorted(unknown))}; allowed: seed, backend, "
+                                "node_command")
+    options = run_options(request.config, request.node.name, **marker.kwargs)
+    try:
+        scenario = load_scenario(path, registry())
+        return run_scenario(scenario, options, registry())
+    except DchaosError as exc:
+        pytest.fail(f"scenario could not run: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def dchaos_cluster(request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveCluster]]:
+    """A factory that starts clusters to drive by hand; all are stopped after the test.
+
+    ``dchaos_cluster(protocol="gossip", nodes=3, topology=None, params=None, latency=0.0,
+    node_command=None)`` or ``dchaos_cluster(path="scenario.yaml")`` (its cluster and
+    network sections) returns a :class:`~pytest_dchaos.manual.LiveCluster`.
+    """
+    started: list[LiveCluster] = []
+
+    def start(path: str | Path | None = None, **kwargs: Any) -> LiveCluster:
+        scenario = None
+        if path is not None:
+            source = Path(path)
+            if not source.is_absolute():
+                source = Path(request.node.path).parent / source
+            scenario = load_scenario(source, registry())
+        options = run_options(request.config, f"{request.node.name}-cluster{len(started) + 1}")
+        try:
+            cluster = start_cluster(scenario, options=options, registry=registry(), **kwargs)
+        except DchaosError as exc:
+            pytest.fail(f"cluster could not start: {exc}", pytrace=False)
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in reversed(started):
+        cluster.close()

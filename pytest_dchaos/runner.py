@@ -31,7 +31,7 @@ from pytest_dchaos.protocols.base import Monitor, ProtocolFamily, RunContext
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.result import IncidentRecord, RunRecord, RunResult, Verdict
 from pytest_dchaos.scenario.loader import load_scenario
-from pytest_dchaos.scenario.model import CheckSpec, Implementation, Scenario
+from pytest_dchaos.scenario.model import CheckSpec, Implementation, NetworkSpec, Scenario
 from pytest_dchaos.scenario.schema import ParseContext
 from pytest_dchaos.scenario.yamlsource import YNode
 from pytest_dchaos.stats import message_counts, msgs_per_op, op_stats
@@ -229,14 +229,7 @@ class Run:
         )
 
     def _baseline_network(self, cluster: Cluster) -> None:
-        network = self.scenario.network
-        overridden: set[tuple[str, str]] = set()
-        for override in network.links:
-            cluster.network.set_latency(BASELINE, override.links, override.latency,
-                                        override.jitter)
-            overridden |= override.links
-        rest = cluster.network.links - overridden
-        cluster.network.set_latency(BASELINE, rest, network.latency, network.jitter)
+        apply_baseline(cluster, self.scenario.network)
 
     def _judge(self, record: RunRecord) -> list[Verdict]:
         self.progress.phase("checking")
@@ -264,6 +257,17 @@ class Run:
         stats["nodes"] = len(record.nodes)
         stats.update(self.family.stats(record))
         return stats
+
+
+def apply_baseline(cluster: Cluster, network: NetworkSpec) -> None:
+    """The network's steady state: baseline latency on every link (per-link overrides)."""
+    overridden: set[tuple[str, str]] = set()
+    for override in network.links:
+        cluster.network.set_latency(BASELINE, override.links, override.latency,
+                                    override.jitter)
+        overridden |= override.links
+    rest = cluster.network.links - overridden
+    cluster.network.set_latency(BASELINE, rest, network.latency, network.jitter)
 
 
 class MonitorRunner:

@@ -32,6 +32,9 @@ class Convergence(CheckerType):
         live = conv["live_nodes"]
         if not live:
             return self.verdict(False, "no node was alive at the end to read from")
+        if not acked:
+            return self.verdict(False, "no broadcast was acknowledged, so convergence cannot "
+                                "be shown")
         missing = {node: sorted(acked - set(reads.get(node, ()))) for node in live
                    if node in reads}
         missing = {node: values for node, values in missing.items() if values}
@@ -64,7 +67,7 @@ class Convergence(CheckerType):
                 figures=figures)
         return self.verdict(
             True, f"all {len(acked)} acknowledged values on all {len(live)} live nodes, "
-            f"{took:.2f}s after the heal", figures=figures)
+            f"{took:.2f}s after the final heal", figures=figures)
 
 
 def _broadcast_of(record: RunRecord, value: int) -> str | None:

@@ -13,20 +13,21 @@ ALIVE = "alive"
 
 class Rejoin(CheckerType):
     name = "rejoin"
-    doc = ("Within `within` of the final heal, every live node sees every other live node "
-           "alive and keeps seeing it so: healed and restarted nodes are re-admitted.")
+    doc = ("Within `within` of the last fault (the last time the timeline changed: a heal, "
+           "a restart, a partition ending), every live node sees every other live node alive "
+           "and keeps seeing it so: healed and restarted nodes are re-admitted.")
     protocols = ("gossip",)
     needs = frozenset({"membership"})
     options = s.Struct((s.Field("within", s.Duration(), "deadline after the heal", 10.0),),
                        shorthand="within")
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
-        healed = record.phases.get("healed", 0.0)
+        healed = max((e.time for e in record.faults), default=0.0)
         samples = [smp for smp in (record.observations.get("membership") or [])
                    if smp["views"] and smp["t"] >= healed]
         if not samples:
-            return self.verdict(False, "no membership view was sampled after the heal "
-                                "(does the node answer `members`?)")
+            return self.verdict(False, f"no membership view was sampled after the last fault "
+                                f"({healed:.2f}s; does the node answer `members`?)")
         live = [n for n in record.nodes if n not in record.down_at_end]
         within = options["within"]
         late: list[str] = []
@@ -48,7 +49,7 @@ class Rejoin(CheckerType):
                     late.append(f"{observer} still sees {member} as {last}")
                 elif since - healed > within:
                     late.append(f"{observer} re-admitted {member} only {since - healed:.2f}s "
-                                "after the heal")
+                                f"after the last fault ({healed:.2f}s)")
                 else:
                     slowest = max(slowest, since - healed)
         figures = {"slowest_rejoin_s": round(slowest, 3), "pairs": len(live) * (len(live) - 1)}
@@ -57,4 +58,5 @@ class Rejoin(CheckerType):
                                 f"{within:g}s: " + "; ".join(late[:5]),
                                 {"late": late[:50]}, figures)
         return self.verdict(True, f"all {len(live)} live nodes see each other alive, at most "
-                            f"{slowest:.2f}s after the heal", figures=figures)
+                            f"{slowest:.2f}s after the last fault ({healed:.2f}s)",
+                            figures=figures)

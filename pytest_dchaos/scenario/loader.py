@@ -208,11 +208,8 @@ def _implementation(node: YNode | None, path: str) -> Implementation:
 
 
 def parse_command(node: YNode, field: str, *, base: str | None) -> tuple[str, ...]:
-    """A command as a list of words or one shell-like string.
-
-    A relative program path with a slash in it (``./node``) is taken relative to the
-    scenario file's folder, so scenarios can sit next to the node they test.
-    """
+    """A command as a list of words or one shell-like string, resolved by
+    :func:`resolve_command` against the scenario file's folder."""
     if isinstance(node.value, str):
         try:
             words = shlex.split(node.value)
@@ -224,14 +221,28 @@ def parse_command(node: YNode, field: str, *, base: str | None) -> tuple[str, ..
         raise node.error("expected a command: a string or a list of words", field=field)
     if not words:
         raise node.error("the command is empty", field=field)
-    return resolve_command(words, base)
+    return resolve_command(words, os.path.dirname(os.path.abspath(base)) if base else None)
 
 
-def resolve_command(words: Sequence[str], base: str | None) -> tuple[str, ...]:
-    program = words[0]
-    if base and "/" in program and not os.path.isabs(program):
-        program = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), program))
-    return (program, *words[1:])
+def resolve_command(words: Sequence[str], folder: str | None) -> tuple[str, ...]:
+    """Make relative paths in a node command absolute, from ``folder``.
+
+    Every node runs in its own folder (so that nodes writing files do not collide), so a
+    relative path would point into that folder. The program is resolved when it has a
+    slash in it (``./node``); any other word when it names a file or folder that exists
+    relative to ``folder`` (``python3 my_node.py``).
+    """
+    if folder is None:
+        return tuple(words)
+    resolved = []
+    for index, word in enumerate(words):
+        candidate = os.path.normpath(os.path.join(folder, word))
+        is_program_path = index == 0 and "/" in word
+        if not os.path.isabs(word) and (is_program_path or (
+                index > 0 and not word.startswith("-") and os.path.exists(candidate))):
+            word = candidate
+        resolved.append(word)
+    return tuple(resolved)
 
 
 def _links(node: YNode, field: str, ctx: s.ParseContext) -> frozenset[tuple[str, str]]:

@@ -20,7 +20,7 @@ def node_ids(count: int) -> tuple[str, ...]:
     return tuple(f"n{i}" for i in range(1, count + 1))
 
 
-def frozen_mapping(data: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def frozen_mapping(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
     """A read-only view of a copy of ``data``, for fields of frozen dataclasses."""
     return MappingProxyType(dict(data or {}))
 

@@ -256,6 +256,8 @@ class Struct(Kind):
     shorthand: str | None = None
 
     def parse(self, node: YNode, field: str, ctx: ParseContext) -> dict[str, Any]:
+        if node.value is None and not any(f.required for f in self.fields):
+            return {f.name: f.default for f in self.fields}
         if self.shorthand and not node.is_mapping:
             target = self.by_name[self.shorthand]
             values = {self.shorthand: target.kind.parse(node, field, ctx)}
@@ -269,8 +271,6 @@ class Struct(Kind):
                     )
                 values[other.name] = other.default
             return values
-        if node.value is None and not any(f.required for f in self.fields):
-            return {f.name: f.default for f in self.fields}
         if not node.is_mapping:
             raise node.error(f"expected a mapping, got {_show(node)}", field=field)
         return parse_mapping(node, self.fields, field, ctx)

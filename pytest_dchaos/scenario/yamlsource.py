@@ -69,8 +69,12 @@ def load_yaml(text: str, path: str) -> YNode:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
         problem = exc.problem or str(exc)
+        if exc.context_mark is not None and (mark is None or mark.line >= text.count("\n")):
+            # The file ended inside something: point at where that something began.
+            mark = exc.context_mark
+            problem = f"{exc.context} never closed ({problem})"
+        line = mark.line + 1 if mark else None
         raise ScenarioError(
             f"not valid YAML: {problem}", path=path, line=line,
             hint="check indentation and quoting around this line",

@@ -1,0 +1,127 @@
+"""The local backend end to end with a minimal node: agents, links, faults, process control.
+
+Each test starts a real cluster (agents, nodes, the embedded Toxiproxy server) and checks
+an effect that only the real components can show: a message crossing a proxy, a cut link
+losing it, a one-way cut losing one direction only, a killed node refusing requests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_dchaos.errors import NodeDown, RpcTimeout
+from pytest_dchaos.manual import LiveCluster, start_cluster
+from pytest_dchaos.runner import RunOptions
+
+ECHO = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "echo_node.py"))
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, no_leaks: None) -> Iterator[LiveCluster]:
+    live = start_cluster(nodes=3, topology="none", node_command=ECHO,
+                         options=RunOptions(report_dir=tmp_path, toxiproxy="embedded"))
+    with live:
+        yield live
+
+
+def relayed(cluster: LiveCluster, node: str) -> list[int]:
+    return cluster.request(node, {"type": "seen"})["values"]
+
+
+def eventually(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+def test_client_request_and_node_to_node_message(cluster: LiveCluster) -> None:
+    assert cluster.request("n1", {"type": "echo", "echo": "hi"})["echo"] == "hi"
+    cluster.request("n1", {"type": "relay", "to": "n2", "value": 7})
+    assert eventually(lambda: relayed(cluster, "n2") == [7])
+
+
+def test_trace_records_every_message(cluster: LiveCluster) -> None:
+    cluster.request("n1", {"type": "relay", "to": "n3", "value": 1})
+    assert eventually(lambda: relayed(cluster, "n3") == [1])
+    cluster.cluster.flush_traces()
+    sent = [json.loads(line) for line in
+            (cluster.cluster.node_dir("n1") / "trace.jsonl").read_text().splitlines()]
+    received = [json.loads(line) for line in
+                (cluster.cluster.node_dir("n3") / "trace.jsonl").read_text().splitlines()]
+    send = next(e for e in sent if e["ev"] == "send" and e["type"] == "relayed")
+    recv = next(e for e in received if e["ev"] == "recv" and e["type"] == "relayed")
+    assert (send["src"], send["dest"]) == ("n1", "n3")
+    assert recv["id"] == send["id"]
+    assert recv["t"] >= send["t"]
+
+
+def test_partition_loses_messages_until_healed(cluster: LiveCluster) -> None:
+    with cluster.partitioned(["n1"], ["n2", "n3"]):
+        cluster.request("n1", {"type": "relay", "to": "n2", "value": 1})
+        cluster.request("n2", {"type": "relay", "to": "n3", "value": 2})
+        assert eventually(lambda: relayed(cluster, "n3") == [2])
+        assert relayed(cluster, "n2") == []
+    cluster.request("n1", {"type": "relay", "to": "n2", "value": 3})
+    assert eventually(lambda: relayed(cluster, "n2") == [3])
+
+
+def test_one_way_cut_loses_one_direction_only(cluster: LiveCluster) -> None:
+    key = cluster.cut([("n1", "n2")])
+    cluster.request("n1", {"type": "relay", "to": "n2", "value": 1})
+    cluster.request("n2", {"type": "relay", "to": "n1", "value": 2})
+    assert eventually(lambda: relayed(cluster, "n1") == [2])
+    time.sleep(0.2)
+    assert relayed(cluster, "n2") == []
+    cluster.revert(key)
+    cluster.request("n1", {"type": "relay", "to": "n2", "value": 3})
+    assert eventually(lambda: relayed(cluster, "n2") == [3])
+
+
+def test_latency_delays_messages(cluster: LiveCluster) -> None:
+    cluster.slow(0.3, links=[("n1", "n2")])
+    start = time.monotonic()
+    cluster.request("n1", {"type": "relay", "to": "n2", "value": 1})
+    assert eventually(lambda: relayed(cluster, "n2") == [1])
+    assert time.monotonic() - start >= 0.28
+
+
+def test_message_rules_drop_and_duplicate(cluster: LiveCluster) -> None:
+    key = cluster.lose(drop=1.0, links=[("n1", "n2")])
+    for value in range(5):
+        cluster.request("n1", {"type": "relay", "to": "n2", "value": value})
+    time.sleep(0.2)
+    assert relayed(cluster, "n2") == []
+    cluster.revert(key)
+    cluster.lose(duplicate=1.0, links=[("n1", "n3")])
+    cluster.request("n1", {"type": "relay", "to": "n3", "value": 9})
+    assert eventually(lambda: relayed(cluster, "n3") == [9, 9])
+
+
+def test_kill_pause_resume_restart(cluster: LiveCluster) -> None:
+    cluster.kill("n2")
+    assert cluster.cluster.status("n2") == "down"
+    with pytest.raises(NodeDown):
+        cluster.request("n2", {"type": "echo", "echo": 1})
+    cluster.restart("n2")
+    assert cluster.request("n2", {"type": "echo", "echo": 2})["echo"] == 2
+    cluster.pause("n3")
+    with pytest.raises(RpcTimeout):
+        cluster.request("n3", {"type": "echo", "echo": 3}, timeout=0.3)
+    cluster.resume("n3")
+    assert cluster.request("n3", {"type": "echo", "echo": 4})["echo"] == 4
+
+
+def test_unexpected_crash_is_an_incident(cluster: LiveCluster) -> None:
+    cluster.cluster.submit("n1", {"type": "crash"})
+    assert eventually(lambda: cluster.cluster.status("n1") == "down")
+    assert [i.kind for i in cluster.cluster.incidents] == ["crash"]
+    assert "exit code 3" in cluster.cluster.incidents[0].detail

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""A minimal node that keeps the contract: init, echo, and relay to another node.
+
+``relay {to, value}`` sends ``relayed {value}`` to node ``to``, which stores it; ``seen``
+answers with everything this node was relayed. Used to test the agent and the fault layer
+without any protocol logic in the way.
+"""
+
+import json
+import sys
+
+node_id = None
+seen = []
+
+
+def send(dest, body):
+    sys.stdout.write(json.dumps({"src": node_id, "dest": dest, "body": body}) + "\n")
+    sys.stdout.flush()
+
+
+for line in sys.stdin:
+    msg = json.loads(line)
+    body = msg["body"]
+    kind = body["type"]
+    reply = {"in_reply_to": body.get("msg_id")}
+    if kind == "init":
+        node_id = body["node_id"]
+        send(msg["src"], {**reply, "type": "init_ok"})
+    elif kind == "topology":
+        send(msg["src"], {**reply, "type": "topology_ok"})
+    elif kind == "echo":
+        send(msg["src"], {**reply, "type": "echo_ok", "echo": body.get("echo")})
+    elif kind == "relay":
+        send(body["to"], {"type": "relayed", "value": body["value"]})
+        send(msg["src"], {**reply, "type": "relay_ok"})
+    elif kind == "relayed":
+        seen.append(body["value"])
+    elif kind == "seen":
+        send(msg["src"], {**reply, "type": "seen_ok", "values": seen})
+    elif kind == "crash":
+        sys.exit(3)
+    elif kind == "garbage":
+        print("this is not json", flush=True)
+    else:
+        send(msg["src"], {**reply, "type": "error", "code": 10, "text": f"unknown {kind}"})
