@@ -8,6 +8,7 @@ per link keeps the harness simple to drive from synchronous code, pytest fixture
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -104,9 +105,7 @@ class AgentLink:
     def close(self) -> None:
         with self._write_lock:
             self._closed = True
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._sock.close()
         self._reader.join(timeout=5)

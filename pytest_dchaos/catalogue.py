@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.units import format_duration
 
 
 def _field_rows(fields: tuple[s.Field, ...]) -> list[str]:
     rows = []
     for f in fields:
-        default = "required" if f.required else f"default `{_show(f.default)}`"
-        rows.append(f"| `{f.name}` | {f.kind.describe()} | {default} | {f.doc} |")
+        default = "required" if f.required else f"default `{_show(f.default, f.kind)}`"
+        kind, doc = (text.replace("|", "\\|") for text in (f.kind.describe(), f.doc))
+        rows.append(f"| `{f.name}` | {kind} | {default} | {doc} |")
     return rows
 
 
-def _show(value: object) -> str:
+def _show(value: object, kind: s.Kind | None = None) -> str:
     if value is None:
         return "—"
+    if isinstance(kind, s.Duration) and isinstance(value, int | float):
+        return format_duration(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, tuple):

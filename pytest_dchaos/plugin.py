@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    seed = _setting(config, "seed")
+    if seed is not None and not str(seed).strip().isdigit():
+        raise pytest.UsageError(f"--dchaos-seed must be a whole number, got {seed!r}")
     config.addinivalue_line(
         "markers",
         "dchaos(path, **overrides): run the scenario at path (relative to the test file) "
@@ -75,12 +78,7 @@ def _setting(config: pytest.Config, name: str) -> Any:
 def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOptions:
     """RunOptions from command line and ini, with per-test ``overrides``."""
     seed = overrides.get("seed", _setting(config, "seed"))
-    if seed is not None:
-        try:
-            seed = int(seed)
-        except ValueError:
-            raise pytest.UsageError(f"--dchaos-seed must be a whole number, got {seed!r}"
-                                    ) from None
+    seed = int(seed) if seed is not None else None  # validated in pytest_configure
     command = overrides.get("node_command", _setting(config, "node_command"))
     if isinstance(command, str):
         command = resolve_command(shlex.split(command), str(config.invocation_params.dir))

@@ -11,6 +11,7 @@ is a false positive.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -117,5 +118,5 @@ class FailureDetection(CheckerType):
 def _interval(samples: list[dict[str, Any]]) -> float:
     if len(samples) < 2:
         return 0.0
-    gaps = sorted(b["t"] - a["t"] for a, b in zip(samples, samples[1:], strict=False))
+    gaps = sorted(b["t"] - a["t"] for a, b in pairwise(samples))
     return gaps[len(gaps) // 2]

@@ -46,8 +46,9 @@ class FaultType(ABC):
     #: revertible by its own ``duration`` but not healed.
     healable: ClassVar[bool] = True
     #: What checkers learn from the timeline: ``cut`` (links lost), ``lossy`` (some
-    #: messages lost), ``slow``, ``crash``, ``pause``, ``restart`` or ``other``. With the nodes and links of each firing, this
-    #: lets a checker tell a real failure from a false positive without knowing fault kinds.
+    #: messages lost), ``slow``, ``crash``, ``pause``, ``restart`` or ``other``. With the
+    #: nodes and links of each firing, this lets a checker tell a real failure from a false
+    #: positive without knowing fault kinds.
     effect: ClassVar[str] = "other"
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:

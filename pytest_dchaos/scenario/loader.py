@@ -92,7 +92,8 @@ def parse_scenario(text: str, path: str, catalog: Catalog) -> Scenario:
     if not root.is_mapping:
         raise root.error(
             "a scenario is a mapping of sections",
-            hint=f"start with 'name:', 'protocol:' and 'cluster:'; sections: {', '.join(TOP_LEVEL)}",
+            hint="start with 'name:', 'protocol:' and 'cluster:'; "
+                 f"sections: {', '.join(TOP_LEVEL)}",
         )
     s.check_keys(root, TOP_LEVEL, "")
     sections = root.value

@@ -1,0 +1,152 @@
+"""The pytest plugin, end to end in pytester sessions: collection of scenario files, the
+marker and its result fixture, the hand-driven cluster fixture, options and ini keys, and
+failures that read as explanations rather than tracebacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ECHO = Path(__file__).parent.parent / "nodes" / "echo_node.py"
+
+SMALL = """\
+name: {name}
+protocol: gossip
+cluster: {{nodes: 3}}
+workload: {{clients: 1, rate: 20/s, duration: 1s, recovery: 5s}}
+seed: 8
+"""
+
+
+def write(pytester: pytest.Pytester, path: str, text: str) -> Path:
+    target = pytester.path / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(textwrap.dedent(text))
+    return target
+
+
+def test_collects_every_scenario_file_named_after_the_scenario(
+        pytester: pytest.Pytester) -> None:
+    write(pytester, "scenarios/a.yaml", SMALL.format(name="first-scenario"))
+    write(pytester, "scenarios/sub/b.yml", SMALL.format(name="second-scenario"))
+    write(pytester, "scenarios/not-a-scenario.yaml", "key: value\nother: [1, 2]\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "scenarios")
+    result.stdout.fnmatch_lines(["scenarios/a.yaml::first-scenario",
+                                 "scenarios/sub/b.yml::second-scenario", "*2 tests collected*"])
+
+
+def test_a_passing_scenario_passes(pytester: pytest.Pytester) -> None:
+    write(pytester, "ok.yaml", SMALL.format(name="healthy"))
+    result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-report-dir", "reports")
+    result.assert_outcomes(passed=1)
+    saved = json.loads((pytester.path / "reports" / "healthy" / "result.json").read_text())
+    assert saved["passed"] is True and saved["seed"] == 8
+
+
+def test_an_invalid_scenario_fails_with_its_line_and_no_traceback(
+        pytester: pytest.Pytester) -> None:
+    write(pytester, "bad.yaml", """\
+        name: broken
+        protocol: gossip
+        cluster: {nodes: 3}
+        checks: [convergense]
+        """)
+    result = pytester.runpytest_subprocess("bad.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*bad.yaml:4: checks[[]0]: unknown check 'convergense' (did you mean 'convergence'[?])*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*site-packages*")
+
+
+def test_a_failed_check_explains_itself_and_how_to_rerun(pytester: pytest.Pytester) -> None:
+    # The echo node keeps the contract but answers no broadcast: convergence must fail.
+    write(pytester, "fails.yaml", SMALL.format(name="no-broadcast"))
+    result = pytester.runpytest_subprocess(
+        "fails.yaml", f"--dchaos-node-command={sys.executable} {ECHO}", "--dchaos-seed=5")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*no-broadcast: FAILED (seed 5, local backend)*",
+        "*FAIL  convergence*no broadcast was acknowledged*",
+        "*rerun:  dchaos run *fails.yaml --seed 5 --backend local*",
+    ])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_marker_hands_the_result_to_the_test(pytester: pytest.Pytester) -> None:
+    write(pytester, "scenarios/ok.yaml", SMALL.format(name="marked"))
+    write(pytester, "test_marked.py", """\
+        import pytest
+
+        @pytest.mark.dchaos("scenarios/ok.yaml", seed=21)
+        def test_run(dchaos_result):
+            assert dchaos_result.passed
+            assert dchaos_result.seed == 21
+            assert dchaos_result.check("convergence").passed
+            assert dchaos_result.stats["ops"]["total"] > 5
+        """)
+    result = pytester.runpytest_subprocess("test_marked.py", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_marker_with_a_bad_path_fails_cleanly(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_missing.py", """\
+        import pytest
+
+        @pytest.mark.dchaos("nowhere.yaml")
+        def test_run(dchaos_result):
+            pass
+        """)
+    result = pytester.runpytest_subprocess("test_missing.py")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*scenario could not run: *nowhere.yaml: no such scenario "
+                                 "file*"])
+
+
+def test_cluster_fixture_drives_faults_by_hand(pytester: pytest.Pytester) -> None:
+    write(pytester, "test_manual.py", f"""\
+        import sys, time
+
+        ECHO = ({sys.executable!r}, {str(ECHO)!r})
+
+        def seen(cluster, node):
+            return cluster.request(node, {{"type": "seen"}})["values"]
+
+        def test_partition(dchaos_cluster):
+            cluster = dchaos_cluster(nodes=2, topology="none", node_command=ECHO)
+            with cluster.partitioned(["n1"], ["n2"]):
+                cluster.request("n1", {{"type": "relay", "to": "n2", "value": 1}})
+                time.sleep(0.2)
+                assert seen(cluster, "n2") == []
+            cluster.request("n1", {{"type": "relay", "to": "n2", "value": 2}})
+            deadline = time.monotonic() + 5
+            while seen(cluster, "n2") != [2] and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert seen(cluster, "n2") == [2]
+        """)
+    result = pytester.runpytest_subprocess("test_manual.py")
+    result.assert_outcomes(passed=1)
+
+
+def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
+    pytester.makeini("""\
+        [pytest]
+        dchaos_seed = 1234
+        dchaos_report_dir = from-ini
+        """)
+    write(pytester, "ok.yaml", SMALL.format(name="ini"))
+    result = pytester.runpytest_subprocess("ok.yaml")
+    result.assert_outcomes(passed=1)
+    saved = json.loads((pytester.path / "from-ini" / "ini" / "result.json").read_text())
+    assert saved["seed"] == 1234
+
+
+def test_bad_seed_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    write(pytester, "ok.yaml", SMALL.format(name="seedless"))
+    result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-seed=abc")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--dchaos-seed must be a whole number, got 'abc'*"])
