@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_dchaos.cluster import Cluster
-from pytest_dchaos.errors import DchaosError, HarnessError, ScenarioError
+from pytest_dchaos.errors import DchaosError, HarnessError
 from pytest_dchaos.faults.base import FaultEnv, FaultType
 from pytest_dchaos.result import FaultEvent
 from pytest_dchaos.scenario.model import Scenario
@@ -66,12 +66,6 @@ def expand(scenario: Scenario, faults: Mapping[str, FaultType], seed: int) -> li
             kind, options = (rng.choice(spec.choices) if spec.choices
                              else (spec.kind, spec.options))
             fault = faults[kind]
-            if spec.duration is not None and not fault.revertible:
-                raise ScenarioError(
-                    f"a {kind} cannot be undone, so it takes no duration",
-                    path=scenario.path, line=spec.line, field="faults",
-                    hint="remove 'duration' from this entry",
-                )
             key = f"f{number}" if len(times) == 1 else f"f{number}.{repeat}"
             firings.append(Firing(key, at, kind, fault, fault.resolve(options, rng, nodes),
                                   spec.duration, spec.line))

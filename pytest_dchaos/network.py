@@ -60,9 +60,10 @@ class Network:
 
     def cut(self, key: str, links: Iterable[Link]) -> None:
         """Cut ``links`` (messages on them are lost) until :meth:`revert` of ``key``."""
-        links = frozenset(links) & self.links
         with self._lock:
-            self._cut_by[key] = self._cut_by.get(key, frozenset()) | links
+            already = self._cut_by.get(key, frozenset())
+            links = (frozenset(links) & self.links) - already  # a key counts a link once
+            self._cut_by[key] = already | links
             for link in sorted(links):
                 self._cuts[link] += 1
                 if self._cuts[link] == 1:

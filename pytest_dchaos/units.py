@@ -8,6 +8,7 @@ caller says which unit they mean (``default_unit``), for the CLI and for Python 
 
 from __future__ import annotations
 
+import math
 import re
 
 _NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
@@ -64,8 +65,8 @@ def parse_duration(value: object, *, default_unit: str | None = None) -> float:
         seconds = float(match["num"]) * _DURATION_UNITS[match["unit"].lower()]
     else:
         raise UnitError(f"expected a duration ({DURATION_FORMS}), got {value!r}")
-    if seconds < 0:
-        raise UnitError(f"a duration cannot be negative, got {value!r}")
+    if seconds < 0 or not math.isfinite(seconds):
+        raise UnitError(f"a duration must be a finite number, not negative, got {value!r}")
     return seconds
 
 
@@ -76,12 +77,15 @@ def parse_rate(value: object, *, default_unit: str | None = None) -> float:
     if isinstance(value, int | float):
         if default_unit is None:
             raise UnitError(f"{value!r} has no unit; write it as {value}/s")
-        return float(value) * _RATE_UNITS[default_unit]
-    if isinstance(value, str):
-        match = _RATE_RE.match(value)
-        if match and match["unit"].lower() in _RATE_UNITS:
-            return float(match["num"]) * _RATE_UNITS[match["unit"].lower()]
-    raise UnitError(f"expected a rate ({RATE_FORMS}), got {value!r}")
+        rate = float(value) * _RATE_UNITS[default_unit]
+    elif isinstance(value, str) and (match := _RATE_RE.match(value)) and (
+            match["unit"].lower() in _RATE_UNITS):
+        rate = float(match["num"]) * _RATE_UNITS[match["unit"].lower()]
+    else:
+        raise UnitError(f"expected a rate ({RATE_FORMS}), got {value!r}")
+    if rate < 0 or not math.isfinite(rate):
+        raise UnitError(f"a rate must be a finite number, not negative, got {value!r}")
+    return rate
 
 
 def parse_size(value: object) -> int:
@@ -96,13 +100,16 @@ def parse_size(value: object) -> int:
         match = _SIZE_RE.match(value)
         unit = (match["unit"] or "b").lower() if match else ""
         if match and unit in _SIZE_UNITS:
-            return int(float(match["num"]) * _SIZE_UNITS[unit])
+            size = float(match["num"]) * _SIZE_UNITS[unit]
+            if not size.is_integer():
+                raise UnitError(f"{value!r} is not a whole number of bytes")
+            return int(size)
     raise UnitError(f"expected a size ({SIZE_FORMS}), got {value!r}")
 
 
 def format_duration(seconds: float) -> str:
     """Render seconds the way a person reads them: ``850ms``, ``2.5s``."""
-    if seconds < 1:
+    if round(seconds * 1000) < 1000:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 120:
         return f"{seconds:.3g}s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -28,10 +30,10 @@ def check_bounds(observed: dict[str, Any], options: Any) -> tuple[bool, list[str
     return passed, parts
 
 
-def build_bounds(values: dict[str, Any], node: YNode) -> dict[str, Any]:
+def build_bounds(values: dict[str, Any], node: YNode) -> Mapping[str, Any]:
     if not any(values.get(k) is not None for k in BOUNDS):
         raise node.error("give at least one bound", hint="e.g. {p50: 400ms, max: 600ms}")
-    return values
+    return MappingProxyType(values)
 
 
 class Latency(CheckerType):

@@ -21,6 +21,9 @@ class MsgsPerOp(CheckerType):
     ), shorthand="max")
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
+        if not record.messages:
+            return self.verdict(False, "the message trace was not counted, so there is no "
+                                "messages-per-operation figure to judge")
         figures = msgs_per_op(record.messages, record.history)
         value = figures[options["of"]]
         if value is None:

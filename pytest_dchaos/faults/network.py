@@ -70,7 +70,7 @@ class Partition(FaultType):
             seen: set[str] = set()
             for group in values["groups"]:
                 for n in group:
-                    if n in seen:
+                    if n != "random" and n in seen:
                         raise node.error(f"{n} is in two groups", field="partition.groups")
                     seen.add(n)
         return PartitionOptions(
@@ -82,11 +82,23 @@ class Partition(FaultType):
 
     def resolve(self, options: PartitionOptions, rng: random.Random,
                 nodes: tuple[str, ...]) -> PartitionOptions:
+        # `random` draws among the nodes this partition does not name: a drawn node never
+        # lands on both sides, nor twice on one.
+        named = {n for n in (*options.isolate, *(n for g in options.groups for n in g),
+                             *(n for side in options.one_way or () for n in side))
+                 if n != "random"}
+        taken: set[str] = set(named)
+
         def concrete(names: tuple[str, ...]) -> tuple[str, ...]:
             out = []
             for name in names:
-                pool = [n for n in nodes if n not in out]
-                out.append(rng.choice(pool) if name == "random" else name)
+                if name == "random":
+                    pool = [n for n in nodes if n not in taken]
+                    if not pool:
+                        continue
+                    name = rng.choice(pool)
+                    taken.add(name)
+                out.append(name)
             return tuple(dict.fromkeys(out))
 
         if options.one_way is not None:

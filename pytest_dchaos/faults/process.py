@@ -24,10 +24,13 @@ class _NodesFault(FaultType):
 
     def resolve(self, options: tuple[str, ...], rng: random.Random,
                 nodes: tuple[str, ...]) -> tuple[str, ...]:
-        chosen: list[str] = []
+        # `random` draws among nodes not named or drawn already: `[random, n2]` is two nodes.
+        chosen: list[str] = [n for n in options if n != "random"]
         for name in options:
-            pool = tuple(n for n in nodes if n not in chosen) or nodes
-            chosen.append(pick_node(name, rng, pool))
+            if name == "random":
+                pool = tuple(n for n in nodes if n not in chosen)
+                if pool:
+                    chosen.append(pick_node(name, rng, pool))
         return tuple(dict.fromkeys(chosen))
 
     def nodes(self, options: tuple[str, ...]) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from pytest_dchaos.errors import ScenarioError
@@ -48,6 +49,11 @@ class OptionDecl(Protocol):
         ...
 
 
+class FaultDecl(OptionDecl, Protocol):
+    #: False for faults that cannot be undone, which therefore take no ``duration``.
+    revertible: bool
+
+
 class CheckerDecl(OptionDecl, Protocol):
     #: The protocol families this check applies to; ``None`` for every family.
     protocols: tuple[str, ...] | None
@@ -65,7 +71,7 @@ class Catalog(Protocol):
 
     def protocol(self, name: str) -> ProtocolDecl | None: ...
     def protocol_names(self) -> Sequence[str]: ...
-    def fault(self, name: str) -> OptionDecl | None: ...
+    def fault(self, name: str) -> FaultDecl | None: ...
     def fault_names(self) -> Sequence[str]: ...
     def checker(self, name: str) -> CheckerDecl | None: ...
     def checker_names(self) -> Sequence[str]: ...
@@ -310,6 +316,10 @@ def _network(node: YNode, ctx: s.ParseContext) -> NetworkSpec:
             node.value["links"], "network.links", ctx
         )
         overrides = [LinkLatency(e["links"], e["latency"], e["jitter"]) for e in entries]
+        for i, (entry, item) in enumerate(zip(entries, node.value["links"].value, strict=True)):
+            if entry["jitter"] > entry["latency"]:
+                raise item.error("jitter cannot exceed latency (a message cannot arrive "
+                                 "before it was sent)", field=f"network.links[{i}].jitter")
     if values["jitter"] > values["latency"]:
         raise node.value["jitter"].error(
             "jitter cannot exceed latency (a message cannot arrive before it was sent)",
@@ -396,10 +406,22 @@ def _fault(node: YNode, where: str, catalog: Catalog, ctx: s.ParseContext) -> Fa
             (choice_kind, choice_options), = choice.value.items()
             choices.append((choice_kind, _fault_options(choice_kind, choice_options, choice,
                                                          sub, catalog, ctx)))
+        for choice_kind, _ in choices:
+            _check_duration(node, where, choice_kind, catalog, timing)
         return FaultSpec(kind="one_of", options=None, line=node.line, choices=tuple(choices),
                          **timing)
     options = _fault_options(kind, node.value[kind], node, where, catalog, ctx)
+    _check_duration(node, where, kind, catalog, timing)
     return FaultSpec(kind=kind, options=options, line=node.line, **timing)
+
+
+def _check_duration(node: YNode, where: str, kind: str, catalog: Catalog,
+                    timing: dict[str, Any]) -> None:
+    decl = catalog.fault(kind)
+    if "duration" in timing and decl is not None and not decl.revertible:
+        raise node.value["duration"].error(
+            f"a {kind} cannot be undone, so it takes no duration",
+            field=f"{where}.duration", hint="remove 'duration' from this entry")
 
 
 def _fault_options(kind: str, value: YNode, owner: YNode, where: str, catalog: Catalog,
@@ -413,7 +435,21 @@ def _fault_options(kind: str, value: YNode, owner: YNode, where: str, catalog: C
             hint=s.suggest(kind, [*known, *TIMING_KEYS]) or f"faults: {', '.join(known)}",
         )
     values = decl.options.parse(value, f"{where}.{kind}", ctx)
-    return decl.build(values, value, ctx)
+    with _located(where, kind):
+        return decl.build(values, value, ctx)
+
+
+@contextmanager
+def _located(where: str, name: str) -> Iterator[None]:
+    """Errors raised by a plugin's ``build`` name fields relative to the plugin's key
+    (``partition.groups``): put the entry in front (``faults[1].partition.groups``)."""
+    try:
+        yield
+    except ScenarioError as exc:
+        field = exc.field or name
+        if not field.startswith(where):
+            exc.field = f"{where}.{field}" if field.startswith(name) else f"{where}.{name}"
+        raise
 
 
 def _timing(node: YNode, where: str, ctx: s.ParseContext) -> dict[str, Any]:
@@ -423,7 +459,11 @@ def _timing(node: YNode, where: str, ctx: s.ParseContext) -> dict[str, Any]:
         raise node.error("needs 'at': when the fault starts", field=where,
                          hint="at: 5s, or at: {between: [2s, 8s]} for a seeded random time")
     if at_node.is_mapping:
-        low, high = _AT_RANGE.parse(at_node, f"{where}.at", ctx)["between"][:2]
+        between = _AT_RANGE.parse(at_node, f"{where}.at", ctx)["between"]
+        if len(between) != 2:
+            raise at_node.error("needs exactly two times: [earliest, latest]",
+                                field=f"{where}.at.between")
+        low, high = between
         if high < low:
             raise at_node.error("the range is backwards", field=f"{where}.at.between")
         values["at"] = (low, high)
@@ -489,7 +529,8 @@ def _checks(node: YNode | None, root: YNode, protocol: ProtocolDecl, catalog: Ca
             raise owner.error(f"check {name!r} is listed twice", field=where)
         seen.add(name)
         values = decl.options.parse(options, f"{where}.{name}", ctx)
-        checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line))
+        with _located(where, name):
+            checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line))
     return tuple(checks)
 
 
@@ -499,13 +540,13 @@ def _applies(decl: CheckerDecl | None, protocol: str) -> bool:
 
 def _check_timeline(faults: tuple[FaultSpec, ...], workload: WorkloadSpec, path: str) -> None:
     """Faults scheduled after the workload ends would silently never fire: say so."""
-    for fault in faults:
+    for index, fault in enumerate(faults):
         start = fault.at[0] if isinstance(fault.at, tuple) else fault.at
         if start >= workload.duration:
             raise ScenarioError(
                 f"fault starts at {start:g}s, but the workload lasts {workload.duration:g}s "
                 "and faults only run during it",
-                path=path, line=fault.line, field="faults",
+                path=path, line=fault.line, field=f"faults[{index}].at",
                 hint="move 'at' earlier or lengthen workload.duration",
             )
 

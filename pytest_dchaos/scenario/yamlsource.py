@@ -16,7 +16,8 @@ import yaml
 from pytest_dchaos.errors import ScenarioError
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
-_MAX_DEPTH = 64  # far deeper than any scenario; stops alias bombs and self-referencing anchors
+_MAX_DEPTH = 64  # far deeper than any scenario; stops self-referencing anchors
+_MAX_NODES = 100_000  # far more values than any scenario; stops alias bombs (billion laughs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,22 +89,30 @@ def load_yaml(text: str, path: str) -> YNode:
             "the file is empty", path=path, line=1,
             hint="a scenario needs at least name, protocol and cluster",
         )
-    return _convert(root, path, yaml.SafeLoader(""), depth=0)
+    return _convert(root, path, yaml.SafeLoader(""), depth=0, budget=[_MAX_NODES])
 
 
-def _convert(node: yaml.Node, path: str, constructor: yaml.SafeLoader, depth: int) -> YNode:
+def _convert(node: yaml.Node, path: str, constructor: yaml.SafeLoader, depth: int,
+             budget: list[int]) -> YNode:
     line, column = node.start_mark.line + 1, node.start_mark.column + 1
     if depth > _MAX_DEPTH:
         raise ScenarioError(
             "nesting is too deep (recursive anchors?)", path=path, line=line
         )
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ScenarioError(
+            f"the document expands to more than {_MAX_NODES} values (aliases repeated "
+            "inside aliases?)", path=path, line=line)
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
         raise _refused_tag(node, path)
     if isinstance(node, yaml.MappingNode):
+        own = sum(1 for key, _ in node.value if key.tag != "tag:yaml.org,2002:merge")
         constructor.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+        merged = len(node.value) - own  # flatten_mapping puts merged pairs first
         children: dict[str, YNode] = {}
         key_lines: dict[str, int] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             key = _scalar(key_node, path, constructor)
             key_line = key_node.start_mark.line + 1
             if not isinstance(key, str):
@@ -111,16 +120,23 @@ def _convert(node: yaml.Node, path: str, constructor: yaml.SafeLoader, depth: in
                     f"keys must be text, got {key!r}", path=path, line=key_line,
                     hint=f'quote it: "{key}"',
                 )
-            if key in children:
+            if key in children and index >= merged and key_lines[key] < 0:
+                pass  # an explicit key overrides one merged from an anchor, as YAML says
+            elif key in children and index < merged:
+                continue  # of two merged anchors, the first one wins
+            elif key in children:
                 raise ScenarioError(
                     f"key {key!r} appears twice (first on line {key_lines[key]})",
                     path=path, line=key_line, hint="keep one of them",
                 )
-            children[key] = _convert(value_node, path, constructor, depth + 1)
-            key_lines[key] = key_line
-        return YNode(children, line, column, path, key_lines)
+            children[key] = _convert(value_node, path, constructor, depth + 1, budget)
+            # Merged keys are remembered with a negative line until overridden.
+            key_lines[key] = -key_line if index < merged else key_line
+        return YNode(children, line, column, path,
+                     {key: abs(number) for key, number in key_lines.items()})
     if isinstance(node, yaml.SequenceNode):
-        items = [_convert(child, path, constructor, depth + 1) for child in node.value]
+        items = [_convert(child, path, constructor, depth + 1, budget)
+                 for child in node.value]
         return YNode(items, line, column, path)
     return YNode(_scalar(node, path, constructor), line, column, path)
 

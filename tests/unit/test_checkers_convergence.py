@@ -1,0 +1,125 @@
+"""``convergence``: every acknowledged broadcast ends up on every live node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_dchaos.checkers.convergence import Convergence
+from pytest_dchaos.history import FAIL, INFO, History
+from pytest_dchaos.result import RunRecord, Verdict
+
+from .builders import broadcast, check_options, history, read, record
+
+NODES = ["n1", "n2", "n3"]
+
+
+def acked_history() -> History:
+    """Values 1..3 acknowledged (by n1, n2, n1), 4 unknown, 5 failed."""
+    return history(
+        broadcast(1, 0.1, 0.2),
+        broadcast(2, 1.0, 1.25, node="n2"),
+        broadcast(3, 2.0, 2.1),
+        broadcast(4, 3.0, 3.5, outcome=INFO),
+        broadcast(5, 4.0, 4.1, outcome=FAIL),
+        read([1, 2], 1.5, 1.6),
+    )
+
+
+def convergence(final_reads: dict[str, list[int]], *, converged_at: float | None = 21.5,
+                live: list[str] | None = None, unread: list[str] | None = None
+                ) -> dict[str, Any]:
+    """``observations["convergence"]`` as the gossip family's final phase writes it."""
+    return {"healed_at": 20.0, "deadline": 30.0, "acknowledged": 3,
+            "converged_at": converged_at, "membership_settled_at": None,
+            "live_nodes": list(NODES if live is None else live),
+            "final_reads": final_reads, "unread": list(unread or [])}
+
+
+def judge(rec: RunRecord, entry: str = "convergence") -> Verdict:
+    return Convergence().check(check_options(entry), rec)
+
+
+def test_passes_when_every_live_node_has_every_acknowledged_value() -> None:
+    reads = {n: [1, 2, 3] for n in NODES}
+    verdict = judge(record(acked_history(), observations={"convergence": convergence(reads)}))
+    assert verdict.passed, verdict.detail
+    assert verdict.name == "convergence"
+    assert "all 3 acknowledged values on all 3 live nodes" in verdict.detail
+    assert "1.50s after the" in verdict.detail
+    assert verdict.figures == {"acknowledged": 3, "time_to_converge_s": 1.5, "live_nodes": 3}
+
+
+def test_unknown_outcome_values_are_not_required_but_allowed() -> None:
+    reads = {"n1": [1, 2, 3, 4], "n2": [1, 2, 3], "n3": [1, 2, 3, 4]}
+    verdict = judge(record(acked_history(), observations={"convergence": convergence(reads)}))
+    assert verdict.passed, verdict.detail
+
+
+def test_fails_naming_each_node_and_the_values_it_lacks() -> None:
+    reads = {"n1": [1, 2, 3], "n2": [1, 3], "n3": [1]}
+    verdict = judge(record(acked_history(), observations={"convergence": convergence(reads)}))
+    assert not verdict.passed
+    assert "3 missing acknowledged value(s) after 10.0s of recovery" in verdict.detail
+    assert "n2 lacks 1 (e.g. [2])" in verdict.detail
+    assert "n3 lacks 2 (e.g. [2, 3])" in verdict.detail
+    assert "Value 2 was acknowledged by n2 at 1.25s (history op " in verdict.detail
+    assert dict(verdict.evidence["missing"]) == {"n2": [2], "n3": [2, 3]}
+
+
+def test_a_down_node_is_not_required_to_converge() -> None:
+    reads = {"n1": [1, 2, 3], "n2": [1, 2, 3]}
+    obs = convergence(reads, live=["n1", "n2"])
+    verdict = judge(record(acked_history(), observations={"convergence": obs},
+                           down_at_end={"n3"}))
+    assert verdict.passed, verdict.detail
+    assert "on all 2 live nodes" in verdict.detail
+
+
+def test_fails_when_a_live_node_never_answered_a_final_read() -> None:
+    reads = {"n1": [1, 2, 3], "n2": [1, 2, 3]}
+    obs = convergence(reads, converged_at=None, unread=["n3"])
+    verdict = judge(record(acked_history(), observations={"convergence": obs}))
+    assert not verdict.passed
+    assert verdict.detail == ("n3 never answered a final read, so convergence cannot be "
+                              "shown")
+    assert verdict.evidence["unread"] == ["n3"]
+
+
+def test_fails_when_convergence_took_longer_than_within() -> None:
+    reads = {n: [1, 2, 3] for n in NODES}
+    obs = convergence(reads, converged_at=23.0)
+    verdict = judge(record(acked_history(), observations={"convergence": obs}),
+                    "convergence: {within: 2s}")
+    assert not verdict.passed
+    assert verdict.detail == "converged only 3.00s after the heal, more than 2s"
+    assert verdict.figures["time_to_converge_s"] == pytest.approx(3.0)
+
+
+def test_within_is_met_on_time() -> None:
+    reads = {n: [1, 2, 3] for n in NODES}
+    verdict = judge(record(acked_history(), observations={"convergence": convergence(reads)}),
+                    "convergence: 2s")
+    assert verdict.passed, verdict.detail
+
+
+def test_fails_without_final_reads() -> None:
+    verdict = judge(record(acked_history()))
+    assert not verdict.passed
+    assert verdict.detail == "the run has no final reads (the final phase did not run)"
+
+
+def test_fails_when_no_node_was_alive() -> None:
+    obs = convergence({}, converged_at=None, live=[])
+    verdict = judge(record(acked_history(), observations={"convergence": obs}))
+    assert not verdict.passed
+    assert verdict.detail == "no node was alive at the end to read from"
+
+
+def test_fails_when_no_broadcast_was_acknowledged() -> None:
+    h = history(broadcast(1, 0.0, 1.0, outcome=INFO), read([], 0.5, 0.6))
+    obs = convergence({n: [] for n in NODES})
+    verdict = judge(record(h, observations={"convergence": obs}))
+    assert not verdict.passed
+    assert "no broadcast was acknowledged" in verdict.detail

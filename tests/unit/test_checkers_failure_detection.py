@@ -1,0 +1,152 @@
+"""``failure_detection``: failed nodes marked dead in time, healthy ones never."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from pytest_dchaos.checkers.failure_detection import FailureDetection
+from pytest_dchaos.result import FaultEvent, Verdict
+
+from .builders import check_options, fault, isolation_links, membership_samples, record
+
+NODES = ("n1", "n2", "n3")
+KILL_N3 = [fault(5.0, "start", "f1", "crash", ["n3"], kind="kill")]
+
+State = Callable[[float, str, str], Any]
+
+
+def crash_views(detected_at: dict[str, float | None]) -> State:
+    """n3 crashes at 5s and stops answering; each observer marks it dead at its time."""
+
+    def state(t: float, observer: str, member: str) -> str | None:
+        if observer == "n3" and t >= 5.0:
+            return None
+        if member == "n3" and t >= 5.0:
+            when = detected_at.get(observer)
+            if when is not None and t >= when:
+                return "dead"
+            return "suspect" if t >= 5.5 else "alive"
+        return "alive"
+
+    return state
+
+
+def judge(faults: list[FaultEvent], state: State | None, entry: str = "failure_detection",
+          stop: float = 12.0) -> Verdict:
+    observations = {}
+    if state is not None:
+        observations["membership"] = membership_samples(NODES, 0.0, stop, 0.5, state)
+    rec = record(nodes=3, faults=faults, observations=observations)
+    return FailureDetection().check(check_options(entry), rec)
+
+
+def test_passes_when_every_live_node_marks_the_crashed_one_dead_in_time() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": 7.0}))
+    assert verdict.passed, verdict.detail
+    assert verdict.detail == ("2 detection(s), slowest 2.00s (deadline 3s, sampled every "
+                              "0.50s); 0 false positive(s)")
+    assert verdict.figures["detections"] == 2
+    assert verdict.figures["max_detection_s"] == pytest.approx(2.0)
+    assert verdict.figures["false_positives"] == 0
+
+
+def test_fails_when_an_observer_never_marks_the_crashed_node_dead() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": None}))
+    assert not verdict.passed
+    assert "1 late or missed detection(s) (deadline 3s)" in verdict.detail
+    assert "n2 marked n3 dead never while it lasted (failed at 5.00s)" in verdict.detail
+    assert list(verdict.evidence["misses"]) == [
+        "n2 marked n3 dead never while it lasted (failed at 5.00s)"]
+
+
+def test_fails_on_a_late_detection_naming_how_late() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": 9.5}))
+    assert not verdict.passed
+    assert "n2 marked n3 dead only after 4.50s (failed at 5.00s)" in verdict.detail
+
+
+def test_the_deadline_allows_one_sampling_interval() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 8.5, "n2": 8.5}))  # 3.5s = within + 0.5s
+    assert verdict.passed, verdict.detail
+
+
+def test_a_longer_deadline_accepts_the_late_detection() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": 9.5}), "failure_detection: 5s",
+                    stop=14.0)
+    assert verdict.passed, verdict.detail
+
+
+def test_nodes_option_limits_which_failures_are_judged() -> None:
+    views = crash_views({"n1": None, "n2": None})
+    assert not judge(KILL_N3, views).passed
+    assert judge(KILL_N3, views, "failure_detection: {nodes: [n2]}").passed
+
+
+def test_fails_on_a_false_positive_naming_observer_member_and_time() -> None:
+    def state(t: float, observer: str, member: str) -> str:
+        return "dead" if (observer, member) == ("n1", "n2") and 4.0 <= t < 5.0 else "alive"
+
+    verdict = judge([], state)
+    assert not verdict.passed
+    assert verdict.detail == ("1 false positive(s): n1 marked n2 dead at 4.00s while it was "
+                              "up and reachable")
+    assert verdict.figures["false_positives"] == 1
+
+
+def test_false_positives_up_to_the_allowance_pass() -> None:
+    def state(t: float, observer: str, member: str) -> str:
+        return "dead" if (observer, member) == ("n1", "n2") and 4.0 <= t < 5.0 else "alive"
+
+    verdict = judge([], state, "failure_detection: {max_false_positives: 1}")
+    assert verdict.passed, verdict.detail
+    assert "1 false positive(s)" in verdict.detail
+
+
+def test_dead_right_after_a_heal_is_not_a_false_positive_but_detection_is_required() -> None:
+    links = isolation_links("n3", NODES)
+    faults = [fault(2.0, "start", "f1", "cut", links=links),
+              fault(6.0, "end", "f1", "cut", links=links)]
+
+    def state(t: float, observer: str, member: str) -> str:
+        cut_apart = "n3" in (observer, member) and observer != member
+        if cut_apart and 3.0 <= t < 7.0:  # marked dead 1s in; lingers 1s after the heal
+            return "dead"
+        return "alive"
+
+    verdict = judge(faults, state)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["detections"] == 4  # n1, n2 see n3; n3 sees n1, n2
+    assert verdict.figures["false_positives"] == 0
+
+
+def test_an_isolated_node_that_is_never_detected_fails() -> None:
+    links = isolation_links("n3", NODES)
+    faults = [fault(2.0, "start", "f1", "cut", links=links),
+              fault(8.0, "end", "f1", "cut", links=links)]
+    verdict = judge(faults, lambda t, o, m: "alive")
+    assert not verdict.passed
+    assert "n1 marked n3 dead never while it lasted (failed at 2.00s)" in verdict.detail
+
+
+def test_a_failure_too_short_to_judge_is_not_required() -> None:
+    faults = [fault(5.0, "start", "f1", "pause", ["n3"]),
+              fault(6.0, "end", "f1", "pause", ["n3"])]
+    verdict = judge(faults, lambda t, o, m: None if o == "n3" and 5.0 <= t < 6.0 else "alive")
+    assert verdict.passed, verdict.detail
+    assert verdict.detail.startswith("no node failed long enough to judge detection")
+    assert verdict.figures["not_judged_too_short"] == 2
+
+
+def test_fails_without_membership_observations() -> None:
+    verdict = judge(KILL_N3, None)
+    assert not verdict.passed
+    assert "no node ever answered `members`" in verdict.detail
+
+
+def test_fails_when_no_sample_has_a_view() -> None:
+    verdict = judge(KILL_N3, lambda t, o, m: None)
+    assert not verdict.passed
+    assert "cannot be judged" in verdict.detail
