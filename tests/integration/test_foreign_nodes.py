@@ -1,0 +1,86 @@
+"""Nodes nobody here wrote, and a Toxiproxy server the run did not start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import parse_scenario
+from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
+
+NAIVE = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "naive_broadcast.py"))
+
+SCENARIO = """\
+name: foreign
+protocol: gossip
+cluster: {nodes: 4, topology: line}
+network: {latency: 2ms}
+workload: {clients: 2, rate: 30/s, duration: 2s, recovery: 5s}
+faults:
+  - {at: 0.5s, partition: {isolate: n4}, duration: 1s}
+checks:
+  - convergence
+  - no_invented_values
+  - msgs_per_op: {max: 50}
+  - failure_detection
+seed: 2
+"""
+
+
+def run(tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]
+    registry = Registry()
+    scenario = parse_scenario(textwrap.dedent(SCENARIO), str(tmp_path / "s.yaml"), registry)
+    return run_scenario(scenario, RunOptions(report_dir=tmp_path / "r", **options), registry)
+
+
+def test_a_plain_maelstrom_broadcast_node_runs_unchanged(tmp_path: Path,
+                                                          no_leaks: None) -> None:
+    result = run(tmp_path, node_command=NAIVE, toxiproxy="embedded")
+    verdicts = {v.name: v for v in result.checks}
+    assert verdicts["node_contract"].passed, verdicts["node_contract"].detail
+    assert verdicts["no_invented_values"].passed
+    assert verdicts["msgs_per_op"].passed
+    # It has no anti-entropy: what n4 missed while isolated stays missing.
+    assert not verdicts["convergence"].passed
+    assert "n4 lacks" in verdicts["convergence"].detail
+    # It has no membership: the check says so rather than passing.
+    assert not verdicts["failure_detection"].passed
+    assert "ever answered `members`" in verdicts["failure_detection"].detail
+    assert result.record is not None and result.record.node_states == {}
+
+
+@pytest.fixture
+def shared_toxiproxy() -> Iterator[str]:
+    """A Toxiproxy server the harness did not start, as a team would run one."""
+    server = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.toxiproxy", "-host",
+                               "127.0.0.1", "-port", "0", "--exit-with-stdin"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    ready = json.loads(server.stdout.readline())
+    try:
+        yield f"http://{ready['api']}"
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+        server.stdout.close()
+
+
+def test_a_toxiproxy_server_given_by_url(tmp_path: Path, shared_toxiproxy: str,
+                                         no_leaks: None) -> None:
+    driver = ToxiproxyDriver(shared_toxiproxy)
+    driver.populate([{"name": "someone_else", "listen": "127.0.0.1:0",
+                      "upstream": "127.0.0.1:9"}])
+    result = run(tmp_path, toxiproxy=shared_toxiproxy)
+    assert result.check("convergence").passed
+    assert result.check("failure_detection").passed
+    # The run removed its own proxies and left the others alone.
+    assert list(driver.proxies()) == ["someone_else"]
