@@ -69,7 +69,8 @@ class Cluster:
         self.on_node_started: list[Callable[[Cluster, str], None]] = []
         self._status: dict[str, str] = dict.fromkeys(plan.node_ids, "down")
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
-        self._pending: dict[tuple[str, int], _Pending] = {}
+        # (client, msg_id) -> the request waiting for its reply
+        self._pending: dict[tuple[str, Any], _Pending] = {}
         self._msg_ids: dict[str, itertools.count[int]] = {}
         self._rules: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in plan.node_ids}
         self._lock = threading.Lock()

@@ -12,6 +12,8 @@ The harness's own families register exactly this way (see ``pytest_dchaos.builti
 ``pytest_dchaos.registry.register(plugin)``.
 """
 
+# Hook specifications have no body: pluggy calls the implementations, never these.
+# mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -14,6 +14,7 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def node_environment() -> dict[str, str]:
     return {"PYTHONPATH": root + (os.pathsep + path if path else "")}
 
 
-def start_fault_layer(plan: ClusterPlan) -> tuple[ToxiproxyDriver, object]:
+def start_fault_layer(plan: ClusterPlan) -> tuple[ToxiproxyDriver, Callable[[], None]]:
     """Reach or start the Toxiproxy server for this run; returns (driver, closer)."""
     choice = plan.toxiproxy
     if choice and choice != EMBEDDED:

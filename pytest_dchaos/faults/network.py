@@ -105,6 +105,7 @@ class Partition(FaultType):
             src, dst = concrete(options.one_way[0]), concrete(options.one_way[1])
             links = frozenset((a, b) for a in src for b in dst if a != b)
             return PartitionOptions(one_way=(src, dst), links=links)
+        groups: tuple[tuple[str, ...], ...]
         if options.isolate:
             groups = tuple((n,) for n in concrete(options.isolate))
         elif options.groups:

@@ -11,7 +11,7 @@ import os
 import shlex
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.scenario import schema as s
@@ -40,8 +40,8 @@ MAX_NODES = 200
 class OptionDecl(Protocol):
     """A fault or checker as the loader sees it: a name, an option schema and a builder."""
 
-    name: str
-    options: s.Struct
+    name: ClassVar[str]
+    options: ClassVar[s.Struct]
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
         """Turn validated option values into the typed options object; may raise
@@ -51,19 +51,19 @@ class OptionDecl(Protocol):
 
 class FaultDecl(OptionDecl, Protocol):
     #: False for faults that cannot be undone, which therefore take no ``duration``.
-    revertible: bool
+    revertible: ClassVar[bool]
 
 
 class CheckerDecl(OptionDecl, Protocol):
     #: The protocol families this check applies to; ``None`` for every family.
-    protocols: tuple[str, ...] | None
+    protocols: ClassVar[tuple[str, ...] | None]
 
 
 class ProtocolDecl(Protocol):
-    name: str
-    workload_options: tuple[s.Field, ...]
-    topologies: tuple[str, ...]
-    default_checks: tuple[str, ...]
+    name: ClassVar[str]
+    workload_options: ClassVar[tuple[s.Field, ...]]
+    topologies: ClassVar[tuple[str, ...]]
+    default_checks: ClassVar[tuple[str, ...]]
 
 
 class Catalog(Protocol):
