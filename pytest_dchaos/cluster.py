@@ -69,6 +69,9 @@ class Cluster:
         self.on_node_started: list[Callable[[Cluster, str], None]] = []
         self._status: dict[str, str] = dict.fromkeys(plan.node_ids, "down")
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
+        # What the current process of each node did wrong, for errors at start.
+        self._exits: dict[str, str] = {}
+        self._bad_lines: dict[str, str] = {}
         # (client, msg_id) -> the request waiting for its reply
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._msg_ids: dict[str, itertools.count[int]] = {}
@@ -107,6 +110,8 @@ class Cluster:
             self._node_exited(node, event)
         elif kind == "bad_output":
             line = event.get("line", "")
+            with self._lock:
+                self._bad_lines.setdefault(node, line)
             self._incident(node, "bad_output", f"printed a line that is not a message: {line!r}")
             self._fail_pending(node, NodeError(
                 node, f"printed a line that is not a JSON message on stdout: {line!r}; "
@@ -126,6 +131,8 @@ class Cluster:
             self._status[node] = "down"
         how = (f"signal {event['signal']}" if event.get("signal")
                else f"exit code {event.get('code')}")
+        with self._lock:
+            self._exits[node] = how
         if not event.get("expected"):
             self._incident(node, "crash", f"exited on its own ({how})")
         tail = event.get("stderr_tail") or []
@@ -214,6 +221,8 @@ class Cluster:
                 # Until the agent tells the new pid, exit events can only be about an
                 # earlier process (a restart right after a kill): they must be ignored.
                 self._pids[node] = None
+                self._exits.pop(node, None)
+                self._bad_lines.pop(node, None)
             try:
                 reply = self.agents[node].call("start", command=list(self.plan.command),
                                                env=dict(self.plan.env))
@@ -232,18 +241,27 @@ class Cluster:
 
     def _await_init(self, node: str, future: Future[dict[str, Any]]) -> None:
         timeout = self.plan.start_timeout
-        try:
-            reply = future.result(timeout)
-        except FutureTimeout:
-            raise NodeError(node, f"did not answer init within {timeout:g}s",
-                            last_lines=self.stderr_tail(node),
-                            log_path=str(self.stderr_path(node))) from None
-        except (RpcTimeout, NodeDown) as exc:
-            if self.status(node) == "starting":
-                time.sleep(0.2)  # let the exit land in the log before reading its tail
-            raise NodeError(node, f"stopped before answering init ({exc})",
-                            last_lines=self.stderr_tail(node),
-                            log_path=str(self.stderr_path(node))) from None
+        deadline = time.monotonic() + timeout
+        log = str(self.stderr_path(node))
+        while True:
+            with self._lock:
+                bad = self._bad_lines.get(node)
+            if bad is not None:
+                raise NodeError(node, f"printed a line that is not a JSON message on stdout: "
+                                f"{bad!r}; stdout is for messages only (log to stderr)",
+                                log_path=log)
+            try:
+                reply = future.result(min(0.1, max(0.0, deadline - time.monotonic())))
+                break
+            except FutureTimeout:
+                if time.monotonic() >= deadline:
+                    raise NodeError(node, f"did not answer init within {timeout:g}s",
+                                    last_lines=self.stderr_tail(node), log_path=log) from None
+            except (RpcTimeout, NodeDown):
+                how = self._exit_of(node)
+                what = f"exited ({how})" if how else "stopped"
+                raise NodeError(node, f"{what} before answering init",
+                                last_lines=self.stderr_tail(node), log_path=log) from None
         if reply.get("type") != "init_ok":
             raise NodeError(node, f"answered init with {reply!r} instead of init_ok",
                             last_lines=self.stderr_tail(node),
@@ -251,6 +269,16 @@ class Cluster:
         with self._lock:
             if self._status[node] == "starting":
                 self._status[node] = "running"
+
+    def _exit_of(self, node: str, wait: float = 1.0) -> str | None:
+        """How the node's process ended, once the agent has said so (it may lag)."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                how = self._exits.get(node)
+            if how is not None or time.monotonic() >= deadline:
+                return how
+            time.sleep(0.02)
 
     def status(self, node: str) -> str:
         """``running``, ``paused``, ``down`` (killed or crashed) or ``starting``."""

@@ -60,10 +60,12 @@ CASES = [
         faults: [{{at: 1s, partition: {{isolate: n2}}, duration: 4s}}]
         checks: [{{rejoin: {{within: 5s}}}}]
         """),
+    # Flooding costs about n-1 messages per operation, batching far less: ten nodes and a
+    # brisk rate set them apart (about 10 against 5 per operation here).
     Case("gossip_chatty", "msgs_per_op", "over the budget", """\
-        cluster: {nodes: 5}
-        workload: {clients: 2, rate: 40/s, duration: 3s, recovery: 3s}
-        checks: [{msgs_per_op: {max: 10}}]
+        cluster: {nodes: 10}
+        workload: {clients: 4, rate: 160/s, duration: 4s, recovery: 3s}
+        checks: [{msgs_per_op: {max: 8}}]
         """),
     Case("gossip_slow", "stable_latency", ">", """\
         cluster: {nodes: 4}

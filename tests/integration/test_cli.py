@@ -97,7 +97,7 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
 
 
 def test_node_binary_that_does_not_exist(tmp_path: Path, no_leaks: None) -> None:
-    done = dchaos("run", small(tmp_path, "{command: ./no-such-node}"))
+    done = dchaos("run", small(tmp_path, "{command: ./no-such-node}"), "--report", tmp_path / "r")
     assert done.returncode == 2
     assert "does not exist" in done.stderr and "Traceback" not in done.stderr
 
@@ -105,7 +105,8 @@ def test_node_binary_that_does_not_exist(tmp_path: Path, no_leaks: None) -> None
 def test_node_that_crashes_at_start_shows_its_stderr(tmp_path: Path, no_leaks: None) -> None:
     crash = scenario(tmp_path, "import sys\nprint('boom: bad config', file=sys.stderr)\n"
                      "sys.exit(3)\n", "crash.py")
-    done = dchaos("run", small(tmp_path), "--node-command", f"{sys.executable} {crash}")
+    done = dchaos("run", small(tmp_path), "--report", tmp_path / "r",
+                  "--node-command", f"{sys.executable} {crash}")
     assert done.returncode == 2
     assert "exit code 3" in done.stderr and "boom: bad config" in done.stderr
     assert "stderr.log" in done.stderr and "Traceback" not in done.stderr
@@ -114,13 +115,15 @@ def test_node_that_crashes_at_start_shows_its_stderr(tmp_path: Path, no_leaks: N
 def test_node_that_prints_non_json(tmp_path: Path, no_leaks: None) -> None:
     chatty = scenario(tmp_path, "print('hello, world', flush=True)\nimport time\n"
                       "time.sleep(30)\n", "chatty.py")
-    done = dchaos("run", small(tmp_path), "--node-command", f"{sys.executable} {chatty}")
+    done = dchaos("run", small(tmp_path), "--report", tmp_path / "r",
+                  "--node-command", f"{sys.executable} {chatty}")
     assert done.returncode == 2
     assert "not a JSON message" in done.stderr and "'hello, world'" in done.stderr
 
 
 def test_unreachable_toxiproxy(tmp_path: Path, no_leaks: None) -> None:
-    done = dchaos("run", small(tmp_path), "--toxiproxy", "http://127.0.0.1:9")
+    done = dchaos("run", small(tmp_path), "--report", tmp_path / "r",
+                  "--toxiproxy", "http://127.0.0.1:9")
     assert done.returncode == 2
     assert "cannot reach Toxiproxy at http://127.0.0.1:9" in done.stderr
 
