@@ -186,6 +186,29 @@ class Cluster:
         future.client = client  # type: ignore[attr-defined]
         return future
 
+    def ask_all(self, nodes: Iterable[str], body: Mapping[str, Any], *,
+                reply_type: str, timeout: float) -> dict[str, dict[str, Any]]:
+        """Send ``body`` to ``nodes`` at once and collect the replies of type ``reply_type``
+        that arrive within ``timeout``; nodes that are silent or answer otherwise are left
+        out (for state queries, where a missing answer is itself the finding)."""
+        futures = {node: self.submit(node, body) for node in nodes}
+        deadline = time.monotonic() + timeout
+        replies: dict[str, dict[str, Any]] = {}
+        for node, future in futures.items():
+            try:
+                reply = future.result(max(0.0, deadline - time.monotonic()))
+            except (FutureTimeout, HarnessError):
+                self.forget(future.client, future.msg_id)  # type: ignore[attr-defined]
+                continue
+            if reply.get("type") == reply_type:
+                replies[node] = reply
+        return replies
+
+    def running_nodes(self) -> tuple[str, ...]:
+        """Nodes whose process runs and is not paused: the ones that can answer now."""
+        with self._lock:
+            return tuple(n for n in self.node_ids if self._status[n] == "running")
+
     def forget(self, client: str, msg_id: int) -> None:
         """Stop waiting for a reply (after a timeout): a late answer is then ignored."""
         with self._lock:

@@ -14,7 +14,6 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from pytest_dchaos import report
 from pytest_dchaos.backends.local import node_environment
 from pytest_dchaos.cluster import Cluster, ClusterPlan
-from pytest_dchaos.errors import DchaosError, HarnessError
+from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.history import History
 from pytest_dchaos.nemesis import Firing, Nemesis, expand
 from pytest_dchaos.network import BASELINE
@@ -308,18 +307,5 @@ class MonitorRunner:
 
 def collect_states(cluster: Cluster) -> dict[str, dict[str, Any]]:
     """Ask every running node for ``dchaos_state`` at once; silent nodes are left out."""
-    futures = {}
-    for node in cluster.live_nodes():
-        if cluster.status(node) == "running":
-            futures[node] = cluster.submit(node, {"type": "dchaos_state"})
-    states = {}
-    deadline = time.monotonic() + STATE_TIMEOUT
-    for node, future in futures.items():
-        try:
-            reply = future.result(max(0.0, deadline - time.monotonic()))
-        except (FutureTimeout, HarnessError):
-            cluster.forget(future.client, future.msg_id)  # type: ignore[attr-defined]
-            continue
-        if reply.get("type") == "dchaos_state_ok":
-            states[node] = reply
-    return states
+    return cluster.ask_all(cluster.running_nodes(), {"type": "dchaos_state"},
+                           reply_type="dchaos_state_ok", timeout=STATE_TIMEOUT)

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pytest_dchaos import topology as topologies
@@ -74,19 +73,10 @@ class GossipWorkload(Workload):
 def query_members(cluster: Cluster, nodes: tuple[str, ...], timeout: float
                   ) -> dict[str, dict[str, str]]:
     """Ask ``nodes`` for their membership view at once; silent nodes are left out."""
-    futures = {n: cluster.submit(n, {"type": "members"}) for n in nodes}
-    deadline = time.monotonic() + timeout
-    views: dict[str, dict[str, str]] = {}
-    for node, future in futures.items():
-        try:
-            reply = future.result(max(0.0, deadline - time.monotonic()))
-        except (FutureTimeout, HarnessError):
-            cluster.forget(future.client, future.msg_id)  # type: ignore[attr-defined]
-            continue
-        members = reply.get("members")
-        if reply.get("type") == "members_ok" and isinstance(members, dict):
-            views[node] = {str(k): str(v) for k, v in members.items()}
-    return views
+    replies = cluster.ask_all(nodes, {"type": "members"}, reply_type="members_ok",
+                              timeout=timeout)
+    return {node: {str(k): str(v) for k, v in reply["members"].items()}
+            for node, reply in replies.items() if isinstance(reply.get("members"), dict)}
 
 
 class Gossip(ProtocolFamily):
@@ -130,8 +120,8 @@ class Gossip(ProtocolFamily):
         interval = scenario.workload.options["membership_interval"]
 
         def sample(cluster: Cluster, now: float) -> dict[str, Any]:
-            running = tuple(n for n in cluster.live_nodes() if cluster.status(n) == "running")
-            return {"t": now, "views": query_members(cluster, running, max(interval, 0.5))}
+            views = query_members(cluster, cluster.running_nodes(), max(interval, 0.5))
+            return {"t": now, "views": views}
 
         return [Monitor(MEMBERSHIP, interval, sample)]
 
@@ -153,8 +143,7 @@ class Gossip(ProtocolFamily):
         reader = OpExecutor(ctx.cluster, GossipWorkload(0.0), history, timeout)
         with ThreadPoolExecutor(max_workers=max(1, len(ctx.scenario.node_ids))) as pool:
             while True:
-                live = tuple(n for n in ctx.cluster.live_nodes()
-                             if ctx.cluster.status(n) == "running")
+                live = ctx.cluster.running_nodes()
                 outcomes = dict(zip(live, pool.map(
                     lambda n: reader.run(reader_ids[n], n, "read", None), live),
                     strict=True))
