@@ -6,6 +6,7 @@ Registered through the ``dchaos`` entry-point group like any third-party plugin.
 from __future__ import annotations
 
 from pytest_dchaos.backends.base import Backend
+from pytest_dchaos.backends.docker import DockerBackend
 from pytest_dchaos.backends.local import LocalBackend
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.latency import Latency
@@ -32,4 +33,4 @@ def dchaos_add_checkers() -> list[CheckerType]:
 
 @hookimpl
 def dchaos_add_backends() -> list[Backend]:
-    return [LocalBackend()]
+    return [LocalBackend(), DockerBackend()]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from pytest_dchaos import __version__, report
+from pytest_dchaos import __version__, dockerenv, report
 from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.nemesis import expand
@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.add_argument("--seed", type=int, help="seed for the printed schedule")
 
+    clean = commands.add_parser(
+        "cleanup", help="remove Docker containers and networks that dead runs left",
+        description="Remove the containers, networks and volumes of runs whose harness is "
+        "gone (killed, crashed). Runs still going are left alone unless --all.")
+    clean.add_argument("--all", action="store_true",
+                       help="also remove what runs still going (or on other hosts) made")
+    clean.add_argument("--images", action="store_true",
+                       help="also remove the images dchaos built (rebuilt on the next run)")
+
     cat = commands.add_parser("catalogue", help="list protocols, faults, checks, backends")
     cat.add_argument("--markdown", action="store_true", help="as the markdown reference")
     return parser
@@ -72,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "cleanup":
+            return _cleanup(args)
         return _catalogue(args)
     except DchaosError as exc:
         print(f"dchaos: error: {exc}", file=sys.stderr)
@@ -134,6 +145,16 @@ def _validate(args: argparse.Namespace) -> int:
         for firing in firings:
             print(f"  {firing.describe_timing()}")
     return status
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    client = dockerenv.connect()
+    removed = dockerenv.reap(client, everything=args.all)
+    print(f"removed {removed}")
+    if args.images:
+        count = dockerenv.remove_images(client)
+        print(f"removed {count} image(s)")
+    return EXIT_PASSED
 
 
 def _catalogue(args: argparse.Namespace) -> int:

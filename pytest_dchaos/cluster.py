@@ -39,6 +39,9 @@ class ClusterPlan:
     init_extra: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     toxiproxy: str | None = None
+    #: The command is the family's reference node (``python3 -m reference_nodes...``): a
+    #: backend runs it with the Python that has ``reference_nodes`` importable.
+    reference: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos import report
-from pytest_dchaos.backends.local import node_environment
 from pytest_dchaos.cluster import Cluster, ClusterPlan
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.history import History
@@ -130,8 +129,9 @@ class Run:
             image=scenario.cluster.implementation.image,
             init_extra={n: self.family.init_extra(scenario, n, self.seed)
                         for n in scenario.node_ids},
-            env={**node_environment(), **self.options.extra_env},
+            env=dict(self.options.extra_env),
             toxiproxy=self.options.toxiproxy,
+            reference=scenario.cluster.implementation.command is None,
         )
 
     def execute(self) -> RunResult:

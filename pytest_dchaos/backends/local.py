@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest_dchaos
@@ -43,6 +44,9 @@ class LocalBackend(Backend):
                 f"the local backend runs commands, but this scenario names only the image "
                 f"{plan.image!r}; use --backend docker, or give a command"
             )
+        if plan.reference and plan.command[:1] == ("python3",):
+            plan = replace(plan, command=(sys.executable, *plan.command[1:]))
+        plan = replace(plan, env={**node_environment(), **plan.env})
         check_command(plan.command)
         plan.workdir.mkdir(parents=True, exist_ok=True)
         driver, layer_closer = start_fault_layer(plan)

@@ -90,7 +90,8 @@ class ProtocolFamily(ABC):
 
     @abstractmethod
     def reference_command(self) -> tuple[str, ...]:
-        """The command line of this family's reference node."""
+        """The command line of this family's reference node, as ``python3 -m ...``: each
+        backend runs it with a Python that can import ``reference_nodes``."""
 
     def init_extra(self, scenario: Scenario, node: str, seed: int) -> dict[str, Any]:
         """The ``dchaos`` object of ``init`` for ``node`` (protocol parameters, keys)."""

@@ -12,7 +12,6 @@ Registered through the ``dchaos`` entry-point group, as a third-party family wou
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -94,7 +93,7 @@ class Gossip(ProtocolFamily):
     )
 
     def reference_command(self) -> tuple[str, ...]:
-        return (sys.executable, "-m", "reference_nodes.gossip")
+        return ("python3", "-m", "reference_nodes.gossip")
 
     def setup(self, cluster: Cluster, scenario: Scenario) -> None:
         name = scenario.cluster.topology or "grid"

@@ -1,0 +1,208 @@
+"""The Docker backend: one container per node (the agent as entrypoint), one Toxiproxy
+container, one private bridge network per run.
+
+The harness talks to each agent's control port and to Toxiproxy's API through ports
+published on 127.0.0.1; node-to-node traffic stays inside the run's network, each directed
+link through its own proxy in the Toxiproxy container. Each node's folder is a bind mount
+of ``<report>/nodes/nX``, so traces and logs land in the report as they are written and a
+restarted node finds its files again.
+
+Process faults currently act on the node process inside its container, through the agent,
+exactly as on the local backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from pytest_dchaos import dockerenv, images
+from pytest_dchaos.agentlink import AgentLink
+from pytest_dchaos.backends.base import Backend
+from pytest_dchaos.cluster import Cluster, ClusterPlan
+from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.network import Network
+from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
+
+CONTROL_PORT, PEER_PORT, API_PORT = 7000, 7001, 8474
+FIRST_PROXY_PORT = 20000
+NODE_DIR = "/var/lib/dchaos/node"
+READY_TIMEOUT = 30.0
+LOG_LINES = 12
+
+
+class DockerBackend(Backend):
+    name = "docker"
+    doc = ("nodes in containers on a private bridge network, links through a Toxiproxy "
+           "container; images built from local material when nothing can be pulled")
+
+    def __init__(self) -> None:
+        self.say = print_line
+
+    def provision(self, plan: ClusterPlan) -> Cluster:
+        client = dockerenv.connect()
+        removed = dockerenv.reap(client)
+        if removed.runs:
+            self.say(f"removed what dead runs left: {removed}")
+        built = images.ensure(client, self.say)
+        if plan.image:
+            raise HarnessError("user node images come with the next version of the Docker "
+                               "backend; give a command that exists in the node image")
+        plan.workdir.mkdir(parents=True, exist_ok=True)
+        name = f"dchaos-{plan.run_id}"
+        network = client.networks.create(name, driver="bridge",
+                                         labels=dockerenv.run_labels(plan.run_id, "network"))
+        containers: dict[str, Any] = {}
+
+        def remove_all() -> None:
+            for node, container in containers.items():
+                _save_logs(container, plan.workdir / node / "agent.log"
+                           if node != "toxiproxy" else plan.workdir / "toxiproxy.log")
+            dockerenv.remove_run(client, plan.run_id)
+
+        try:
+            proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
+                         f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy",
+                         ports={f"{API_PORT}/tcp": ("127.0.0.1", None)},
+                         entrypoint=None if built.embedded_toxiproxy else "/toxiproxy")
+            containers["toxiproxy"] = proxy
+            driver = ToxiproxyDriver(f"http://127.0.0.1:{_host_port(proxy, API_PORT)}")
+            _wait_api(driver, proxy)
+            cluster = Cluster(plan, Network(driver, {}))
+            cluster.add_closer(remove_all)
+        except BaseException:
+            remove_all()
+            raise
+        try:
+            self._start_agents(client, plan, cluster, built, network.name, containers)
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster
+
+    def _start_agents(self, client: docker.DockerClient, plan: ClusterPlan, cluster: Cluster,
+                      built: images.Images, network: str, containers: dict[str, Any]) -> None:
+        prefix = f"dchaos-{plan.run_id}"
+        for node in plan.node_ids:
+            folder = plan.workdir / node
+            folder.mkdir(parents=True, exist_ok=True)
+            containers[node] = _run(
+                client, built.node,
+                ["python3", f"{images.INSTALL_DIR}/pytest_dchaos/agent.py", "--workdir",
+                 NODE_DIR, "--host", "0.0.0.0", "--control-port", str(CONTROL_PORT),
+                 "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
+                f"{prefix}-{node}", network, plan.run_id, "node",
+                ports={f"{CONTROL_PORT}/tcp": ("127.0.0.1", None)},
+                volumes={str(folder.resolve()): {"bind": NODE_DIR, "mode": "rw"}},
+                hostname=node, extra_labels={"dchaos.node": node},
+            )
+        for node in plan.node_ids:
+            _wait_ready(containers[node], f"the agent of {node}")
+        names = {(a, b): f"{plan.run_id}_{a}_{b}"
+                 for a in plan.node_ids for b in plan.node_ids if a != b}
+        ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
+        cluster.network.driver.populate([
+            {"name": names[(a, b)], "listen": f"0.0.0.0:{ports[(a, b)]}",
+             "upstream": f"{prefix}-{b}:{PEER_PORT}", "enabled": True}
+            for (a, b) in sorted(names)
+        ])
+        cluster.network.proxies.update(names)
+        for node in plan.node_ids:
+            address = ("127.0.0.1", _host_port(containers[node], CONTROL_PORT))
+            link = AgentLink(node, address, cluster.handle_event)
+            cluster.attach(node, link)
+            links = {b: f"{prefix}-toxiproxy:{ports[(node, b)]}"
+                     for b in plan.node_ids if b != node}
+            link.call("configure", node_id=node, links=links,
+                      seed=plan.seed * 1000 + plan.node_ids.index(node))
+        def close_links() -> None:
+            for link in cluster.agents.values():
+                link.close()
+
+        cluster.add_closer(close_links)
+
+
+def print_line(text: str) -> None:
+    print(f"dchaos: {text}", file=sys.stderr, flush=True)
+
+
+def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
+    if built.embedded_toxiproxy:
+        return ["python3", "-m", "pytest_dchaos.toxiproxy", "-host", "0.0.0.0", "-port",
+                str(API_PORT), "-seed", str(seed)]
+    return ["-host=0.0.0.0", f"-port={API_PORT}"]
+
+
+def _run(client: docker.DockerClient, image: str, command: list[str], name: str, network: str,
+         run_id: str, role: str, *, extra_labels: dict[str, str] | None = None,
+         **options: Any) -> Any:
+    labels = {**dockerenv.run_labels(run_id, role), **(extra_labels or {})}
+    try:
+        return client.containers.run(image, command, name=name, network=network,
+                                     labels=labels, detach=True, init=True, **options)
+    except docker.errors.ImageNotFound:
+        raise HarnessError(f"the image {image!r} does not exist") from None
+    except docker.errors.APIError as exc:
+        text = str(getattr(exc, "explanation", "") or exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise HarnessError(f"starting {name}: a port is already in use ({text}); free it "
+                               "or stop what holds it") from None
+        raise HarnessError(f"cannot start container {name}: {text}") from None
+
+
+def _host_port(container: Any, port: int) -> int:
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+    if not bindings:
+        raise HarnessError(f"container {container.name} published no port for {port}/tcp "
+                           f"(state: {container.status}){_tail(container)}")
+    return int(bindings[0]["HostPort"])
+
+
+def _wait_ready(container: Any, what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if b'"event": "ready"' in container.logs(stdout=True, stderr=False):
+            return
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise HarnessError(f"{what} exited at start (container {container.name})"
+                               f"{_tail(container)}")
+        time.sleep(0.05)
+    raise HarnessError(f"{what} did not start within {READY_TIMEOUT:g}s{_tail(container)}")
+
+
+def _wait_api(driver: ToxiproxyDriver, container: Any) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            driver.version()
+            return
+        except HarnessError:
+            container.reload()
+            if container.status in ("exited", "dead") or time.monotonic() > deadline:
+                raise HarnessError(f"the Toxiproxy container {container.name} did not come "
+                                   f"up{_tail(container)}") from None
+            time.sleep(0.05)
+
+
+def _tail(container: Any) -> str:
+    try:
+        lines = container.logs(tail=LOG_LINES).decode("utf-8", "replace").splitlines()
+    except docker.errors.APIError:
+        return ""
+    if not lines:
+        return ""
+    return "; its last log lines:\n" + "\n".join(f"    {line}" for line in lines)
+
+
+def _save_logs(container: Any, path: Path) -> None:
+    # A container that is already gone has no logs to keep; the run goes on closing.
+    with contextlib.suppress(docker.errors.APIError, OSError):
+        path.write_bytes(container.logs())

@@ -1,0 +1,153 @@
+"""Reaching the Docker engine, labelling what a run makes, and removing what runs left.
+
+Everything the Docker backend creates carries ``dchaos.run=<run id>`` plus the harness's
+host, pid and process start time. A run removes its own things when it ends — on success,
+failure, error, Ctrl-C or SIGTERM. If the harness itself was killed (``kill -9``), the
+labels let the next run, or ``dchaos cleanup``, tell that its owner is gone and remove what
+it left: a run is dead when it was started on this host by a process that no longer exists
+(or whose pid now belongs to a younger process).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from pytest_dchaos.errors import HarnessError
+
+RUN = "dchaos.run"
+HOST = "dchaos.host"
+PID = "dchaos.pid"
+PID_START = "dchaos.pid_start"
+ROLE = "dchaos.role"
+
+Say = Callable[[str], None]
+
+
+def connect() -> docker.DockerClient:
+    """A client for the engine at DOCKER_HOST (or the local socket), or a clear error."""
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        if "Permission denied" in text or "PermissionError" in text:
+            raise HarnessError(
+                f"permission denied on the Docker socket ({where}): add your user to the "
+                "docker group (then log in again), or run as root") from None
+        if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text:
+            raise HarnessError(
+                f"Docker is not running or not installed (nothing answers at {where}): "
+                "start the Docker engine, or use --backend local") from None
+        raise HarnessError(f"cannot reach the Docker engine at {where}: {text}") from None
+    return client
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (tells pid reuse apart)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def run_labels(run_id: str, role: str) -> dict[str, str]:
+    pid = os.getpid()
+    return {RUN: run_id, HOST: socket.gethostname(), PID: str(pid),
+            PID_START: _process_start(pid) or "", ROLE: role}
+
+
+def _owner_alive(labels: dict[str, str]) -> bool | None:
+    """True/False for runs started on this host; None when they belong to another host."""
+    if labels.get(HOST) != socket.gethostname():
+        return None
+    try:
+        pid = int(labels.get(PID, ""))
+    except ValueError:
+        return False
+    started = _process_start(pid)
+    return started is not None and started == labels.get(PID_START)
+
+
+@dataclass
+class Removed:
+    runs: int = 0
+    containers: int = 0
+    networks: int = 0
+    volumes: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.containers} container(s), {self.networks} network(s), "
+                f"{self.volumes} volume(s) of {self.runs} run(s)")
+
+
+def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
+    """Remove every container, network and volume labelled with ``run_id``."""
+    removed = Removed(runs=1)
+    selector = {"label": f"{RUN}={run_id}"}
+    for container in client.containers.list(all=True, filters=selector):
+        try:
+            container.remove(force=True, v=True)
+            removed.containers += 1
+        except docker.errors.NotFound:
+            pass
+    for network in client.networks.list(filters=selector):
+        try:
+            network.remove()
+            removed.networks += 1
+        except docker.errors.NotFound:
+            pass
+    for volume in client.volumes.list(filters=selector):
+        try:
+            volume.remove(force=True)
+            removed.volumes += 1
+        except docker.errors.NotFound:
+            pass
+    return removed
+
+
+def leftover_runs(client: docker.DockerClient, *, everything: bool = False) -> list[str]:
+    """Runs with containers or networks whose harness is gone (or all, with everything)."""
+    owners: dict[str, dict[str, str]] = {}
+    for container in client.containers.list(all=True, filters={"label": RUN}):
+        owners.setdefault(container.labels[RUN], container.labels)
+    for network in client.networks.list(filters={"label": RUN}):
+        labels = network.attrs.get("Labels") or {}
+        owners.setdefault(labels.get(RUN, ""), labels)
+    dead = []
+    for run_id, labels in owners.items():
+        if everything or _owner_alive(labels) is False:
+            dead.append(run_id)
+    return sorted(r for r in dead if r)
+
+
+def remove_images(client: docker.DockerClient) -> int:
+    """Remove the images dchaos built (node images first: they sit on the base)."""
+    count = 0
+    for kind in ("node", "base"):
+        for image in client.images.list(filters={"label": f"dchaos.image={kind}"}):
+            try:
+                client.images.remove(image.id, force=True)
+                count += 1
+            except docker.errors.APIError:
+                pass  # in use by a running container of a live run
+    return count
+
+
+def reap(client: docker.DockerClient, *, everything: bool = False) -> Removed:
+    """Remove what dead runs left behind (every run's, with ``everything``)."""
+    total = Removed()
+    for run_id in leftover_runs(client, everything=everything):
+        removed = remove_run(client, run_id)
+        total.runs += 1
+        total.containers += removed.containers
+        total.networks += removed.networks
+        total.volumes += removed.volumes
+    return total

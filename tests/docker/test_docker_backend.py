@@ -1,0 +1,121 @@
+"""The Docker backend on the real engine: containers, the Toxiproxy container, cleanup.
+
+Skipped, with the reason, only where no Docker engine answers. The first test on a fresh
+machine builds the base image with debootstrap (about 35 s).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from pytest_dchaos import dockerenv
+from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import parse_scenario
+
+SCENARIO = """\
+name: docker-partition
+protocol: gossip
+cluster: {nodes: 4, params: {startup_grace_ms: 500}}
+network: {latency: 2ms}
+workload: {clients: 2, rate: 30/s, duration: 6s, recovery: 8s}
+faults:
+  - {at: 1.5s, partition: {groups: [[n1, n2], [n3, n4]]}, duration: 3s}
+checks:
+  - convergence: {within: 5s}
+  - no_invented_values
+  - failure_detection: {within: 3s}
+  - rejoin: {within: 5s}
+seed: 21
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> docker.DockerClient:
+    try:
+        return dockerenv.connect()
+    except HarnessError as exc:
+        pytest.skip(f"no Docker engine here: {exc}")
+
+
+def labelled(client: docker.DockerClient, run_id: str | None = None) -> tuple[int, int]:
+    selector = {"label": f"{dockerenv.RUN}={run_id}" if run_id else dockerenv.RUN}
+    return (len(client.containers.list(all=True, filters=selector)),
+            len(client.networks.list(filters=selector)))
+
+
+def run(tmp_path: Path, backend: str):  # type: ignore[no-untyped-def]
+    registry = Registry()
+    scenario = parse_scenario(textwrap.dedent(SCENARIO), str(tmp_path / "s.yaml"), registry)
+    return run_scenario(scenario, RunOptions(backend=backend, report_dir=tmp_path / backend),
+                        registry)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_scenario_runs_in_containers_and_leaves_nothing(
+        engine: docker.DockerClient, tmp_path: Path) -> None:
+    result = run(tmp_path, "docker")
+    assert result.passed, "\n".join(f"{v.name}: {v.detail}" for v in result.checks)
+    assert labelled(engine, result.run_id) == (0, 0)
+    # The agents wrote their traces and the nodes their logs through the bind mounts.
+    assert (tmp_path / "docker" / "trace.jsonl").stat().st_size > 0
+    assert "started" in (tmp_path / "docker" / "nodes" / "n1" / "stderr.log").read_text()
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_same_verdicts_as_the_local_backend(engine: docker.DockerClient,
+                                            tmp_path: Path) -> None:
+    docker_run, local_run = run(tmp_path, "docker"), run(tmp_path, "local")
+    assert ([(v.name, v.passed) for v in docker_run.checks]
+            == [(v.name, v.passed) for v in local_run.checks])
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_what_a_killed_harness_left_is_cleaned_up(engine: docker.DockerClient,
+                                                  tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
+    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                                "--backend", "docker", "--report", str(tmp_path / "r")],
+                               stderr=subprocess.PIPE, text=True)
+    assert harness.stderr is not None
+    for line in harness.stderr:
+        if "cluster ready" in line:
+            break
+    os.kill(harness.pid, signal.SIGKILL)
+    harness.communicate(timeout=10)
+    run_id = next(iter(dockerenv.leftover_runs(engine)), None)
+    assert run_id is not None, "a killed harness left nothing to clean: the test proves nothing"
+    assert labelled(engine, run_id)[0] == 5  # four nodes and the Toxiproxy container
+    cleanup = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "cleanup"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert "5 container(s), 1 network(s)" in cleanup.stdout
+    assert labelled(engine, run_id) == (0, 0)
+
+
+def test_docker_not_running_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent(SCENARIO))
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "docker", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "Docker is not running or not installed" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 30
