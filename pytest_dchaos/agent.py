@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import random
+import secrets
 import signal
 import sys
 import time
@@ -163,6 +164,9 @@ class Agent:
         self.expected_exit = False
         self.stopping = False
         self.seq = 0
+        # Message ids are "<node>:<epoch>.<seq>": a restarted agent (a restarted container)
+        # never reuses an id of its previous life in the same trace.
+        self.epoch = secrets.token_hex(3)
         self.control: asyncio.StreamWriter | None = None
         self.bad_output_reported = 0
         self.done = asyncio.Event()
@@ -280,12 +284,12 @@ class Agent:
         src = self.node_id
         if dest in self.links:
             self.seq += 1
-            mid = f"{src}:{self.seq}"
+            mid = f"{src}:{self.epoch}.{self.seq}"
             self.trace.record("send", mid, src, dest, msg_type, len(line))
             self._route(dest, mid, msg_type, line)
         elif dest == self.node_id:
             self.seq += 1
-            mid = f"{src}:{self.seq}"
+            mid = f"{src}:{self.epoch}.{self.seq}"
             self.trace.record("send", mid, src, dest, msg_type, len(line))
             self._deliver_peer(mid, src, msg_type, line)
         else:

@@ -102,6 +102,11 @@ class AgentLink:
             if not self._closed:
                 self._on_event(self.node, {"event": "agent_lost"})
 
+    @property
+    def closed(self) -> bool:
+        """Closed by the harness (e.g. its container was killed on purpose)."""
+        return self._closed
+
     def close(self) -> None:
         with self._write_lock:
             self._closed = True

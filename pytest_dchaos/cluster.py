@@ -44,6 +44,37 @@ class ClusterPlan:
     reference: bool = False
 
 
+class ProcessControl:
+    """How a node is killed, paused, resumed and made ready to start again.
+
+    The default acts on the node process through its agent, which stays up: that is the
+    local backend. A backend whose unit is a container or a machine substitutes its own
+    (``cluster.process = ...``), and everything above — faults, the runner, tests driving a
+    cluster by hand — is unchanged.
+    """
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def kill(self, node: str) -> None:
+        self.cluster.agents[node].call("signal", action="kill")
+
+    def pause(self, node: str) -> None:
+        self.cluster.agents[node].call("signal", action="pause")
+
+    def resume(self, node: str) -> None:
+        self.cluster.agents[node].call("signal", action="resume")
+
+    def prepare_restart(self, node: str, timeout: float = 5.0) -> None:
+        """Return once the node can be started again (its killed process is gone)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.cluster.agents[node].call("status")["running"]:
+                return
+            time.sleep(0.01)
+        raise HarnessError(f"node {node} did not stop within {timeout:g}s of SIGKILL")
+
+
 @dataclass(frozen=True)
 class Incident:
     """Something a node did that breaks the node contract or that nobody asked for."""
@@ -82,6 +113,8 @@ class Cluster:
         self._lock = threading.Lock()
         self._closers: list[Callable[[], None]] = []
         self._closed = False
+        #: How processes are killed, paused and restarted (backends may substitute theirs).
+        self.process = ProcessControl(self)
 
     # -- wiring, used by backends -------------------------------------------------------
 
@@ -322,41 +355,40 @@ class Cluster:
             return tuple(n for n in self.node_ids if self._status[n] in ("running", "paused"))
 
     def kill(self, node: str) -> None:
-        """SIGKILL the node's process (its folder on disk stays)."""
+        """SIGKILL the node (its folder on disk stays)."""
         if self.status(node) == "down":
             return
         with self._lock:
             self._status[node] = "down"
-        self.agents[node].call("signal", action="kill")
+        self.process.kill(node)
+        self._fail_pending(node, RpcTimeout(f"{node} was killed before answering"))
 
     def pause(self, node: str) -> None:
         if self.status(node) != "running":
             return
-        self.agents[node].call("signal", action="pause")
+        self.process.pause(node)
         with self._lock:
             self._status[node] = "paused"
 
     def resume(self, node: str) -> None:
         if self.status(node) != "paused":
             return
-        self.agents[node].call("signal", action="resume")
+        self.process.resume(node)
         with self._lock:
             self._status[node] = "running"
 
     def restart(self, node: str) -> None:
         """Kill the node if it runs, start it again and redo init and protocol setup."""
-        if self.status(node) != "down":
-            self.kill(node)
-            self._wait_down(node)
+        self.kill(node)
+        self.process.prepare_restart(node)
         self.start([node])
 
-    def _wait_down(self, node: str, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.agents[node].call("status")["running"]:
-                return
-            time.sleep(0.01)
-        raise HarnessError(f"node {node} did not stop within {timeout:g}s of SIGKILL")
+    def reinstall_rules(self, node: str) -> None:
+        """Send ``node``'s message rules again (to a fresh agent after a restart)."""
+        with self._lock:
+            combined = [r for rs in self._rules[node].values() for r in rs]
+        if combined:
+            self.agents[node].call("rules", rules=combined)
 
     # -- message-level faults -----------------------------------------------------------
 
@@ -397,6 +429,8 @@ class Cluster:
 
     def flush_traces(self) -> None:
         for node, agent in self.agents.items():
+            if agent.closed:
+                continue  # killed with its container; what it wrote is on disk already
             try:
                 agent.call("flush", timeout=5)
             except HarnessError:

@@ -7,8 +7,9 @@ link through its own proxy in the Toxiproxy container. Each node's folder is a b
 of ``<report>/nodes/nX``, so traces and logs land in the report as they are written and a
 restarted node finds its files again.
 
-Process faults currently act on the node process inside its container, through the agent,
-exactly as on the local backend.
+Process faults are container operations: a kill is SIGKILL of the container (agent and
+node die together, as a machine would), a pause freezes the container, a restart starts it
+again — its bind-mounted folder, and whatever the node wrote there, intact.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,7 @@ import docker.errors
 from pytest_dchaos import dockerenv, images
 from pytest_dchaos.agentlink import AgentLink
 from pytest_dchaos.backends.base import Backend
-from pytest_dchaos.cluster import Cluster, ClusterPlan
+from pytest_dchaos.cluster import Cluster, ClusterPlan, ProcessControl
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.network import Network
 from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
@@ -113,7 +115,7 @@ class DockerBackend(Backend):
             for (a, b) in sorted(names)
         ])
         cluster.network.proxies.update(names)
-        for node in plan.node_ids:
+        def connect(node: str) -> None:
             address = ("127.0.0.1", _host_port(containers[node], CONTROL_PORT))
             link = AgentLink(node, address, cluster.handle_event)
             cluster.attach(node, link)
@@ -121,11 +123,49 @@ class DockerBackend(Backend):
                      for b in plan.node_ids if b != node}
             link.call("configure", node_id=node, links=links,
                       seed=plan.seed * 1000 + plan.node_ids.index(node))
+
+        for node in plan.node_ids:
+            connect(node)
+        cluster.process = ContainerControl(cluster, containers, connect)
         def close_links() -> None:
             for link in cluster.agents.values():
                 link.close()
 
         cluster.add_closer(close_links)
+
+
+class ContainerControl(ProcessControl):
+    """Process faults as container operations."""
+
+    def __init__(self, cluster: Cluster, containers: dict[str, Any],
+                 connect: Callable[[str], None]) -> None:
+        super().__init__(cluster)
+        self.containers = containers
+        self.connect = connect
+
+    def kill(self, node: str) -> None:
+        # The trace is the harness's record, not the node's state: save what the agent
+        # buffered. Then close its link, so its death is not taken for an accident.
+        link = self.cluster.agents[node]
+        with contextlib.suppress(HarnessError):
+            link.call("flush", timeout=2)
+        link.close()
+        self.containers[node].kill(signal="SIGKILL")
+
+    def pause(self, node: str) -> None:
+        self.containers[node].pause()
+
+    def resume(self, node: str) -> None:
+        self.containers[node].unpause()
+
+    def prepare_restart(self, node: str, timeout: float = READY_TIMEOUT) -> None:
+        container = self.containers[node]
+        container.wait(timeout=timeout)  # returns at once if it is already stopped
+        seen = _ready_lines(container)
+        container.start()
+        _wait_ready(container, f"the agent of {node}", after=seen)
+        self.connect(node)
+        self.cluster.reinstall_rules(node)
 
 
 def print_line(text: str) -> None:
@@ -165,10 +205,15 @@ def _host_port(container: Any, port: int) -> int:
     return int(bindings[0]["HostPort"])
 
 
-def _wait_ready(container: Any, what: str) -> None:
+def _ready_lines(container: Any) -> int:
+    """How many times the container's agent has said it is ready (once per start)."""
+    return int(container.logs(stdout=True, stderr=False).count(b'"event": "ready"'))
+
+
+def _wait_ready(container: Any, what: str, after: int = 0) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if b'"event": "ready"' in container.logs(stdout=True, stderr=False):
+        if _ready_lines(container) > after:
             return
         container.reload()
         if container.status in ("exited", "dead"):

@@ -119,3 +119,30 @@ def test_docker_not_running_is_one_clear_error(tmp_path: Path) -> None:
     assert "Docker is not running or not installed" in done.stderr
     assert "Traceback" not in done.stderr
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_process_faults_are_container_operations(engine: docker.DockerClient,
+                                                 tmp_path: Path) -> None:
+    from pytest_dchaos.manual import start_cluster
+
+    with start_cluster(protocol="gossip", nodes=3,
+                       options=RunOptions(backend="docker", report_dir=tmp_path)) as live:
+        container = engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n2")
+        (live.cluster.node_dir("n2") / "kept.txt").write_text("on disk")
+        live.kill("n2")
+        container.reload()
+        assert container.status == "exited"
+        live.restart("n2")
+        container.reload()
+        assert container.status == "running"
+        assert live.request("n2", {"type": "read"})["type"] == "read_ok"
+        assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk"
+        live.pause("n3")
+        engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n3").reload()
+        assert engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n3").status == "paused"
+        live.resume("n3")
+        assert live.request("n3", {"type": "read"})["type"] == "read_ok"
+        assert not live.cluster.incidents
+    assert labelled(engine, live.cluster.plan.run_id) == (0, 0)
