@@ -146,3 +146,24 @@ def test_process_faults_are_container_operations(engine: docker.DockerClient,
         assert live.request("n3", {"type": "read"})["type"] == "read_ok"
         assert not live.cluster.incidents
     assert labelled(engine, live.cluster.plan.run_id) == (0, 0)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, tmp_path: Path,
+                                                   sig: signal.Signals) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
+    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                                "--backend", "docker", "--report", str(tmp_path / "r")],
+                               stderr=subprocess.PIPE, text=True)
+    assert harness.stderr is not None
+    for line in harness.stderr:
+        if "cluster ready" in line:
+            break
+    assert labelled(engine)[0] >= 5
+    os.kill(harness.pid, sig)
+    _, err = harness.communicate(timeout=60)
+    assert harness.returncode == 130, err
+    assert labelled(engine) == (0, 0)
