@@ -50,6 +50,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--node-command", metavar="CMD",
                      help="run this executable as every node instead of the scenario's "
                      "implementation (it must speak the node contract)")
+    run.add_argument("--node-image", metavar="IMAGE",
+                     help="with --backend docker: run every node in this image (it needs "
+                     "python3 for the agent); the node is --node-command, or the image's "
+                     "own entrypoint and command")
     run.add_argument("--toxiproxy", metavar="URL|embedded",
                      help="the Toxiproxy server to use (default: toxiproxy-server on PATH, "
                      "else the embedded one)")
@@ -113,12 +117,14 @@ def _run(args: argparse.Namespace) -> int:
                               ) from None
         if not words:
             raise DchaosError("--node-command is empty")
-        node_command = resolve_command(words, os.getcwd())
+        # Inside a user's image, paths are the image's: resolve only for local files.
+        node_command = resolve_command(words, None if args.node_image else os.getcwd())
     options = RunOptions(
         backend=args.backend,
         seed=args.seed,
         report_dir=Path(args.report) if args.report else None,
         node_command=node_command,
+        node_image=args.node_image,
         toxiproxy=args.toxiproxy,
         progress=Progress(enabled=not args.quiet),
     )

@@ -181,6 +181,28 @@ def toxiproxy_image(client: docker.DockerClient, node: str, say: Say,
         return node, True
 
 
+def require(client: docker.DockerClient, image: str) -> None:
+    """A user's image must be here, or be pullable."""
+    if _exists(client, image):
+        return
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise HarnessError(f"the image {image!r} does not exist here and cannot be pulled "
+                           f"({_short(exc)}); build it, or check its name") from None
+
+
+def default_command(client: docker.DockerClient, image: str) -> tuple[str, ...]:
+    """The image's own entrypoint and command: what runs as the node when no command is
+    given (the agent takes the entrypoint's place and starts this under it)."""
+    config = client.images.get(image).attrs.get("Config") or {}
+    command = tuple((config.get("Entrypoint") or []) + (config.get("Cmd") or []))
+    if not command:
+        raise HarnessError(f"the image {image!r} has no entrypoint or command: give the node "
+                           "command (implementation.command, or --node-command)")
+    return command
+
+
 def ensure(client: docker.DockerClient, say: Say, toxiproxy: str | None = None) -> Images:
     node = node_image(client, say)
     proxy, embedded = toxiproxy_image(client, node, say, toxiproxy)

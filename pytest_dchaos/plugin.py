@@ -39,6 +39,7 @@ OPTIONS = {
     "report_dir": "folder for run reports (default: dchaos-reports under the rootdir)",
     "node_command": "run this executable as every node, instead of the scenarios' "
                     "implementations",
+    "node_image": "with the docker backend: run every node in this image (it needs python3)",
     "toxiproxy": "Toxiproxy server URL, or 'embedded' (default: toxiproxy-server on PATH, "
                  "else the embedded one)",
 }
@@ -80,8 +81,10 @@ def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOption
     seed = overrides.get("seed", _setting(config, "seed"))
     seed = int(seed) if seed is not None else None  # validated in pytest_configure
     command = overrides.get("node_command", _setting(config, "node_command"))
+    image = overrides.get("node_image", _setting(config, "node_image"))
     if isinstance(command, str):
-        command = resolve_command(shlex.split(command), str(config.invocation_params.dir))
+        command = resolve_command(shlex.split(command),
+                                  None if image else str(config.invocation_params.dir))
     report_root = Path(_setting(config, "report_dir") or config.rootpath / "dchaos-reports")
     if not report_root.is_absolute():
         report_root = config.invocation_params.dir / report_root
@@ -90,6 +93,7 @@ def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOption
         seed=seed,
         report_dir=report_root / _safe(name),
         node_command=tuple(command) if command else None,
+        node_image=image,
         toxiproxy=_setting(config, "toxiproxy"),
         progress=Progress(sys.stderr) if config.getoption("dchaos_progress") else None,
     )
@@ -206,11 +210,11 @@ def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
     path = Path(marker.args[0])
     if not path.is_absolute():
         path = Path(request.node.path).parent / path
-    unknown = set(marker.kwargs) - {"seed", "backend", "node_command"}
+    unknown = set(marker.kwargs) - {"seed", "backend", "node_command", "node_image"}
     if unknown:
         raise pytest.UsageError(f"@pytest.mark.dchaos: unknown option(s) "
                                 f"{', '.join(sorted(unknown))}; allowed: seed, backend, "
-                                "node_command")
+                                "node_command, node_image")
     options = run_options(request.config, request.node.name, **marker.kwargs)
     try:
         scenario = load_scenario(path, registry())

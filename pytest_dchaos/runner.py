@@ -48,6 +48,8 @@ class RunOptions:
     seed: int | None = None
     report_dir: Path | None = None
     node_command: tuple[str, ...] | None = None
+    #: A Docker image to run as every node (with ``node_command``, or the image's own).
+    node_image: str | None = None
     toxiproxy: str | None = None
     progress: Progress | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -84,8 +86,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None,
 
 class Run:
     def __init__(self, scenario: Scenario, options: RunOptions, registry: Registry) -> None:
-        if options.node_command:
-            scenario = scenario.with_implementation(Implementation(command=options.node_command))
+        if options.node_command or options.node_image:
+            scenario = scenario.with_implementation(
+                Implementation(command=options.node_command, image=options.node_image))
         self.registry = registry
         self.options = options
         self.seed = resolve_seed(scenario, options)
@@ -114,8 +117,11 @@ class Run:
         return checks
 
     def command(self) -> tuple[str, ...]:
+        """The node command; empty for an image's own entrypoint and command."""
         impl = self.scenario.cluster.implementation
-        return impl.command if impl.command else self.family.reference_command()
+        if impl.command:
+            return impl.command
+        return () if impl.image else self.family.reference_command()
 
     def plan(self) -> ClusterPlan:
         scenario = self.scenario
@@ -131,7 +137,7 @@ class Run:
                         for n in scenario.node_ids},
             env=dict(self.options.extra_env),
             toxiproxy=self.options.toxiproxy,
-            reference=scenario.cluster.implementation.command is None,
+            reference=scenario.cluster.implementation.is_reference,
         )
 
     def execute(self) -> RunResult:

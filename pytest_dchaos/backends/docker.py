@@ -18,12 +18,14 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
+from pytest_dchaos import agent as agent_module
 from pytest_dchaos import dockerenv, images
 from pytest_dchaos.agentlink import AgentLink
 from pytest_dchaos.backends.base import Backend
@@ -35,6 +37,7 @@ from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
 CONTROL_PORT, PEER_PORT, API_PORT = 7000, 7001, 8474
 FIRST_PROXY_PORT = 20000
 NODE_DIR = "/var/lib/dchaos/node"
+AGENT_MOUNT = "/opt/dchaos-agent/agent.py"
 READY_TIMEOUT = 30.0
 LOG_LINES = 12
 
@@ -54,8 +57,9 @@ class DockerBackend(Backend):
             self.say(f"removed what dead runs left: {removed}")
         built = images.ensure(client, self.say)
         if plan.image:
-            raise HarnessError("user node images come with the next version of the Docker "
-                               "backend; give a command that exists in the node image")
+            images.require(client, plan.image)
+            if not plan.command:
+                plan = replace(plan, command=images.default_command(client, plan.image))
         plan.workdir.mkdir(parents=True, exist_ok=True)
         name = f"dchaos-{plan.run_id}"
         network = client.networks.create(name, driver="bridge",
@@ -91,21 +95,31 @@ class DockerBackend(Backend):
     def _start_agents(self, client: docker.DockerClient, plan: ClusterPlan, cluster: Cluster,
                       built: images.Images, network: str, containers: dict[str, Any]) -> None:
         prefix = f"dchaos-{plan.run_id}"
+        # In our node image the agent is installed; into a user's image it is mounted, so
+        # nobody has to rebuild their image (it only needs python3).
+        agent = f"{images.INSTALL_DIR}/pytest_dchaos/agent.py"
+        mounts: dict[str, dict[str, str]] = {}
+        if plan.image:
+            agent = AGENT_MOUNT
+            mounts[str(Path(agent_module.__file__).resolve())] = {"bind": AGENT_MOUNT,
+                                                                  "mode": "ro"}
         for node in plan.node_ids:
             folder = plan.workdir / node
             folder.mkdir(parents=True, exist_ok=True)
             containers[node] = _run(
-                client, built.node,
-                ["python3", f"{images.INSTALL_DIR}/pytest_dchaos/agent.py", "--workdir",
-                 NODE_DIR, "--host", "0.0.0.0", "--control-port", str(CONTROL_PORT),
-                 "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
+                client, plan.image or built.node,
+                ["--workdir", NODE_DIR, "--host", "0.0.0.0", "--control-port",
+                 str(CONTROL_PORT), "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
                 f"{prefix}-{node}", network, plan.run_id, "node",
+                entrypoint=["python3", agent],
                 ports={f"{CONTROL_PORT}/tcp": ("127.0.0.1", None)},
-                volumes={str(folder.resolve()): {"bind": NODE_DIR, "mode": "rw"}},
+                volumes={str(folder.resolve()): {"bind": NODE_DIR, "mode": "rw"}, **mounts},
                 hostname=node, extra_labels={"dchaos.node": node},
             )
+        what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:
-            _wait_ready(containers[node], f"the agent of {node}")
+            _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
+                        "python3 on the image's PATH)")
         names = {(a, b): f"{plan.run_id}_{a}_{b}"
                  for a in plan.node_ids for b in plan.node_ids if a != b}
         ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}

@@ -203,12 +203,14 @@ def _implementation(node: YNode | None, path: str) -> Implementation:
     if not node.is_mapping:
         raise node.error("expected 'reference' or a mapping with command/image", field=field)
     s.check_keys(node, ("command", "image"), field)
-    command = None
-    if "command" in node.value:
-        command = parse_command(node.value["command"], f"{field}.command", base=path)
     image = None
     if "image" in node.value:
         image = s.Str().parse(node.value["image"], f"{field}.image", s.ParseContext())
+    command = None
+    if "command" in node.value:
+        # In an image, paths are the image's own: nothing to resolve on this machine.
+        command = parse_command(node.value["command"], f"{field}.command",
+                                base=None if image else path)
     if command is None and image is None:
         raise node.error("needs command or image", field=field)
     return Implementation(command=command, image=image)

@@ -167,3 +167,81 @@ def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, 
     _, err = harness.communicate(timeout=60)
     assert harness.returncode == 130, err
     assert labelled(engine) == (0, 0)
+
+
+def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
+                     files: dict[str, bytes]) -> str:
+    """A user's image, built the way a user would, on the base this machine has."""
+    import io
+    import tarfile
+
+    from pytest_dchaos import images
+
+    base = images.base_image(engine, lambda text: None)
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        for name, data in {"Dockerfile": f"FROM {base}\n{dockerfile}".encode(),
+                           **files}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    context.seek(0)
+    engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    return tag
+
+
+USER_SCENARIO = """\
+name: user-image
+protocol: gossip
+cluster: {nodes: 3}
+workload: {clients: 1, rate: 20/s, duration: 2s, recovery: 5s}
+checks: [convergence, no_invented_values]
+seed: 3
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_users_image_runs_with_the_agent_mounted_in(engine: docker.DockerClient,
+                                                       tmp_path: Path) -> None:
+    node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
+    image = build_user_image(engine, "dchaos-test-user-node:1",
+                             'COPY node.py /app/node.py\nCMD ["python3", "/app/node.py"]\n',
+                             {"node.py": node})
+    registry = Registry()
+    scenario = parse_scenario(USER_SCENARIO, str(tmp_path / "s.yaml"), registry)
+    result = run_scenario(scenario, RunOptions(backend="docker", node_image=image,
+                                               report_dir=tmp_path / "r"), registry)
+    assert result.passed, "\n".join(f"{v.name}: {v.detail}" for v in result.checks)
+    assert labelled(engine, result.run_id) == (0, 0)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_an_image_without_python_is_one_clear_error(engine: docker.DockerClient,
+                                                     tmp_path: Path) -> None:
+    image = build_user_image(engine, "dchaos-test-no-python:1",
+                             "RUN rm -f /usr/bin/python3*\n", {})
+    path = tmp_path / "s.yaml"
+    path.write_text(USER_SCENARIO)
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "docker", "--node-image", image,
+                           "--node-command", "/bin/true", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "needs python3" in done.stderr and "Traceback" not in done.stderr
+    assert labelled(engine) == (0, 0)
+
+
+@pytest.mark.docker
+def test_a_missing_image_is_one_clear_error(engine: docker.DockerClient,
+                                            tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(USER_SCENARIO)
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "docker", "--node-image", "no-such-image:404",
+                           "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2
+    assert "'no-such-image:404' does not exist here and cannot be pulled" in done.stderr
+    assert labelled(engine) == (0, 0)
