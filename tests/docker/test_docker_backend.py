@@ -6,15 +6,18 @@ machine builds the base image with debootstrap (about 35 s).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
+import docker.errors
 import pytest
 
 from pytest_dchaos import dockerenv
@@ -169,8 +172,18 @@ def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, 
     assert labelled(engine) == (0, 0)
 
 
+@pytest.fixture
+def user_images(engine: docker.DockerClient) -> Iterator[list[str]]:
+    """Tags of user images a test builds; removed after it."""
+    tags: list[str] = []
+    yield tags
+    for tag in tags:
+        with contextlib.suppress(docker.errors.APIError):
+            engine.images.remove(tag, force=True)
+
+
 def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
-                     files: dict[str, bytes]) -> str:
+                     files: dict[str, bytes], built: list[str]) -> str:
     """A user's image, built the way a user would, on the base this machine has."""
     import io
     import tarfile
@@ -187,6 +200,7 @@ def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
             tar.addfile(info, io.BytesIO(data))
     context.seek(0)
     engine.images.build(fileobj=context, custom_context=True, tag=tag, rm=True)
+    built.append(tag)
     return tag
 
 
@@ -203,11 +217,12 @@ seed: 3
 @pytest.mark.docker
 @pytest.mark.slow
 def test_a_users_image_runs_with_the_agent_mounted_in(engine: docker.DockerClient,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       user_images: list[str]) -> None:
     node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
     image = build_user_image(engine, "dchaos-test-user-node:1",
                              'COPY node.py /app/node.py\nCMD ["python3", "/app/node.py"]\n',
-                             {"node.py": node})
+                             {"node.py": node}, user_images)
     registry = Registry()
     scenario = parse_scenario(USER_SCENARIO, str(tmp_path / "s.yaml"), registry)
     result = run_scenario(scenario, RunOptions(backend="docker", node_image=image,
@@ -219,9 +234,10 @@ def test_a_users_image_runs_with_the_agent_mounted_in(engine: docker.DockerClien
 @pytest.mark.docker
 @pytest.mark.slow
 def test_an_image_without_python_is_one_clear_error(engine: docker.DockerClient,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path,
+                                                     user_images: list[str]) -> None:
     image = build_user_image(engine, "dchaos-test-no-python:1",
-                             "RUN rm -f /usr/bin/python3*\n", {})
+                             "RUN rm -f /usr/bin/python3*\n", {}, user_images)
     path = tmp_path / "s.yaml"
     path.write_text(USER_SCENARIO)
     done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
