@@ -253,11 +253,29 @@ class GossipNode:
             except ValueError as exc:
                 log.warning("ignoring a record from %s: %s", msg.src, exc)
                 continue
+            record = self.second_opinion(record, msg.src)
             change = membership.apply(record)
             if change is not None:
                 self.on_membership_change(change, msg.src, via)
             if record.member in membership and membership.get(record.member) == record:
                 self.dissemination.known_member(record.member, msg.src)
+
+    def second_opinion(self, record: Record, source: str) -> Record:
+        """Take news that a member is dead as mere suspicion when this node heard from that
+        member itself within a suspicion timeout.
+
+        After a partition heals, each side's death certificates for the other side spread
+        across; SWIM would apply them at once, marking dead members this node is talking
+        to, until they refute. As suspicion instead, the member gets its chance to refute
+        first, and a member that really died is still declared dead when the suspicion
+        expires.
+        """
+        if record.status != DEAD or record.member in (source, self.node_id):
+            return record
+        heard = self.failure_detector.last_heard.get(record.member)
+        if heard is None or self.runtime.now() - heard > self.config.suspicion_timeout:
+            return record
+        return Record(record.member, SUSPECT, record.incarnation)
 
     def on_membership_change(self, change: Change, source: str | None, via: str) -> None:
         """React to a record that changed: ``source`` is None for this node's own verdicts."""

@@ -160,3 +160,33 @@ def test_sparse_overlays_relay(make_cluster: MakeCluster, overlay: str,
     for value in range(1, 6):
         router.broadcast(f"n{value}", value)
     eventually(lambda: converged(router, [1, 2, 3, 4, 5]), 5)
+
+
+def test_stale_death_news_about_a_member_heard_from_is_only_suspicion(
+        make_cluster: MakeCluster) -> None:
+    """After a partition heals, the other side's death certificates arrive. A node that
+    has just heard from the 'dead' member treats the news as suspicion, so the member
+    refutes it instead of being marked dead (a false positive) first."""
+    import json
+
+    router = make_cluster(3, params=FAST)
+    router.broadcast("n3", 7)  # n3 gossips it to n2 directly: n2 has just heard from n3
+    eventually(lambda: _reads(router, "n2", [7]), 5, interval=0.01)
+    rumour = {"src": "n1", "dest": "n2",
+              "body": {"type": "gossip", "entries": {}, "members": [["n3", "dead", 0]]}}
+    router.send_line("n2", json.dumps(rumour).encode())
+    # n3 refutes within a gossip interval either way; the log shows what n2 made of it.
+    eventually(lambda: _statuses_are(router, "n2", {"n3": "alive"}), 5)
+    assert router.members("n2")["incarnation"]["n3"] >= 1  # n3 refuted the rumour
+    log = router.log("n2")
+    assert "n3: alive@0 -> suspect@0" in log
+    assert "n3: alive@0 -> dead@0" not in log
+
+
+def _reads(router: Router, node: str, expected: list[int]) -> None:
+    assert router.read(node) == expected
+
+
+def _statuses_are(router: Router, node: str, expected: dict[str, str]) -> None:
+    view = router.members(node)["members"]
+    assert {m: view[m] for m in expected} == expected, view
