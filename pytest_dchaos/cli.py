@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--toxiproxy", metavar="URL|embedded",
                      help="the Toxiproxy server to use (default: toxiproxy-server on PATH, "
                      "else the embedded one)")
+    run.add_argument("--keep", action="store_true",
+                     help="with --backend docker: leave the cluster running if a check "
+                     "failed, and print how to reach it and remove it")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     validate = commands.add_parser("validate", help="check scenario files, print schedules")
@@ -69,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         "gone (killed, crashed). Runs still going are left alone unless --all.")
     clean.add_argument("--all", action="store_true",
                        help="also remove what runs still going (or on other hosts) made")
+    clean.add_argument("--run", action="append", metavar="ID", dest="runs",
+                       help="remove this run's containers and network (a kept cluster)")
     clean.add_argument("--images", action="store_true",
                        help="also remove the images dchaos built (rebuilt on the next run)")
 
@@ -126,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         node_command=node_command,
         node_image=args.node_image,
         toxiproxy=args.toxiproxy,
+        keep=args.keep,
         progress=Progress(enabled=not args.quiet),
     )
     result = run_scenario(scenario, options, registry)
@@ -155,7 +161,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _cleanup(args: argparse.Namespace) -> int:
     client = dockerenv.connect()
-    removed = dockerenv.reap(client, everything=args.all)
+    removed = dockerenv.reap(client, everything=args.all, runs=args.runs)
     print(f"removed {removed}")
     if args.images:
         count = dockerenv.remove_images(client)

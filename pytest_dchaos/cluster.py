@@ -42,6 +42,8 @@ class ClusterPlan:
     #: The command is the family's reference node (``python3 -m reference_nodes...``): a
     #: backend runs it with the Python that has ``reference_nodes`` importable.
     reference: bool = False
+    #: The run may leave its cluster up after a failure (``--keep``).
+    keep: bool = False
 
 
 class ProcessControl:
@@ -115,6 +117,9 @@ class Cluster:
         self._closed = False
         #: How processes are killed, paused and restarted (backends may substitute theirs).
         self.process = ProcessControl(self)
+        #: How to reach and remove this cluster if it is kept running (``--keep``); None
+        #: when the backend cannot keep it past the harness.
+        self.keep_instructions: str | None = None
 
     # -- wiring, used by backends -------------------------------------------------------
 
@@ -437,6 +442,16 @@ class Cluster:
                 self._incident(node, "agent_lost", "could not flush its trace")
 
     # -- teardown -----------------------------------------------------------------------
+
+    def detach(self) -> str | None:
+        """Let go of a running cluster without stopping it (``--keep``); returns how to reach
+        and remove it, or None (and does nothing) if this backend cannot keep it."""
+        if self.keep_instructions is None:
+            return None
+        self._closed = True
+        for link in self.agents.values():
+            link.close()
+        return self.keep_instructions
 
     def close(self) -> None:
         """Stop every node, agent and the fault layer. Safe to call twice."""

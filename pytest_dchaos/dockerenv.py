@@ -26,6 +26,7 @@ HOST = "dchaos.host"
 PID = "dchaos.pid"
 PID_START = "dchaos.pid_start"
 ROLE = "dchaos.role"
+KEEP = "dchaos.keep"
 
 Say = Callable[[str], None]
 
@@ -58,10 +59,13 @@ def _process_start(pid: int) -> str | None:
         return None
 
 
-def run_labels(run_id: str, role: str) -> dict[str, str]:
+def run_labels(run_id: str, role: str, keep: bool = False) -> dict[str, str]:
     pid = os.getpid()
-    return {RUN: run_id, HOST: socket.gethostname(), PID: str(pid),
-            PID_START: _process_start(pid) or "", ROLE: role}
+    labels = {RUN: run_id, HOST: socket.gethostname(), PID: str(pid),
+              PID_START: _process_start(pid) or "", ROLE: role}
+    if keep:
+        labels[KEEP] = "1"  # may outlive its harness on purpose: only cleanup removes it
+    return labels
 
 
 def _owner_alive(labels: dict[str, str]) -> bool | None:
@@ -123,7 +127,7 @@ def leftover_runs(client: docker.DockerClient, *, everything: bool = False) -> l
         owners.setdefault(labels.get(RUN, ""), labels)
     dead = []
     for run_id, labels in owners.items():
-        if everything or _owner_alive(labels) is False:
+        if everything or (_owner_alive(labels) is False and labels.get(KEEP) != "1"):
             dead.append(run_id)
     return sorted(r for r in dead if r)
 
@@ -141,10 +145,12 @@ def remove_images(client: docker.DockerClient) -> int:
     return count
 
 
-def reap(client: docker.DockerClient, *, everything: bool = False) -> Removed:
-    """Remove what dead runs left behind (every run's, with ``everything``)."""
+def reap(client: docker.DockerClient, *, everything: bool = False,
+         runs: list[str] | None = None) -> Removed:
+    """Remove what dead runs left behind (every run's, with ``everything``; kept clusters
+    only when asked by ``everything`` or by run id in ``runs``)."""
     total = Removed()
-    for run_id in leftover_runs(client, everything=everything):
+    for run_id in runs if runs is not None else leftover_runs(client, everything=everything):
         removed = remove_run(client, run_id)
         total.runs += 1
         total.containers += removed.containers

@@ -51,6 +51,8 @@ class RunOptions:
     #: A Docker image to run as every node (with ``node_command``, or the image's own).
     node_image: str | None = None
     toxiproxy: str | None = None
+    #: Leave the cluster running when a check failed (backends that can: docker).
+    keep: bool = False
     progress: Progress | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -138,6 +140,7 @@ class Run:
             env=dict(self.options.extra_env),
             toxiproxy=self.options.toxiproxy,
             reference=scenario.cluster.implementation.is_reference,
+            keep=self.options.keep,
         )
 
     def execute(self) -> RunResult:
@@ -149,13 +152,23 @@ class Run:
         backend = self.registry.backend(self.options.backend)
         started = time.monotonic()
         cluster = backend.provision(self.plan())
+        verdicts: list[Verdict] | None = None
+        kept = False
         try:
             record = self._drive(cluster, started)
+            if self.options.keep:
+                # Judge while the cluster is up, to keep it if a check failed.
+                record.messages = message_counts(record.trace(), self.scenario.node_ids)
+                verdicts = self._judge(record)
+                if not all(v.passed for v in verdicts):
+                    kept = self._keep(cluster)
         finally:
-            self.progress.phase("stopping the cluster")
-            cluster.close()
-        record.messages = message_counts(record.trace(), self.scenario.node_ids)
-        verdicts = self._judge(record)
+            if not kept:
+                self.progress.phase("stopping the cluster")
+                cluster.close()
+        if verdicts is None:
+            record.messages = message_counts(record.trace(), self.scenario.node_ids)
+            verdicts = self._judge(record)
         result = RunResult(
             scenario=self.scenario.name,
             passed=all(v.passed for v in verdicts),
@@ -172,6 +185,16 @@ class Run:
         self.progress.finish(result)
         self.registry.hook.dchaos_run_finished(result=result)
         return result
+
+    def _keep(self, cluster: Cluster) -> bool:
+        """Leave a failed cluster running for inspection, if the backend can."""
+        instructions = cluster.detach()
+        if instructions is None:
+            self.progress.info(f"--keep: the {self.options.backend} backend's processes end "
+                               "with the harness, so the cluster is stopped")
+            return False
+        self.progress.info(instructions)
+        return True
 
     def _drive(self, cluster: Cluster, started: float) -> RunRecord:
         scenario = self.scenario

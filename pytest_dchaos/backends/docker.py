@@ -62,8 +62,8 @@ class DockerBackend(Backend):
                 plan = replace(plan, command=images.default_command(client, plan.image))
         plan.workdir.mkdir(parents=True, exist_ok=True)
         name = f"dchaos-{plan.run_id}"
-        network = client.networks.create(name, driver="bridge",
-                                         labels=dockerenv.run_labels(plan.run_id, "network"))
+        network = client.networks.create(
+            name, driver="bridge", labels=dockerenv.run_labels(plan.run_id, "network", plan.keep))
         containers: dict[str, Any] = {}
 
         def remove_all() -> None:
@@ -74,7 +74,7 @@ class DockerBackend(Backend):
 
         try:
             proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
-                         f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy",
+                         f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
                          ports={f"{API_PORT}/tcp": ("127.0.0.1", None)},
                          entrypoint=None if built.embedded_toxiproxy else "/toxiproxy")
             containers["toxiproxy"] = proxy
@@ -110,7 +110,7 @@ class DockerBackend(Backend):
                 client, plan.image or built.node,
                 ["--workdir", NODE_DIR, "--host", "0.0.0.0", "--control-port",
                  str(CONTROL_PORT), "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
-                f"{prefix}-{node}", network, plan.run_id, "node",
+                f"{prefix}-{node}", network, plan.run_id, "node", plan.keep,
                 entrypoint=["python3", agent],
                 ports={f"{CONTROL_PORT}/tcp": ("127.0.0.1", None)},
                 volumes={str(folder.resolve()): {"bind": NODE_DIR, "mode": "rw"}, **mounts},
@@ -141,6 +141,15 @@ class DockerBackend(Backend):
         for node in plan.node_ids:
             connect(node)
         cluster.process = ContainerControl(cluster, containers, connect)
+        cluster.keep_instructions = (
+            f"kept the cluster of run {plan.run_id} running for inspection:\n"
+            f"  containers {prefix}-{plan.node_ids[0]}..{plan.node_ids[-1]} and "
+            f"{prefix}-toxiproxy on network {prefix}\n"
+            f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
+            f"  a node's log:  docker logs {prefix}-{plan.node_ids[0]}; its folder: "
+            f"{plan.workdir / plan.node_ids[0]}\n"
+            f"  a shell:       docker exec -it {prefix}-{plan.node_ids[0]} bash\n"
+            f"  remove it:     dchaos cleanup --run {plan.run_id}")
         def close_links() -> None:
             for link in cluster.agents.values():
                 link.close()
@@ -194,9 +203,9 @@ def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
 
 
 def _run(client: docker.DockerClient, image: str, command: list[str], name: str, network: str,
-         run_id: str, role: str, *, extra_labels: dict[str, str] | None = None,
+         run_id: str, role: str, keep: bool, *, extra_labels: dict[str, str] | None = None,
          **options: Any) -> Any:
-    labels = {**dockerenv.run_labels(run_id, role), **(extra_labels or {})}
+    labels = {**dockerenv.run_labels(run_id, role, keep), **(extra_labels or {})}
     try:
         return client.containers.run(image, command, name=name, network=network,
                                      labels=labels, detach=True, init=True, **options)

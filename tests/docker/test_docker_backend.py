@@ -261,3 +261,24 @@ def test_a_missing_image_is_one_clear_error(engine: docker.DockerClient,
     assert done.returncode == 2
     assert "'no-such-image:404' does not exist here and cannot be pulled" in done.stderr
     assert labelled(engine) == (0, 0)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_keep_leaves_a_failed_cluster_up_and_says_how_to_remove_it(
+        engine: docker.DockerClient, tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(USER_SCENARIO.replace("checks: [convergence, no_invented_values]",
+                                          "checks: [{msgs_per_op: {max: 0.01}}]"))
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "docker", "--keep", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "kept the cluster of run" in done.stderr
+    run_id = done.stderr.split("kept the cluster of run ")[1].split()[0]
+    assert labelled(engine, run_id) == (4, 1)
+    assert dockerenv.leftover_runs(engine) == [], "a kept cluster is not a dead run's leftover"
+    cleanup = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "cleanup", "--run",
+                              run_id], capture_output=True, text=True, timeout=120, check=False)
+    assert cleanup.returncode == 0 and "4 container(s), 1 network(s)" in cleanup.stdout
+    assert labelled(engine, run_id) == (0, 0)
