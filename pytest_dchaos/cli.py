@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --backend docker: run every node in this image (it needs "
                      "python3 for the agent); the node is --node-command, or the image's "
                      "own entrypoint and command")
+    run.add_argument("--toxiproxy-image", metavar="IMAGE",
+                     help="with --backend docker: the Toxiproxy image (its entrypoint must "
+                     "be the server; default: the official image, else the embedded server)")
     run.add_argument("--toxiproxy", metavar="URL|embedded",
                      help="the Toxiproxy server to use (default: toxiproxy-server on PATH, "
                      "else the embedded one)")
@@ -132,6 +135,7 @@ def _run(args: argparse.Namespace) -> int:
         node_image=args.node_image,
         toxiproxy=args.toxiproxy,
         keep=args.keep,
+        toxiproxy_image=args.toxiproxy_image,
         progress=Progress(enabled=not args.quiet),
     )
     result = run_scenario(scenario, options, registry)

@@ -44,6 +44,8 @@ class ClusterPlan:
     reference: bool = False
     #: The run may leave its cluster up after a failure (``--keep``).
     keep: bool = False
+    #: A Toxiproxy image to run the fault layer in (container backends).
+    toxiproxy_image: str | None = None
 
 
 class ProcessControl:

@@ -40,6 +40,7 @@ OPTIONS = {
     "node_command": "run this executable as every node, instead of the scenarios' "
                     "implementations",
     "node_image": "with the docker backend: run every node in this image (it needs python3)",
+    "toxiproxy_image": "with the docker backend: the Toxiproxy image to use",
     "toxiproxy": "Toxiproxy server URL, or 'embedded' (default: toxiproxy-server on PATH, "
                  "else the embedded one)",
 }
@@ -95,6 +96,7 @@ def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOption
         node_command=tuple(command) if command else None,
         node_image=image,
         toxiproxy=_setting(config, "toxiproxy"),
+        toxiproxy_image=_setting(config, "toxiproxy_image"),
         progress=Progress(sys.stderr) if config.getoption("dchaos_progress") else None,
     )
 

@@ -53,6 +53,8 @@ class RunOptions:
     toxiproxy: str | None = None
     #: Leave the cluster running when a check failed (backends that can: docker).
     keep: bool = False
+    #: The Toxiproxy image for container backends (default: the official one, else ours).
+    toxiproxy_image: str | None = None
     progress: Progress | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -141,6 +143,7 @@ class Run:
             toxiproxy=self.options.toxiproxy,
             reference=scenario.cluster.implementation.is_reference,
             keep=self.options.keep,
+            toxiproxy_image=self.options.toxiproxy_image,
         )
 
     def execute(self) -> RunResult:

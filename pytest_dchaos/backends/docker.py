@@ -55,7 +55,7 @@ class DockerBackend(Backend):
         removed = dockerenv.reap(client)
         if removed.runs:
             self.say(f"removed what dead runs left: {removed}")
-        built = images.ensure(client, self.say)
+        built = images.ensure(client, self.say, toxiproxy=plan.toxiproxy_image)
         if plan.image:
             images.require(client, plan.image)
             if not plan.command:
@@ -75,8 +75,7 @@ class DockerBackend(Backend):
         try:
             proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
                          f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
-                         ports={f"{API_PORT}/tcp": ("127.0.0.1", None)},
-                         entrypoint=None if built.embedded_toxiproxy else "/toxiproxy")
+                         ports={f"{API_PORT}/tcp": ("127.0.0.1", None)})
             containers["toxiproxy"] = proxy
             driver = ToxiproxyDriver(f"http://127.0.0.1:{_host_port(proxy, API_PORT)}")
             _wait_api(driver, proxy)
@@ -196,6 +195,8 @@ def print_line(text: str) -> None:
 
 
 def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
+    """Arguments for the Toxiproxy container. A Toxiproxy image's entrypoint is the server
+    (the official one's is /toxiproxy), so it gets toxiproxy-server's flags only."""
     if built.embedded_toxiproxy:
         return ["python3", "-m", "pytest_dchaos.toxiproxy", "-host", "0.0.0.0", "-port",
                 str(API_PORT), "-seed", str(seed)]

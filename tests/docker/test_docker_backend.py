@@ -183,14 +183,14 @@ def user_images(engine: docker.DockerClient) -> Iterator[list[str]]:
 
 
 def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
-                     files: dict[str, bytes], built: list[str]) -> str:
+                     files: dict[str, bytes], built: list[str], base: str | None = None) -> str:
     """A user's image, built the way a user would, on the base this machine has."""
     import io
     import tarfile
 
     from pytest_dchaos import images
 
-    base = images.base_image(engine, lambda text: None)
+    base = base or images.base_image(engine, lambda text: None)
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
         for name, data in {"Dockerfile": f"FROM {base}\n{dockerfile}".encode(),
@@ -282,3 +282,32 @@ def test_keep_leaves_a_failed_cluster_up_and_says_how_to_remove_it(
                               run_id], capture_output=True, text=True, timeout=120, check=False)
     assert cleanup.returncode == 0 and "4 container(s), 1 network(s)" in cleanup.stdout
     assert labelled(engine, run_id) == (0, 0)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_named_toxiproxy_image_is_used(engine: docker.DockerClient, tmp_path: Path,
+                                         user_images: list[str]) -> None:
+    from pytest_dchaos import images
+
+    # A Toxiproxy-compatible image whose entrypoint is the server, as the official one's is.
+    node_image = images.node_image(engine, lambda text: None)
+    proxy_image = build_user_image(
+        engine, "dchaos-test-toxiproxy:1",
+        'ENTRYPOINT ["python3", "-m", "pytest_dchaos.toxiproxy"]\n', {}, user_images,
+        base=node_image)
+    registry = Registry()
+    failing = USER_SCENARIO.replace("checks: [convergence, no_invented_values]",
+                                    "checks: [convergence, {msgs_per_op: {max: 0.01}}]")
+    scenario = parse_scenario(failing, str(tmp_path / "s.yaml"), registry)
+    # Keep the (failed) cluster so the Toxiproxy container can be looked at.
+    result = run_scenario(scenario, RunOptions(backend="docker", report_dir=tmp_path / "r",
+                                               toxiproxy_image=proxy_image, keep=True),
+                          registry)
+    try:
+        assert result.check("convergence").passed, "the named Toxiproxy carried no traffic"
+        container = engine.containers.get(f"dchaos-{result.run_id}-toxiproxy")
+        assert proxy_image in container.image.tags
+    finally:
+        dockerenv.reap(engine, runs=[result.run_id])
+    assert labelled(engine, result.run_id) == (0, 0)
