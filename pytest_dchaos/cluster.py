@@ -89,6 +89,19 @@ class Incident:
     detail: str
 
 
+class Request(Future[dict[str, Any]]):
+    """A client message on its way: its result is the node's reply body."""
+
+    def __init__(self, client: str, msg_id: int | None) -> None:
+        super().__init__()
+        self.client = client
+        self.msg_id = msg_id
+
+    def abandon(self, cluster: Cluster) -> None:
+        """Stop waiting: a late reply is then ignored."""
+        cluster.forget(self.client, self.msg_id)
+
+
 @dataclass
 class _Pending:
     node: str
@@ -201,33 +214,29 @@ class Cluster:
     # -- client traffic -----------------------------------------------------------------
 
     def submit(self, node: str, body: Mapping[str, Any], *,
-               client: str = ADMIN_CLIENT) -> Future[dict[str, Any]]:
-        """Send ``body`` from ``client`` to ``node``; the future holds the reply body.
+               client: str = ADMIN_CLIENT) -> Request:
+        """Send ``body`` from ``client`` to ``node``; the request's result is the reply body.
 
         It fails with :class:`NodeDown` when the message definitely did not reach a running
         node, and with :class:`RpcTimeout` when the node went down before answering.
         """
         if node not in self.agents:
             raise HarnessError(f"no node {node!r} in this cluster ({', '.join(self.node_ids)})")
-        future: Future[dict[str, Any]] = Future()
         if self.status(node) == "down":
-            future.set_exception(NodeDown(f"{node} is not running"))
-            future.msg_id = None  # type: ignore[attr-defined]
-            future.client = client  # type: ignore[attr-defined]
-            return future
+            refused = Request(client, None)
+            refused.set_exception(NodeDown(f"{node} is not running"))
+            return refused
         with self._lock:
             counter = self._msg_ids.setdefault(client, itertools.count(1))
-            msg_id = next(counter)
-            self._pending[(client, msg_id)] = _Pending(node, future)
-        message = {"src": client, "dest": node, "body": {**body, "msg_id": msg_id}}
+            request = Request(client, next(counter))
+            self._pending[(client, request.msg_id)] = _Pending(node, request)
+        message = {"src": client, "dest": node, "body": {**body, "msg_id": request.msg_id}}
         try:
             self.agents[node].deliver(message)
         except HarnessError as exc:
-            self.forget(client, msg_id)
-            future.set_exception(NodeDown(str(exc)))
-        future.msg_id = msg_id  # type: ignore[attr-defined]
-        future.client = client  # type: ignore[attr-defined]
-        return future
+            request.abandon(self)
+            request.set_exception(NodeDown(str(exc)))
+        return request
 
     def ask_all(self, nodes: Iterable[str], body: Mapping[str, Any], *,
                 reply_type: str, timeout: float) -> dict[str, dict[str, Any]]:
@@ -241,7 +250,7 @@ class Cluster:
             try:
                 reply = future.result(max(0.0, deadline - time.monotonic()))
             except (FutureTimeout, HarnessError):
-                self.forget(future.client, future.msg_id)  # type: ignore[attr-defined]
+                future.abandon(self)
                 continue
             if reply.get("type") == reply_type:
                 replies[node] = reply
@@ -252,7 +261,7 @@ class Cluster:
         with self._lock:
             return tuple(n for n in self.node_ids if self._status[n] == "running")
 
-    def forget(self, client: str, msg_id: int) -> None:
+    def forget(self, client: str, msg_id: int | None) -> None:
         """Stop waiting for a reply (after a timeout): a late answer is then ignored."""
         with self._lock:
             self._pending.pop((client, msg_id), None)
@@ -264,7 +273,7 @@ class Cluster:
         try:
             return future.result(timeout)
         except FutureTimeout:
-            self.forget(client, future.msg_id)  # type: ignore[attr-defined]
+            future.abandon(self)
             raise RpcTimeout(
                 f"{node} did not answer {body.get('type')!r} within {timeout:g}s"
             ) from None

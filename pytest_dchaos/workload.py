@@ -43,7 +43,7 @@ class OpExecutor:
         try:
             reply = future.result(self.timeout)
         except FutureTimeout:
-            self.cluster.forget(client, future.msg_id)  # type: ignore[attr-defined]
+            future.abandon(self.cluster)
             return self._done(invocation, self.workload.timeout_outcome(f), value, "timeout")
         except NodeDown as exc:
             return self._done(invocation, FAIL, value, str(exc))
