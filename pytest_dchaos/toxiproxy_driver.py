@@ -7,6 +7,8 @@ address per driver instead of one global, and errors that read as errors.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -53,6 +55,19 @@ class ToxiproxyDriver:
             raise HarnessError(f"Toxiproxy at {self.url} refused {what}: "
                                f"{_error_text(response.content)}")
         return response
+
+    def wait_ready(self, timeout: float, still_starting: Callable[[], bool]) -> bool:
+        """Poll the API until it answers (True), or until ``still_starting()`` says the
+        server died or ``timeout`` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.version()
+                return True
+            except HarnessError:
+                if not still_starting() or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
 
     def version(self) -> str:
         return self._call("get", "/version").text.strip()

@@ -248,17 +248,13 @@ def _wait_ready(container: Any, what: str, after: int = 0) -> None:
 
 
 def _wait_api(driver: ToxiproxyDriver, container: Any) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        try:
-            driver.version()
-            return
-        except HarnessError:
-            container.reload()
-            if container.status in ("exited", "dead") or time.monotonic() > deadline:
-                raise HarnessError(f"the Toxiproxy container {container.name} did not come "
-                                   f"up{_tail(container)}") from None
-            time.sleep(0.05)
+    def running() -> bool:
+        container.reload()
+        return container.status not in ("exited", "dead")
+
+    if not driver.wait_ready(READY_TIMEOUT, running):
+        raise HarnessError(f"the Toxiproxy container {container.name} did not come "
+                           f"up{_tail(container)}")
 
 
 def _tail(container: Any) -> str:

@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -186,14 +185,6 @@ def _free_port() -> int:
 
 
 def _wait_api(driver: ToxiproxyDriver, child: ChildProcess) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        try:
-            driver.version()
-            return
-        except HarnessError:
-            if not child.alive or time.monotonic() > deadline:
-                child.stop(grace=1)
-                raise HarnessError(f"toxiproxy-server did not come up; see {child.log_path}"
-                                   ) from None
-            time.sleep(0.05)
+    if not driver.wait_ready(READY_TIMEOUT, lambda: child.alive):
+        child.stop(grace=1)
+        raise HarnessError(f"toxiproxy-server did not come up; see {child.log_path}")

@@ -57,6 +57,20 @@ def labelled(client: docker.DockerClient, run_id: str | None = None) -> tuple[in
             len(client.networks.list(filters=selector)))
 
 
+def start_long_run(tmp_path: Path) -> subprocess.Popen[str]:
+    """``dchaos run`` of a one-minute scenario on docker, returned once its cluster is up."""
+    path = tmp_path / "long.yaml"
+    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
+    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                                "--backend", "docker", "--report", str(tmp_path / "r")],
+                               stderr=subprocess.PIPE, text=True)
+    assert harness.stderr is not None
+    for line in harness.stderr:
+        if "cluster ready" in line:
+            return harness
+    raise AssertionError(f"the run never got ready (exit {harness.wait(timeout=30)})")
+
+
 def run(tmp_path: Path, backend: str):  # type: ignore[no-untyped-def]
     registry = Registry()
     scenario = parse_scenario(textwrap.dedent(SCENARIO), str(tmp_path / "s.yaml"), registry)
@@ -89,15 +103,7 @@ def test_same_verdicts_as_the_local_backend(engine: docker.DockerClient,
 @pytest.mark.slow
 def test_what_a_killed_harness_left_is_cleaned_up(engine: docker.DockerClient,
                                                   tmp_path: Path) -> None:
-    path = tmp_path / "long.yaml"
-    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
-    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
-                                "--backend", "docker", "--report", str(tmp_path / "r")],
-                               stderr=subprocess.PIPE, text=True)
-    assert harness.stderr is not None
-    for line in harness.stderr:
-        if "cluster ready" in line:
-            break
+    harness = start_long_run(tmp_path)
     os.kill(harness.pid, signal.SIGKILL)
     harness.communicate(timeout=10)
     run_id = next(iter(dockerenv.leftover_runs(engine)), None)
@@ -156,15 +162,7 @@ def test_process_faults_are_container_operations(engine: docker.DockerClient,
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, tmp_path: Path,
                                                    sig: signal.Signals) -> None:
-    path = tmp_path / "long.yaml"
-    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
-    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
-                                "--backend", "docker", "--report", str(tmp_path / "r")],
-                               stderr=subprocess.PIPE, text=True)
-    assert harness.stderr is not None
-    for line in harness.stderr:
-        if "cluster ready" in line:
-            break
+    harness = start_long_run(tmp_path)
     assert labelled(engine)[0] >= 5
     os.kill(harness.pid, sig)
     _, err = harness.communicate(timeout=60)
