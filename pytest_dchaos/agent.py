@@ -206,7 +206,8 @@ class Agent:
                 and not self.stopping)
 
     def signal_node(self, action: str) -> None:
-        if not self.running:
+        # Not `running`: a node being stopped takes no messages, but can still be killed.
+        if self.proc is None or self.proc.returncode is not None:
             raise RuntimeError("the node is not running")
         assert self.proc is not None
         group = self.proc.pid
@@ -430,7 +431,8 @@ class Agent:
             elif cmd == "rules":
                 self.rules = [Rule(spec) for spec in request["rules"]]
             elif cmd == "status":
-                reply.update(running=self.running, paused=self.paused,
+                alive = self.proc is not None and self.proc.returncode is None
+                reply.update(running=self.running, alive=alive, paused=self.paused,
                              pid=self.proc.pid if self.proc else None,
                              returncode=self.proc.returncode if self.proc else None)
             elif cmd == "flush":
@@ -443,6 +445,16 @@ class Agent:
             reply = {"id": request.get("id"), "ok": False,
                      "error": f"{type(exc).__name__}: {exc}"}
         self.send_event(reply)
+
+    async def graceful_exit(self, grace: float = 5.0) -> None:
+        """SIGTERM (e.g. ``docker stop``): give the node ``grace`` seconds to shut down
+        cleanly, as a machine being stopped would, then exit."""
+        if self.running:
+            assert self.proc is not None
+            self.signal_node("stop")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), grace)
+        await self.shutdown()
 
     async def shutdown(self) -> None:
         if self.running:
@@ -479,8 +491,8 @@ async def main_async(args: argparse.Namespace) -> int:
     os.makedirs(args.workdir, exist_ok=True)
     agent = Agent(args.workdir)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: spawn(agent.shutdown()))
+    loop.add_signal_handler(signal.SIGTERM, lambda: spawn(agent.graceful_exit()))
+    loop.add_signal_handler(signal.SIGINT, lambda: spawn(agent.shutdown()))
     control = await asyncio.start_server(agent.serve_control, args.host, args.control_port,
                                          limit=MAX_LINE)
     peer = await asyncio.start_server(agent.serve_peer, args.host, args.peer_port,

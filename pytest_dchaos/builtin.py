@@ -17,13 +17,14 @@ from pytest_dchaos.faults.heal import Heal
 from pytest_dchaos.faults.messages import Message
 from pytest_dchaos.faults.network import Latency as LatencyFault
 from pytest_dchaos.faults.network import Partition, Toxic
-from pytest_dchaos.faults.process import Kill, Pause, Restart
+from pytest_dchaos.faults.process import Kill, Pause, Restart, Stop
 from pytest_dchaos.hookspecs import hookimpl
 
 
 @hookimpl
 def dchaos_add_faults() -> list[FaultType]:
-    return [Partition(), LatencyFault(), Toxic(), Message(), Kill(), Pause(), Restart(), Heal()]
+    return [Partition(), LatencyFault(), Toxic(), Message(), Kill(), Stop(), Pause(), Restart(),
+            Heal()]
 
 
 @hookimpl

@@ -63,6 +63,16 @@ class ProcessControl:
     def kill(self, node: str) -> None:
         self.cluster.agents[node].call("signal", action="kill")
 
+    def stop(self, node: str, grace: float) -> None:
+        """SIGTERM, and SIGKILL if the node has not exited after ``grace`` seconds."""
+        self.cluster.agents[node].call("signal", action="stop")
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not self.cluster.agents[node].call("status")["alive"]:
+                return
+            time.sleep(0.02)
+        self.cluster.agents[node].call("signal", action="kill")
+
     def pause(self, node: str) -> None:
         self.cluster.agents[node].call("signal", action="pause")
 
@@ -73,7 +83,7 @@ class ProcessControl:
         """Return once the node can be started again (its killed process is gone)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.cluster.agents[node].call("status")["running"]:
+            if not self.cluster.agents[node].call("status")["alive"]:
                 return
             time.sleep(0.01)
         raise HarnessError(f"node {node} did not stop within {timeout:g}s of SIGKILL")
@@ -378,6 +388,15 @@ class Cluster:
             self._status[node] = "down"
         self.process.kill(node)
         self._fail_pending(node, RpcTimeout(f"{node} was killed before answering"))
+
+    def stop(self, node: str, grace: float = 5.0) -> None:
+        """Stop the node gracefully: SIGTERM, then SIGKILL after ``grace`` seconds."""
+        if self.status(node) == "down":
+            return
+        with self._lock:
+            self._status[node] = "down"
+        self.process.stop(node, grace)
+        self._fail_pending(node, RpcTimeout(f"{node} was stopped before answering"))
 
     def pause(self, node: str) -> None:
         if self.status(node) != "running":

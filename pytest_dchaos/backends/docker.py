@@ -165,14 +165,22 @@ class ContainerControl(ProcessControl):
         self.containers = containers
         self.connect = connect
 
-    def kill(self, node: str) -> None:
+    def _let_go(self, node: str) -> None:
         # The trace is the harness's record, not the node's state: save what the agent
         # buffered. Then close its link, so its death is not taken for an accident.
         link = self.cluster.agents[node]
         with contextlib.suppress(HarnessError):
             link.call("flush", timeout=2)
         link.close()
+
+    def kill(self, node: str) -> None:
+        self._let_go(node)
         self.containers[node].kill(signal="SIGKILL")
+
+    def stop(self, node: str, grace: float) -> None:
+        # docker stop: SIGTERM (the agent passes it to the node), SIGKILL after the grace.
+        self._let_go(node)
+        self.containers[node].stop(timeout=max(1, round(grace)))
 
     def pause(self, node: str) -> None:
         self.containers[node].pause()

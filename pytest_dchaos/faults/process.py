@@ -58,6 +58,24 @@ class Kill(_NodesFault):
             env.cluster.restart(node)
 
 
+class Stop(_NodesFault):
+    name = "stop"
+    doc = ("Stop nodes gracefully, as a machine being shut down: SIGTERM, and SIGKILL if "
+           "still running 5 s later. With `duration`, start them again after it (init and "
+           "protocol setup, their folder kept); without, they stay down.")
+    verb = "stop"
+    effect = "crash"
+    healable = False
+
+    def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.stop(node)
+
+    def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
+        for node in options:
+            env.cluster.restart(node)
+
+
 class Pause(_NodesFault):
     name = "pause"
     doc = ("Freeze nodes with SIGSTOP (alive but silent, like a long GC pause); resumed with "

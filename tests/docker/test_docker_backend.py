@@ -148,6 +148,11 @@ def test_process_faults_are_container_operations(engine: docker.DockerClient,
         assert container.status == "running"
         assert live.request("n2", {"type": "read"})["type"] == "read_ok"
         assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk"
+        live.cluster.stop("n2", grace=2.0)
+        container.reload()
+        assert container.status == "exited"
+        live.restart("n2")
+        assert live.request("n2", {"type": "read"})["type"] == "read_ok"
         live.pause("n3")
         engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n3").reload()
         assert engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n3").status == "paused"

@@ -120,6 +120,22 @@ def test_kill_pause_resume_restart(cluster: LiveCluster) -> None:
     assert cluster.request("n3", {"type": "echo", "echo": 4})["echo"] == 4
 
 
+def test_graceful_stop_then_restart(cluster: LiveCluster) -> None:
+    cluster.cluster.stop("n1", grace=2.0)
+    assert cluster.cluster.status("n1") == "down"
+    with pytest.raises(NodeDown):
+        cluster.request("n1", {"type": "echo", "echo": 1})
+    # A node that ignores SIGTERM is killed once the grace is over.
+    cluster.request("n2", {"type": "ignore_term"})
+    started = time.monotonic()
+    cluster.cluster.stop("n2", grace=0.5)
+    assert 0.4 < time.monotonic() - started < 3
+    cluster.restart("n1")
+    cluster.restart("n2")
+    assert cluster.request("n2", {"type": "echo", "echo": 2})["echo"] == 2
+    assert cluster.cluster.incidents == [], "a stop asked for is no crash"
+
+
 def test_unexpected_crash_is_an_incident(cluster: LiveCluster) -> None:
     cluster.cluster.submit("n1", {"type": "crash"})
     assert eventually(lambda: cluster.cluster.status("n1") == "down")

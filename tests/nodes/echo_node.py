@@ -7,6 +7,7 @@ without any protocol logic in the way.
 """
 
 import json
+import signal
 import sys
 
 node_id = None
@@ -37,6 +38,9 @@ for line in sys.stdin:
         seen.append(body["value"])
     elif kind == "seen":
         send(msg["src"], {**reply, "type": "seen_ok", "values": seen})
+    elif kind == "ignore_term":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        send(msg["src"], {**reply, "type": "ignore_term_ok"})
     elif kind == "crash":
         sys.exit(3)
     elif kind == "garbage":
