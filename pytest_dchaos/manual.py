@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.cluster import Cluster
+from pytest_dchaos.faults.messages import MessageOptions
 from pytest_dchaos.network import Link, partition_links
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.runner import Run, RunOptions, apply_baseline
@@ -78,11 +79,9 @@ class LiveCluster:
         """Message-level faults in the agents on ``links`` (default all)."""
         key = self._key("messages")
         chosen = self.cluster.network.links if links is None else frozenset(links)
-        rules: dict[str, list[dict[str, Any]]] = {}
-        for src, dest in sorted(chosen):
-            rules.setdefault(src, [{"drop": drop, "duplicate": duplicate,
-                                    "reorder": reorder, "dests": []}])[0]["dests"].append(dest)
-        self.cluster.set_rules(key, rules)
+        options = MessageOptions(drop=drop, duplicate=duplicate, reorder=reorder, window=0.05,
+                                 delay=0.0, types=(), links=frozenset(chosen))
+        self.cluster.set_rules(key, options.rules())
         return key
 
     def revert(self, key: str) -> None:

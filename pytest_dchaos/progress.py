@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from pytest_dchaos.history import History
@@ -102,7 +102,7 @@ class Progress:
         if self._line_open:
             self._write("")
 
-    def info(self, text: str, **_: Any) -> None:
+    def info(self, text: str) -> None:
         self._write(text)
 
 

@@ -1,7 +1,9 @@
 """What a run leaves behind: the record checkers judge, their verdicts, and the result.
 
-Checkers read a :class:`RunRecord` and nothing else — no backend, no fault layer — so a run
-can be judged again offline from its report folder.
+Checkers read a :class:`RunRecord` and nothing else — no backend, no fault layer — and the
+report folder holds everything a record is made of (history, trace, fault timeline,
+observations, states). Rebuilding a record from a folder to judge it again offline is not
+offered yet.
 """
 
 from __future__ import annotations

@@ -161,7 +161,6 @@ class Run:
             record = self._drive(cluster, started)
             if self.options.keep:
                 # Judge while the cluster is up, to keep it if a check failed.
-                record.messages = message_counts(record.trace(), self.scenario.node_ids)
                 verdicts = self._judge(record)
                 if not all(v.passed for v in verdicts):
                     kept = self._keep(cluster)
@@ -170,7 +169,6 @@ class Run:
                 self.progress.phase("stopping the cluster")
                 cluster.close()
         if verdicts is None:
-            record.messages = message_counts(record.trace(), self.scenario.node_ids)
             verdicts = self._judge(record)
         result = RunResult(
             scenario=self.scenario.name,
@@ -263,6 +261,8 @@ class Run:
         apply_baseline(cluster, self.scenario.network)
 
     def _judge(self, record: RunRecord) -> list[Verdict]:
+        """Count the trace's messages and run every check."""
+        record.messages = message_counts(record.trace(), self.scenario.node_ids)
         self.progress.phase("checking")
         verdicts = []
         for spec in self.checks:

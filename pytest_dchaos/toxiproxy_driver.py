@@ -7,6 +7,7 @@ address per driver instead of one global, and errors that read as errors.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,8 +104,6 @@ class ToxiproxyDriver:
 def _error_text(content: bytes | str) -> str:
     text = content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
     try:
-        import json
-
         return str(json.loads(text).get("error", text))
     except (ValueError, AttributeError):
         return text.strip()[:200]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import pytest_dchaos
 import reference_nodes
@@ -125,11 +126,16 @@ def check_command(command: tuple[str, ...]) -> None:
         raise HarnessError(f"node program {program!r} is not on PATH")
 
 
+def _pythonpath_with(package: ModuleType) -> str:
+    """PYTHONPATH with the folder that holds ``package`` first, however it was installed."""
+    root = str(Path(str(package.__file__)).resolve().parent.parent)
+    path = os.environ.get("PYTHONPATH")
+    return root + (os.pathsep + path if path else "")
+
+
 def node_environment() -> dict[str, str]:
     """Environment for nodes: reference nodes importable however the package was installed."""
-    root = str(Path(reference_nodes.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return {"PYTHONPATH": root + (os.pathsep + path if path else "")}
+    return {"PYTHONPATH": _pythonpath_with(reference_nodes)}
 
 
 def start_fault_layer(plan: ClusterPlan) -> tuple[ToxiproxyDriver, Callable[[], None]]:
@@ -153,7 +159,7 @@ def start_fault_layer(plan: ClusterPlan) -> tuple[ToxiproxyDriver, Callable[[], 
             [sys.executable, "-m", "pytest_dchaos.toxiproxy", "-host", "127.0.0.1",
              "-port", "0", "-seed", str(plan.seed), "--exit-with-stdin"],
             log_path=log,
-            env={**os.environ, "PYTHONPATH": _package_root()},
+            env={**os.environ, "PYTHONPATH": _pythonpath_with(pytest_dchaos)},
         )
         try:
             ready = child.wait_ready(READY_TIMEOUT)
@@ -171,11 +177,6 @@ def _delete_proxies(driver: ToxiproxyDriver, run_id: str) -> None:
         if name.startswith(prefix):
             driver.delete_proxy(name)
 
-
-def _package_root() -> str:
-    root = str(Path(pytest_dchaos.__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    return root + (os.pathsep + path if path else "")
 
 
 def _free_port() -> int:
