@@ -103,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dchaos: interrupted; every node and proxy of the run was stopped",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of our output went away (`dchaos run ... | head`): not an error of
+        # the run. Point stdout at /dev/null so the interpreter's final flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_PASSED
 
 
 def _sigterm_interrupts() -> None:
