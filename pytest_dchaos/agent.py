@@ -15,7 +15,8 @@ What it does for its node:
 * accepts connections from the proxies of the links into this node and delivers what
   arrives;
 * records every message it carries in ``trace.jsonl`` (time, event, id, src, dest, type,
-  size) — the source of msgs-per-op and of every message diagram;
+  size, and the body's own ``msg_id`` as ``mi``) — the source of msgs-per-op, of every
+  message diagram and of the happens-before relation the harness computes;
 * applies message-level faults a TCP proxy cannot make: loss, duplication and reordering
   of single messages, by seeded rules the harness sets;
 * kills, pauses, resumes and restarts the node when the harness asks.
@@ -84,11 +85,15 @@ class Trace:
         self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
 
     def record(self, ev: str, mid: str, src: str, dest: str, msg_type: str, size: int,
-               why: str | None = None) -> None:
+               why: str | None = None, msg_id: Any = None) -> None:
         entry = {"t": time.time(), "ev": ev, "id": mid, "src": src, "dest": dest,
                  "type": msg_type, "size": size}
         if why:
             entry["why"] = why
+        if msg_id is not None:
+            # The body's own msg_id, as the node wrote it: it lets the harness tie what a
+            # node says it sent and received (its event log) to what really travelled.
+            entry["mi"] = msg_id
         self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:
@@ -283,15 +288,16 @@ class Agent:
             self._bad_output(line)
             return
         src = self.node_id
+        msg_id = body.get("msg_id") if isinstance(body, dict) else None
         if dest in self.links:
             self.seq += 1
             mid = f"{src}:{self.epoch}.{self.seq}"
-            self.trace.record("send", mid, src, dest, msg_type, len(line))
+            self.trace.record("send", mid, src, dest, msg_type, len(line), msg_id=msg_id)
             self._route(dest, mid, msg_type, line)
         elif dest == self.node_id:
             self.seq += 1
             mid = f"{src}:{self.epoch}.{self.seq}"
-            self.trace.record("send", mid, src, dest, msg_type, len(line))
+            self.trace.record("send", mid, src, dest, msg_type, len(line), msg_id=msg_id)
             self._deliver_peer(mid, src, msg_type, line)
         else:
             self.trace.record("client_out", "", src, dest, msg_type, len(line))

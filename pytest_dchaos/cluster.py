@@ -145,6 +145,9 @@ class Cluster:
         #: How to reach and remove this cluster if it is kept running (``--keep``); None
         #: when the backend cannot keep it past the harness.
         self.keep_instructions: str | None = None
+        #: Brings a node's files into :meth:`node_dir` where they are not written there
+        #: directly (containers on a remote engine); None where they are.
+        self.fetch_files: Callable[[str], None] | None = None
 
     # -- wiring, used by backends -------------------------------------------------------
 
@@ -208,6 +211,10 @@ class Cluster:
         else:
             error = RpcTimeout(f"{node} went down ({how}) before answering")
         self._fail_pending(node, error)
+
+    def note(self, node: str, kind: str, detail: str) -> None:
+        """Record an incident the report lists (backends use it for what they notice)."""
+        self._incident(node, kind, detail)
 
     def _incident(self, node: str, kind: str, detail: str) -> None:
         with self._lock:
@@ -433,7 +440,7 @@ class Cluster:
             with self._lock:
                 self._rules[node][key] = list(rules)
                 combined = [r for rs in self._rules[node].values() for r in rs]
-            self.agents[node].call("rules", rules=combined)
+            self._push_rules(node, combined)
 
     def clear_rules(self, key: str) -> None:
         for node in self.node_ids:
@@ -441,7 +448,13 @@ class Cluster:
                 had = self._rules[node].pop(key, None)
                 combined = [r for rs in self._rules[node].values() for r in rs]
             if had is not None:
-                self.agents[node].call("rules", rules=combined)
+                self._push_rules(node, combined)
+
+    def _push_rules(self, node: str, combined: list[dict[str, Any]]) -> None:
+        # An agent that died with its container (Docker) gets the rules that hold then
+        # when it comes back (reinstall_rules); there is nobody to tell now.
+        if not self.agents[node].closed:
+            self.agents[node].call("rules", rules=combined)
 
     def rule_keys(self) -> list[str]:
         with self._lock:
@@ -456,6 +469,7 @@ class Cluster:
         return self.node_dir(node) / "stderr.log"
 
     def stderr_tail(self, node: str, lines: int = 20) -> list[str]:
+        self._fetch(node)
         try:
             text = self.stderr_path(node).read_text(encoding="utf-8", errors="replace")
         except OSError:
@@ -470,6 +484,16 @@ class Cluster:
                 agent.call("flush", timeout=5)
             except HarnessError:
                 self._incident(node, "agent_lost", "could not flush its trace")
+        for node in self.plan.node_ids:
+            self._fetch(node)
+
+    def _fetch(self, node: str) -> None:
+        if self.fetch_files is None:
+            return
+        try:
+            self.fetch_files(node)
+        except HarnessError as exc:
+            self._incident(node, "files_lost", str(exc))
 
     # -- teardown -----------------------------------------------------------------------
 

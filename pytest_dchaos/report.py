@@ -13,7 +13,7 @@ import heapq
 import json
 import math
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,9 @@ from pytest_dchaos.nemesis import Firing
 from pytest_dchaos.result import RunRecord, RunResult
 
 
-def write(result: RunResult, record: RunRecord, firings: list[Firing]) -> None:
+def write(result: RunResult, record: RunRecord, firings: list[Firing],
+          artifacts: Callable[[RunRecord, Path], list[str]] | None = None) -> None:
+    """The report folder; ``artifacts`` writes the protocol family's own files into it."""
     directory = result.report_dir
     assert directory is not None
     directory.mkdir(parents=True, exist_ok=True)
@@ -35,7 +37,9 @@ def write(result: RunResult, record: RunRecord, firings: list[Firing]) -> None:
     record.trace_files = [merged]
     _dump(directory / "observations.json", record.observations)
     _dump(directory / "states.json", record.node_states)
-    (directory / "summary.md").write_text(markdown(result, record, firings), encoding="utf-8")
+    extra = artifacts(record, directory) if artifacts else []
+    (directory / "summary.md").write_text(markdown(result, record, firings, extra),
+                                          encoding="utf-8")
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -111,7 +115,8 @@ def stats_line(stats: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def markdown(result: RunResult, record: RunRecord, firings: list[Firing]) -> str:
+def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
+             extra_files: Sequence[str] = ()) -> str:
     scenario = record.scenario
     lines = [
         f"# {result.scenario}: {'passed' if result.passed else 'FAILED'}",
@@ -148,5 +153,6 @@ def markdown(result: RunResult, record: RunRecord, firings: list[Firing]) -> str
               "- `history.jsonl`: client operations (invoke / ok / fail / info)",
               "- `trace.jsonl`: every message the agents carried",
               "- `faults.jsonl`: the fault timeline",
-              "- `nodes/nX/stderr.log`: each node's log", ""]
+              "- `nodes/nX/stderr.log`: each node's log",
+              *(f"- {line}" for line in extra_files), ""]
     return "\n".join(lines)

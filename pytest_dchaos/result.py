@@ -9,13 +9,15 @@ offered yet.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from pytest_dchaos.history import History
 from pytest_dchaos.scenario.model import Scenario
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,10 @@ class RunRecord:
     trace_files: list[Path] = field(default_factory=list)
     #: Message counts from the trace (see :func:`pytest_dchaos.stats.message_counts`).
     messages: dict[str, Any] = field(default_factory=dict)
+    #: Each node's folder (what a node left on disk, e.g. after it crashed for good).
+    node_dirs: dict[str, Path] = field(default_factory=dict)
+    #: Analyses several checkers share (e.g. happens-before), computed once, by name.
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def trace(self) -> Iterator[dict[str, Any]]:
         """Every trace event (times in epoch seconds): file by file, each in time order."""
@@ -98,6 +104,12 @@ class RunRecord:
                         yield json.loads(line)
                     except ValueError:
                         continue  # a torn last line after a crash of the agent
+
+    def derive(self, name: str, compute: Callable[[RunRecord], T]) -> T:
+        """An analysis several checkers share, computed once per record."""
+        if name not in self.derived:
+            self.derived[name] = compute(self)
+        return cast(T, self.derived[name])
 
     def last_fault_end(self) -> float | None:
         ends = [e.time for e in self.faults if e.action == "end"]

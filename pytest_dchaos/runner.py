@@ -9,12 +9,13 @@ on every path out of it: success, a failed check, an error, Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import random
+import shutil
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,10 @@ class Run:
 
     def execute(self) -> RunResult:
         self.report_dir.mkdir(parents=True, exist_ok=True)
+        # A report folder used again starts clean: nodes keep state in their folders (a
+        # write-ahead or event log), and a previous run's must not become this run's past.
+        shutil.rmtree(self.report_dir / "nodes", ignore_errors=True)
+        (self.report_dir / "checker-errors.log").unlink(missing_ok=True)
         self.registry.hook.dchaos_run_started(scenario=self.scenario, run_id=self.run_id,
                                               report_dir=self.report_dir)
         self.progress.begin(self.scenario, self.seed, self.options.backend, self.report_dir,
@@ -182,7 +187,7 @@ class Run:
             scenario_path=self.scenario.path,
             record=record,
         )
-        report.write(result, record, self.firings)
+        report.write(result, record, self.firings, self.family.artifacts)
         self.progress.finish(result)
         self.registry.hook.dchaos_run_finished(result=result)
         return result
@@ -255,6 +260,7 @@ class Run:
                        for i in cluster.incidents],
             phases=self.phases,
             trace_files=[cluster.node_dir(n) / "trace.jsonl" for n in scenario.node_ids],
+            node_dirs={n: cluster.node_dir(n) for n in scenario.node_ids},
         )
 
     def _baseline_network(self, cluster: Cluster) -> None:
@@ -276,7 +282,9 @@ class Run:
                 verdict = Verdict(spec.name, False,
                                   f"the checker itself failed ({type(exc).__name__}: {exc}); "
                                   f"this is a bug in the checker, see {log}")
-            verdicts.append(verdict)
+                verdicts.append(verdict)
+                continue
+            verdicts.append(expected(spec, verdict))
         return verdicts
 
     def _stats(self, record: RunRecord) -> dict[str, Any]:
@@ -288,6 +296,18 @@ class Run:
         stats["nodes"] = len(record.nodes)
         stats.update(self.family.stats(record))
         return stats
+
+
+def expected(spec: CheckSpec, verdict: Verdict) -> Verdict:
+    """A check the scenario expects to fail (``expect: fail``) passes when it fails."""
+    if spec.expect != "fail":
+        return verdict
+    if verdict.passed:
+        return replace(verdict, passed=False,
+                       detail=f"expected to catch a violation here, but passed: "
+                              f"{verdict.detail}")
+    return replace(verdict, passed=True,
+                   detail=f"caught the violation this scenario demonstrates: {verdict.detail}")
 
 
 def apply_baseline(cluster: Cluster, network: NetworkSpec) -> None:

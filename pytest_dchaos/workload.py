@@ -120,4 +120,5 @@ class WorkloadRunner:
             if self.history.now() >= self.spec.duration:
                 return
             f, value = self.workload.next_op(rng)
-            self.executor.run(client, rng.choice(nodes), f, value)
+            node = rng.choice(nodes)
+            self.executor.run(client, node, f, self.workload.bind(node, f, value, nodes))

@@ -13,6 +13,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_dchaos.history import FAIL, INFO, OK
@@ -34,6 +35,11 @@ class Workload(ABC):
     @abstractmethod
     def next_op(self, rng: random.Random) -> tuple[str, Any]:
         """The next operation as ``(f, value)``, e.g. ``("broadcast", 17)``."""
+
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...]) -> Any:
+        """The operation's value once its target ``node`` is drawn (e.g. a transfer to
+        some other node). By default the value as drawn."""
+        return value
 
     @abstractmethod
     def request(self, f: str, value: Any) -> dict[str, Any]:
@@ -116,3 +122,8 @@ class ProtocolFamily(ABC):
     def stats(self, record: RunRecord) -> dict[str, Any]:
         """Family-specific figures for ``result.json``'s stats (e.g. stable latency)."""
         return {}
+
+    def artifacts(self, record: RunRecord, directory: Path) -> list[str]:
+        """Write family-specific files into the report folder (after the checks); returns
+        their names with a few words each, for the summary."""
+        return []

@@ -530,10 +530,26 @@ def _checks(node: YNode | None, root: YNode, protocol: ProtocolDecl, catalog: Ca
         if name in seen:
             raise owner.error(f"check {name!r} is listed twice", field=where)
         seen.add(name)
+        options, expect = _expectation(options, f"{where}.{name}")
         values = decl.options.parse(options, f"{where}.{name}", ctx)
         with _located(where, name):
-            checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line))
+            checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line,
+                                    expect))
     return tuple(checks)
+
+
+def _expectation(options: YNode, where: str) -> tuple[YNode, str]:
+    """Take the ``expect: pass | fail`` every check accepts out of its options."""
+    if not options.is_mapping or "expect" not in options.value:
+        return options, "pass"
+    rest = {k: v for k, v in options.value.items() if k != "expect"}
+    expect = options.value["expect"]
+    if expect.value not in ("pass", "fail"):
+        raise expect.error(f"expected pass or fail, got {expect.value!r}",
+                           field=f"{where}.expect",
+                           hint="expect: fail makes a scenario that demonstrates a known "
+                                "violation pass only if the check catches it")
+    return YNode(rest, options.line, options.column, options.path), str(expect.value)
 
 
 def _applies(decl: CheckerDecl | None, protocol: str) -> bool:

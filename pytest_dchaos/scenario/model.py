@@ -117,6 +117,9 @@ class CheckSpec:
     name: str
     options: Any
     line: int
+    #: "pass", or "fail" for a scenario that demonstrates a known violation (the run
+    #: passes only if the check catches it).
+    expect: str = "pass"
 
 
 @dataclass(frozen=True)

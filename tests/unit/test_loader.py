@@ -306,9 +306,9 @@ def test_unknown_protocol_suggests_a_close_one() -> None:
 
 
 def test_design_protocol_not_installed_says_so() -> None:
-    error = error_of("name: x\nprotocol: txn\ncluster: {nodes: 3}\n")
-    assert "protocol 'txn' is not installed in this version of pytest-dchaos" in str(error)
-    assert "installed: gossip" in str(error)
+    error = error_of("name: x\nprotocol: pbft\ncluster: {nodes: 4}\n")
+    assert "protocol 'pbft' is not installed in this version of pytest-dchaos" in str(error)
+    assert "installed: gossip, txn, vector_clock" in str(error)
 
 
 def test_wrong_type_for_name() -> None:
@@ -693,3 +693,32 @@ def test_check_shorthand_and_mapping_forms_agree() -> None:
 def test_checks_must_be_a_list() -> None:
     error = error_of(HEAD + "checks: convergence\n")
     assert (error.line, error.field) == (4, "checks")
+
+
+def test_a_check_can_expect_to_fail() -> None:
+    from .builders import scenario
+
+    parsed = scenario("name: x\nprotocol: gossip\ncluster: {nodes: 3}\n"
+                      "checks:\n  - convergence: {within: 2s, expect: fail}\n"
+                      "  - no_invented_values\n")
+    first, second = parsed.checks
+    assert (first.name, first.expect, first.options["within"]) == ("convergence", "fail", 2.0)
+    assert second.expect == "pass"
+
+
+def test_expect_takes_pass_or_fail_only() -> None:
+    error = error_of("name: x\nprotocol: gossip\ncluster: {nodes: 3}\n"
+                     "checks:\n  - convergence: {expect: maybe}\n")
+    assert "checks[0].convergence.expect: expected pass or fail, got 'maybe'" in str(error)
+
+
+def test_an_expected_failure_passes_only_when_the_check_fails() -> None:
+    from pytest_dchaos.result import Verdict
+    from pytest_dchaos.runner import expected
+    from pytest_dchaos.scenario.model import CheckSpec
+
+    spec = CheckSpec("atomicity", {}, 1, expect="fail")
+    caught = expected(spec, Verdict("atomicity", False, "n1 committed, n2 aborted"))
+    assert caught.passed and "caught the violation" in caught.detail
+    missed = expected(spec, Verdict("atomicity", True, "all agree"))
+    assert not missed.passed and "expected to catch a violation" in missed.detail
