@@ -15,6 +15,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -49,6 +50,36 @@ def connect() -> docker.DockerClient:
                 "start the Docker engine, or use --backend local") from None
         raise HarnessError(f"cannot reach the Docker engine at {where}: {text}") from None
     return client
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+REMOTE_ENV = "DCHAOS_DOCKER_REMOTE"
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Where the engine is, seen from the harness.
+
+    A local engine (a unix socket, or TCP on loopback) shares this machine's file system,
+    so node folders are bind mounts and published ports are reached on 127.0.0.1. A remote
+    engine (DOCKER_HOST=tcp://host:2376 or ssh://user@host) does not: node folders are
+    volumes whose files are copied back into the report, the agent is copied into user
+    images, and ports are published on the engine host's interfaces and reached by its name.
+    """
+
+    address: str          #: where the harness reaches the ports a container publishes
+    publish: str          #: the host interface the engine publishes them on
+    shares_files: bool    #: bind mounts of this machine's folders work
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Engine:
+        env = os.environ if environ is None else environ
+        url = env.get("DOCKER_HOST", "")
+        host = urlsplit(url).hostname if "://" in url else None
+        forced = env.get(REMOTE_ENV, "") not in ("", "0")
+        if url.startswith(("unix://", "npipe://")) or not url or host in LOOPBACK:
+            return cls("127.0.0.1", "127.0.0.1", shares_files=not forced)
+        return cls(host or "127.0.0.1", "0.0.0.0", shares_files=False)
 
 
 def _process_start(pid: int) -> str | None:

@@ -1,11 +1,13 @@
 """The Docker backend: one container per node (the agent as entrypoint), one Toxiproxy
 container, one private bridge network per run.
 
-The harness talks to each agent's control port and to Toxiproxy's API through ports
-published on 127.0.0.1; node-to-node traffic stays inside the run's network, each directed
-link through its own proxy in the Toxiproxy container. Each node's folder is a bind mount
-of ``<report>/nodes/nX``, so traces and logs land in the report as they are written and a
-restarted node finds its files again.
+The harness talks to each agent's control port and to Toxiproxy's API through published
+ports; node-to-node traffic stays inside the run's network, each directed link through its
+own proxy in the Toxiproxy container. On a local engine each node's folder is a bind mount
+of ``<report>/nodes/nX``, so traces and logs land in the report as they are written; on a
+remote engine (DOCKER_HOST) it is a volume of the run, copied back into the report when the
+harness reads it and before the run's containers go. Either way a restarted node finds its
+files again.
 
 Process faults are container operations: a kill is SIGKILL of the container (agent and
 node die together, as a machine would), a pause freezes the container, a restart starts it
@@ -15,7 +17,9 @@ again — its bind-mounted folder, and whatever the node wrote there, intact.
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -37,7 +41,7 @@ from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
 CONTROL_PORT, PEER_PORT, API_PORT = 7000, 7001, 8474
 FIRST_PROXY_PORT = 20000
 NODE_DIR = "/var/lib/dchaos/node"
-AGENT_MOUNT = "/opt/dchaos-agent/agent.py"
+AGENT_PATH = "/opt/dchaos-agent/agent.py"
 READY_TIMEOUT = 30.0
 LOG_LINES = 12
 
@@ -52,6 +56,7 @@ class DockerBackend(Backend):
 
     def provision(self, plan: ClusterPlan) -> Cluster:
         client = dockerenv.connect()
+        engine = dockerenv.Engine.from_env()
         removed = dockerenv.reap(client)
         if removed.runs:
             self.say(f"removed what dead runs left: {removed}")
@@ -68,16 +73,21 @@ class DockerBackend(Backend):
 
         def remove_all() -> None:
             for node, container in containers.items():
-                _save_logs(container, plan.workdir / node / "agent.log"
-                           if node != "toxiproxy" else plan.workdir / "toxiproxy.log")
+                if node == "toxiproxy":
+                    _save_logs(container, plan.workdir / "toxiproxy.log")
+                    continue
+                if not engine.shares_files:
+                    with contextlib.suppress(HarnessError):
+                        _copy_out(container, plan.workdir / node)
+                _save_logs(container, plan.workdir / node / "agent.log")
             dockerenv.remove_run(client, plan.run_id)
 
         try:
             proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
                          f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
-                         ports={f"{API_PORT}/tcp": ("127.0.0.1", None)})
+                         ports={f"{API_PORT}/tcp": (engine.publish, None)})
             containers["toxiproxy"] = proxy
-            driver = ToxiproxyDriver(f"http://127.0.0.1:{_host_port(proxy, API_PORT)}")
+            driver = ToxiproxyDriver(f"http://{engine.address}:{_host_port(proxy, API_PORT)}")
             _wait_api(driver, proxy)
             cluster = Cluster(plan, Network(driver, {}))
             cluster.add_closer(remove_all)
@@ -85,36 +95,45 @@ class DockerBackend(Backend):
             remove_all()
             raise
         try:
-            self._start_agents(client, plan, cluster, built, network.name, containers)
+            self._start_agents(client, engine, plan, cluster, built, network.name, containers)
         except BaseException:
             cluster.close()
             raise
         return cluster
 
-    def _start_agents(self, client: docker.DockerClient, plan: ClusterPlan, cluster: Cluster,
-                      built: images.Images, network: str, containers: dict[str, Any]) -> None:
+    def _start_agents(self, client: docker.DockerClient, engine: dockerenv.Engine,
+                      plan: ClusterPlan, cluster: Cluster, built: images.Images, network: str,
+                      containers: dict[str, Any]) -> None:
         prefix = f"dchaos-{plan.run_id}"
-        # In our node image the agent is installed; into a user's image it is mounted, so
-        # nobody has to rebuild their image (it only needs python3).
+        # In our node image the agent is installed; into a user's image it is copied before
+        # the container starts, so nobody has to rebuild their image (it only needs python3).
         agent = f"{images.INSTALL_DIR}/pytest_dchaos/agent.py"
-        mounts: dict[str, dict[str, str]] = {}
+        files: dict[str, bytes] = {}
         if plan.image:
-            agent = AGENT_MOUNT
-            mounts[str(Path(agent_module.__file__).resolve())] = {"bind": AGENT_MOUNT,
-                                                                  "mode": "ro"}
+            agent = AGENT_PATH
+            files[AGENT_PATH] = Path(agent_module.__file__).read_bytes()
         for node in plan.node_ids:
             folder = plan.workdir / node
             folder.mkdir(parents=True, exist_ok=True)
+            if engine.shares_files:
+                storage = str(folder.resolve())
+            else:
+                storage = client.volumes.create(
+                    f"{prefix}-{node}", labels=dockerenv.run_labels(plan.run_id, "volume",
+                                                                    plan.keep)).name
             containers[node] = _run(
                 client, plan.image or built.node,
                 ["--workdir", NODE_DIR, "--host", "0.0.0.0", "--control-port",
                  str(CONTROL_PORT), "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
                 f"{prefix}-{node}", network, plan.run_id, "node", plan.keep,
-                entrypoint=["python3", agent],
-                ports={f"{CONTROL_PORT}/tcp": ("127.0.0.1", None)},
-                volumes={str(folder.resolve()): {"bind": NODE_DIR, "mode": "rw"}, **mounts},
+                entrypoint=["python3", agent], files=files,
+                ports={f"{CONTROL_PORT}/tcp": (engine.publish, None)},
+                volumes={storage: {"bind": NODE_DIR, "mode": "rw"}},
                 hostname=node, extra_labels={"dchaos.node": node},
             )
+        if not engine.shares_files:
+            cluster.fetch_files = lambda node: _copy_out(containers[node],
+                                                         plan.workdir / node)
         what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:
             _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
@@ -129,7 +148,7 @@ class DockerBackend(Backend):
         ])
         cluster.network.proxies.update(names)
         def connect(node: str) -> None:
-            address = ("127.0.0.1", _host_port(containers[node], CONTROL_PORT))
+            address = (engine.address, _host_port(containers[node], CONTROL_PORT))
             link = AgentLink(node, address, cluster.handle_event)
             cluster.attach(node, link)
             links = {b: f"{prefix}-toxiproxy:{ports[(node, b)]}"
@@ -164,13 +183,21 @@ class ContainerControl(ProcessControl):
         super().__init__(cluster)
         self.containers = containers
         self.connect = connect
+        self.paused: set[str] = set()
 
     def _let_go(self, node: str) -> None:
         # The trace is the harness's record, not the node's state: save what the agent
-        # buffered. Then close its link, so its death is not taken for an accident.
+        # buffered — unless the container is frozen, agent and all (a paused machine that
+        # dies loses what it had not written). Then close its link, so its death is not
+        # taken for an accident.
         link = self.cluster.agents[node]
-        with contextlib.suppress(HarnessError):
-            link.call("flush", timeout=2)
+        if node in self.paused:
+            self.cluster.note(node, "trace_cut", "killed while paused: the agent's "
+                              "unwritten trace lines were lost with the container")
+        else:
+            with contextlib.suppress(HarnessError):
+                link.call("flush", timeout=2)
+        self.paused.discard(node)
         link.close()
 
     def kill(self, node: str) -> None:
@@ -184,9 +211,11 @@ class ContainerControl(ProcessControl):
 
     def pause(self, node: str) -> None:
         self.containers[node].pause()
+        self.paused.add(node)
 
     def resume(self, node: str) -> None:
         self.containers[node].unpause()
+        self.paused.discard(node)
 
     def prepare_restart(self, node: str, timeout: float = READY_TIMEOUT) -> None:
         container = self.containers[node]
@@ -213,11 +242,16 @@ def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
 
 def _run(client: docker.DockerClient, image: str, command: list[str], name: str, network: str,
          run_id: str, role: str, keep: bool, *, extra_labels: dict[str, str] | None = None,
-         **options: Any) -> Any:
+         files: dict[str, bytes] | None = None, **options: Any) -> Any:
+    """Create a container, copy ``files`` (absolute path -> content) into it, start it."""
     labels = {**dockerenv.run_labels(run_id, role, keep), **(extra_labels or {})}
     try:
-        return client.containers.run(image, command, name=name, network=network,
-                                     labels=labels, detach=True, init=True, **options)
+        container = client.containers.create(image, command, name=name, network=network,
+                                             labels=labels, init=True, **options)
+        if files:
+            container.put_archive("/", _tar(files))
+        container.start()
+        return container
     except docker.errors.ImageNotFound:
         raise HarnessError(f"the image {image!r} does not exist") from None
     except docker.errors.APIError as exc:
@@ -226,6 +260,38 @@ def _run(client: docker.DockerClient, image: str, command: list[str], name: str,
             raise HarnessError(f"starting {name}: a port is already in use ({text}); free it "
                                "or stop what holds it") from None
         raise HarnessError(f"cannot start container {name}: {text}") from None
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path, content in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(content), 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _copy_out(container: Any, folder: Path) -> None:
+    """Copy the node folder out of a container (running or stopped) into ``folder``."""
+    try:
+        stream, _ = container.get_archive(NODE_DIR)
+        data = b"".join(stream)
+    except docker.errors.APIError as exc:
+        raise HarnessError(f"cannot copy the files of {container.name}: "
+                           f"{getattr(exc, 'explanation', exc)}") from None
+    top = Path(NODE_DIR).name
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        for member in archive.getmembers():
+            parts = Path(member.name).parts
+            if not member.isfile() or not parts or parts[0] != top or ".." in parts:
+                continue  # only the folder's regular files, never a path outside it
+            source = archive.extractfile(member)
+            if source is not None:
+                target = folder.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read())
 
 
 def _host_port(container: Any, port: int) -> int:

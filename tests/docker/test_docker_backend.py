@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -131,6 +133,45 @@ def test_docker_not_running_is_one_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.docker
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to become a user outside the docker group")
+def test_permission_denied_on_the_socket_is_one_clear_error(engine: docker.DockerClient) -> None:
+    # `nobody` is outside the docker group: the engine's socket refuses it, as it refuses a
+    # user who was never added to the group.
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           sys.executable, "-m", "pytest_dchaos.cli", "cleanup"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "permission denied on the Docker socket" in done.stderr
+    assert "add your user to the docker group" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.docker
+def test_a_port_in_use_is_one_clear_error(engine: docker.DockerClient) -> None:
+    from pytest_dchaos import images
+    from pytest_dchaos.backends.docker import _run
+
+    # The backend only ever asks for engine-chosen ports; a taken one is still one line.
+    image = images.node_image(engine, lambda text: None)
+    run_id = "porttest"
+    network = engine.networks.create(f"dchaos-{run_id}",
+                                     labels=dockerenv.run_labels(run_id, "network"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        try:
+            with pytest.raises(HarnessError, match=r"a port is already in use.*free it"):
+                _run(engine, image, ["sleep", "30"], f"dchaos-{run_id}-n1", network.name,
+                     run_id, "node", False, entrypoint=[],
+                     ports={"7000/tcp": ("127.0.0.1", port)})
+        finally:
+            dockerenv.remove_run(engine, run_id)
+    assert labelled(engine, run_id) == (0, 0)
+
+
+@pytest.mark.docker
 @pytest.mark.slow
 def test_process_faults_are_container_operations(engine: docker.DockerClient,
                                                  tmp_path: Path) -> None:
@@ -159,6 +200,25 @@ def test_process_faults_are_container_operations(engine: docker.DockerClient,
         live.resume("n3")
         assert live.request("n3", {"type": "read"})["type"] == "read_ok"
         assert not live.cluster.incidents
+    assert labelled(engine, live.cluster.plan.run_id) == (0, 0)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_paused_container_is_killed_without_waiting_for_its_frozen_agent(
+        engine: docker.DockerClient, tmp_path: Path) -> None:
+    from pytest_dchaos.manual import start_cluster
+
+    with start_cluster(protocol="gossip", nodes=2,
+                       options=RunOptions(backend="docker", report_dir=tmp_path)) as live:
+        live.pause("n2")
+        live.kill("n2")  # no flush asked of the frozen agent: it could never answer
+        container = engine.containers.get(f"dchaos-{live.cluster.plan.run_id}-n2")
+        container.reload()
+        assert container.status == "exited"
+        assert [i.kind for i in live.cluster.incidents] == ["trace_cut"]
+        live.restart("n2")
+        assert live.request("n2", {"type": "read"})["type"] == "read_ok"
     assert labelled(engine, live.cluster.plan.run_id) == (0, 0)
 
 
@@ -219,7 +279,7 @@ seed: 3
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_users_image_runs_with_the_agent_mounted_in(engine: docker.DockerClient,
+def test_a_users_image_runs_with_the_agent_copied_in(engine: docker.DockerClient,
                                                        tmp_path: Path,
                                                        user_images: list[str]) -> None:
     node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
@@ -316,13 +376,49 @@ def test_a_named_toxiproxy_image_is_used(engine: docker.DockerClient, tmp_path: 
     assert labelled(engine, result.run_id) == (0, 0)
 
 
-SHIPPED = sorted(p for p in (Path(__file__).parent.parent.parent / "scenarios" / "gossip")
-                 .glob("*.yaml") if not p.stem.startswith("glomers"))
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_remote_engine_gets_volumes_and_files_copied_back(
+        engine: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        user_images: list[str]) -> None:
+    from pytest_dchaos.manual import start_cluster
+
+    # The engine here is local, but DCHAOS_DOCKER_REMOTE makes the backend do what it does
+    # for an engine on another machine: no bind mounts, files copied in and out.
+    monkeypatch.setenv(dockerenv.REMOTE_ENV, "1")
+    node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
+    image = build_user_image(engine, "dchaos-test-remote-node:1",
+                             'COPY node.py /app/node.py\nCMD ["python3", "/app/node.py"]\n',
+                             {"node.py": node}, user_images)
+    options = RunOptions(backend="docker", node_image=image, report_dir=tmp_path)
+    with start_cluster(protocol="gossip", nodes=3, options=options) as live:
+        run_id = live.cluster.plan.run_id
+        container = engine.containers.get(f"dchaos-{run_id}-n2")
+        mounts = container.attrs["Mounts"]
+        assert [m["Type"] for m in mounts] == ["volume"], mounts
+        assert live.request("n2", {"type": "broadcast", "message": 7})["type"] == "broadcast_ok"
+        container.exec_run(["sh", "-c", "echo on disk > /var/lib/dchaos/node/kept.txt"])
+        live.kill("n2")
+        live.restart("n2")
+        assert container.exec_run(["cat", "/var/lib/dchaos/node/kept.txt"]).output == b"on disk\n"
+        live.cluster.flush_traces()
+        trace = (live.cluster.node_dir("n1") / "trace.jsonl").read_text()
+        assert '"broadcast"' in trace or '"gossip"' in trace, "n1's trace was not copied back"
+        assert len(engine.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"})) == 3
+    assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk\n"
+    assert (live.cluster.node_dir("n2") / "agent.log").stat().st_size > 0
+    assert labelled(engine, run_id) == (0, 0)
+    assert engine.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"}) == []
+
+
+SCENARIOS = Path(__file__).parent.parent.parent / "scenarios"
+SHIPPED = sorted(p for family in ("gossip", "vector_clock", "txn")
+                 for p in (SCENARIOS / family).glob("*.yaml") if not p.stem.startswith("glomers"))
 
 
 @pytest.mark.docker
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("path", SHIPPED, ids=[f"{p.parent.name}/{p.stem}" for p in SHIPPED])
 def test_shipped_scenarios_pass_in_containers_too(engine: docker.DockerClient, tmp_path: Path,
                                                   path: Path) -> None:
     # The same scenarios run on the local backend as collected test items; here the same
