@@ -141,3 +141,23 @@ def test_unexpected_crash_is_an_incident(cluster: LiveCluster) -> None:
     assert eventually(lambda: cluster.cluster.status("n1") == "down")
     assert [i.kind for i in cluster.cluster.incidents] == ["crash"]
     assert "exit code 3" in cluster.cluster.incidents[0].detail
+
+
+def test_a_vector_clock_cluster_driven_by_hand_keeps_causal_order(tmp_path: Path,
+                                                                 no_leaks: None) -> None:
+    # n2 answers n1's message while n3 is cut off from n1 only: n3 gets the answer first
+    # (from n2) and must hold it back until n1's message reaches it after the heal.
+    options = RunOptions(report_dir=tmp_path, toxiproxy="embedded")
+    with start_cluster(protocol="vector_clock", nodes=3, options=options,
+                       params={"retransmit_ms": 50}) as live:
+        cut = live.cut([("n1", "n3")])
+        first = live.request("n1", {"type": "cbcast", "message": "question"})
+        assert eventually(lambda: [d["message"] for d in live.request(
+            "n2", {"type": "read"})["delivered"]] == ["question"])
+        answer = live.request("n2", {"type": "cbcast", "message": "answer"})
+        assert all(answer["vc"].get(n, 0) >= c for n, c in first["vc"].items())
+        time.sleep(0.3)
+        assert live.request("n3", {"type": "read"})["delivered"] == []  # held back
+        live.revert(cut)
+        assert eventually(lambda: [d["message"] for d in live.request(
+            "n3", {"type": "read"})["delivered"]] == ["question", "answer"])
