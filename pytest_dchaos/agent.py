@@ -288,6 +288,13 @@ class Agent:
             self._bad_output(line)
             return
         src = self.node_id
+        if msg.get("src") != src:
+            # Channels are authenticated, as BFT protocols assume: a node cannot speak as
+            # another. The message is dropped, and the node's contract breach reported.
+            self.trace.record("drop", "", str(msg.get("src")), dest, msg_type, len(line),
+                              f"src is not {src}")
+            self._bad_output(line, f"a message whose src is {msg.get('src')!r}, not {src!r}")
+            return
         msg_id = body.get("msg_id") if isinstance(body, dict) else None
         if dest in self.links:
             self.seq += 1
@@ -351,10 +358,10 @@ class Agent:
                           str(body.get("type")), len(line))
         self._write_node(line)
 
-    def _bad_output(self, line: bytes) -> None:
+    def _bad_output(self, line: bytes, why: str = "") -> None:
         self.bad_output_reported += 1
         if self.bad_output_reported <= 5:
-            self.send_event({"event": "bad_output",
+            self.send_event({"event": "bad_output", "why": why,
                              "line": line[:500].decode("utf-8", "replace")})
 
     async def serve_peer(self, reader: asyncio.StreamReader,

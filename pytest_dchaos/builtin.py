@@ -13,6 +13,7 @@ from pytest_dchaos.checkers.latency import Latency
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp
 from pytest_dchaos.checkers.node_contract import NodeContract
 from pytest_dchaos.faults.base import FaultType
+from pytest_dchaos.faults.byzantine import Byzantine
 from pytest_dchaos.faults.heal import Heal
 from pytest_dchaos.faults.messages import Message
 from pytest_dchaos.faults.network import Latency as LatencyFault
@@ -24,7 +25,7 @@ from pytest_dchaos.hookspecs import hookimpl
 @hookimpl
 def dchaos_add_faults() -> list[FaultType]:
     return [Partition(), LatencyFault(), Toxic(), Message(), Kill(), Stop(), Pause(), Restart(),
-            Heal()]
+            Byzantine(), Heal()]
 
 
 @hookimpl

@@ -178,9 +178,12 @@ class Cluster:
         elif kind == "exit":
             self._node_exited(node, event)
         elif kind == "bad_output":
-            line = event.get("line", "")
+            line, why = event.get("line", ""), event.get("why") or ""
             with self._lock:
                 self._bad_lines.setdefault(node, line)
+            if why:  # a well-formed message that breaks the contract otherwise
+                self._incident(node, "bad_output", f"printed {why} (dropped): {line!r}")
+                return
             self._incident(node, "bad_output", f"printed a line that is not a message: {line!r}")
             self._fail_pending(node, NodeError(
                 node, f"printed a line that is not a JSON message on stdout: {line!r}; "

@@ -51,7 +51,8 @@ class Progress:
         self.stream.flush()
 
     def begin(self, scenario: Scenario, seed: int, backend: str, report_dir: Path,
-              firings: list[Firing], command: tuple[str, ...]) -> None:
+              firings: list[Firing], command: tuple[str, ...],
+              notes: list[str] | None = None) -> None:
         self._write(f"dchaos: {scenario.name} — {scenario.protocol}, "
                     f"{scenario.cluster.nodes} nodes, {backend} backend, seed {seed}")
         self._write(f"  node:   {' '.join(command)}")
@@ -62,6 +63,8 @@ class Progress:
             self._write("  faults:")
             for firing in firings:
                 self._write(f"    {firing.describe_timing()}")
+        for note in notes or ():
+            self._write(f"  note:   {note}")
         self._write(f"  report: {report_dir}")
 
     def phase(self, text: str) -> None:

@@ -92,6 +92,7 @@ def summary(result: RunResult) -> str:
         mark = "PASS" if verdict.passed else "FAIL"
         detail = verdict.detail.replace("\n", "\n" + " " * (width + 10))
         lines.append(f"  {mark}  {verdict.name:<{width}}  {detail}")
+    lines.extend(f"  note:  {note}" for note in result.notes)
     lines.append(f"  stats: {stats_line(result.stats)}")
     if result.report_dir:
         lines.append(f"  report: {result.report_dir}")
@@ -125,6 +126,7 @@ def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
         f"implementation: {scenario.cluster.implementation.describe()}",
         f"- backend: {result.backend}, seed: {result.seed}, run id: {result.run_id}",
         f"- rerun: `{rerun_command(result)}`",
+        *(f"- **note**: {note}" for note in result.notes),
         "",
         "## Checks",
         "",

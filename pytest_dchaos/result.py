@@ -130,6 +130,8 @@ class RunResult:
     backend: str = "local"
     scenario_path: str | None = None
     record: RunRecord | None = None
+    #: Warnings about the experiment itself (see ``ProtocolFamily.notes``).
+    notes: list[str] = field(default_factory=list)
 
     def failed_checks(self) -> list[Verdict]:
         return [v for v in self.checks if not v.passed]
@@ -150,4 +152,5 @@ class RunResult:
             "scenario_path": self.scenario_path,
             "checks": [v.to_json() for v in self.checks],
             "stats": self.stats,
+            "notes": self.notes,
         }

@@ -155,8 +155,9 @@ class Run:
         (self.report_dir / "checker-errors.log").unlink(missing_ok=True)
         self.registry.hook.dchaos_run_started(scenario=self.scenario, run_id=self.run_id,
                                               report_dir=self.report_dir)
+        notes = self.family.notes(self.scenario, self.firings)
         self.progress.begin(self.scenario, self.seed, self.options.backend, self.report_dir,
-                            self.firings, self.command())
+                            self.firings, self.command(), notes)
         backend = self.registry.backend(self.options.backend)
         started = time.monotonic()
         cluster = backend.provision(self.plan())
@@ -186,6 +187,7 @@ class Run:
             backend=self.options.backend,
             scenario_path=self.scenario.path,
             record=record,
+            notes=notes,
         )
         report.write(result, record, self.firings, self.family.artifacts)
         self.progress.finish(result)
@@ -216,8 +218,8 @@ class Run:
         needs = frozenset().union(*(self.registry.checkers[c.name].needs for c in self.checks))
         monitors = MonitorRunner(cluster, self.family.monitors(scenario, needs), history.now,
                                  self.observations)
-        workload = WorkloadRunner(cluster, self.family.workload(scenario), scenario.workload,
-                                  history, self.seed)
+        workload = WorkloadRunner(cluster, self.family.workload(scenario, self.seed),
+                                  scenario.workload, history, self.seed)
         nemesis = Nemesis(cluster, self.firings, history.now)
         try:
             monitors.start()
@@ -238,7 +240,8 @@ class Run:
         self.phases["healed"] = history.now()
         self.progress.phase("workload done" + (f"; healed {', '.join(healed)}" if healed else ""))
 
-        ctx = RunContext(cluster, scenario, history, history.now, self.observations)
+        ctx = RunContext(cluster, scenario, history, history.now, self.observations, self.seed,
+                         self.firings)
         self.phases["final_start"] = history.now()
         self.progress.phase(f"final phase (recovery up to {scenario.workload.recovery:g}s)")
         self.family.final(ctx)

@@ -35,9 +35,10 @@ class OpExecutor:
 
     def run(self, client: str, node: str, f: str, value: Any) -> tuple[str, Any]:
         """Invoke one operation, wait for its outcome, record both; ``(outcome, value)``."""
-        invocation = self.history.invoke(client, f, value, node)
+        invocation = self.history.invoke(client, f, value,
+                                         None if self.workload.to_every_node else node)
         try:
-            future = self.cluster.submit(node, self.workload.request(f, value), client=client)
+            future = self.workload.submit(self.cluster, client, node, f, value)
         except HarnessError as exc:
             return self._done(invocation, FAIL, value, str(exc))
         try:
@@ -121,4 +122,4 @@ class WorkloadRunner:
                 return
             f, value = self.workload.next_op(rng)
             node = rng.choice(nodes)
-            self.executor.run(client, node, f, self.workload.bind(node, f, value, nodes))
+            self.executor.run(client, node, f, self.workload.bind(node, f, value, nodes, client))

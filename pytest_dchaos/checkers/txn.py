@@ -467,7 +467,7 @@ class InDoubtCheck(CheckerType):
                    "max_s": round(max(delays), 3) if delays else None, **counts}
         if problems:
             return self.verdict(False, _listing(problems), figures=figures)
-        if not doubts and options["expect"]:
+        if not doubts and options["require"]:
             return self.verdict(False, f"none {self.seen_as} by a crashed coordinator, so "
                                 f"{self.unshown}", figures=figures)
         return self.verdict(True, self.summary(len(doubts), counts, delays), figures=figures)
@@ -495,7 +495,7 @@ class Blocking(InDoubtCheck):
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the coordinator's restart by which every "
                 "blocked participant decides", 1.0),
-        s.Field("expect", s.Bool(), "fail if no participant was seen blocked at all", True),
+        s.Field("require", s.Bool(), "fail if no participant was seen blocked at all", True),
         _cases_option(),
     ))
     seen_as = "was blocked"
@@ -535,7 +535,7 @@ class Termination(InDoubtCheck):
     protocols = ("txn",)
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the coordinator's crash", 2.0),
-        s.Field("expect", s.Bool(), "fail if no transaction was left in doubt", True),
+        s.Field("require", s.Bool(), "fail if no transaction was left in doubt", True),
         _cases_option(),
     ))
     seen_as = "was left in doubt"
@@ -566,7 +566,7 @@ class DeadlockHandling(CheckerType):
     options = s.Struct((
         s.Field("within", s.Duration(), "time from a cycle forming to its victim's abort",
                 1.0),
-        s.Field("expect", s.Bool(), "fail if no deadlock happened at all", True),
+        s.Field("require", s.Bool(), "fail if no deadlock happened at all", True),
     ))
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
@@ -591,7 +591,7 @@ class DeadlockHandling(CheckerType):
                    "max_break_s": round(max(delays), 3) if delays else None}
         if problems:
             return self.verdict(False, _listing(problems), figures=figures)
-        if not found and options["expect"]:
+        if not found and options["require"]:
             return self.verdict(False, "no deadlock happened, so deadlock handling was not "
                                 "shown (more contention: fewer keys, more operations)",
                                 figures=figures)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pytest_dchaos.history import FAIL, INFO, OK
 from pytest_dchaos.scenario import schema as s
@@ -29,17 +29,37 @@ if TYPE_CHECKING:
 DEFINITE_ERRORS = frozenset({1, 10, 11, 12, 14, 20, 21, 22, 30})
 
 
+class Pending(Protocol):
+    """An operation on its way (a :class:`~pytest_dchaos.cluster.Request`, or a family's
+    own, such as PBFT's quorum of replies)."""
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]: ...
+
+    def abandon(self, cluster: Cluster) -> None: ...
+
+
 class Workload(ABC):
     """The client side of a family: what clients ask and how answers are read."""
+
+    #: True when every operation goes to every node (PBFT's clients): no node is drawn,
+    #: and :meth:`submit` decides when the operation is done.
+    to_every_node: ClassVar[bool] = False
 
     @abstractmethod
     def next_op(self, rng: random.Random) -> tuple[str, Any]:
         """The next operation as ``(f, value)``, e.g. ``("broadcast", 17)``."""
 
-    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...]) -> Any:
-        """The operation's value once its target ``node`` is drawn (e.g. a transfer to
-        some other node). By default the value as drawn."""
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
+        """The operation's value once its target ``node`` and its ``client`` are known
+        (e.g. a transfer to some other node, a per-client timestamp). By default the value
+        as drawn."""
         return value
+
+    def submit(self, cluster: Cluster, client: str, node: str, f: str,
+               value: Any) -> Pending:
+        """Send the operation; the future's result is the reply body that settles it, and
+        it has ``abandon(cluster)`` to stop waiting. By default one request to ``node``."""
+        return cluster.submit(node, self.request(f, value), client=client)
 
     @abstractmethod
     def request(self, f: str, value: Any) -> dict[str, Any]:
@@ -82,6 +102,9 @@ class RunContext:
     history: History
     clock: Callable[[], float]
     observations: dict[str, Any]
+    seed: int = 0
+    #: The run's fault schedule (:class:`~pytest_dchaos.nemesis.Firing`), random choices drawn.
+    firings: list[Any] = field(default_factory=list)
 
 
 class ProtocolFamily(ABC):
@@ -108,8 +131,8 @@ class ProtocolFamily(ABC):
         ``cluster.on_node_started`` the messages each node needs after ``init``."""
 
     @abstractmethod
-    def workload(self, scenario: Scenario) -> Workload:
-        """The client workload for ``scenario``."""
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        """The client workload for ``scenario`` in a run with ``seed``."""
 
     def monitors(self, scenario: Scenario, needs: frozenset[str]) -> list[Monitor]:
         """Periodic probes that produce the observations in ``needs``."""
@@ -118,6 +141,11 @@ class ProtocolFamily(ABC):
     def final(self, ctx: RunContext) -> None:
         """After the final heal: wait for recovery and read the final state into
         ``ctx.observations``. Bounded by ``scenario.workload.recovery``."""
+
+    def notes(self, scenario: Scenario, firings: list[Any]) -> list[str]:
+        """Plain warnings about the experiment itself, printed at the start of the run and
+        kept in the report (e.g. more Byzantine replicas than the protocol tolerates)."""
+        return []
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         """Family-specific figures for ``result.json``'s stats (e.g. stable latency)."""

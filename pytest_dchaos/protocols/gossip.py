@@ -110,7 +110,7 @@ class Gossip(ProtocolFamily):
 
         cluster.on_node_started.append(send_topology)
 
-    def workload(self, scenario: Scenario) -> Workload:
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
         return GossipWorkload(scenario.workload.options["read_ratio"])
 
     def monitors(self, scenario: Scenario, needs: frozenset[str]) -> list[Monitor]:

@@ -101,7 +101,7 @@ class Transactions(ProtocolFamily):
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.txn")
 
-    def workload(self, scenario: Scenario) -> Workload:
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
         o = scenario.workload.options
         return TxnWorkload(o["keys"], o["min_ops"], max(o["min_ops"], o["max_ops"]),
                            o["read_ratio"])

@@ -70,7 +70,7 @@ class CausalWorkload(Workload):
         with self._lock:
             return "cbcast", next(self._values)
 
-    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...]) -> Any:
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
         if f != "transfer":
             return value
         others = [n for n in nodes if n != node]
@@ -123,7 +123,7 @@ class VectorClock(ProtocolFamily):
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.vector_clock")
 
-    def workload(self, scenario: Scenario) -> Workload:
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
         o = scenario.workload.options
         return CausalWorkload(o["read_ratio"], o["transfer_ratio"], o["snapshot_ratio"],
                               o["max_amount"])
@@ -137,7 +137,7 @@ class VectorClock(ProtocolFamily):
         deadline = healed_at + workload.recovery
         readers = {n: f"c{workload.clients + i}"
                    for i, n in enumerate(ctx.scenario.node_ids, start=1)}
-        reader = OpExecutor(ctx.cluster, self.workload(ctx.scenario), history,
+        reader = OpExecutor(ctx.cluster, self.workload(ctx.scenario, ctx.seed), history,
                             min(workload.timeout, 2.0))
         final_reads: dict[str, list[Any]] = {}
         converged_at = quiet_at = None

@@ -32,6 +32,13 @@ class Case:
     protocol: str = "gossip"
 
 
+# Four replicas (f = 1), enough clients that batches hold several requests.
+PBFT = """\
+        cluster: {nodes: 4}
+        network: {latency: 1ms}
+        workload: {clients: 12, rate: 300/s, duration: 4s, recovery: 4s}
+"""
+
 # Few keys, long transactions, mostly writes: lock conflicts and deadlocks all the time.
 CONTENDED = """\
     cluster: {nodes: 3, params: {lock_timeout_ms: 5000}}
@@ -145,6 +152,39 @@ CASES = [
           - {at: 2.2s, every: 4s, times: 2, kill: n1, duration: 3s}
         checks: [{termination: {within: 2s}}]
         """, "txn"),
+    Case("pbft_forgets_prepared", "agreement", "committed different requests", PBFT + """\
+        faults:
+          # n4 sees no commits for a second: it has requests prepared, not committed, when
+          # the primary dies; the new view must carry them.
+          - {at: 1s, duration: 1s, message: {drop: 1.0, types: [pbft_commit],
+                                             links: {from: [n1, n2, n3], to: [n4]}}}
+          - {at: 1.9s, kill: n1}
+        checks: [agreement]
+        """, "pbft"),
+    Case("pbft_no_client_auth", "validity", "a request no client sent", PBFT + """\
+        faults: [{at: 1s, byzantine: {node: n1, behavior: invent}}]
+        checks: [validity]
+        """, "pbft"),
+    Case("pbft_fast_reads", "linearizable", "no honest replica committed it|the log gives",
+         PBFT + """\
+        checks: [linearizable]
+        """, "pbft"),
+    Case("pbft_no_view_change", "view_change", "never left n1's view", PBFT + """\
+        faults: [{at: 1.5s, kill: n1}]
+        checks: [{view_change: {within: 2s}}]
+        """, "pbft"),
+    Case("pbft_no_view_change", "liveness", "no request was accepted", PBFT + """\
+        faults: [{at: 1.5s, kill: n1}]
+        checks: [{liveness: {within: 3s}}]
+        """, "pbft"),
+    Case("pbft_no_suspects", "suspects", "never suspected n2", PBFT + """\
+        faults: [{at: 1s, byzantine: {node: n2, behavior: forge}}]
+        checks: [{suspects: {within: 1s}}]
+        """, "pbft"),
+    Case("pbft_blames_messenger", "suspects", "which is honest", PBFT + """\
+        faults: [{at: 1s, byzantine: {node: n1, behavior: equivocate}}]
+        checks: [{suspects: {within: 1s}}]
+        """, "pbft"),
 ]
 
 

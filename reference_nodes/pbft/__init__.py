@@ -1,0 +1,1 @@
+"""The PBFT reference replica: ``python3 -m reference_nodes.pbft``."""
