@@ -1,0 +1,158 @@
+"""PBFT: throughput and latency by cluster size, how fast a faulty primary is replaced, how
+fast Byzantine replicas are detected, and agreement under randomized Byzantine schedules.
+
+1. Throughput, local backend, no faults: accepted requests per second, client latency
+   (median, p99) and messages per request for n = 4, 7 and 10, first with no added latency,
+   then with 10 ms on every link. Goal for n = 4 without latency: at least 2,000 requests/s
+   with a median under 20 ms.
+2. A crashed primary and a silent one (the shipped scenarios): time until every honest
+   replica is in a view with another primary, and until requests are accepted again.
+   Goal: within 2 s.
+3. Detection: every shipped Byzantine scenario (f = 1): the longest time an honest replica
+   took to suspect the Byzantine one after its first bad message. Goal: within 1 s.
+4. Randomized schedules: four replicas, one turns Byzantine (random behaviour, random
+   replica) while a random crash, pause or partition hits; seeded, one seed per schedule.
+   Goal: zero agreement (or validity) violations over 200 schedules.
+
+    python benchmarks/bench_pbft.py [--seed N] [--duration S] [--clients K]
+                                    [--schedules N] [--skip throughput,schedules]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_dchaos.progress import Progress
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.result import RunResult
+from pytest_dchaos.runner import RunOptions, run_path, run_scenario
+from pytest_dchaos.scenario.loader import parse_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "pbft"
+
+LOAD = """\
+name: pbft-throughput-n{n}-{latency}ms
+protocol: pbft
+cluster: {{nodes: {n}}}
+network: {{latency: {latency}ms}}
+workload: {{clients: {clients}, rate: {rate}/s, duration: {duration}s, recovery: 5s,
+           timeout: 10s}}
+checks: [agreement, validity, linearizable]
+seed: {seed}
+"""
+
+RANDOM = """\
+name: pbft-random-{seed}
+protocol: pbft
+cluster: {{nodes: 4}}
+network: {{latency: 1ms}}
+workload: {{clients: 8, rate: 200/s, duration: 3s, recovery: 3s}}
+faults:
+  - {{at: 0.5s, byzantine: {{node: random, behavior: random}}}}
+  - {{at: 1s, duration: 1s, one_of: [{{kill: random}}, {{pause: random}},
+                                     {{partition: {{isolate: random}}}},
+                                     {{latency: {{latency: 50ms, jitter: 20ms}}}}]}}
+checks: [agreement, validity, linearizable]
+seed: {seed}
+"""
+
+
+def run_text(text: str, report: Path) -> RunResult:
+    registry = Registry()
+    scenario = parse_scenario(text, str(report / "scenario.yaml"), registry)
+    return run_scenario(scenario, options(report), registry)
+
+
+def options(report: Path) -> RunOptions:
+    return RunOptions(report_dir=report, toxiproxy="embedded", progress=Progress.silent())
+
+
+def figure(result: RunResult, check: str, name: str) -> Any:
+    return result.check(check).figures.get(name)
+
+
+def throughput(args: argparse.Namespace, tmp: Path) -> None:
+    print("1. throughput (no faults, local backend)")
+    print(f"   {'n':>3} {'link':>5} {'accepted/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'msgs/req':>9}  checks")
+    for latency in (0, 10):
+        for n in (4, 7, 10):
+            text = LOAD.format(n=n, latency=latency, clients=args.clients, rate=args.rate,
+                               duration=args.duration, seed=args.seed)
+            result = run_text(text, tmp / f"load-{n}-{latency}")
+            st = result.stats
+            lat = st.get("request_latency_ms", {})
+            print(f"   {n:>3} {latency:>3}ms {st.get('accepted_per_s', 0):>11.0f} "
+                  f"{lat.get('p50', 0):>7.1f} {lat.get('p99', 0):>7.1f} "
+                  f"{(st.get('msgs_per_op') or {}).get('servers') or 0:>9.1f}  "
+                  f"{'pass' if result.passed else 'FAIL'}")
+
+
+def replacement(tmp: Path) -> None:
+    print("2. a faulty primary replaced (goal: within 2 s)")
+    for name in ("crashed-primary", "byzantine-silent", "byzantine-slow-primary"):
+        result = run_path(SCENARIOS / f"{name}.yaml", options(tmp / name))
+        print(f"   {name:<24} new view after {figure(result, 'view_change', 'max_s')}s, "
+              f"requests accepted again after "
+              f"{figure(result, 'liveness', 'first_accepted_after_s')}s  "
+              f"({'pass' if result.passed else 'FAIL'})")
+
+
+def detection(tmp: Path) -> None:
+    print("3. Byzantine replica detected by every honest one (goal: within 1 s)")
+    for path in sorted(SCENARIOS.glob("byzantine-*.yaml")):
+        result = run_path(path, options(tmp / path.stem))
+        verdict = result.check("suspects")
+        print(f"   {path.stem:<26} {verdict.figures.get('max_s')}s, false suspicions "
+              f"{verdict.figures.get('false_suspicions')}  "
+              f"({'pass' if verdict.passed else 'FAIL'})")
+
+
+def schedules(args: argparse.Namespace, tmp: Path) -> None:
+    print(f"4. randomized Byzantine schedules (goal: 0 violations in {args.schedules})")
+    violations, tried, started = [], 0, time.monotonic()
+    for i in range(args.schedules):
+        seed = args.seed * 100_000 + i
+        result = run_text(RANDOM.format(seed=seed), tmp / "random")
+        tried += 1
+        broken = [v.name for v in result.checks
+                  if v.name in ("agreement", "validity") and not v.passed]
+        if broken:
+            violations.append((seed, broken))
+            print(f"   seed {seed}: {', '.join(broken)} violated")
+        if tried % 25 == 0:
+            print(f"   ... {tried} schedules, {len(violations)} violations "
+                  f"({time.monotonic() - started:.0f}s)", flush=True)
+    print(f"   tried {tried} schedules: {len(violations)} agreement/validity violations")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--clients", type=int, default=48)
+    parser.add_argument("--rate", type=int, default=4000,
+                        help="offered requests per second (the clients cap it)")
+    parser.add_argument("--schedules", type=int, default=200)
+    parser.add_argument("--skip", default="", help="parts to skip: throughput, replacement, "
+                        "detection, schedules")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        if "throughput" not in skip:
+            throughput(args, tmp)
+        if "replacement" not in skip:
+            replacement(tmp)
+        if "detection" not in skip:
+            detection(tmp)
+        if "schedules" not in skip:
+            schedules(args, tmp)
+
+
+if __name__ == "__main__":
+    main()
