@@ -1,0 +1,303 @@
+"""The PBFT checks on hand-made records: each must pass a correct run and catch the one
+thing wrong in an incorrect one (the integration suite does the same with real replicas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_dchaos.checkers.pbft import (
+    Agreement,
+    Linearizable,
+    Liveness,
+    Suspects,
+    Validity,
+    ViewChange,
+    replay,
+)
+from pytest_dchaos.history import FAIL, INVOKE, OK, History, Op
+from pytest_dchaos.result import FaultEvent, RunRecord
+
+from .builders import fault, history, record, scenario
+
+NODES = ("n1", "n2", "n3", "n4")
+
+
+def options(entry: str) -> Any:
+    text = f"name: unit\nprotocol: pbft\ncluster: {{nodes: 4}}\nchecks:\n  - {entry}\n"
+    (check,) = scenario(text).checks
+    return check.options
+
+
+def request(client: str, timestamp: int, f: str, **fields: Any) -> dict[str, Any]:
+    return {"client": client, "timestamp": timestamp, "op": {"f": f, **fields}}
+
+
+def state(*entries: list[Any], **extra: Any) -> dict[str, Any]:
+    return {"view": 0, "committed": list(entries), "suspects": [], "stable_checkpoint": 0,
+            **extra}
+
+
+def run(states: dict[str, dict[str, Any]], ops: History | None = None,
+        faults: tuple[FaultEvent, ...] = ()) -> RunRecord:
+    rec = record(ops, nodes=4, faults=faults)
+    rec.node_states = states
+    return rec
+
+
+def op(client: str, f: str, fields: dict[str, Any], timestamp: int, start: float,
+       end: float, outcome: str = OK, result: dict[str, Any] | None = None,
+       error: str | None = None) -> list[Op]:
+    """A PBFT client's request (sent to every replica: no node) and its outcome."""
+    value = {**fields, "client": client, "timestamp": timestamp}
+    return [Op(0, client, INVOKE, f, value, start, None),
+            Op(0, client, outcome, f, {**value, **(result or {})}, end, None, error)]
+
+
+def write(start: float, end: float, client: str = "c1", ts: int = 1) -> list[Op]:
+    return op(client, "write", {"key": 1, "value": 5}, ts, start, end)
+
+
+def read(start: float, end: float, outcome: str = OK, value: Any = 5,
+         error: str | None = None) -> list[Op]:
+    return op("c2", "read", {"key": 1}, 1, start, end, outcome, {"value": value}, error)
+
+
+W1 = request("c1", 1, "write", key=1, value=5)
+R1 = request("c2", 1, "read", key=1)
+
+
+def sent() -> History:
+    """c1 writes 5 to key 1 ([0, 1]); then c2 reads it ([2, 3])."""
+    return history(write(0.0, 1.0), read(2.0, 3.0))
+
+
+def agreed() -> dict[str, dict[str, Any]]:
+    log = ([1, "d1", W1], [2, "d2", R1])
+    return {n: state(*log) for n in NODES}
+
+
+def byzantine(node: str, at: float = 0.5) -> FaultEvent:
+    return fault(at, "start", f"b{node}", "byzantine", [node])
+
+
+# -- agreement ---------------------------------------------------------------------------
+
+
+def test_agreement_passes_identical_logs() -> None:
+    verdict = Agreement().check({}, run(agreed()))
+    assert verdict.passed, verdict.detail
+    assert "4 honest replicas agree on every one of 2 sequence numbers" in verdict.detail
+
+
+def test_agreement_catches_two_requests_at_one_sequence_number() -> None:
+    states = agreed()
+    states["n3"] = state([1, "d1", W1], [2, "dX", request("c3", 1, "write", key=2, value=1)])
+    verdict = Agreement().check({}, run(states))
+    assert not verdict.passed
+    assert "seq 2: n1+n2+n4 vs n3 committed different requests" in verdict.detail
+
+
+def test_agreement_catches_a_null_request_where_others_committed_one() -> None:
+    states = agreed()
+    states["n4"] = state([1, "d1", W1], [2, "dnull", None])
+    assert not Agreement().check({}, run(states)).passed
+
+
+def test_agreement_ignores_the_byzantine_replica_and_a_shorter_log() -> None:
+    states = agreed()
+    states["n1"] = state([1, "evil", request("c9", 1, "write", key=0, value=0)])
+    states["n2"] = state([1, "d1", W1])  # restarted or behind: fewer entries is no conflict
+    assert Agreement().check({}, run(states, faults=(byzantine("n1"),))).passed
+
+
+def test_agreement_says_the_bound_is_broken() -> None:
+    verdict = Agreement().check({}, run(agreed(), faults=(byzantine("n1"), byzantine("n2"))))
+    assert "bound broken: 2 Byzantine replicas (n1, n2) among 4, which tolerate f=1" \
+        in verdict.detail
+    assert verdict.figures["bound_broken"] is True
+
+
+def test_agreement_without_any_state_fails_and_says_why() -> None:
+    verdict = Agreement().check({}, run({}))
+    assert not verdict.passed and "no honest replica answered dchaos_state" in verdict.detail
+
+
+# -- validity ------------------------------------------------------------------------------
+
+
+def test_validity_passes_requests_clients_sent() -> None:
+    assert Validity().check({}, run(agreed(), sent())).passed
+
+
+def test_validity_catches_an_invented_request() -> None:
+    states = agreed()
+    for node in NODES:
+        states[node]["committed"].append([3, "d3", request("c1", 99, "write", key=0, value=-3)])
+    verdict = Validity().check({}, run(states, sent()))
+    assert not verdict.passed and "a request no client sent" in verdict.detail
+
+
+def test_validity_catches_an_altered_request() -> None:
+    states = agreed()
+    states["n2"]["committed"][0] = [1, "d1", request("c1", 1, "write", key=1, value=6)]
+    assert not Validity().check({}, run(states, sent())).passed
+
+
+# -- linearizable --------------------------------------------------------------------------
+
+
+def test_replay_follows_the_store_specification() -> None:
+    log = [(1, request("c1", 1, "cas", key=1, **{"from": 0, "to": 1})),
+           (2, request("c1", 2, "write", key=1, value=0)),
+           (3, request("c1", 2, "write", key=1, value=9)),  # a duplicate: skipped
+           (4, request("c2", 1, "cas", key=1, **{"from": 0, "to": 2})),
+           (5, request("c3", 1, "read", key=1))]
+    results = replay(log)
+    assert results[("c1", 1)] == (0, ("error", 20))
+    assert results[("c2", 1)] == (3, ("ok", None))
+    assert results[("c3", 1)] == (4, ("ok", 2))
+
+
+def test_linearizable_passes_results_that_match_the_log() -> None:
+    verdict = Linearizable().check({}, run(agreed(), sent()))
+    assert verdict.passed, verdict.detail
+
+
+def test_linearizable_catches_a_stale_read() -> None:
+    # The replicas answered "no such key" although the log has the write first.
+    ops = history(write(0.0, 1.0), read(2.0, 3.0, FAIL, None, "error 20: no such key"))
+    verdict = Linearizable().check({}, run(agreed(), ops))
+    assert not verdict.passed and "the log gives ('ok', 5)" in verdict.detail
+
+
+def test_linearizable_catches_a_read_of_the_wrong_value() -> None:
+    ops = history(write(0.0, 1.0), read(2.0, 3.0, value=4))
+    verdict = Linearizable().check({}, run(agreed(), ops))
+    assert not verdict.passed and "c2's read #1 read 4; the log gives 5" in verdict.detail
+
+
+def test_linearizable_catches_an_accepted_request_never_committed() -> None:
+    states = {n: state([1, "d1", W1]) for n in NODES}
+    verdict = Linearizable().check({}, run(states, sent()))
+    assert not verdict.passed
+    assert "c2's read #1 was accepted but no honest replica committed it" in verdict.detail
+
+
+def test_linearizable_catches_an_order_against_real_time() -> None:
+    # The read completed (at 3) before the write began (at 4) but comes after it in the log.
+    ops = history(read(2.0, 3.0), write(4.0, 5.0))
+    verdict = Linearizable().check({}, run(agreed(), ops))
+    assert not verdict.passed
+    assert "comes before c2's read #1 in the log, though it began after" in verdict.detail
+
+
+# -- liveness ------------------------------------------------------------------------------
+
+
+def crash(node: str, at: float) -> FaultEvent:
+    return fault(at, "start", f"k{node}", "crash", [node])
+
+
+def test_liveness_passes_when_a_request_sent_after_the_fault_is_accepted_in_time() -> None:
+    ops = history(write(2.5, 3.5))
+    verdict = Liveness().check(options("liveness: {within: 2s}"),
+                               run(agreed(), ops, (crash("n1", 2.0),)))
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["first_accepted_after_s"] == 1.5
+
+
+def test_liveness_fails_when_nothing_is_accepted_after_the_fault() -> None:
+    # Accepted, but sent before the fault: it proves nothing about after.
+    ops = history(write(1.9, 2.1))
+    verdict = Liveness().check(options("liveness: {within: 2s}"),
+                               run(agreed(), ops, (crash("n1", 2.0),)))
+    assert not verdict.passed and "no request was accepted after" in verdict.detail
+
+
+def test_liveness_fails_when_too_late() -> None:
+    ops = history(write(2.5, 6.0))
+    verdict = Liveness().check(options("liveness: {within: 2s}"),
+                               run(agreed(), ops, (crash("n1", 2.0),)))
+    assert not verdict.passed and "4.00s later (> 2s)" in verdict.detail
+
+
+# -- view change ---------------------------------------------------------------------------
+
+
+def with_views(views: dict[str, list[list[Any]]]) -> dict[str, dict[str, Any]]:
+    return {n: state(views=views.get(n, [[0, 0.0]])) for n in NODES}
+
+
+def test_view_change_passes_when_every_honest_replica_leaves_the_crashed_primarys_view() -> None:
+    views = {n: [[0, 0.0], [1, 2.6]] for n in ("n2", "n3", "n4")}
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run(with_views(views), faults=(crash("n1", 2.0),)))
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["max_s"] == pytest.approx(0.6)
+
+
+def test_view_change_catches_a_replica_that_stays() -> None:
+    views = {"n2": [[0, 0.0], [1, 2.6]], "n3": [[0, 0.0], [1, 2.7]], "n4": [[0, 0.0]]}
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run(with_views(views), faults=(crash("n1", 2.0),)))
+    assert not verdict.passed and "n4 never left n1's view" in verdict.detail
+
+
+def test_view_change_catches_a_slow_one() -> None:
+    views = {n: [[0, 0.0], [1, 5.0]] for n in ("n2", "n3", "n4")}
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run(with_views(views), faults=(crash("n1", 2.0),)))
+    assert not verdict.passed and "3.00s after +2.00s (> 2s)" in verdict.detail
+
+
+def test_view_change_needs_a_faulty_primary_unless_told_otherwise() -> None:
+    rec = run(with_views({}), faults=(crash("n3", 2.0),))  # a backup: no view change due
+    assert not ViewChange().check(options("view_change"), rec).passed
+    assert ViewChange().check(options("view_change: {require: false}"), rec).passed
+
+
+# -- suspects ------------------------------------------------------------------------------
+
+
+def suspecting(target: str, at: float, who: tuple[str, ...] = ("n2", "n3", "n4"),
+               also: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    return {n: state(suspects=[target, *also] if n in who else list(also),
+                     evidence={target: [{"kind": "equivocation", "at": at}]} if n in who else {})
+            for n in NODES}
+
+
+def test_suspects_passes_when_every_honest_replica_suspects_in_time() -> None:
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 2.3), faults=(byzantine("n1", 2.0),)))
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["max_s"] == pytest.approx(0.3)
+
+
+def test_suspects_catches_a_replica_that_never_suspects() -> None:
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 2.3, who=("n2", "n3")),
+                                   faults=(byzantine("n1", 2.0),)))
+    assert not verdict.passed and "n4 never suspected n1" in verdict.detail
+
+
+def test_suspects_catches_late_detection() -> None:
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 4.0), faults=(byzantine("n1", 2.0),)))
+    assert not verdict.passed and "2.00s after its first bad message" in verdict.detail
+
+
+def test_suspects_catches_an_honest_replica_suspected() -> None:
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 2.3, also=("n3",)),
+                                   faults=(byzantine("n1", 2.0),)))
+    assert not verdict.passed and "n2 suspects n3, which is honest" in verdict.detail
+
+
+def test_suspects_forgives_suspicion_of_a_replica_a_fault_touched() -> None:
+    # A crashed replica may well be suspected of stalling: it is not an untouched honest one.
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 2.3, also=("n3",)),
+                                   faults=(byzantine("n1", 2.0), crash("n3", 3.0))))
+    assert verdict.passed, verdict.detail
