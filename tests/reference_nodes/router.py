@@ -112,7 +112,8 @@ class Router:
     def __init__(self, node_ids: Iterable[str], *, log_dir: Path,
                  command: Sequence[str] = GOSSIP_COMMAND, params: dict[str, Any] | None = None,
                  topology: dict[str, list[str]] | None = None, send_topology: bool = True,
-                 latency: float = 0.0) -> None:
+                 latency: float = 0.0,
+                 init_extra: Callable[[str], dict[str, Any]] | None = None) -> None:
         self.node_ids = list(node_ids)
         self.command = tuple(command)
         self.params = dict(params or {})
@@ -120,6 +121,7 @@ class Router:
                                      for n in self.node_ids}
         self.send_topology = send_topology
         self.latency = latency
+        self.init_extra = init_extra or (lambda node: {})
         self.log_dir = log_dir
         self.cut_links: set[tuple[str, str]] = set()
         self.sent: Counter[str] = Counter()  # node-to-node messages by type
@@ -161,7 +163,7 @@ class Router:
     def setup(self, node: str) -> None:
         """Send ``init`` (and ``topology``, unless told not to) and wait for the answers."""
         init = {"type": "init", "node_id": node, "node_ids": self.node_ids,
-                "dchaos": {"params": self.params}}
+                "dchaos": {"params": self.params, **self.init_extra(node)}}
         reply = self.rpc(node, init, timeout=10, src="c0")
         assert reply["type"] == "init_ok", reply
         if not self.send_topology:

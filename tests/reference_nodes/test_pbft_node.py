@@ -1,0 +1,191 @@
+"""The PBFT replica as processes: requests, bad input, state transfer and view changes.
+
+Four replicas run under the test router (no agents); the test is the client, sending each
+request with its MAC authenticator to every replica and taking f+1 matching replies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_dchaos.protocols.pbft import PbftWorkload, key_material
+
+from .router import Router, eventually
+
+NODES = ("n1", "n2", "n3", "n4")
+COMMAND = ("python3", "-m", "reference_nodes.pbft")
+SEED = 5
+CLIENTS = ["c1", "c2"]
+PARAMS = {"checkpoint_interval": 4, "view_change_timeout_ms": 300}
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Router]:
+    with Router(NODES, log_dir=tmp_path, command=COMMAND, params=PARAMS, send_topology=False,
+                init_extra=lambda node: {"pbft": key_material(SEED, node, NODES, CLIENTS)}
+                ) as router:
+        yield router.start()
+
+
+class Client:
+    def __init__(self, router: Router, name: str = "c1") -> None:
+        self.router, self.name, self.timestamp = router, name, 0
+        self.workload = PbftWorkload(8, 0.5, 0.2, 1.0, SEED)
+
+    def body(self, f: str, **fields: Any) -> dict[str, Any]:
+        self.timestamp += 1
+        request = self.workload.request(f, {**fields, "client": self.name,
+                                            "timestamp": self.timestamp})
+        return self.workload.authenticated(request, NODES)
+
+    def call(self, f: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """Send to every live replica; the result f+1 = 2 of them agree on."""
+        body = self.body(f, **fields)
+        return self.send(body, timeout)
+
+    def send(self, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+        def ask(node: str) -> dict[str, Any] | None:
+            try:
+                return self.router.rpc(node, body, timeout=timeout, src=self.name)
+            except TimeoutError:
+                return None
+
+        live = [n for n in NODES if self.router.alive(n)]
+        with ThreadPoolExecutor(len(live)) as pool:
+            replies = [r for r in pool.map(ask, live) if r is not None]
+        votes = Counter(json.dumps(r.get("result"), sort_keys=True) for r in replies
+                        if r.get("type") == "reply" and r.get("timestamp") == body["timestamp"])
+        result, count = votes.most_common(1)[0] if votes else (None, 0)
+        assert count >= 2, f"no f+1 matching replies: {replies}"
+        return json.loads(result)  # type: ignore[arg-type]
+
+
+def state(router: Router, node: str) -> dict[str, Any]:
+    reply = router.rpc(node, {"type": "dchaos_state"})
+    assert reply["type"] == "dchaos_state_ok", reply
+    return reply
+
+
+def test_requests_are_executed_in_one_order_everywhere(cluster: Router) -> None:
+    client = Client(cluster)
+    assert client.call("read", key=1) == {"type": "error", "code": 20,
+                                          "text": "key 1 does not exist"}
+    assert client.call("write", key=1, value=3) == {"type": "write_ok"}
+    assert client.call("cas", key=1, **{"from": 2, "to": 4})["code"] == 22
+    assert client.call("cas", key=1, **{"from": 3, "to": 4}) == {"type": "cas_ok"}
+    assert client.call("read", key=1) == {"type": "read_ok", "value": 4}
+
+    def same_logs() -> None:
+        logs = [state(cluster, n)["committed"] for n in NODES]
+        assert len(logs[0]) == 5 and all(log == logs[0] for log in logs), logs
+    eventually(same_logs, 5)
+    assert state(cluster, "n2")["stable_checkpoint"] == 4  # checkpoint every 4
+
+
+def test_a_retransmitted_request_is_answered_not_executed_again(cluster: Router) -> None:
+    client = Client(cluster)
+    body = client.body("write", key=1, value=1)
+    first = client.send(body)
+    assert client.send(body) == first
+    eventually(lambda: _assert_equal(len(state(cluster, "n1")["committed"]), 1), 5)
+
+
+def _assert_equal(a: Any, b: Any) -> None:
+    assert a == b, (a, b)
+
+
+def test_a_request_with_a_wrong_mac_is_dropped_and_counted(cluster: Router) -> None:
+    client = Client(cluster)
+    body = client.body("write", key=1, value=1)
+    body["auth"] = {n: "00" * 32 for n in NODES}
+    with pytest.raises(TimeoutError):
+        cluster.rpc("n1", body, timeout=1)
+    assert state(cluster, "n1")["counters"]["bad_request_auth"] == 1
+    assert client.call("read", key=1)["code"] == 20  # nothing was written
+
+
+@pytest.mark.parametrize("body", [
+    {"type": "pbft_prepare", "view": "x"},
+    {"type": "pbft_commit", "view": 0, "seq": 1, "digest": "d", "replica": "n9"},
+    {"type": "pbft_view_change", "view": 1},
+    {"type": "pbft_new_view", "view": 1, "view_changes": [], "preprepares": [],
+     "replica": "n2", "sig": "zz"},
+])
+def test_malformed_and_forged_messages_are_counted_never_fatal(cluster: Router,
+                                                                body: dict[str, Any]) -> None:
+    line = json.dumps({"src": "n2", "dest": "n1", "body": body}).encode()
+    cluster.send_line("n1", line)
+    eventually(lambda: _assert_dropped(state(cluster, "n1")), 5)
+    assert Client(cluster).call("write", key=1, value=1) == {"type": "write_ok"}
+
+
+def _assert_dropped(st: dict[str, Any]) -> None:
+    assert st["counters"].get("malformed", 0) + st["counters"].get("bad_signature", 0) == 1, st
+
+
+def test_a_bad_signature_makes_its_sender_a_suspect(cluster: Router) -> None:
+    forged = {"type": "pbft_commit", "view": 0, "seq": 1, "digest": "ab" * 32,
+              "replica": "n2", "sig": "00" * 64}
+    cluster.send_line("n3", json.dumps({"src": "n2", "dest": "n3", "body": forged}).encode())
+    st = eventually(lambda: _suspects(state(cluster, "n3"), ["n2"]), 5)
+    (evidence,) = st["evidence"]["n2"]
+    assert evidence["kind"] == "bad_signature" and evidence["proof"]["sig"] == "00" * 64
+
+
+def _suspects(st: dict[str, Any], expected: list[str]) -> dict[str, Any]:
+    assert st["suspects"] == expected, st["suspects"]
+    return st
+
+
+def test_an_unknown_behaviour_is_refused(cluster: Router) -> None:
+    reply = cluster.rpc("n1", {"type": "dchaos_byzantine", "behavior": "chaotic"})
+    assert reply["type"] == "error" and reply["code"] == 12
+    assert "must be one of honest, silent" in reply["text"]
+
+
+def test_bad_key_material_fails_init(tmp_path: Path) -> None:
+    with Router(("n1",), log_dir=tmp_path, command=COMMAND, send_topology=False,
+                init_extra=lambda node: {"pbft": {"private": "nothex", "public": {}}}
+                ) as router:
+        router._spawn("n1")
+        reply = router.rpc("n1", {"type": "init", "node_id": "n1", "node_ids": ["n1"],
+                                  "dchaos": {"pbft": {"private": "nothex", "public": {}}}},
+                           timeout=10, src="c0")
+    assert reply["type"] == "error" and reply["code"] == 12
+    assert "dchaos.pbft: private is not a hex string" in reply["text"]
+
+
+def test_a_crashed_primary_is_replaced(cluster: Router) -> None:
+    client = Client(cluster)
+    client.call("write", key=1, value=1)
+    cluster.kill("n1")
+    assert client.call("write", key=1, value=2, timeout=8) == {"type": "write_ok"}
+    assert client.call("read", key=1, timeout=8) == {"type": "read_ok", "value": 2}
+    for node in ("n2", "n3", "n4"):
+        st = state(cluster, node)
+        assert st["view"] >= 1 and st["primary"] != "n1", st["view"]
+        assert "n1" in st["suspects"]
+
+
+def test_a_restarted_replica_catches_up_by_state_transfer(cluster: Router) -> None:
+    client = Client(cluster)
+    cluster.kill("n4")
+    for value in range(10):
+        client.call("write", key=value % 3, value=value)
+    cluster.restart("n4")
+    for value in range(10, 20):  # enough for the next checkpoints to be certified
+        client.call("write", key=value % 3, value=value)
+
+    def caught_up() -> dict[str, Any]:
+        st = state(cluster, "n4")
+        assert st["transfers"] and st["last_executed"] == state(cluster, "n1")["last_executed"]
+        return st
+    st = eventually(caught_up, 10)
+    assert st["transfers"][0][0] == 0  # it came back empty
