@@ -46,6 +46,24 @@ class ClusterPlan:
     keep: bool = False
     #: A Toxiproxy image to run the fault layer in (container backends).
     toxiproxy_image: str | None = None
+    #: Members that speak as another node (Byzantine twins): member -> node id.
+    identities: Mapping[str, str] = field(default_factory=dict)
+    #: Whom each member talks to, where not everyone: member -> {node id: member}.
+    peer_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def identity(self, member: str) -> str:
+        return self.identities.get(member, member)
+
+    @property
+    def identity_ids(self) -> tuple[str, ...]:
+        """The node ids the nodes know (a twin adds a process, not an id)."""
+        return tuple(dict.fromkeys(self.identity(m) for m in self.node_ids))
+
+    def peers(self, member: str) -> dict[str, str]:
+        """node id -> the member this member's messages for it go to."""
+        if member in self.peer_map:
+            return dict(self.peer_map[member])
+        return {n: n for n in self.node_ids if n != member}
 
 
 class ProcessControl:
@@ -301,7 +319,8 @@ class Cluster:
     # -- node processes -----------------------------------------------------------------
 
     def init_body(self, node: str) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": "init", "node_id": node, "node_ids": list(self.node_ids)}
+        body: dict[str, Any] = {"type": "init", "node_id": self.plan.identity(node),
+                                "node_ids": list(self.plan.identity_ids)}
         extra = self.plan.init_extra.get(node)
         if extra:
             body["dchaos"] = dict(extra)

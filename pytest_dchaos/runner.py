@@ -130,21 +130,25 @@ class Run:
 
     def plan(self) -> ClusterPlan:
         scenario = self.scenario
+        cluster = scenario.cluster
+        twins = {t.member: t.node for t in cluster.twins}
         return ClusterPlan(
             run_id=self.run_id,
-            node_ids=scenario.node_ids,
+            node_ids=cluster.members,
             command=self.command(),
             workdir=(self.report_dir / "nodes").resolve(),
             seed=self.seed,
             start_timeout=scenario.cluster.start_timeout,
             image=scenario.cluster.implementation.image,
-            init_extra={n: self.family.init_extra(scenario, n, self.seed)
-                        for n in scenario.node_ids},
+            init_extra={m: self.family.init_extra(scenario, cluster.identity(m), self.seed)
+                        for m in cluster.members},
             env=dict(self.options.extra_env),
             toxiproxy=self.options.toxiproxy,
             reference=scenario.cluster.implementation.is_reference,
             keep=self.options.keep,
             toxiproxy_image=self.options.toxiproxy_image,
+            identities=twins,
+            peer_map={m: cluster.peers(m) for m in cluster.members} if twins else {},
         )
 
     def execute(self) -> RunResult:
@@ -262,8 +266,8 @@ class Run:
             incidents=[IncidentRecord(i.time - history.t0, i.node, i.kind, i.detail)
                        for i in cluster.incidents],
             phases=self.phases,
-            trace_files=[cluster.node_dir(n) / "trace.jsonl" for n in scenario.node_ids],
-            node_dirs={n: cluster.node_dir(n) for n in scenario.node_ids},
+            trace_files=[cluster.node_dir(n) / "trace.jsonl" for n in scenario.cluster.members],
+            node_dirs={n: cluster.node_dir(n) for n in scenario.cluster.members},
         )
 
     def _baseline_network(self, cluster: Cluster) -> None:

@@ -139,7 +139,7 @@ class DockerBackend(Backend):
             _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
                         "python3 on the image's PATH)")
         names = {(a, b): f"{plan.run_id}_{a}_{b}"
-                 for a in plan.node_ids for b in plan.node_ids if a != b}
+                 for a in plan.node_ids for b in plan.peers(a).values()}
         ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
         cluster.network.driver.populate([
             {"name": names[(a, b)], "listen": f"0.0.0.0:{ports[(a, b)]}",
@@ -151,9 +151,9 @@ class DockerBackend(Backend):
             address = (engine.address, _host_port(containers[node], CONTROL_PORT))
             link = AgentLink(node, address, cluster.handle_event)
             cluster.attach(node, link)
-            links = {b: f"{prefix}-toxiproxy:{ports[(node, b)]}"
-                     for b in plan.node_ids if b != node}
-            link.call("configure", node_id=node, links=links,
+            links = {ident: f"{prefix}-toxiproxy:{ports[(node, b)]}"
+                     for ident, b in plan.peers(node).items()}
+            link.call("configure", node_id=plan.identity(node), links=links,
                       seed=plan.seed * 1000 + plan.node_ids.index(node))
 
         for node in plan.node_ids:

@@ -80,7 +80,7 @@ class LocalBackend(Backend):
             )
         ready = {node: child.wait_ready(READY_TIMEOUT) for node, child in children.items()}
         names = {(a, b): proxy_name(plan.run_id, a, b)
-                 for a in plan.node_ids for b in plan.node_ids if a != b}
+                 for a in plan.node_ids for b in plan.peers(a).values()}
         proxies = [
             {"name": name, "listen": "127.0.0.1:0",
              "upstream": f"127.0.0.1:{ready[b]['peer']}", "enabled": True}
@@ -91,8 +91,8 @@ class LocalBackend(Backend):
         for node in plan.node_ids:
             link = AgentLink(node, ("127.0.0.1", ready[node]["control"]), cluster.handle_event)
             cluster.attach(node, link)
-            links = {b: listen[names[(node, b)]] for b in plan.node_ids if b != node}
-            link.call("configure", node_id=node, links=links,
+            links = {ident: listen[names[(node, b)]] for ident, b in plan.peers(node).items()}
+            link.call("configure", node_id=plan.identity(node), links=links,
                       seed=plan.seed * 1000 + plan.node_ids.index(node))
 
 

@@ -48,8 +48,9 @@ def primary_of(view: int, nodes: tuple[str, ...]) -> str:
 
 
 def byzantine_nodes(record: RunRecord) -> set[str]:
+    """Replicas a byzantine fault touched, and replicas with a twin."""
     return {n for e in record.faults if e.effect == "byzantine" and e.action == "start"
-            for n in e.nodes}
+            for n in e.nodes} | {t.node for t in record.scenario.cluster.twins}
 
 
 def bound_note(record: RunRecord) -> str:
@@ -64,7 +65,8 @@ def bound_note(record: RunRecord) -> str:
 
 def honest_states(record: RunRecord) -> dict[str, dict[str, Any]]:
     bad = byzantine_nodes(record)
-    return {n: st for n, st in record.node_states.items() if n not in bad}
+    identity = record.scenario.cluster.identity
+    return {n: st for n, st in record.node_states.items() if identity(n) not in bad}
 
 
 def _entries(state: dict[str, Any]) -> dict[int, list[Any]]:

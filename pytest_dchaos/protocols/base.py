@@ -114,6 +114,8 @@ class ProtocolFamily(ABC):
     topologies: ClassVar[tuple[str, ...]] = ()
     #: Checks run when a scenario lists none.
     default_checks: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``cluster.twins`` makes sense for it (Byzantine-fault-tolerant families).
+    twins: ClassVar[bool] = False
     #: Extra keys the family accepts in ``workload:``.
     workload_options: ClassVar[tuple[s.Field, ...]] = ()
 

@@ -155,7 +155,8 @@ class QuorumRequest:
             return
         key = canonical(answer)
         with self._lock:
-            self.votes[key].add(node)
+            # By node id: a Byzantine twin and its original are one replica, one vote.
+            self.votes[key].add(self.cluster.plan.identity(node))
             if len(self.votes[key]) >= self.needed and not self.future.done():
                 settled = answer if isinstance(answer, dict) else {"type": "?", "value": answer}
                 self.future.set_result({**settled, "replicas": sorted(self.votes[key])})
@@ -250,6 +251,7 @@ class Pbft(ProtocolFamily):
            "replies. Byzantine behaviours by the `byzantine` fault; checks: agreement, "
            "validity, linearizable, liveness, view_change, suspects.")
     default_checks = ("agreement", "validity", "linearizable")
+    twins = True
     workload_options = (
         s.Field("keys", s.Int(min=1), "how many keys operations draw from", 8),
         s.Field("read_ratio", s.Probability(), "share of operations that are reads", 0.4),
@@ -301,8 +303,9 @@ class Pbft(ProtocolFamily):
             if outcome == OK:
                 break
         ctx.observations[PROBES] = {"healed_at": healed_at, "probes": probes}
-        byzantine = scheduled_byzantine(ctx.firings)
-        honest = [n for n in ctx.cluster.running_nodes() if n not in byzantine]
+        byzantine = scheduled_byzantine(ctx.firings) | twinned(ctx.scenario)
+        honest = [n for n in ctx.cluster.running_nodes()
+                  if ctx.cluster.plan.identity(n) not in byzantine]
         settled_at, executed = None, {}
         while True:
             replies = ctx.cluster.ask_all(honest, {"type": "dchaos_state"},
@@ -334,13 +337,18 @@ class Pbft(ProtocolFamily):
 
     def notes(self, scenario: Scenario, firings: list[Any]) -> list[str]:
         n = len(scenario.node_ids)
-        byzantine = scheduled_byzantine(firings)
+        byzantine = scheduled_byzantine(firings) | twinned(scenario)
         f = max_faulty(n)
         if len(byzantine) > f:
             return [f"bound broken: {len(byzantine)} Byzantine replicas "
                     f"({', '.join(sorted(byzantine))}) but {n} replicas tolerate at most "
                     f"f={f} (n >= 3f+1); safety may fail, and the checks say what did"]
         return []
+
+
+def twinned(scenario: Scenario) -> set[str]:
+    """Nodes with a twin: each is one Byzantine replica (two honest copies that disagree)."""
+    return {t.node for t in scenario.cluster.twins}
 
 
 def scheduled_byzantine(firings: list[Any]) -> set[str]:

@@ -24,8 +24,10 @@ from pytest_dchaos.scenario.model import (
     LinkLatency,
     NetworkSpec,
     Scenario,
+    Twin,
     WorkloadSpec,
     frozen_mapping,
+    node_ids,
 )
 from pytest_dchaos.scenario.yamlsource import YNode, load_yaml
 
@@ -64,6 +66,7 @@ class ProtocolDecl(Protocol):
     workload_options: ClassVar[tuple[s.Field, ...]]
     topologies: ClassVar[tuple[str, ...]]
     default_checks: ClassVar[tuple[str, ...]]
+    twins: ClassVar[bool]
 
 
 class Catalog(Protocol):
@@ -165,6 +168,9 @@ _CLUSTER_FIELDS = (
     s.Field("params", s.MappingOf(), "parameters handed to every node in init.dchaos.params", None),
     s.Field("topology", s.Str(), "the topology sent to nodes (protocol-specific)", None),
     s.Field("start_timeout", s.Duration(), "how long a node may take to answer init", 10.0),
+    s.Field("twins", s.AnyData(), "Byzantine twins: [{node: n1, sees: [n3, n4]}] starts a "
+            "second n1 (same id, same keys) that talks only to n3 and n4, while n1 stops "
+            "talking to them", None),
 )
 
 
@@ -188,7 +194,42 @@ def _cluster(node: YNode, protocol: ProtocolDecl, path: str) -> ClusterSpec:
         params=frozen_mapping(values["params"]),
         topology=topology,
         start_timeout=values["start_timeout"],
+        twins=_twins(node.value.get("twins"), node_ids(values["nodes"]), protocol),
     )
+
+
+_TWIN_FIELDS = (
+    s.Field("node", s.NodeRef(()), "the node that gets a twin"),
+    s.Field("sees", s.ListOf(s.NodeRef(()), scalar_ok=True, min_items=1),
+            "the nodes the twin talks to (the original stops talking to them)"),
+)
+
+
+def _twins(node: YNode | None, nodes: tuple[str, ...], protocol: ProtocolDecl
+           ) -> tuple[Twin, ...]:
+    if node is None or node.value is None:
+        return ()
+    field = "cluster.twins"
+    if not protocol.twins:
+        raise node.error(f"protocol {protocol.name} does not take twins", field=field,
+                         hint="twins make a node Byzantine: they are for Byzantine-fault-"
+                              "tolerant protocols such as pbft")
+    if not node.is_sequence:
+        raise node.error("expected a list like [{node: n1, sees: [n3, n4]}]", field=field)
+    twins: list[Twin] = []
+    ctx = s.ParseContext(nodes)
+    for index, entry in enumerate(node.value):
+        where = f"{field}[{index}]"
+        if not entry.is_mapping:
+            raise entry.error("expected a mapping like {node: n1, sees: [n3, n4]}", field=where)
+        values = s.parse_mapping(entry, _TWIN_FIELDS, where, ctx)
+        twin = Twin(values["node"], tuple(dict.fromkeys(values["sees"])))
+        if twin.node in twin.sees:
+            raise entry.error(f"{twin.node} cannot see itself", field=f"{where}.sees")
+        if any(t.node == twin.node for t in twins):
+            raise entry.error(f"{twin.node} already has a twin", field=f"{where}.node")
+        twins.append(twin)
+    return tuple(twins)
 
 
 def _implementation(node: YNode | None, path: str) -> Implementation:

@@ -48,16 +48,60 @@ class Implementation:
 
 
 @dataclass(frozen=True)
+class Twin:
+    """A second process with the identity (and keys) of ``node``, talking only to the
+    nodes in ``sees``; the original stops talking to them. One Byzantine node, made of two
+    honest copies: Byzantine testing that needs nothing from the implementation."""
+
+    node: str
+    sees: tuple[str, ...]
+
+    @property
+    def member(self) -> str:
+        """The twin's own name in the harness (its folder, its agent)."""
+        return f"{self.node}-twin"
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     nodes: int
     implementation: Implementation = field(default_factory=Implementation)
     params: Mapping[str, Any] = field(default_factory=frozen_mapping)
     topology: str | None = None
     start_timeout: float = 10.0
+    twins: tuple[Twin, ...] = ()
 
     @property
     def node_ids(self) -> tuple[str, ...]:
         return node_ids(self.nodes)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every process of the cluster: the nodes, then the twins."""
+        return self.node_ids + tuple(t.member for t in self.twins)
+
+    def identity(self, member: str) -> str:
+        """The node id a member speaks as (a twin: its original's)."""
+        return next((t.node for t in self.twins if t.member == member), member)
+
+    def peers(self, member: str) -> dict[str, str]:
+        """Whom a member talks to: node id -> the member that answers to it."""
+        twins = {t.node: t for t in self.twins}
+        me = self.identity(member)
+        out: dict[str, str] = {}
+        for other in self.node_ids:
+            if other == me:
+                continue
+            if member in twins and other in twins[member].sees:
+                continue  # the original no longer talks to its twin's side
+            twin = next((t for t in self.twins if t.member == member), None)
+            if twin is not None and other not in twin.sees:
+                continue  # a twin talks only to its side
+            if other in twins and me in twins[other].sees:
+                out[other] = twins[other].member  # my side's copy of ``other``
+            else:
+                out[other] = other
+        return out
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,16 @@ CASES = [
           - {at: 1.9s, kill: n1}
         checks: [agreement]
         """, "pbft"),
+    Case("pbft_small_quorum", "agreement", "committed different requests", """\
+        # Twins: a second n1 (the primary) that only n3 and n4 hear, while n2 hears only
+        # the first; n2 is cut off from n3 and n4. Two primaries, two sides: with quorums
+        # of 2f+1 only the side of three can commit.
+        cluster: {nodes: 4, twins: [{node: n1, sees: [n3, n4]}]}
+        network: {latency: 1ms}
+        workload: {clients: 12, rate: 300/s, duration: 4s, recovery: 4s}
+        faults: [{at: 0s, partition: {groups: [[n1, n2], [n3, n4]]}}]
+        checks: [agreement]
+        """, "pbft"),
     Case("pbft_no_client_auth", "validity", "a request no client sent", PBFT + """\
         faults: [{at: 1s, byzantine: {node: n1, behavior: invent}}]
         checks: [validity]

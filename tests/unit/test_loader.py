@@ -727,3 +727,33 @@ def test_an_expected_failure_passes_only_when_the_check_fails() -> None:
     assert caught.passed and "caught the violation" in caught.detail
     missed = expected(spec, Verdict("atomicity", True, "all agree"))
     assert not missed.passed and "expected to catch a violation" in missed.detail
+
+
+def test_twins_give_each_member_its_identity_and_its_side() -> None:
+    cluster = scenario("name: x\nprotocol: pbft\n"
+                       "cluster: {nodes: 4, twins: [{node: n1, sees: [n3, n4]}]}\n").cluster
+    assert cluster.members == ("n1", "n2", "n3", "n4", "n1-twin")
+    assert cluster.identity("n1-twin") == "n1" and cluster.identity("n3") == "n3"
+    assert cluster.peers("n1") == {"n2": "n2"}
+    assert cluster.peers("n1-twin") == {"n3": "n3", "n4": "n4"}
+    assert cluster.peers("n2") == {"n1": "n1", "n3": "n3", "n4": "n4"}
+    assert cluster.peers("n3") == {"n1": "n1-twin", "n2": "n2", "n4": "n4"}
+
+
+@pytest.mark.parametrize(("twins", "message"), [
+    ("{node: n1}", "cluster.twins: expected a list like [{node: n1, sees: [n3, n4]}]"),
+    ("[{node: n1, sees: [n1, n2]}]", "cluster.twins[0].sees: n1 cannot see itself"),
+    ("[{node: n1, sees: [n2]}, {node: n1, sees: [n3]}]",
+     "cluster.twins[1].node: n1 already has a twin"),
+    ("[{node: n9, sees: [n2]}]", "cluster.twins[0].node: 'n9' is not a node of this cluster"),
+    ("[{node: n1}]", "cluster.twins[0]: missing required key 'sees'"),
+])
+def test_bad_twins_are_refused_with_the_field(twins: str, message: str) -> None:
+    error = error_of(f"name: x\nprotocol: pbft\ncluster: {{nodes: 4, twins: {twins}}}\n")
+    assert message in str(error), str(error)
+
+
+def test_twins_are_for_byzantine_fault_tolerant_protocols_only() -> None:
+    error = error_of("name: x\nprotocol: gossip\n"
+                     "cluster: {nodes: 4, twins: [{node: n1, sees: [n3]}]}\n")
+    assert "cluster.twins: protocol gossip does not take twins" in str(error)
