@@ -180,6 +180,11 @@ class Agent:
         # never reuses an id of its previous life in the same trace.
         self.epoch = secrets.token_hex(3)
         self.control: asyncio.StreamWriter | None = None
+        # Writes to the control connection and to the node's stdin made while one event is
+        # handled leave together when it is done: one system call for a burst of messages.
+        self._control_out: list[bytes] = []
+        self._node_out: list[bytes] = []
+        self._flush_scheduled = False
         self.bad_output_reported = 0
         self.done = asyncio.Event()
         self.stderr_path = os.path.join(workdir, "stderr.log")
@@ -316,8 +321,7 @@ class Agent:
         else:
             self.trace.record("client_out", "", src, dest, msg_type, len(line))
             # The node's line is already the JSON of the message: no need to encode again.
-            if self.control is not None and not self.control.is_closing():
-                self.control.write(b'{"event":"client","msg":' + line + b"}\n")
+            self._to_control(b'{"event":"client","msg":' + line + b"}\n")
 
     def _route(self, dest: str, mid: str, msg_type: str, line: bytes) -> None:
         frame = b'{"id":"' + mid.encode() + b'","m":' + line + b"}\n"
@@ -351,10 +355,32 @@ class Agent:
         self._write_node(line)
 
     def _write_node(self, line: bytes) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        # A node that is dying cannot take input; its exit is reported by _read_node.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
-            self.proc.stdin.write(line + b"\n")
+        self._node_out.append(line + b"\n")
+        self._schedule_flush()
+
+    def _to_control(self, data: bytes) -> None:
+        self._control_out.append(data)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush_writes)
+
+    def flush_writes(self) -> None:
+        """Write what is buffered for the node and for the harness, in the order queued."""
+        self._flush_scheduled = False
+        if self._node_out:
+            data, self._node_out = b"".join(self._node_out), []
+            proc = self.proc
+            if proc is not None and proc.stdin is not None and self.running:
+                # A node that is dying cannot take input; _read_node reports its exit.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+                    proc.stdin.write(data)
+        if self._control_out:
+            data, self._control_out = b"".join(self._control_out), []
+            if self.control is not None and not self.control.is_closing():
+                self.control.write(data)
 
     def _deliver_line(self, line: bytes) -> None:
         """``{"cmd":"deliver","msg":M}``: M goes to the node byte for byte (the harness
@@ -421,27 +447,42 @@ class Agent:
     # -- control ----------------------------------------------------------------------
 
     def send_event(self, event: dict[str, Any]) -> None:
-        if self.control is not None and not self.control.is_closing():
-            self.control.write(json.dumps(event, separators=(",", ":")).encode() + b"\n")
+        """Queue an event for the harness; written before the loop waits again (at once
+        when no loop runs)."""
+        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush_writes_now(data)
+            return
+        self._to_control(data)
+
+    def flush_writes_now(self, extra: bytes = b"") -> None:
+        self._control_out.append(extra)
+        self.flush_writes()
 
     async def serve_control(self, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> None:
         if self.control is not None:
             self.control.close()
         self.control = writer
+        rest = b""
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                # In chunks: many client messages per wake-up when the load is high.
+                chunk = await reader.read(1 << 16)
+                if not chunk:
                     break
-                if line.startswith(DELIVER_PREFIX):
-                    self._deliver_line(line)
-                    continue
-                try:
-                    request = json.loads(line)
-                except ValueError:
-                    continue
-                await self._handle(request)
+                *lines, rest = (rest + chunk).split(b"\n")
+                for line in lines:
+                    if line.startswith(DELIVER_PREFIX):
+                        self._deliver_line(line)
+                        continue
+                    try:
+                        request = json.loads(line)
+                    except ValueError:
+                        continue
+                    await self._handle(request)
         except (OSError, asyncio.LimitOverrunError, ValueError):
             pass
         finally:
@@ -487,6 +528,7 @@ class Agent:
             reply = {"id": request.get("id"), "ok": False,
                      "error": f"{type(exc).__name__}: {exc}"}
         self.send_event(reply)
+        self.flush_writes()  # the harness waits on this answer
 
     async def graceful_exit(self, grace: float = 5.0) -> None:
         """SIGTERM (e.g. ``docker stop``): give the node ``grace`` seconds to shut down

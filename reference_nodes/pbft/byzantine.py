@@ -83,7 +83,7 @@ class Behaviour:
         # A single request has no second version a colluder could rebuild from the other.
         return list(reversed(ordered)) if odd and len(ordered) > 1 else ordered
 
-    #: Equivocation starts with the sequence numbers after the first one it sees once
+    #: Equivocation starts with the first slot it pre-prepares (or prepares) once
     #: Byzantine: a slot begun honestly is not finished as a lie (which would only show a
     #: messy transition, not equivocation).
     since_seq: int | None = None
@@ -94,7 +94,9 @@ class Behaviour:
             return [(dest, body, 0.0)]
         seq = int(body.get("seq", 0))
         if self.since_seq is None:
-            self.since_seq = seq + 1
+            if kind == "pbft_commit":
+                return [(dest, body, 0.0)]  # a slot it began honestly
+            self.since_seq = seq
         if seq < self.since_seq:
             return [(dest, body, 0.0)]
         odd = sorted(peers, key=_position).index(dest) % 2 == 1 if dest in peers else False

@@ -3,9 +3,9 @@
 
 Bug: a request counts as prepared with f matching prepares (its own included) and as
 committed with f+1 commits — majorities of the honest, as a crash-tolerant protocol would
-use — instead of 2f and 2f+1. Without a Byzantine replica it works. With one — here a pair
-of Byzantine twins, each primary for its own side of a partition — two groups of honest
-replicas each commit their own batch at the same sequence number.
+use — instead of 2f and 2f+1. Without a Byzantine replica it works. With an equivocating
+primary and one honest replica cut off from the others, the two groups of honest replicas
+each commit the version they were told at the same sequence number.
 
 Must be caught by: the agreement checker (honest replicas commit different requests at one
 sequence number).
