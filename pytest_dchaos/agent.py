@@ -388,20 +388,16 @@ class Agent:
         raw = line[len(DELIVER_PREFIX):].rstrip(b"\r\n")[:-1]
         try:
             msg = json.loads(raw)
-            body = msg.get("body") or {}
-        except (ValueError, AttributeError):
+        except ValueError:
             return
-        if not self.running:
-            self.send_event({"event": "undeliverable", "msg": msg,
-                             "reason": "the node is not running"})
-            return
-        self.trace.record("client_in", "", str(msg.get("src")), self.node_id,
-                          str(body.get("type")), len(raw))
-        self._write_node(raw)
+        if isinstance(msg, dict):
+            self.deliver_client(msg, raw)
 
-    def deliver_client(self, msg: dict[str, Any]) -> None:
-        body = msg.get("body") or {}
-        line = json.dumps(msg, separators=(",", ":")).encode()
+    def deliver_client(self, msg: dict[str, Any], raw: bytes | None = None) -> None:
+        """A client message for the node; ``raw``: its encoding, when already at hand."""
+        body = msg.get("body")
+        body = body if isinstance(body, dict) else {}
+        line = raw if raw is not None else json.dumps(msg, separators=(",", ":")).encode()
         if not self.running:
             self.send_event({"event": "undeliverable", "msg": msg,
                              "reason": "the node is not running"})

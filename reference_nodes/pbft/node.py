@@ -486,17 +486,25 @@ class Replica:
             self.suspect(sender, "out_of_order", "the primary sent a prepare", _header(body))
             return
         slot = self.slot_for(body)
-        known = slot.prepares.get(sender)
+        if self.take_vote(slot, slot.prepares, body):
+            self.maybe_prepared(slot)
+
+    def take_vote(self, slot: Slot, votes: dict[str, JSON], body: JSON) -> bool:
+        """Record a prepare or commit in ``votes``, unless it repeats or contradicts what
+        its sender or the primary said for this slot (then it is judged instead)."""
+        sender = body["replica"]
+        known = votes.get(sender)
         if known is not None:
             if known["digest"] != body["digest"]:
-                self.suspect(sender, "equivocation", f"two prepares for view {body['view']}, "
+                word = "prepares" if body["type"] == PREPARE else "commits"
+                self.suspect(sender, "equivocation", f"two {word} for view {body['view']}, "
                              f"seq {body['seq']}", [_header(known), _header(body)])
-            return
+            return False
         if slot.preprepare is not None and body["digest"] != slot.digest:
             self.judge_conflict(sender, body, slot)
-            return
-        slot.prepares[sender] = body
-        self.maybe_prepared(slot)
+            return False
+        votes[sender] = body
+        return True
 
     def maybe_prepared(self, slot: Slot) -> None:
         if slot.prepared or slot.preprepare is None:
@@ -521,19 +529,9 @@ class Replica:
         if not self.in_window(body["seq"]):
             self.note_ahead(body)
             return
-        sender = body["replica"]
         slot = self.slot_for(body)
-        known = slot.commits.get(sender)
-        if known is not None:
-            if known["digest"] != body["digest"]:
-                self.suspect(sender, "equivocation", f"two commits for view {body['view']}, "
-                             f"seq {body['seq']}", [_header(known), _header(body)])
-            return
-        if slot.preprepare is not None and body["digest"] != slot.digest:
-            self.judge_conflict(sender, body, slot)
-            return
-        slot.commits[sender] = body
-        self.maybe_committed(slot)
+        if self.take_vote(slot, slot.commits, body):
+            self.maybe_committed(slot)
 
     def maybe_committed(self, slot: Slot) -> None:
         if slot.committed or not slot.prepared:
