@@ -153,11 +153,15 @@ class Replica:
         self.log_size = params.integer("log_size", 2 * self.interval, minimum=self.interval)
         self.vc_timeout = params.duration("view_change_timeout_ms", 500, minimum_ms=1)
         self.state_timeout = params.duration("state_timeout_ms", 1000, minimum_ms=1)
-        seed = params.integer("seed", 0)
+        material = self.runtime.dchaos.get("pbft")
         try:
-            self.keys = Keys(self.me, self.runtime.dchaos.get("pbft"))
+            self.keys = Keys(self.me, material)
         except (KeyMaterialError, ValueError) as exc:
             raise RPCError.malformed(f"init: dchaos.pbft: {exc}") from None
+        # The run's seed, with the keys: Byzantine behaviours draw their choices from it.
+        seed = material.get("seed", 0) if isinstance(material, dict) else 0
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise RPCError.malformed("init: dchaos.pbft.seed must be an integer")
         self.behaviour = Behaviour("honest", {}, self.me, self.keys.sign, seed)
         self.seed = seed
 

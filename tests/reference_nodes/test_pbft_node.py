@@ -189,3 +189,12 @@ def test_a_restarted_replica_catches_up_by_state_transfer(cluster: Router) -> No
         return st
     st = eventually(caught_up, 10)
     assert st["transfers"][0][0] == 0  # it came back empty
+
+
+def test_the_seed_comes_with_the_keys(tmp_path: Path) -> None:
+    with Router(("n1",), log_dir=tmp_path, command=COMMAND, send_topology=False) as router:
+        router._spawn("n1")
+        material = {**key_material(SEED, "n1", ("n1",), CLIENTS), "seed": "x"}
+        reply = router.rpc("n1", {"type": "init", "node_id": "n1", "node_ids": ["n1"],
+                                  "dchaos": {"pbft": material}}, timeout=10, src="c0")
+    assert reply["type"] == "error" and "dchaos.pbft.seed must be an integer" in reply["text"]
