@@ -56,7 +56,7 @@ import os
 import random
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -374,6 +374,11 @@ class Node:
         if msg_type == "init":
             raise ValueError("init is handled by the runtime; use on_init() to hook it")
         self._handlers[msg_type] = fn
+
+    def on_many(self, handlers: Mapping[str, Handler]) -> None:
+        """:meth:`on` for each ``type: handler`` of a node's handler table."""
+        for msg_type, fn in handlers.items():
+            self.on(msg_type, fn)
 
     def on_init(self, callback: InitCallback) -> InitCallback:
         """Run ``callback()`` once ``init`` is stored, before ``init_ok`` is sent.

@@ -82,8 +82,7 @@ class GossipNode:
             "sync_reply": self.on_sync_reply,
             "sync_push": self.on_sync_push,
         }
-        for msg_type, handler in handlers.items():
-            self.runtime.on(msg_type, handler)
+        self.runtime.on_many(handlers)
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -125,14 +125,13 @@ def well_formed(body: Any, kind: str) -> bool:
 class Replica:
     def __init__(self, runtime: Node | None = None) -> None:
         self.runtime = runtime or Node()
-        for kind, handler in {
+        self.runtime.on_many({
             "request": self.on_request, PREPREPARE: self.on_preprepare,
             PREPARE: self.on_prepare, COMMIT: self.on_commit, CHECKPOINT: self.on_checkpoint,
             VIEW_CHANGE: self.on_view_change, NEW_VIEW: self.on_new_view,
             "pbft_get_state": self.on_get_state, "pbft_get_new_view": self.on_get_new_view,
             "dchaos_state": self.on_dchaos_state, "dchaos_byzantine": self.on_byzantine,
-        }.items():
-            self.runtime.on(kind, handler)
+        })
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -98,8 +98,7 @@ class TxnNode:
                     "decision_req": self.on_decision_req, "state_req": self.on_state_req,
                     "resolve": self.on_resolve,
                     "abort_txn": self.on_abort_txn}
-        for msg_type, handler in handlers.items():
-            self.runtime.on(msg_type, handler)
+        self.runtime.on_many(handlers)
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -65,10 +65,9 @@ class Snapshot:
 class VectorClockNode:
     def __init__(self, runtime: Node | None = None) -> None:
         self.runtime = runtime or Node()
-        for msg_type, handler in {"cbcast": self.on_cbcast, "read": self.on_read,
-                                  "transfer": self.on_transfer, "snapshot": self.on_snapshot,
-                                  "dchaos_state": self.on_dchaos_state}.items():
-            self.runtime.on(msg_type, handler)
+        self.runtime.on_many({"cbcast": self.on_cbcast, "read": self.on_read,
+                              "transfer": self.on_transfer, "snapshot": self.on_snapshot,
+                              "dchaos_state": self.on_dchaos_state})
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:
