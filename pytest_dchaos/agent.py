@@ -25,7 +25,8 @@ Control protocol (JSON lines on the control connection). Requests carry ``id`` a
 ``{"id": .., "ok": true, ..}`` or ``{"id": .., "ok": false, "error": ..}``:
 ``configure {node_id, links: {dest: "host:port"}, seed}``, ``start {command, env?}``,
 ``signal {action: kill|pause|resume|stop}``, ``rules {rules: [..]}``, ``status``, ``flush``,
-``shutdown``. ``deliver {msg}`` carries no id and gets no answer. Events the agent sends on
+``shutdown``. ``deliver {src?, type?, msg}`` carries no id and gets no answer (with ``src``
+and ``type`` first, the agent passes ``msg`` on without parsing it). Events the agent sends on
 its own: ``client {msg}`` (the node answered a client), ``exit {code, signal, expected}``,
 ``bad_output {line}`` (the node printed something that is not a message),
 ``undeliverable {msg, reason}`` (a client message found no running node).
@@ -42,20 +43,66 @@ import contextlib
 import json
 import os
 import random
+import re
 import secrets
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 #: JSON string quoting, as json.dumps does it for a str (the C implementation).
 _q = json.encoder.encode_basestring_ascii
-#: How the harness sends a client message: the rest of the line is the message's JSON.
-DELIVER_PREFIX = b'{"cmd":"deliver","msg":'
+#: How the harness sends a client message: ``src`` and ``type`` (for the trace), then the
+#: message's JSON, which goes to the node byte for byte.
+_STRING = rb'("(?:[^"\\]|\\.)*")'  # a JSON string
+DELIVER = re.compile(rb'\{"cmd":"deliver","src":%s,"type":%s,"msg":' % (_STRING, _STRING))
+#: A message between agents: the sender's message id, the src and type it read off the
+#: node's line (already checked), then the line as the node printed it.
+FRAME = re.compile(rb'\{"id":%s,"s":%s,"t":%s,"m":' % (_STRING, _STRING, _STRING))
+#: json.loads without its per-call set-up: every message a node prints passes here.
+_decode = json.JSONDecoder().decode
 
 MAX_LINE = 64 * 1024 * 1024
 _TASKS: set[asyncio.Task[Any]] = set()
 STDERR_TAIL_LINES = 20
+
+
+class TooLong(Exception):
+    """A line longer than :data:`MAX_LINE` (its start is dropped)."""
+
+
+async def line_batches(reader: asyncio.StreamReader,
+                       unfinished: bool = True) -> AsyncIterator[list[bytes]]:
+    """The complete lines of ``reader`` (newline removed), as many as one read brought.
+
+    Under load a read brings dozens of lines: taking them together costs one wake-up,
+    where ``readline`` takes one per line. A last line without a newline ends the stream
+    (``unfinished=False``: it is dropped, as a frame cut short). A line over
+    :data:`MAX_LINE` raises :class:`TooLong` (the reader may go on after it).
+    """
+    partial: list[bytes] = []
+    held = 0
+    while True:
+        chunk = await reader.read(1 << 16)
+        if not chunk:
+            break
+        if b"\n" not in chunk:
+            partial.append(chunk)
+            held += len(chunk)
+            if held > MAX_LINE:
+                partial, held = [], 0
+                raise TooLong
+            continue
+        if partial:
+            chunk = b"".join(partial) + chunk
+            partial, held = [], 0
+        *lines, rest = chunk.split(b"\n")
+        if rest:
+            partial, held = [rest], len(rest)
+        yield lines
+    if partial and unfinished:
+        yield [b"".join(partial)]
 
 
 def spawn(coro: Any) -> None:
@@ -118,14 +165,22 @@ class PeerLink:
         self.writer: asyncio.StreamWriter | None = None
         self.pending: list[tuple[bytes, str, str, int]] = []
         self.connecting = False
+        #: Frames sent during this loop turn: they leave together (Agent.flush_writes).
+        self.outbox: list[tuple[bytes, str, str, int]] = []
 
     def send(self, frame: bytes, mid: str, msg_type: str, size: int) -> None:
+        if not self.outbox:
+            self.agent.flush_link_later(self)
+        self.outbox.append((frame, mid, msg_type, size))
+
+    def flush(self) -> None:
+        outbox, self.outbox = self.outbox, []
         if self.writer is not None and not self.writer.is_closing():
-            self.writer.write(frame)
+            self.writer.write(b"".join(frame for frame, _mid, _type, _size in outbox))
             return
         # While the link is cut every message redials: a refused connection on the proxy's
         # closed port costs microseconds, and the first message after a heal gets through.
-        self.pending.append((frame, mid, msg_type, size))
+        self.pending.extend(outbox)
         if not self.connecting:
             self.connecting = True
             spawn(self._connect())
@@ -184,6 +239,7 @@ class Agent:
         # handled leave together when it is done: one system call for a burst of messages.
         self._control_out: list[bytes] = []
         self._node_out: list[bytes] = []
+        self._links_out: list[PeerLink] = []
         self._flush_scheduled = False
         self.bad_output_reported = 0
         self.done = asyncio.Event()
@@ -254,13 +310,13 @@ class Agent:
         assert proc.stdout is not None
         while True:
             try:
-                line = await proc.stdout.readline()
-            except (ValueError, asyncio.LimitOverrunError):
+                async for lines in line_batches(proc.stdout):
+                    for line in lines:
+                        self._from_node(line)
+            except TooLong:
                 self._bad_output(b"<a line longer than 64 MiB>")
                 continue
-            if not line:
-                break
-            self._from_node(line)
+            break
         code = await proc.wait()
         if proc is not self.proc:
             return
@@ -291,7 +347,7 @@ class Agent:
         if not line.strip():
             return
         try:
-            msg = json.loads(line)
+            msg = _decode(line.decode())
             dest, body = msg["dest"], msg["body"]
             msg_type = body["type"]
             if not isinstance(dest, str) or not isinstance(msg_type, str):
@@ -324,7 +380,8 @@ class Agent:
             self._to_control(b'{"event":"client","msg":' + line + b"}\n")
 
     def _route(self, dest: str, mid: str, msg_type: str, line: bytes) -> None:
-        frame = b'{"id":"' + mid.encode() + b'","m":' + line + b"}\n"
+        frame = b'{"id":%s,"s":%s,"t":%s,"m":%s}\n' % (
+            _q(mid).encode(), _q(self.node_id).encode(), _q(msg_type).encode(), line)
         link = self.links[dest]
         copies, delay = 1, 0.0
         for rule in self.rules:
@@ -362,14 +419,23 @@ class Agent:
         self._control_out.append(data)
         self._schedule_flush()
 
+    def flush_link_later(self, link: PeerLink) -> None:
+        self._links_out.append(link)
+        self._schedule_flush()
+
     def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self.flush_writes)
 
     def flush_writes(self) -> None:
-        """Write what is buffered for the node and for the harness, in the order queued."""
+        """Write what is buffered for the node, the harness and each peer: one write each
+        per loop turn, however many messages the turn produced."""
         self._flush_scheduled = False
+        if self._links_out:
+            links, self._links_out = self._links_out, []
+            for link in links:
+                link.flush()
         if self._node_out:
             data, self._node_out = b"".join(self._node_out), []
             proc = self.proc
@@ -382,22 +448,25 @@ class Agent:
             if self.control is not None and not self.control.is_closing():
                 self.control.write(data)
 
-    def _deliver_line(self, line: bytes) -> None:
-        """``{"cmd":"deliver","msg":M}``: M goes to the node byte for byte (the harness
-        encoded it once; it is parsed here only to check it and to trace it)."""
-        raw = line[len(DELIVER_PREFIX):].rstrip(b"\r\n")[:-1]
-        try:
-            msg = json.loads(raw)
-        except ValueError:
+    def _deliver_line(self, line: bytes, header: re.Match[bytes]) -> None:
+        """``{"cmd":"deliver","src":S,"type":T,"msg":M}``: M goes to the node byte for
+        byte, unparsed (the harness encoded it)."""
+        raw = line[header.end():].rstrip(b"\r\n")[:-1]
+        if not self.running:
+            with contextlib.suppress(ValueError):
+                self.deliver_client(_decode(raw.decode()))
             return
-        if isinstance(msg, dict):
-            self.deliver_client(msg, raw)
+        self.trace.record("client_in", "", _decode(header[1].decode()), self.node_id,
+                          _decode(header[2].decode()), len(raw))
+        self._write_node(raw)
 
-    def deliver_client(self, msg: dict[str, Any], raw: bytes | None = None) -> None:
-        """A client message for the node; ``raw``: its encoding, when already at hand."""
+    def deliver_client(self, msg: Any) -> None:
+        """A client message for the node."""
+        if not isinstance(msg, dict):
+            return
         body = msg.get("body")
         body = body if isinstance(body, dict) else {}
-        line = raw if raw is not None else json.dumps(msg, separators=(",", ":")).encode()
+        line = json.dumps(msg, separators=(",", ":")).encode()
         if not self.running:
             self.send_event({"event": "undeliverable", "msg": msg,
                              "reason": "the node is not running"})
@@ -415,30 +484,25 @@ class Agent:
     async def serve_peer(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                frame = await reader.readline()
-                if not frame:
-                    break
-                self._from_peer(frame)
-        except (OSError, ValueError, asyncio.LimitOverrunError):
+            async for frames in line_batches(reader, unfinished=False):
+                for frame in frames:
+                    self._from_peer(frame)
+        except (OSError, TooLong):
             pass
         finally:
             writer.close()
 
     def _from_peer(self, frame: bytes) -> None:
-        # Frames are b'{"id":"<mid>","m":<the sender node's line>}' — the line is carried
-        # byte for byte, so a node receives exactly what its peer printed.
-        start = frame.find(b'","m":')
-        if not frame.startswith(b'{"id":"') or start < 0:
+        # The node's line is carried byte for byte, so a node receives exactly what its
+        # peer printed; the sending agent checked it and put its src and type in front.
+        header = FRAME.match(frame)
+        if header is None:
             return
-        mid = frame[7:start].decode("utf-8", "replace")
-        line = frame[start + 6:].rstrip(b"\r\n")[:-1]
         try:
-            msg = json.loads(line)
-            src, msg_type = str(msg["src"]), str(msg["body"]["type"])
-        except (ValueError, KeyError, TypeError):
+            mid, src, msg_type = (_decode(part.decode()) for part in header.groups())
+        except ValueError:
             return
-        self._deliver_peer(mid, src, msg_type, line)
+        self._deliver_peer(mid, src, msg_type, frame[header.end():].rstrip(b"\r\n")[:-1])
 
     # -- control ----------------------------------------------------------------------
 
@@ -462,24 +526,19 @@ class Agent:
         if self.control is not None:
             self.control.close()
         self.control = writer
-        rest = b""
         try:
-            while True:
-                # In chunks: many client messages per wake-up when the load is high.
-                chunk = await reader.read(1 << 16)
-                if not chunk:
-                    break
-                *lines, rest = (rest + chunk).split(b"\n")
+            async for lines in line_batches(reader):
                 for line in lines:
-                    if line.startswith(DELIVER_PREFIX):
-                        self._deliver_line(line)
+                    header = DELIVER.match(line)
+                    if header is not None:
+                        self._deliver_line(line, header)
                         continue
                     try:
                         request = json.loads(line)
                     except ValueError:
                         continue
                     await self._handle(request)
-        except (OSError, asyncio.LimitOverrunError, ValueError):
+        except (OSError, TooLong):
             pass
         finally:
             if self.control is writer:

@@ -13,6 +13,7 @@ import itertools
 import json
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -21,6 +22,10 @@ from typing import Any
 from pytest_dchaos.errors import HarnessError
 
 EventHandler = Callable[[str, dict[str, Any]], None]
+#: json.loads and json.dumps without their per-call set-up (agents speak UTF-8).
+_decode = json.JSONDecoder().decode
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+_quote = json.encoder.encode_basestring_ascii
 
 
 class AgentLink:
@@ -38,6 +43,7 @@ class AgentLink:
         self._sock.settimeout(None)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._write_lock = threading.Lock()
+        self._outbox: deque[bytes] = deque()
         self._ids = itertools.count(1)
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._closed = False
@@ -65,28 +71,44 @@ class AgentLink:
     def deliver(self, msg: dict[str, Any]) -> None:
         """Hand a client message to the node (no answer; the node's reply comes as an event).
         The agent passes the message's encoding on as it is (its fast path)."""
-        self._send(b'{"cmd":"deliver","msg":' + json.dumps(msg, separators=(",", ":")).encode()
-                   + b"}\n")
+        body = msg.get("body")
+        self.deliver_encoded(_encode(msg).encode(), str(msg.get("src")),
+                             str(body.get("type") if isinstance(body, dict) else None))
+
+    def deliver_encoded(self, msg: bytes, src: str, msg_type: str) -> None:
+        """:meth:`deliver` for a message already encoded (compact JSON, one line), from
+        ``src``, of body type ``msg_type`` (what the agent's trace records)."""
+        self._send(b'{"cmd":"deliver","src":%s,"type":%s,"msg":%s}\n'
+                   % (_quote(src).encode(), _quote(msg_type).encode(), msg))
 
     def _write(self, obj: dict[str, Any]) -> None:
         self._send(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
 
     def _send(self, data: bytes) -> None:
-        with self._write_lock:
-            if self._closed:
-                raise HarnessError(f"the agent of {self.node} is gone")
+        # Many client threads send at once. Whoever holds the lock writes what every thread
+        # queued meanwhile, in one system call; a thread that finds the lock taken leaves
+        # its data to the holder, which looks at the queue again after letting go.
+        if self._closed:
+            raise HarnessError(f"the agent of {self.node} is gone")
+        self._outbox.append(data)
+        while self._outbox and self._write_lock.acquire(blocking=False):
             try:
-                self._sock.sendall(data)
-            except OSError as exc:
-                raise HarnessError(f"lost the agent of {self.node}: {exc}") from None
+                while self._outbox:
+                    chunks = [self._outbox.popleft() for _ in range(len(self._outbox))]
+                    try:
+                        self._sock.sendall(b"".join(chunks))
+                    except OSError as exc:
+                        raise HarnessError(f"lost the agent of {self.node}: {exc}") from None
+            finally:
+                self._write_lock.release()
 
     def _read(self) -> None:
         stream = self._sock.makefile("rb")
         try:
             for line in stream:
                 try:
-                    message = json.loads(line)
-                except ValueError:
+                    message = _decode(line.decode())
+                except ValueError:  # UnicodeDecodeError is one
                     continue
                 request_id = message.get("id")
                 if request_id is not None and "ok" in message:
@@ -112,8 +134,9 @@ class AgentLink:
         return self._closed
 
     def close(self) -> None:
+        self._closed = True
         with self._write_lock:
-            self._closed = True
+            self._outbox.clear()
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()

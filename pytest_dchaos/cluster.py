@@ -9,6 +9,7 @@ monitors call it concurrently.
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,9 @@ from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 from pytest_dchaos.network import Network
 
 ADMIN_CLIENT = "c0"  # the harness's own client id, for init and state queries
+
+ReplyHandler = Callable[[str, dict[str, Any]], None]
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -130,10 +134,41 @@ class Request(Future[dict[str, Any]]):
         cluster.forget(self.client, self.msg_id)
 
 
+class Multicast:
+    """One client message sent to several nodes, each copy with its own ``msg_id``; every
+    reply is handed to ``on_reply(node, body)`` as it arrives (on an agent's reader thread).
+    """
+
+    def __init__(self, client: str, on_reply: ReplyHandler) -> None:
+        self.client = client
+        self.on_reply = on_reply
+        #: The nodes the message was handed to (running, their agents reachable).
+        self.reached: list[str] = []
+        self.msg_ids: list[int] = []
+
+    def abandon(self, cluster: Cluster) -> None:
+        """Stop listening: replies still to come are ignored."""
+        cluster.forget_all(self.client, self.msg_ids)
+
+
 @dataclass
 class _Pending:
+    """A client message waiting for its reply: a future to settle, or a handler to call."""
+
     node: str
-    future: Future[dict[str, Any]]
+    future: Future[dict[str, Any]] | None = None
+    on_reply: ReplyHandler | None = None
+
+    def reply(self, body: dict[str, Any]) -> None:
+        if self.on_reply is not None:
+            self.on_reply(self.node, body)
+        elif self.future is not None and not self.future.done():
+            self.future.set_result(body)
+
+    def fail(self, error: Exception) -> None:
+        # A multicast's caller counts replies; a copy that failed is just one less.
+        if self.future is not None and not self.future.done():
+            self.future.set_exception(error)
 
 
 class Cluster:
@@ -151,7 +186,9 @@ class Cluster:
         # What the current process of each node did wrong, for errors at start.
         self._exits: dict[str, str] = {}
         self._bad_lines: dict[str, str] = {}
-        # (client, msg_id) -> the request waiting for its reply
+        # (client, msg_id) -> the request waiting for its reply. Not under _lock: every
+        # client thread and agent reader touches it per message. Each dict operation is
+        # atomic, and an entry is settled by whoever pops it, exactly once.
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._msg_ids: dict[str, itertools.count[int]] = {}
         self._rules: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in plan.node_ids}
@@ -182,17 +219,15 @@ class Cluster:
         if kind == "client":
             msg = event.get("msg") or {}
             body = msg.get("body") or {}
-            with self._lock:
-                pending = self._pending.pop((str(msg.get("dest")), body.get("in_reply_to")), None)
-            if pending is not None and not pending.future.done():
-                pending.future.set_result(body)
+            pending = self._pending.pop((str(msg.get("dest")), body.get("in_reply_to")), None)
+            if pending is not None:
+                pending.reply(body)
         elif kind == "undeliverable":
             msg = event.get("msg") or {}
             body = msg.get("body") or {}
-            with self._lock:
-                pending = self._pending.pop((str(msg.get("src")), body.get("msg_id")), None)
-            if pending is not None and not pending.future.done():
-                pending.future.set_exception(NodeDown(f"{node} is not running"))
+            pending = self._pending.pop((str(msg.get("src")), body.get("msg_id")), None)
+            if pending is not None:
+                pending.fail(NodeDown(f"{node} is not running"))
         elif kind == "exit":
             self._node_exited(node, event)
         elif kind == "bad_output":
@@ -242,12 +277,11 @@ class Cluster:
             self.incidents.append(Incident(time.time(), node, kind, detail))
 
     def _fail_pending(self, node: str, error: Exception) -> None:
-        with self._lock:
-            doomed = [key for key, p in self._pending.items() if p.node == node]
-            pending = [self._pending.pop(key) for key in doomed]
-        for p in pending:
-            if not p.future.done():
-                p.future.set_exception(error)
+        doomed = [key for key, p in list(self._pending.items()) if p.node == node]
+        for key in doomed:
+            p = self._pending.pop(key, None)
+            if p is not None:  # else its reply came first
+                p.fail(error)
 
     # -- client traffic -----------------------------------------------------------------
 
@@ -267,7 +301,7 @@ class Cluster:
         with self._lock:
             counter = self._msg_ids.setdefault(client, itertools.count(1))
             request = Request(client, next(counter))
-            self._pending[(client, request.msg_id)] = _Pending(node, request)
+        self._pending[(client, request.msg_id)] = _Pending(node, future=request)
         message = {"src": client, "dest": node, "body": {**body, "msg_id": request.msg_id}}
         try:
             self.agents[node].deliver(message)
@@ -275,6 +309,45 @@ class Cluster:
             request.abandon(self)
             request.set_exception(NodeDown(str(exc)))
         return request
+
+    def multicast(self, nodes: Iterable[str], body: Mapping[str, Any], *, client: str,
+                  on_reply: ReplyHandler) -> Multicast:
+        """Send ``body`` from ``client`` to each of ``nodes`` (each copy with its own
+        ``msg_id``) and hand every reply to ``on_reply(node, body)``.
+
+        The body is encoded once for all copies: this is the path of a client that talks
+        to every replica at once. Nodes that are down or whose agent is gone are left out of
+        the result's ``reached``; nothing else is reported for them.
+        """
+        encoded = _ENCODER.encode({k: v for k, v in body.items() if k != "msg_id"}).encode()
+        msg_type = str(body.get("type"))
+        rest = encoded[1:] if encoded == b"{}" else b"," + encoded[1:]
+        src = _ENCODER.encode(client).encode()
+        sending = Multicast(client, on_reply)
+        targets: list[tuple[str, int]] = []
+        with self._lock:
+            counter = self._msg_ids.setdefault(client, itertools.count(1))
+            for node in nodes:
+                if node not in self.agents:
+                    raise HarnessError(f"no node {node!r} in this cluster "
+                                       f"({', '.join(self.node_ids)})")
+                if self._status[node] != "down":
+                    targets.append((node, next(counter)))
+        # Every copy is listed before any is sent: a reply may come, and the caller abandon
+        # the rest, while later copies are still on their way.
+        for node, msg_id in targets:
+            self._pending[(client, msg_id)] = _Pending(node, on_reply=on_reply)
+            sending.msg_ids.append(msg_id)
+        for node, msg_id in targets:
+            line = b'{"src":%s,"dest":%s,"body":{"msg_id":%d%s}' % (
+                src, _ENCODER.encode(node).encode(), msg_id, rest)
+            try:
+                self.agents[node].deliver_encoded(line, client, msg_type)
+            except HarnessError:
+                self.forget(client, msg_id)
+                continue
+            sending.reached.append(node)
+        return sending
 
     def ask_all(self, nodes: Iterable[str], body: Mapping[str, Any], *,
                 reply_type: str, timeout: float) -> dict[str, dict[str, Any]]:
@@ -301,7 +374,10 @@ class Cluster:
 
     def forget(self, client: str, msg_id: int | None) -> None:
         """Stop waiting for a reply (after a timeout): a late answer is then ignored."""
-        with self._lock:
+        self._pending.pop((client, msg_id), None)
+
+    def forget_all(self, client: str, msg_ids: Iterable[int]) -> None:
+        for msg_id in msg_ids:
             self._pending.pop((client, msg_id), None)
 
     def request(self, node: str, body: Mapping[str, Any], *, client: str = ADMIN_CLIENT,

@@ -29,7 +29,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -46,7 +45,7 @@ from pytest_dchaos.checkers.pbft import (
     ViewChange,
     byzantine_nodes,
 )
-from pytest_dchaos.cluster import Cluster, Request
+from pytest_dchaos.cluster import Cluster, Multicast
 from pytest_dchaos.errors import HarnessError, NodeDown
 from pytest_dchaos.history import FAIL, INFO, OK
 from pytest_dchaos.hookspecs import hookimpl
@@ -102,8 +101,11 @@ def key_material(seed: int, node: str, nodes: tuple[str, ...],
             "seed": seed}
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 # -- the client ------------------------------------------------------------------------------
@@ -122,29 +124,25 @@ class QuorumRequest:
         self.cluster, self.client, self.body = cluster, client, body
         self.nodes, self.retry = nodes, retry
         self.needed = max_faulty(len(nodes)) + 1
-        self.future: Future[dict[str, Any]] = Future()
-        self.parts: list[Request] = []
+        # Settled once: the result, or the reason there is none. Waiters block on a held
+        # lock that settling releases — the cheapest wake-up between threads.
+        self._outcome: dict[str, Any] | BaseException | None = None
+        self._settled = threading.Lock()
+        self._settled.acquire()
+        self.sent: list[Multicast] = []
         self.votes: dict[bytes, set[str]] = defaultdict(set)
         self._lock = threading.Lock()
         self._send()
 
     def _send(self) -> None:
-        reached = 0
-        for node in self.nodes:
-            try:
-                part = self.cluster.submit(node, self.body, client=self.client)
-            except HarnessError:
-                continue
-            part.add_done_callback(functools.partial(self._answered, node))
-            self.parts.append(part)
-            reached += 1
-        if not reached and not self.future.done():
-            self.future.set_exception(NodeDown("no replica could be reached"))
+        sending = self.cluster.multicast(self.nodes, self.body, client=self.client,
+                                         on_reply=self._answered)
+        with self._lock:
+            self.sent.append(sending)
+        if not sending.reached:
+            self._settle(NodeDown("no replica could be reached"))
 
-    def _answered(self, node: str, part: Future[dict[str, Any]]) -> None:
-        if part.cancelled() or part.exception() is not None:
-            return
-        reply = part.result()
+    def _answered(self, node: str, reply: dict[str, Any]) -> None:
         if reply.get("type") == "reply":
             if reply.get("timestamp") != self.body["timestamp"]:
                 return
@@ -156,25 +154,43 @@ class QuorumRequest:
         key = canonical(answer)
         with self._lock:
             # By node id: a Byzantine twin and its original are one replica, one vote.
-            self.votes[key].add(self.cluster.plan.identity(node))
-            if len(self.votes[key]) >= self.needed and not self.future.done():
-                settled = answer if isinstance(answer, dict) else {"type": "?", "value": answer}
-                self.future.set_result({**settled, "replicas": sorted(self.votes[key])})
+            voters = self.votes[key]
+            voters.add(self.cluster.plan.identity(node))
+            if len(voters) < self.needed:
+                return
+            replicas = sorted(voters)
+        settled = answer if isinstance(answer, dict) else {"type": "?", "value": answer}
+        if self._settle({**settled, "replicas": replicas}):
+            self.abandon(self.cluster)  # the replies still to come change nothing
+
+    def _settle(self, outcome: dict[str, Any] | BaseException) -> bool:
+        with self._lock:
+            if self._outcome is not None:
+                return False
+            self._outcome = outcome
+        self._settled.release()
+        return True
 
     def result(self, timeout: float | None = None) -> dict[str, Any]:
         deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
         while True:
             remaining = deadline - time.monotonic()
-            try:
-                return self.future.result(max(0.0, min(self.retry, remaining)))
-            except FutureTimeout:
-                if time.monotonic() >= deadline:
-                    raise
-                self._send()
+            if self._settled.acquire(timeout=max(0.0, min(self.retry, remaining))):
+                self._settled.release()  # settled for good: later callers pass too
+                outcome = self._outcome
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                assert outcome is not None
+                return outcome
+            if time.monotonic() >= deadline:
+                raise FutureTimeout
+            self._send()
 
     def abandon(self, cluster: Cluster) -> None:
-        for part in self.parts:
-            part.abandon(cluster)
+        with self._lock:
+            sent = list(self.sent)
+        for sending in sent:
+            sending.abandon(cluster)
 
 
 class PbftWorkload(Workload):
@@ -216,9 +232,14 @@ class PbftWorkload(Workload):
     def authenticated(self, request: dict[str, Any], nodes: tuple[str, ...]) -> dict[str, Any]:
         core = canonical({"client": request["client"], "timestamp": request["timestamp"],
                           "op": request["op"]})
-        auth = {n: hmac.new(mac_key(self.seed, request["client"], n), core,
-                            hashlib.sha256).hexdigest() for n in nodes}
+        client = request["client"]
+        auth = {n: hmac.new(self.mac_key(client, n), core, hashlib.sha256).hexdigest()
+                for n in nodes}
         return {**request, "auth": auth}
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one workload per run)
+    def mac_key(self, client: str, node: str) -> bytes:
+        return mac_key(self.seed, client, node)
 
     def submit(self, cluster: Cluster, client: str, node: str, f: str,
                value: Any) -> QuorumRequest:

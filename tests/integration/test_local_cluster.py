@@ -49,6 +49,37 @@ def test_client_request_and_node_to_node_message(cluster: LiveCluster) -> None:
     assert eventually(lambda: relayed(cluster, "n2") == [7])
 
 
+def test_multicast_gives_each_copy_its_id_and_hands_over_every_reply(
+        cluster: LiveCluster) -> None:
+    replies: list[tuple[str, dict[str, object]]] = []
+    cluster.cluster.kill("n3")
+    sending = cluster.cluster.multicast(("n1", "n2", "n3"), {"type": "echo", "echo": "all"},
+                                        client="c7", on_reply=lambda n, b: replies.append((n, b)))
+    assert sending.reached == ["n1", "n2"]  # n3 is down: not sent, not waited for
+    assert eventually(lambda: len(replies) == 2)
+    assert sorted(n for n, _ in replies) == ["n1", "n2"]
+    assert {b["echo"] for _, b in replies} == {"all"}
+    assert sorted(b["in_reply_to"] for _, b in replies) == sorted(sending.msg_ids)
+    assert len(set(sending.msg_ids)) == 2
+    cluster.cluster.flush_traces()
+    delivered = [json.loads(line) for line in
+                 (cluster.cluster.node_dir("n1") / "trace.jsonl").read_text().splitlines()]
+    assert {"ev": "client_in", "src": "c7", "type": "echo"}.items() <= next(
+        e for e in delivered if e["src"] == "c7").items()
+
+
+def test_an_abandoned_multicast_ignores_late_replies(cluster: LiveCluster) -> None:
+    replies: list[str] = []
+    cluster.cluster.pause("n1")
+    sending = cluster.cluster.multicast(("n1", "n2"), {"type": "echo", "echo": 1},
+                                        client="c8", on_reply=lambda n, b: replies.append(n))
+    assert eventually(lambda: replies == ["n2"])
+    sending.abandon(cluster.cluster)
+    cluster.cluster.resume("n1")
+    assert cluster.request("n1", {"type": "echo", "echo": "after"})["echo"] == "after"
+    assert replies == ["n2"]
+
+
 def test_trace_records_every_message(cluster: LiveCluster) -> None:
     cluster.request("n1", {"type": "relay", "to": "n3", "value": 1})
     assert eventually(lambda: relayed(cluster, "n3") == [1])

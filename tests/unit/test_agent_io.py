@@ -1,0 +1,109 @@
+"""The agent's and the harness's message plumbing, on real sockets and streams.
+
+Messages travel in batches when the load is high: an agent takes every line one read
+brought, and a harness link writes what several client threads queued in one call. These
+tests hold the batching to what it must never do: lose, split, merge or reorder a line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from pytest_dchaos import agent
+from pytest_dchaos.agent import DELIVER, FRAME, TooLong, line_batches
+from pytest_dchaos.agentlink import AgentLink
+
+
+def batches(chunks: list[bytes], unfinished: bool = True) -> list[list[bytes]]:
+    async def read() -> list[list[bytes]]:
+        reader = asyncio.StreamReader()
+        for chunk in chunks:
+            reader.feed_data(chunk)
+        reader.feed_eof()
+        return [lines async for lines in line_batches(reader, unfinished)]
+
+    return asyncio.run(read())
+
+
+def test_lines_that_arrive_together_come_out_together() -> None:
+    assert batches([b"a\nb\nc\n"]) == [[b"a", b"b", b"c"]]
+
+
+def test_a_line_split_across_reads_is_joined() -> None:
+    got = [line for lines in batches([b"fir", b"st\nsec", b"ond\n"]) for line in lines]
+    assert got == [b"first", b"second"]
+
+
+def test_a_last_line_without_newline_ends_the_stream_unless_unfinished_is_refused() -> None:
+    assert batches([b"a\nlast"])[-1] == [b"last"]
+    assert batches([b"a\ncut sho"], unfinished=False) == [[b"a"]]
+
+
+def test_a_line_over_the_limit_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(agent, "MAX_LINE", 10)
+    with pytest.raises(TooLong):
+        batches([b"x" * 8, b"x" * 8])
+
+
+def test_deliver_and_frame_headers_take_json_strings_with_escapes() -> None:
+    line = b'{"cmd":"deliver","src":"c\\"1","type":"req","msg":{"a":1}}'
+    header = DELIVER.match(line)
+    assert header is not None
+    assert json.loads(header[1]) == 'c"1' and line[header.end():-1] == b'{"a":1}'
+    frame = b'{"id":"n1:a.1","s":"n1","t":"x\\\\y","m":{"b":2}}'
+    header = FRAME.match(frame)
+    assert header is not None and json.loads(header[3]) == "x\\y"
+    assert FRAME.match(b'{"id":"n1:a.1","m":{"b":2}}') is None  # an old frame: dropped
+
+
+class FakeAgent:
+    """A listening socket that reads every line a link sends."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.lines: list[dict[str, Any]] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.getsockname()[:2]
+        return host, port
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn, conn.makefile("rb") as stream:
+            for line in stream:
+                self.lines.append(json.loads(line))
+
+
+def test_client_threads_sending_at_once_lose_and_mix_no_message() -> None:
+    fake = FakeAgent()
+    link = AgentLink("n1", fake.address, on_event=lambda node, event: None)
+    per_thread, threads = 300, 12
+
+    def client(index: int) -> None:
+        for seq in range(per_thread):
+            msg = json.dumps({"src": f"c{index}", "dest": "n1",
+                              "body": {"type": "t", "seq": seq, "pad": "x" * (seq % 50)}})
+            link.deliver_encoded(msg.encode(), f"c{index}", "t")
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    link.close()
+    fake.thread.join(5)
+    fake.server.close()
+    assert len(fake.lines) == per_thread * threads
+    for index in range(threads):
+        mine = [line for line in fake.lines if line["src"] == f"c{index}"]
+        assert [m["msg"]["body"]["seq"] for m in mine] == list(range(per_thread))
+        assert all(m["cmd"] == "deliver" and m["type"] == "t" for m in mine)
