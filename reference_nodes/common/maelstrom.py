@@ -54,6 +54,7 @@ import json
 import logging
 import os
 import random
+import stat
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -76,6 +77,9 @@ log = logging.getLogger("reference_nodes.runtime")
 
 JSON = dict[str, Any]
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# json.dumps and json.loads without their per-call set-up: every message passes here.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
 # A string, so the alias is never evaluated: nodes also run on Debian's older python3.
 Handler = Callable[["Message"], "JSON | Awaitable[JSON | None] | None"]
 InitCallback = Callable[[], None]
@@ -347,6 +351,8 @@ class Node:
         self.params = Params()
         self.log = logging.getLogger("reference_nodes.node")
         self._stdin_fd = stdin_fd
+        self._stdin_watched = False
+        self._stdin_partial: list[bytes] = []  # the start of a line still being read
         self._stdout = stdout
         self._handlers: dict[str, Handler] = {}
         self._init_callbacks: list[InitCallback] = []
@@ -419,9 +425,12 @@ class Node:
             self._stdout = sys.stdout.buffer
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        reader = threading.Thread(target=self._read_stdin, name="stdin", daemon=True)
-        reader.start()
+        if not self._watch_stdin():
+            reader = threading.Thread(target=self._read_stdin, name="stdin", daemon=True)
+            reader.start()
         await self._stopped.wait()
+        if self._stdin_watched:
+            self._loop.remove_reader(self._stdin_fd)
         for timer in self._timers:
             timer.cancel()
         for future in self._pending.values():
@@ -448,11 +457,52 @@ class Node:
         root.handlers[:] = [handler]
         root.setLevel(level if level in _LEVELS else "INFO")
 
+    def _watch_stdin(self) -> bool:
+        """Read stdin from the event loop when it is a pipe (as under the agent): no thread
+        to hand each read over. False where it cannot (a file, a terminal)."""
+        try:
+            if not stat.S_ISFIFO(os.fstat(self._stdin_fd).st_mode):
+                return False
+            os.set_blocking(self._stdin_fd, False)
+            self.loop.add_reader(self._stdin_fd, self._stdin_ready)
+        except (OSError, ValueError, NotImplementedError):
+            return False
+        self._stdin_watched = True
+        return True
+
+    def _stdin_ready(self) -> None:
+        try:
+            chunk = os.read(self._stdin_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._on_lines(self._lines_of(chunk))
+            return
+        self.loop.remove_reader(self._stdin_fd)
+        self._stdin_watched = False
+        self._on_lines(self._rest_of_stdin())
+        self.stop()
+
+    def _lines_of(self, chunk: bytes) -> list[bytes]:
+        """The lines ``chunk`` completes (a line may come in several reads)."""
+        if b"\n" not in chunk:
+            self._stdin_partial.append(chunk)
+            return []
+        *lines, rest = (b"".join(self._stdin_partial) + chunk).split(b"\n")
+        self._stdin_partial = [rest] if rest else []
+        return lines
+
+    def _rest_of_stdin(self) -> list[bytes]:
+        """At end of file: a last line without its newline, if any."""
+        rest, self._stdin_partial = b"".join(self._stdin_partial), []
+        return [rest] if rest else []
+
     def _read_stdin(self) -> None:
         # A thread with os.read works for pipes, files and terminals alike, and — unlike a
         # daemon thread blocked in sys.stdin — never holds a buffer lock at interpreter exit.
         loop = self.loop
-        partial: list[bytes] = []  # the start of a line still being read
         while True:
             try:
                 chunk = os.read(self._stdin_fd, 1 << 16)
@@ -460,15 +510,10 @@ class Node:
                 chunk = b""
             if not chunk:
                 break
-            if b"\n" not in chunk:
-                partial.append(chunk)
-                continue
-            *lines, rest = (b"".join(partial) + chunk).split(b"\n")
-            partial = [rest] if rest else []
-            if not self._post(loop, self._on_lines, lines):
+            lines = self._lines_of(chunk)
+            if lines and not self._post(loop, self._on_lines, lines):
                 return
-        if partial:
-            self._post(loop, self._on_lines, [b"".join(partial)])
+        self._post(loop, self._on_lines, self._rest_of_stdin())
         self._post(loop, self.stop)
 
     @staticmethod
@@ -488,7 +533,7 @@ class Node:
 
     def _on_line(self, raw: bytes) -> None:
         try:
-            data = json.loads(raw)
+            data = _decode(raw.decode())
         except (ValueError, UnicodeDecodeError) as exc:
             self.log.warning("malformed input, not JSON (%s): %s", exc, _excerpt(raw))
             return
@@ -562,9 +607,11 @@ class Node:
         except Exception as exc:
             self._crashed(msg, exc)
             return
+        if result is None:
+            return
         if inspect.isawaitable(result):
             self.spawn(self._finish_handler(result, msg))
-        elif result is not None:
+        else:
             self.reply(msg, result)
 
     async def _finish_handler(self, pending: Awaitable[JSON | None], msg: Message) -> None:
@@ -693,7 +740,7 @@ class Node:
     def _write(self, message: JSON) -> None:
         # Lines written while one callback runs (a batch to every peer, say) leave in one
         # flush when it returns: one write for the agent to read instead of dozens.
-        line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        line = _encode(message).encode() + b"\n"
         out = self._stdout
         if out is None:
             raise RuntimeError("the node is not running")

@@ -36,9 +36,14 @@ JSON = dict[str, Any]
 UNSIGNED = frozenset({"sig", "msg_id", "in_reply_to", "batch"})
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+#: How many checked request authenticators a replica remembers.
+REMEMBERED_REQUESTS = 20000
+
+
 def canonical(value: Any) -> bytes:
     """One byte string per JSON value: keys sorted, no spaces."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return _CANONICAL.encode(value).encode()
 
 
 def signed_part(body: JSON) -> bytes:
@@ -62,7 +67,13 @@ def batch_order(request: JSON) -> tuple[str, int]:
 
 
 def batch_digest(batch: list[JSON]) -> str:
-    return digest([request_core(r) for r in batch])
+    return digest_of_cores([canonical(request_core(r)) for r in batch])
+
+
+def digest_of_cores(cores: list[bytes]) -> str:
+    """:func:`batch_digest` from each request's canonical core (the canonical form of a
+    list is its items' joined)."""
+    return hashlib.sha256(b"[" + b",".join(cores) + b"]").hexdigest()
 
 
 def request_mac(key: bytes, request: JSON) -> str:
@@ -94,6 +105,10 @@ class Keys:
         self._private: Ed25519PrivateKey | None = None
         self._public: dict[str, Ed25519PublicKey] = {}
         self.client_keys: dict[str, bytes] = {}
+        # Checked authenticators: MAC -> (the request core it covers, canonically encoded).
+        # A backup sees each request twice (from its client, then in a pre-prepare), and
+        # every digest covers it again: the second time is a comparison.
+        self._checked: dict[str, tuple[JSON, bytes]] = {}
         if not self.enabled:
             return
         self._private = Ed25519PrivateKey.from_private_bytes(_hex_bytes(private, "private"))
@@ -114,13 +129,17 @@ class Keys:
 
     def verify(self, signer: str, body: JSON) -> bool:
         """Is ``body`` signed by ``signer``? Without keys, every body is taken as is."""
+        return self.verify_part(signer, body.get("sig"), signed_part(body))
+
+    def verify_part(self, signer: str, sig: Any, part: bytes) -> bool:
+        """:meth:`verify` for a body's :func:`signed_part`, already encoded."""
         if not self.enabled:
             return True
-        key, sig = self._public.get(signer), body.get("sig")
+        key = self._public.get(signer)
         if key is None or not isinstance(sig, str):
             return False
         try:
-            key.verify(bytes.fromhex(sig), signed_part(body))
+            key.verify(bytes.fromhex(sig), part)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -134,4 +153,27 @@ class Keys:
         if key is None or not isinstance(auth, dict):
             return False
         mac = auth.get(self.me)
-        return isinstance(mac, str) and hmac.compare_digest(mac, request_mac(key, request))
+        if not isinstance(mac, str):
+            return False
+        core = request_core(request)
+        known = self._checked.get(mac)
+        if known is not None and known[0] == core:
+            return True
+        encoded = canonical(core)
+        if not hmac.compare_digest(mac, hmac.new(key, encoded, hashlib.sha256).hexdigest()):
+            return False
+        self._checked[mac] = (core, encoded)
+        if len(self._checked) > REMEMBERED_REQUESTS:
+            del self._checked[next(iter(self._checked))]
+        return True
+
+    def core_bytes(self, request: JSON) -> bytes:
+        """The request's canonical core (what batch digests cover), remembered when its
+        authenticator was checked."""
+        core = request_core(request)
+        auth = request.get("auth")
+        mac = auth.get(self.me) if isinstance(auth, dict) else None
+        known = self._checked.get(mac) if isinstance(mac, str) else None
+        if known is not None and known[0] == core:
+            return known[1]
+        return canonical(core)

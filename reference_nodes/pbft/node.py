@@ -36,7 +36,7 @@ primary that stalls — the sender goes into ``suspects`` with the evidence.
 Byzantine behaviours (:mod:`reference_nodes.pbft.byzantine`) are switched on with
 ``dchaos_byzantine {behavior}``.
 
-Parameters (``dchaos.params``): ``batch_size`` (64), ``window`` (batches in flight, 8),
+Parameters (``dchaos.params``): ``batch_size`` (64), ``window`` (batches in flight, 2),
 ``checkpoint_interval`` (64), ``log_size`` (twice the interval), ``view_change_timeout_ms`` (500),
 ``state_timeout_ms`` (1000).
 """
@@ -44,7 +44,6 @@ Parameters (``dchaos.params``): ``batch_size`` (64), ``window`` (batches in flig
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import time
 from collections import OrderedDict
@@ -58,6 +57,7 @@ from reference_nodes.pbft.crypto import (
     Keys,
     batch_digest,
     batch_order,
+    digest_of_cores,
     request_core,
     signed_part,
 )
@@ -147,7 +147,7 @@ class Replica:
         self.n = len(self.replicas)
         self.f = (self.n - 1) // 3
         self.batch_size = params.integer("batch_size", 64, minimum=1)
-        self.window = params.integer("window", 8, minimum=1)
+        self.window = params.integer("window", 2, minimum=1)
         self.interval = params.integer("checkpoint_interval", 64, minimum=1)
         self.log_size = params.integer("log_size", 2 * self.interval, minimum=self.interval)
         self.vc_timeout = params.duration("view_change_timeout_ms", 500, minimum_ms=1)
@@ -192,7 +192,7 @@ class Replica:
         self.asked_new_view = 0.0
         self.flush_scheduled = False
         self.seen_sigs: OrderedDict[str, int] = OrderedDict()
-        self.verified: OrderedDict[str, bool] = OrderedDict()
+        self.verified: OrderedDict[tuple[str, str, bytes], bool] = OrderedDict()
         # What dchaos_state reports.
         self.committed: list[list[Any]] = []
         self.suspects: dict[str, list[JSON]] = {}
@@ -251,13 +251,12 @@ class Replica:
 
     def verify(self, signer: str, body: JSON) -> bool:
         """Is ``body`` signed by ``signer``? Remembered, since certificates repeat bodies."""
-        sig = body.get("sig")
+        sig, part = body.get("sig"), signed_part(body)
         # Keyed by what was signed too: a lie may reuse a real signature on other content.
-        key = f"{signer}:{sig}:{hashlib.sha256(signed_part(body)).hexdigest()}" \
-            if isinstance(sig, str) else None
+        key = (signer, sig, part) if isinstance(sig, str) else None
         if key is not None and key in self.verified:
             return self.verified[key]
-        ok = self.keys.verify(signer, body)
+        ok = self.keys.verify_part(signer, sig, part)
         if key is not None:
             self.verified[key] = ok
             if len(self.verified) > 20000:
@@ -369,9 +368,9 @@ class Replica:
                 break
             batch.sort(key=batch_order)
             self.seq += 1
+            digest = digest_of_cores([self.keys.core_bytes(r) for r in batch])
             body = self.broadcast({"type": PREPREPARE, "view": self.view, "seq": self.seq,
-                                   "digest": batch_digest(batch), "replica": self.me,
-                                   "batch": batch})
+                                   "digest": digest, "replica": self.me, "batch": batch})
             self.accept_preprepare(body)
 
     # -- normal case -----------------------------------------------------------------------
@@ -413,10 +412,6 @@ class Replica:
                                  f"watermarks ({self.low}, {self.low + self.log_size}]",
                                  _header(body))
             return
-        if batch_digest(body["batch"]) != body["digest"]:
-            self.suspect(sender, "bad_digest", f"pre-prepare {seq}: the batch does not "
-                         "match its digest", _header(body))
-            return
         for request in body["batch"]:
             problem = _request_problem(request)
             if problem or not self.keys.authentic_request(request):
@@ -424,6 +419,11 @@ class Replica:
                              f"its client did not make ({problem or 'bad MAC'})",
                              _header(body))
                 return
+        if digest_of_cores([self.keys.core_bytes(r) for r in body["batch"]]) \
+                != body["digest"]:
+            self.suspect(sender, "bad_digest", f"pre-prepare {seq}: the batch does not "
+                         "match its digest", _header(body))
+            return
         slot = self.slots.get(seq)
         if slot is not None and slot.view == self.view and slot.preprepare is not None:
             if slot.digest != body["digest"]:

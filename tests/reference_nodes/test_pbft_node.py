@@ -16,6 +16,13 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.protocols.pbft import PbftWorkload, key_material
+from reference_nodes.pbft.crypto import (
+    Keys,
+    batch_digest,
+    canonical,
+    digest_of_cores,
+    request_core,
+)
 
 from .router import Router, eventually
 
@@ -109,6 +116,27 @@ def test_a_request_with_a_wrong_mac_is_dropped_and_counted(cluster: Router) -> N
         cluster.rpc("n1", body, timeout=1)
     assert state(cluster, "n1")["counters"]["bad_request_auth"] == 1
     assert client.call("read", key=1)["code"] == 20  # nothing was written
+
+
+def test_a_checked_authenticator_does_not_vouch_for_another_request() -> None:
+    # A replica remembers the MACs it checked; a request that reuses one on other content
+    # (a Byzantine primary's forgery) must still fail, and digests must not change.
+    keys = Keys("n2", key_material(SEED, "n2", NODES, CLIENTS))
+    workload = PbftWorkload(8, 0.5, 0.2, 1.0, SEED)
+
+    def request(timestamp: int, f: str, **fields: Any) -> dict[str, Any]:
+        value = {**fields, "client": "c1", "timestamp": timestamp}
+        return workload.authenticated(workload.request(f, value), NODES)
+
+    real = request(1, "write", key=1, value=1)
+    forged = {**real, "op": {**real["op"], "value": 666}}
+    assert not keys.authentic_request(forged)
+    assert keys.authentic_request(real) and keys.authentic_request(real)  # the second: cached
+    assert not keys.authentic_request(forged)
+    assert keys.core_bytes(real) == canonical(request_core(real))
+    assert keys.core_bytes(forged) == canonical(request_core(forged))
+    batch = [real, request(2, "read", key=2)]
+    assert digest_of_cores([keys.core_bytes(r) for r in batch]) == batch_digest(batch)
 
 
 @pytest.mark.parametrize("body", [

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +41,16 @@ def run_node(*chunks: bytes, hold: float = 0.05, node: Node | None = None) -> li
     out = io.BytesIO()
     node = echo_node.build(node or Node(stdin_fd=read_fd, stdout=out))
 
-    async def drive() -> int:
-        task = asyncio.ensure_future(node.main())
-        await asyncio.sleep(0)  # let it start its stdin reader before the pipe can fill
+    def feed() -> None:  # from another thread, as from the agent: the pipe may fill
         for chunk in chunks:
             os.write(write_fd, chunk)
+
+    async def drive() -> int:
+        task = asyncio.ensure_future(node.main())
+        writer = threading.Thread(target=feed)
+        writer.start()
+        while writer.is_alive():
+            await asyncio.sleep(0.005)
         await asyncio.sleep(hold)
         os.close(write_fd)
         return await asyncio.wait_for(task, 5)
@@ -129,6 +135,19 @@ def test_lines_split_across_reads_and_long_lines_arrive_whole() -> None:
                    request[70_000:], two[:-1], two[-1:])
     assert replies_to(out, 2)[0]["echo"] == big
     assert replies_to(out, 3)[0]["echo"] == 3 and replies_to(out, 4)[0]["type"] == "echo_ok"
+
+
+def test_stdin_from_a_file_is_read_too(tmp_path: Path) -> None:
+    # Not a pipe: the event loop cannot watch a file, so a thread reads it.
+    script = tmp_path / "input.jsonl"
+    script.write_bytes(json.dumps(INIT).encode() + b"\n"
+                       + line({"type": "echo", "echo": "from a file", "msg_id": 2})[:-1])
+    out = io.BytesIO()
+    with script.open("rb") as stdin:
+        node = echo_node.build(Node(stdin_fd=stdin.fileno(), stdout=out))
+        assert asyncio.run(asyncio.wait_for(node.main(), 5)) == 0
+    messages = [json.loads(raw) for raw in out.getvalue().splitlines()]
+    assert replies_to(messages, 2)[0]["echo"] == "from a file"  # the last line had no newline
 
 
 def test_handler_crash_is_error_13_and_the_node_keeps_going() -> None:
