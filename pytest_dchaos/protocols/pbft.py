@@ -233,7 +233,8 @@ class PbftWorkload(Workload):
         core = canonical({"client": request["client"], "timestamp": request["timestamp"],
                           "op": request["op"]})
         client = request["client"]
-        auth = {n: hmac.new(self.mac_key(client, n), core, hashlib.sha256).hexdigest()
+        # HMAC-SHA256 cut to 16 bytes, as docs/nodes/pbft.md has it.
+        auth = {n: hmac.new(self.mac_key(client, n), core, hashlib.sha256).hexdigest()[:32]
                 for n in nodes}
         return {**request, "auth": auth}
 

@@ -76,8 +76,17 @@ def digest_of_cores(cores: list[bytes]) -> str:
     return hashlib.sha256(b"[" + b",".join(cores) + b"]").hexdigest()
 
 
+#: A client MAC is HMAC-SHA256 cut to its first 16 bytes (as RFC 4868 does): every request
+#: carries one per replica, to each replica and inside pre-prepares.
+MAC_HEX_DIGITS = 32
+
+
 def request_mac(key: bytes, request: JSON) -> str:
-    return hmac.new(key, canonical(request_core(request)), hashlib.sha256).hexdigest()
+    return mac_of(key, canonical(request_core(request)))
+
+
+def mac_of(key: bytes, core: bytes) -> str:
+    return hmac.new(key, core, hashlib.sha256).hexdigest()[:MAC_HEX_DIGITS]
 
 
 class KeyMaterialError(ValueError):
@@ -160,7 +169,7 @@ class Keys:
         if known is not None and known[0] == core:
             return True
         encoded = canonical(core)
-        if not hmac.compare_digest(mac, hmac.new(key, encoded, hashlib.sha256).hexdigest()):
+        if not hmac.compare_digest(mac, mac_of(key, encoded)):
             return False
         self._checked[mac] = (core, encoded)
         if len(self._checked) > REMEMBERED_REQUESTS:
