@@ -3,8 +3,9 @@ fast Byzantine replicas are detected, and agreement under randomized Byzantine s
 
 1. Throughput, local backend, no faults: accepted requests per second, client latency
    (median, p99) and messages per request for n = 4, 7 and 10, first with no added latency,
-   then with 10 ms on every link. Goal for n = 4 without latency: at least 2,000 requests/s
-   with a median under 20 ms.
+   then with 10 ms on every link; then n = 4 with fewer clients (latency against
+   throughput), and where the two cores go while the load runs. Goal for n = 4 without
+   latency: at least 2,000 requests/s with a median under 20 ms.
 2. A crashed primary and a silent one (the shipped scenarios): time until every honest
    replica is in a view with another primary, and until requests are accepted again.
    Goal: within 2 s.
@@ -21,7 +22,9 @@ fast Byzantine replicas are detected, and agreement under randomized Byzantine s
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -75,21 +78,88 @@ def figure(result: RunResult, check: str, name: str) -> Any:
     return result.check(check).figures.get(name)
 
 
+class CpuShares:
+    """Cores used by each kind of process of a run (this harness, the agents, the nodes,
+    the proxy server), from /proc, between two moments while the load runs."""
+
+    KINDS = (("agent.py", "agents"), ("reference_nodes", "replicas"),
+             ("toxiproxy", "proxy"))
+
+    def __init__(self, start: float, stop: float) -> None:
+        self.shares: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._measure, args=(start, stop), daemon=True)
+
+    def __enter__(self) -> CpuShares:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join()
+
+    def _measure(self, start: float, stop: float) -> None:
+        time.sleep(start)
+        first, began = self._snapshot(), time.monotonic()
+        time.sleep(stop - start)
+        last, wall = self._snapshot(), time.monotonic() - began
+        for pid, (kind, ticks) in last.items():
+            if pid in first:
+                used = (ticks - first[pid][1]) / os.sysconf("SC_CLK_TCK") / wall
+                self.shares[kind] = self.shares.get(kind, 0.0) + used
+
+    def _snapshot(self) -> dict[int, tuple[str, int]]:
+        parents, found = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except (OSError, IndexError):
+                continue
+            pid = int(entry.name)
+            parents[pid] = int(stat[1])
+            found[pid] = (command, int(stat[11]) + int(stat[12]))  # utime + stime
+        me, result = os.getpid(), {}
+        for pid, (command, ticks) in found.items():
+            ancestor = pid
+            while ancestor not in (me, 0, 1) and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor != me:
+                continue
+            kind = "harness" if pid == me else next(
+                (name for marker, name in self.KINDS if marker in command), "other")
+            result[pid] = (kind, ticks)
+        return result
+
+
+def load_row(args: argparse.Namespace, tmp: Path, n: int, latency: int,
+             clients: int, shares: bool = False) -> None:
+    text = LOAD.format(n=n, latency=latency, clients=clients, rate=args.rate,
+                       duration=args.duration, seed=args.seed)
+    with CpuShares(2.0, args.duration - 0.5) as cpu:
+        result = run_text(text, tmp / f"load-{n}-{latency}-{clients}")
+    st = result.stats
+    lat = st.get("request_latency_ms", {})
+    print(f"   {n:>3} {latency:>3}ms {clients:>7} {st.get('accepted_per_s', 0):>11.0f} "
+          f"{lat.get('p50', 0):>7.1f} {lat.get('p99', 0):>7.1f} "
+          f"{(st.get('msgs_per_op') or {}).get('servers') or 0:>9.1f}  "
+          f"{'pass' if result.passed else 'FAIL'}")
+    if shares:
+        used = ", ".join(f"{kind} {cores:.2f}" for kind, cores in
+                         sorted(cpu.shares.items(), key=lambda kv: -kv[1]))
+        print(f"         cores while it ran: {used} "
+              f"(sum {sum(cpu.shares.values()):.2f} of {os.cpu_count()})")
+
+
 def throughput(args: argparse.Namespace, tmp: Path) -> None:
     print("1. throughput (no faults, local backend)")
-    print(f"   {'n':>3} {'link':>5} {'accepted/s':>11} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'msgs/req':>9}  checks")
+    print(f"   {'n':>3} {'link':>5} {'clients':>7} {'accepted/s':>11} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'msgs/req':>9}  checks")
     for latency in (0, 10):
         for n in (4, 7, 10):
-            text = LOAD.format(n=n, latency=latency, clients=args.clients, rate=args.rate,
-                               duration=args.duration, seed=args.seed)
-            result = run_text(text, tmp / f"load-{n}-{latency}")
-            st = result.stats
-            lat = st.get("request_latency_ms", {})
-            print(f"   {n:>3} {latency:>3}ms {st.get('accepted_per_s', 0):>11.0f} "
-                  f"{lat.get('p50', 0):>7.1f} {lat.get('p99', 0):>7.1f} "
-                  f"{(st.get('msgs_per_op') or {}).get('servers') or 0:>9.1f}  "
-                  f"{'pass' if result.passed else 'FAIL'}")
+            load_row(args, tmp, n, latency, args.clients, shares=(n, latency) == (4, 0))
+    for clients in (16, 32):
+        load_row(args, tmp, 4, 0, clients)
 
 
 def replacement(tmp: Path) -> None:
