@@ -4,7 +4,8 @@ fast Byzantine replicas are detected, and agreement under randomized Byzantine s
 1. Throughput, local backend, no faults: accepted requests per second, client latency
    (median, p99) and messages per request for n = 4, 7 and 10, first with no added latency,
    then with 10 ms on every link; then n = 4 with fewer clients (latency against
-   throughput), and where the two cores go while the load runs. Goal for n = 4 without
+   throughput), and on nodes that answer at once (what the client path alone carries),
+   with where the two cores go while each n = 4 load runs. Goal for n = 4 without
    latency: at least 2,000 requests/s with a median under 20 ms.
 2. A crashed primary and a silent one (the shipped scenarios): time until every honest
    replica is in a view with another primary, and until requests are accepted again.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -64,14 +66,20 @@ seed: {seed}
 """
 
 
-def run_text(text: str, report: Path) -> RunResult:
+#: Answers every request at once (no ordering): what the client path alone can carry.
+ANSWER_AT_ONCE = (sys.executable, str(Path(__file__).resolve().parent / "nodes"
+                                      / "pbft_answer_at_once.py"))
+
+
+def run_text(text: str, report: Path, node: tuple[str, ...] | None = None) -> RunResult:
     registry = Registry()
     scenario = parse_scenario(text, str(report / "scenario.yaml"), registry)
-    return run_scenario(scenario, options(report), registry)
+    return run_scenario(scenario, options(report, node), registry)
 
 
-def options(report: Path) -> RunOptions:
-    return RunOptions(report_dir=report, toxiproxy="embedded", progress=Progress.silent())
+def options(report: Path, node: tuple[str, ...] | None = None) -> RunOptions:
+    return RunOptions(report_dir=report, toxiproxy="embedded", progress=Progress.silent(),
+                      node_command=node)
 
 
 def figure(result: RunResult, check: str, name: str) -> Any:
@@ -83,7 +91,7 @@ class CpuShares:
     the proxy server), from /proc, between two moments while the load runs."""
 
     KINDS = (("agent.py", "agents"), ("reference_nodes", "replicas"),
-             ("toxiproxy", "proxy"))
+             ("pbft_answer_at_once", "nodes"), ("toxiproxy", "proxy"))
 
     def __init__(self, start: float, stop: float) -> None:
         self.shares: dict[str, float] = {}
@@ -133,17 +141,17 @@ class CpuShares:
 
 
 def load_row(args: argparse.Namespace, tmp: Path, n: int, latency: int,
-             clients: int, shares: bool = False) -> None:
+             clients: int, shares: bool = False, node: tuple[str, ...] | None = None) -> None:
     text = LOAD.format(n=n, latency=latency, clients=clients, rate=args.rate,
                        duration=args.duration, seed=args.seed)
     with CpuShares(2.0, args.duration - 0.5) as cpu:
-        result = run_text(text, tmp / f"load-{n}-{latency}-{clients}")
+        result = run_text(text, tmp / f"load-{n}-{latency}-{clients}", node)
     st = result.stats
     lat = st.get("request_latency_ms", {})
     print(f"   {n:>3} {latency:>3}ms {clients:>7} {st.get('accepted_per_s', 0):>11.0f} "
           f"{lat.get('p50', 0):>7.1f} {lat.get('p99', 0):>7.1f} "
           f"{(st.get('msgs_per_op') or {}).get('servers') or 0:>9.1f}  "
-          f"{'pass' if result.passed else 'FAIL'}")
+          f"{'pass' if result.passed else 'FAIL' if node is None else '(no replica)'}")
     if shares:
         used = ", ".join(f"{kind} {cores:.2f}" for kind, cores in
                          sorted(cpu.shares.items(), key=lambda kv: -kv[1]))
@@ -160,6 +168,8 @@ def throughput(args: argparse.Namespace, tmp: Path) -> None:
             load_row(args, tmp, n, latency, args.clients, shares=(n, latency) == (4, 0))
     for clients in (16, 32):
         load_row(args, tmp, 4, 0, clients)
+    print("   the client path alone: the same n = 4 load on nodes that answer at once")
+    load_row(args, tmp, 4, 0, args.clients, shares=True, node=ANSWER_AT_ONCE)
 
 
 def replacement(tmp: Path) -> None:
