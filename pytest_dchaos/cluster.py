@@ -377,6 +377,7 @@ class Cluster:
         self._pending.pop((client, msg_id), None)
 
     def forget_all(self, client: str, msg_ids: Iterable[int]) -> None:
+        """:meth:`forget` for several messages of one client."""
         for msg_id in msg_ids:
             self._pending.pop((client, msg_id), None)
 

@@ -48,18 +48,21 @@ class History:
         return time.time() - self.t0
 
     def invoke(self, process: str, f: str, value: Any, node: str | None = None) -> Op:
-        return self._append(Op(0, process, INVOKE, f, value, self.now(), node))
+        return self._append(process, INVOKE, f, value, node, None)
 
     def complete(self, invocation: Op, outcome: str, value: Any = None,
                  error: str | None = None) -> Op:
         if outcome not in COMPLETIONS:
             raise ValueError(f"outcome must be one of {COMPLETIONS}, got {outcome!r}")
-        done = replace(invocation, type=outcome, value=value, time=self.now(), error=error)
-        return self._append(done)
+        return self._append(invocation.process, outcome, invocation.f, value, invocation.node,
+                            error)
 
-    def _append(self, op: Op) -> Op:
+    def _append(self, process: str, kind: str, f: str, value: Any, node: str | None,
+                error: str | None) -> Op:
+        # Built whole, not with dataclasses.replace: two per operation, under load. The time
+        # is taken under the lock, so the history's order is the order of its times.
         with self._lock:
-            op = replace(op, index=len(self._ops))
+            op = Op(len(self._ops), process, kind, f, value, self.now(), node, error)
             self._ops.append(op)
         return op
 

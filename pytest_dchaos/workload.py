@@ -115,8 +115,9 @@ class WorkloadRunner:
         rng = random.Random(f"dchaos-client:{self.seed}:{client}")
         nodes = self.cluster.node_ids
         while not self._stop.is_set():
-            slot = self._take_slot()
-            if self._stop.wait(max(0.0, slot - self.history.now())):
+            delay = self._take_slot() - self.history.now()
+            # Behind the pace (a saturated system): no wait, which costs even at zero.
+            if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
                 return
             if self.history.now() >= self.spec.duration:
                 return

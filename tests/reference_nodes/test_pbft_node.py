@@ -167,6 +167,24 @@ def test_a_bad_signature_makes_its_sender_a_suspect(cluster: Router) -> None:
     assert evidence["kind"] == "bad_signature" and evidence["proof"]["sig"] == "00" * 64
 
 
+def test_a_late_vote_is_dropped_unchecked_only_when_it_agrees(cluster: Router) -> None:
+    client = Client(cluster)
+    assert client.call("write", key=1, value=1) == {"type": "write_ok"}
+    eventually(lambda: _assert_equal(state(cluster, "n3")["last_executed"], 1), 5)
+    digest = state(cluster, "n3")["committed"][0][1]
+    late = {"type": "pbft_commit", "view": 0, "seq": 1, "replica": "n2", "sig": "00" * 64}
+    # Agreeing with seq 1's committed digest: it could change nothing, so it is not checked.
+    cluster.send_line("n3", json.dumps({"src": "n2", "dest": "n3",
+                                        "body": {**late, "digest": digest}}).encode())
+    # Disagreeing: it is checked, and its bad signature found.
+    cluster.send_line("n3", json.dumps({"src": "n2", "dest": "n3",
+                                        "body": {**late, "digest": "ab" * 32}}).encode())
+    st = eventually(lambda: _suspects(state(cluster, "n3"), ["n2"]), 5)
+    assert [e["kind"] for e in st["evidence"]["n2"]] == ["bad_signature"]
+    assert st["evidence"]["n2"][0]["proof"]["digest"] == "ab" * 32
+    assert st["counters"]["late_votes_unchecked"] >= 1
+
+
 def _suspects(st: dict[str, Any], expected: list[str]) -> dict[str, Any]:
     assert st["suspects"] == expected, st["suspects"]
     return st
