@@ -21,7 +21,6 @@ Checks are in :mod:`pytest_dchaos.checkers.pbft`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import json
@@ -82,6 +81,11 @@ def public_hex(key: Ed25519PrivateKey) -> str:
 
 def private_hex(seed: int, node: str) -> str:
     return hashlib.sha256(f"dchaos-pbft-replica:{seed}:{node}".encode()).hexdigest()
+
+
+#: A client's MAC for a replica is HMAC-SHA256 cut to 16 bytes (RFC 4868), as
+#: docs/nodes/pbft.md has it.
+MAC_HEX_DIGITS = 32
 
 
 def mac_key(seed: int, client: str, node: str) -> bytes:
@@ -203,6 +207,7 @@ class PbftWorkload(Workload):
         self.keys, self.read_ratio, self.cas_ratio = keys, read_ratio, cas_ratio
         self.retry, self.seed = retry, seed
         self._timestamps: dict[str, int] = {}
+        self._mac_keys: dict[tuple[str, str], bytes] = {}
         self._written: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -233,14 +238,15 @@ class PbftWorkload(Workload):
         core = canonical({"client": request["client"], "timestamp": request["timestamp"],
                           "op": request["op"]})
         client = request["client"]
-        # HMAC-SHA256 cut to 16 bytes, as docs/nodes/pbft.md has it.
-        auth = {n: hmac.new(self.mac_key(client, n), core, hashlib.sha256).hexdigest()[:32]
-                for n in nodes}
+        auth = {n: hmac.new(self.mac_key(client, n), core,
+                            hashlib.sha256).hexdigest()[:MAC_HEX_DIGITS] for n in nodes}
         return {**request, "auth": auth}
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one workload per run)
     def mac_key(self, client: str, node: str) -> bytes:
-        return mac_key(self.seed, client, node)
+        key = self._mac_keys.get((client, node))
+        if key is None:
+            key = self._mac_keys[(client, node)] = mac_key(self.seed, client, node)
+        return key
 
     def submit(self, cluster: Cluster, client: str, node: str, f: str,
                value: Any) -> QuorumRequest:
