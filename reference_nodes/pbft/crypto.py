@@ -81,10 +81,6 @@ def digest_of_cores(cores: list[bytes]) -> str:
 MAC_HEX_DIGITS = 32
 
 
-def request_mac(key: bytes, request: JSON) -> str:
-    return mac_of(key, canonical(request_core(request)))
-
-
 def mac_of(key: bytes, core: bytes) -> str:
     return hmac.new(key, core, hashlib.sha256).hexdigest()[:MAC_HEX_DIGITS]
 
@@ -136,12 +132,9 @@ class Keys:
             return body
         return {**body, "sig": self._private.sign(signed_part(body)).hex()}
 
-    def verify(self, signer: str, body: JSON) -> bool:
-        """Is ``body`` signed by ``signer``? Without keys, every body is taken as is."""
-        return self.verify_part(signer, body.get("sig"), signed_part(body))
-
     def verify_part(self, signer: str, sig: Any, part: bytes) -> bool:
-        """:meth:`verify` for a body's :func:`signed_part`, already encoded."""
+        """Is ``sig`` ``signer``'s signature of ``part`` (a body's :func:`signed_part`)?
+        Without keys, every body is taken as is."""
         if not self.enabled:
             return True
         key = self._public.get(signer)
@@ -175,6 +168,10 @@ class Keys:
         if len(self._checked) > REMEMBERED_REQUESTS:
             del self._checked[next(iter(self._checked))]
         return True
+
+    def batch_digest(self, batch: list[JSON]) -> str:
+        """:func:`batch_digest`, from the encodings remembered for checked requests."""
+        return digest_of_cores([self.core_bytes(r) for r in batch])
 
     def core_bytes(self, request: JSON) -> bytes:
         """The request's canonical core (what batch digests cover), remembered when its

@@ -57,7 +57,6 @@ from reference_nodes.pbft.crypto import (
     Keys,
     batch_digest,
     batch_order,
-    digest_of_cores,
     request_core,
     signed_part,
 )
@@ -365,9 +364,9 @@ class Replica:
                 break
             batch.sort(key=batch_order)
             self.seq += 1
-            digest = digest_of_cores([self.keys.core_bytes(r) for r in batch])
             body = self.broadcast({"type": PREPREPARE, "view": self.view, "seq": self.seq,
-                                   "digest": digest, "replica": self.me, "batch": batch})
+                                   "digest": self.keys.batch_digest(batch),
+                                   "replica": self.me, "batch": batch})
             self.accept_preprepare(body)
 
     # -- normal case -----------------------------------------------------------------------
@@ -416,8 +415,7 @@ class Replica:
                              f"its client did not make ({problem or 'bad MAC'})",
                              _header(body))
                 return
-        if digest_of_cores([self.keys.core_bytes(r) for r in body["batch"]]) \
-                != body["digest"]:
+        if self.keys.batch_digest(body["batch"]) != body["digest"]:
             self.suspect(sender, "bad_digest", f"pre-prepare {seq}: the batch does not "
                          "match its digest", _header(body))
             return
