@@ -62,6 +62,7 @@ DELIVER = re.compile(rb'\{"cmd":"deliver","src":%s,"type":%s,"msg":' % (_STRING,
 FRAME = re.compile(rb'\{"id":%s,"s":%s,"t":%s,"m":' % (_STRING, _STRING, _STRING))
 #: json.loads without its per-call set-up: every message a node prints passes here.
 _decode = json.JSONDecoder().decode
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _unquote(quoted: bytes) -> str:
@@ -140,19 +141,30 @@ class Trace:
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115
+        # Events, node ids and message types repeat on every line: each is quoted once.
+        self._quoted: dict[str, str] = {}
+
+    def _name(self, text: str) -> str:
+        quoted = self._quoted.get(text)
+        if quoted is None:
+            quoted = _q(text)
+            if len(self._quoted) < 4096:  # a node inventing types cannot grow it forever
+                self._quoted[text] = quoted
+        return quoted
 
     def record(self, ev: str, mid: str, src: str, dest: str, msg_type: str, size: int,
                why: str | None = None, msg_id: Any = None) -> None:
         # One line per message carried: formatted by hand (the same JSON json.dumps would
         # give), since it is on the path of every message.
-        line = (f'{{"t":{time.time()!r},"ev":{_q(ev)},"id":{_q(mid)},"src":{_q(src)},'
-                f'"dest":{_q(dest)},"type":{_q(msg_type)},"size":{int(size)}')
+        name = self._name
+        line = (f'{{"t":{time.time()!r},"ev":{name(ev)},"id":{_q(mid)},"src":{name(src)},'
+                f'"dest":{name(dest)},"type":{name(msg_type)},"size":{int(size)}')
         if why:
             line += f',"why":{_q(why)}'
         if msg_id is not None:
             # The body's own msg_id, as the node wrote it: it lets the harness tie what a
             # node says it sent and received (its event log) to what really travelled.
-            line += f',"mi":{json.dumps(msg_id, separators=(",", ":"))}'
+            line += f',"mi":{msg_id}' if type(msg_id) is int else f',"mi":{_encode(msg_id)}'
         self._file.write(line + "}\n")
 
     def flush(self) -> None:
@@ -473,7 +485,7 @@ class Agent:
             return
         body = msg.get("body")
         body = body if isinstance(body, dict) else {}
-        line = json.dumps(msg, separators=(",", ":")).encode()
+        line = _encode(msg).encode()
         if not self.running:
             self.send_event({"event": "undeliverable", "msg": msg,
                              "reason": "the node is not running"})
@@ -516,7 +528,7 @@ class Agent:
     def send_event(self, event: dict[str, Any]) -> None:
         """Queue an event for the harness; written before the loop waits again (at once
         when no loop runs)."""
-        data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        data = _encode(event).encode() + b"\n"
         try:
             asyncio.get_running_loop()
         except RuntimeError:
