@@ -26,6 +26,10 @@ EventHandler = Callable[[str, dict[str, Any]], None]
 _decode = json.JSONDecoder().decode
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 _quote = json.encoder.encode_basestring_ascii
+#: Messages an agent's reader thread sends while it handles what one read brought (the
+#: next requests of the clients whose replies came) leave together, one send per agent,
+#: when it is done: ``links`` is then the set of links holding some.
+_held = threading.local()
 
 
 class AgentLink:
@@ -52,6 +56,10 @@ class AgentLink:
 
     def call(self, cmd: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
         """Send one request and wait for its answer; a refusal raises :class:`HarnessError`."""
+        if threading.current_thread() is self._reader:
+            # Only this thread reads the answer: waiting here could never end.
+            raise HarnessError(f"cannot wait for the agent of {self.node} on its own reader "
+                               f"thread (from an event handler); ask from another thread")
         request_id = next(self._ids)
         future: Future[dict[str, Any]] = Future()
         self._pending[request_id] = future
@@ -82,15 +90,23 @@ class AgentLink:
                    % (_quote(src).encode(), _quote(msg_type).encode(), msg))
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._send(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
+        # A request is awaited: it is never held back, even on a reader thread.
+        self._send(json.dumps(obj, separators=(",", ":")).encode() + b"\n", hold=False)
 
-    def _send(self, data: bytes) -> None:
-        # Many client threads send at once. Whoever holds the lock writes what every thread
-        # queued meanwhile, in one system call; a thread that finds the lock taken leaves
-        # its data to the holder, which looks at the queue again after letting go.
+    def _send(self, data: bytes, hold: bool = True) -> None:
         if self._closed:
             raise HarnessError(f"the agent of {self.node} is gone")
         self._outbox.append(data)
+        held = getattr(_held, "links", None) if hold else None
+        if held is not None:
+            held[self] = None
+            return
+        self._flush()
+
+    def _flush(self) -> None:
+        # Many threads send at once. Whoever holds the lock writes what every thread
+        # queued meanwhile, in one system call; a thread that finds the lock taken leaves
+        # its data to the holder, which looks at the queue again after letting go.
         while self._outbox and self._write_lock.acquire(blocking=False):
             try:
                 while self._outbox:
@@ -103,9 +119,38 @@ class AgentLink:
                 self._write_lock.release()
 
     def _read(self) -> None:
-        stream = self._sock.makefile("rb")
+        partial: list[bytes] = []
         try:
-            for line in stream:
+            while True:
+                data = self._sock.recv(1 << 16)
+                if not data:
+                    break
+                if b"\n" not in data:
+                    partial.append(data)
+                    continue
+                if partial:
+                    data = b"".join(partial) + data
+                    partial = []
+                *lines, rest = data.split(b"\n")
+                if rest:
+                    partial.append(rest)
+                self._handle(lines)
+        except OSError:
+            pass
+        finally:
+            lost = {"ok": False, "error": "the control connection closed"}
+            for future in list(self._pending.values()):
+                if not future.done():
+                    future.set_result(lost)
+            if not self._closed:
+                self._on_event(self.node, {"event": "agent_lost"})
+
+    def _handle(self, lines: list[bytes]) -> None:
+        """What one read brought; messages sent meanwhile leave together at the end."""
+        held: dict[AgentLink, None] = {}
+        _held.links = held
+        try:
+            for line in lines:
                 try:
                     message = _decode(line.decode())
                 except ValueError:  # UnicodeDecodeError is one
@@ -117,16 +162,13 @@ class AgentLink:
                         future.set_result(message)
                     continue
                 self._on_event(self.node, message)
-        except OSError:
-            pass
         finally:
-            stream.close()
-            lost = {"ok": False, "error": "the control connection closed"}
-            for future in list(self._pending.values()):
-                if not future.done():
-                    future.set_result(lost)
-            if not self._closed:
-                self._on_event(self.node, {"event": "agent_lost"})
+            _held.links = None
+            for link in held:
+                # A link lost meanwhile is reported by its own reader (agent_lost), which
+                # fails what waits on it.
+                with contextlib.suppress(HarnessError):
+                    link._flush()
 
     @property
     def closed(self) -> bool:

@@ -22,6 +22,7 @@ from typing import Any
 from pytest_dchaos.agentlink import AgentLink
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 from pytest_dchaos.network import Network
+from pytest_dchaos.timers import Timers
 
 ADMIN_CLIENT = "c0"  # the harness's own client id, for init and state queries
 
@@ -193,6 +194,8 @@ class Cluster:
         self._msg_ids: dict[str, itertools.count[int]] = {}
         self._rules: dict[str, dict[str, list[dict[str, Any]]]] = {n: {} for n in plan.node_ids}
         self._lock = threading.Lock()
+        #: Client pacing, timeouts and retransmissions (one thread, started on first use).
+        self.timers = Timers(f"timers-{plan.run_id}")
         self._closers: list[Callable[[], None]] = []
         self._closed = False
         #: How processes are killed, paused and restarted (backends may substitute theirs).
@@ -611,6 +614,7 @@ class Cluster:
         if self._closed:
             return
         self._closed = True
+        self.timers.close()
         errors = []
         for closer in reversed(self._closers):
             try:

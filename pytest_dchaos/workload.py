@@ -1,28 +1,52 @@
 """Runs a family's client workload against a cluster and writes the history.
 
-``clients`` threads (c1..cK) each do one operation at a time, as a Jepsen client process
-does; together they are paced to ``rate`` operations per second. Every operation goes to a
-node drawn from the seed. Outcomes follow Maelstrom's rules: a reply is ok, a definite error
-is a fail, a timeout or a crash mid-request is info (unknown) — except for reads, which
-change nothing and so simply fail.
+``clients`` clients (c1..cK) each do one operation at a time, as a Jepsen client process
+does; together they are paced to ``rate`` operations per second. Clients are not threads:
+an operation's outcome, learnt on an agent's reader thread, starts the client's next one.
+Every operation goes to a node drawn from the seed. Outcomes follow Maelstrom's rules: a
+reply is ok, a definite error is a fail, a timeout or a crash mid-request is info
+(unknown) — except for reads, which change nothing and so simply fail.
 """
 
 from __future__ import annotations
 
 import random
 import threading
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from typing import Any
 
 from pytest_dchaos.cluster import Cluster
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 from pytest_dchaos.history import FAIL, INFO, OK, History, Op
-from pytest_dchaos.protocols.base import Workload
+from pytest_dchaos.protocols.base import Pending, Workload
 from pytest_dchaos.scenario.model import WorkloadSpec
+from pytest_dchaos.timers import Timer
+
+#: How far behind the pace clients may start at once (see WorkloadRunner._take_slot).
+BURST = 0.02
+
+
+class _Op:
+    """An operation in flight: settled once, by its outcome or by its timeout."""
+
+    __slots__ = ("client", "done", "f", "invocation", "pending", "then", "timer", "value")
+
+    def __init__(self, client: str, invocation: Op, f: str, value: Any,
+                 then: Callable[[str, Any], None] | None) -> None:
+        self.client, self.invocation, self.f, self.value = client, invocation, f, value
+        self.then = then
+        self.pending: Pending | None = None
+        self.timer: Timer | None = None
+        self.done = False
 
 
 class OpExecutor:
-    """Invokes single operations and records invocation and outcome in the history."""
+    """Invokes single operations and records invocation and outcome in the history.
+
+    :meth:`start` does not wait: the outcome is recorded, and the caller told, on the
+    thread that learns it — an agent's reader when a reply settles it, the cluster's timer
+    thread when it times out. :meth:`run` waits for it.
+    """
 
     def __init__(self, cluster: Cluster, workload: Workload, history: History,
                  timeout: float) -> None:
@@ -35,40 +59,106 @@ class OpExecutor:
 
     def run(self, client: str, node: str, f: str, value: Any) -> tuple[str, Any]:
         """Invoke one operation, wait for its outcome, record both; ``(outcome, value)``."""
+        finished = threading.Event()
+        result: list[tuple[str, Any]] = []
+
+        def then(outcome: str, value: Any) -> None:
+            result.append((outcome, value))
+            finished.set()
+
+        op = self.start(client, node, f, value, then)
+        # The timer settles it after the timeout; waiting longer only covers a cluster
+        # whose timers were closed under us.
+        if not finished.wait(self.timeout + 5):
+            self._timed_out(op)
+        return result[0]
+
+    def start(self, client: str, node: str, f: str, value: Any,
+              then: Callable[[str, Any], None] | None = None) -> _Op:
+        """Invoke one operation; when its outcome is recorded, ``then(outcome, value)`` is
+        called (maybe before this returns, e.g. when no node could be reached)."""
         invocation = self.history.invoke(client, f, value,
                                          None if self.workload.to_every_node else node)
+        op = _Op(client, invocation, f, value, then)
         try:
-            future = self.workload.submit(self.cluster, client, node, f, value)
+            op.pending = self.workload.submit(self.cluster, client, node, f, value)
         except HarnessError as exc:
-            return self._done(invocation, FAIL, value, str(exc))
+            self._settle(op, FAIL, value, str(exc))
+            return op
+        op.timer = self.cluster.timers.call_later(self.timeout, self._timed_out, op,
+                                                  coarse=True)
+        op.pending.add_done_callback(lambda pending: self._answered(op, pending))
+        return op
+
+    def _claim(self, op: _Op) -> bool:
+        """True for whoever settles ``op`` first: its reply or its timeout."""
+        with self._lock:
+            if op.done:
+                return False
+            op.done = True
+            return True
+
+    def _timed_out(self, op: _Op) -> None:
+        if not self._claim(op):
+            return
+        if op.pending is not None:
+            op.pending.abandon(self.cluster)
+        self._record(op, self.workload.timeout_outcome(op.f), op.value, "timeout")
+
+    def _answered(self, op: _Op, pending: Pending) -> None:
+        if not self._claim(op):
+            return
+        if op.timer is not None:
+            op.timer.cancel()
+        f, value = op.f, op.value
         try:
-            reply = future.result(self.timeout)
-        except FutureTimeout:
-            future.abandon(self.cluster)
-            return self._done(invocation, self.workload.timeout_outcome(f), value, "timeout")
+            reply = pending.result(0)
         except NodeDown as exc:
-            return self._done(invocation, FAIL, value, str(exc))
+            return self._record(op, FAIL, value, str(exc))
         except (RpcTimeout, NodeError) as exc:
-            return self._done(invocation, self.workload.timeout_outcome(f), value, str(exc))
+            return self._record(op, self.workload.timeout_outcome(f), value, str(exc))
         if reply.get("type") == "error":
             code = reply.get("code")
             outcome = self.workload.error_outcome(f, code if isinstance(code, int) else None)
-            return self._done(invocation, outcome, value,
-                              f"error {code}: {reply.get('text', '')}".strip())
+            return self._record(op, outcome, value,
+                                f"error {code}: {reply.get('text', '')}".strip())
         outcome, result = self.workload.completion(f, value, reply)
         error = None if outcome == OK else f"unexpected reply {reply!r}"
-        return self._done(invocation, outcome, result, error)
+        self._record(op, outcome, result, error)
 
-    def _done(self, invocation: Op, outcome: str, value: Any,
-              error: str | None) -> tuple[str, Any]:
-        self.history.complete(invocation, outcome, value, error)
+    def _settle(self, op: _Op, outcome: str, value: Any, error: str | None) -> None:
+        if self._claim(op):
+            self._record(op, outcome, value, error)
+
+    def _record(self, op: _Op, outcome: str, value: Any, error: str | None) -> None:
+        self.history.complete(op.invocation, outcome, value, error)
         with self._lock:
             self.counts[outcome] += 1
-        return outcome, value
+        if op.then is not None:
+            op.then(outcome, value)
+
+
+class _Client:
+    """One client process of the workload: one operation at a time."""
+
+    __slots__ = ("finished", "lock", "name", "rng", "starting")
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.name = name
+        self.rng = random.Random(f"dchaos-client:{seed}:{name}")
+        self.lock = threading.Lock()
+        self.starting = False  # inside executor.start, on the thread that started it
+        self.finished = False  # its operation finished before executor.start returned
 
 
 class WorkloadRunner:
-    """``spec.clients`` client threads paced to ``spec.rate`` for ``spec.duration``."""
+    """``spec.clients`` clients paced to ``spec.rate`` for ``spec.duration``.
+
+    A client is not a thread: its next operation starts on the thread that recorded the
+    last one's outcome (an agent's reader, mostly), or on the cluster's timer thread when
+    the pace says to wait. Hundreds of clients cost no more threads than one, and a reply
+    leads to the next request without waking anyone.
+    """
 
     def __init__(self, cluster: Cluster, workload: Workload, spec: WorkloadSpec,
                  history: History, seed: int) -> None:
@@ -81,7 +171,8 @@ class WorkloadRunner:
         self._stop = threading.Event()
         self._slot_lock = threading.Lock()
         self._next_slot = 0.0
-        self._threads: list[threading.Thread] = []
+        self._active = 0
+        self._idle = threading.Condition()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -89,38 +180,69 @@ class WorkloadRunner:
 
     def start(self) -> None:
         self._next_slot = self.history.now()
-        for index in range(1, self.spec.clients + 1):
-            thread = threading.Thread(target=self._client, args=(f"c{index}",),
-                                      name=f"client-c{index}", daemon=True)
-            self._threads.append(thread)
-            thread.start()
+        clients = [_Client(f"c{index}", self.seed) for index in range(1, self.spec.clients + 1)]
+        with self._idle:
+            self._active = len(clients)
+        for client in clients:
+            self._pace(client)
 
     def stop(self) -> None:
         """No new operations; wait for those in flight (each bounded by the timeout)."""
         self._stop.set()
-        for thread in self._threads:
-            thread.join(self.spec.timeout + 5)
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=self.spec.timeout + 5)
 
     def _take_slot(self) -> float:
-        """The time this client may start its next operation (paces all clients to rate)."""
+        """The time this client may start its next operation (paces all clients to rate).
+
+        Slots unused in the last :data:`BURST` seconds (at least one) may still be taken:
+        replies come in bursts — one read settles several operations — and so do the
+        next operations, without losing the pace. Clients stuck on timeouts do not come
+        back to more overdue slots than that.
+        """
         interval = 1.0 / self.spec.rate
         with self._slot_lock:
             now = self.history.now()
-            # Clients stuck on timeouts must not come back to a burst of overdue slots.
-            slot = max(self._next_slot, now - interval)
+            slot = max(self._next_slot, now - max(interval, BURST))
             self._next_slot = slot + interval
             return slot
 
-    def _client(self, client: str) -> None:
-        rng = random.Random(f"dchaos-client:{self.seed}:{client}")
+    def _pace(self, client: _Client) -> None:
+        """Start the client's next operation at its slot: now if the pace is behind."""
+        delay = self._take_slot() - self.history.now()
+        if delay > 0:
+            self.cluster.timers.call_later(delay, self._begin, client)
+        else:
+            self._begin(client)
+
+    def _begin(self, client: _Client) -> None:
         nodes = self.cluster.node_ids
-        while not self._stop.is_set():
+        while True:
+            if self._stop.is_set() or self.history.now() >= self.spec.duration:
+                with self._idle:
+                    self._active -= 1
+                    self._idle.notify_all()
+                return
+            f, value = self.workload.next_op(client.rng)
+            node = client.rng.choice(nodes)
+            value = self.workload.bind(node, f, value, nodes, client.name)
+            with client.lock:
+                client.starting, client.finished = True, False
+            self.executor.start(client.name, node, f, value,
+                                lambda _outcome, _value: self._finished(client))
+            with client.lock:
+                client.starting = False
+                if not client.finished:
+                    return  # _finished carries on when the outcome comes
+            # It finished at once (no node reachable, say): loop, not recurse.
             delay = self._take_slot() - self.history.now()
-            # Behind the pace (a saturated system): no wait, which costs even at zero.
-            if self._stop.wait(delay) if delay > 0 else self._stop.is_set():
+            if delay > 0:
+                self.cluster.timers.call_later(delay, self._begin, client)
                 return
-            if self.history.now() >= self.spec.duration:
+
+    def _finished(self, client: _Client) -> None:
+        with client.lock:
+            if client.starting:
+                client.finished = True  # _begin is still in start(): it carries on
                 return
-            f, value = self.workload.next_op(rng)
-            node = rng.choice(nodes)
-            self.executor.run(client, node, f, self.workload.bind(node, f, value, nodes, client))
+        self._pace(client)

@@ -35,6 +35,9 @@ class Pending(Protocol):
 
     def result(self, timeout: float | None = None) -> dict[str, Any]: ...
 
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        """Call ``fn(self)`` once the result is in (at once, if it is already)."""
+
     def abandon(self, cluster: Cluster) -> None: ...
 
 

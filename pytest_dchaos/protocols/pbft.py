@@ -27,7 +27,7 @@ import json
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
@@ -53,6 +53,7 @@ from pytest_dchaos.result import RunRecord
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
 from pytest_dchaos.stats import quantiles_ms
+from pytest_dchaos.timers import Timer
 
 FINAL_POLL = 0.25
 PROBES = "probes"
@@ -119,8 +120,9 @@ class QuorumRequest:
     """One client request sent to every replica; done when f+1 replicas gave one result.
 
     Replicas' answers are matched on (timestamp, result); an error answer counts like a
-    result (f+1 replicas saying "malformed" settle it too). :meth:`result` retransmits the
-    request to every replica each ``retry`` while it waits, as a PBFT client does.
+    result (f+1 replicas saying "malformed" settle it too). Until it is settled, the request
+    goes to every replica again each ``retry`` (on the cluster's timers), as a PBFT client
+    does.
     """
 
     def __init__(self, cluster: Cluster, client: str, body: dict[str, Any],
@@ -133,16 +135,29 @@ class QuorumRequest:
         self._outcome: dict[str, Any] | BaseException | None = None
         self._settled = threading.Lock()
         self._settled.acquire()
+        self._callbacks: list[Callable[[QuorumRequest], None]] = []
+        self._retry: Timer | None = None
+        self._stopped = False  # settled or abandoned: no more retransmissions
         self.sent: list[Multicast] = []
         self.votes: dict[bytes, set[str]] = defaultdict(set)
         self._lock = threading.Lock()
         self._send()
 
     def _send(self) -> None:
+        if self._stopped:
+            return
         sending = self.cluster.multicast(self.nodes, self.body, client=self.client,
                                          on_reply=self._answered)
         with self._lock:
-            self.sent.append(sending)
+            late = self._stopped  # abandoned while this copy went out
+            if not late:
+                self.sent.append(sending)
+                if sending.reached:
+                    self._retry = self.cluster.timers.call_later(self.retry, self._send,
+                                                                 coarse=True)
+        if late:
+            sending.abandon(self.cluster)
+            return
         if not sending.reached:
             self._settle(NodeDown("no replica could be reached"))
 
@@ -164,35 +179,49 @@ class QuorumRequest:
                 return
             replicas = sorted(voters)
         settled = answer if isinstance(answer, dict) else {"type": "?", "value": answer}
-        if self._settle({**settled, "replicas": replicas}):
-            self.abandon(self.cluster)  # the replies still to come change nothing
+        # The replies still to come change nothing.
+        self._settle({**settled, "replicas": replicas}, abandon=True)
 
-    def _settle(self, outcome: dict[str, Any] | BaseException) -> bool:
+    def _settle(self, outcome: dict[str, Any] | BaseException, abandon: bool = False) -> None:
         with self._lock:
             if self._outcome is not None:
-                return False
+                return
             self._outcome = outcome
+            self._stopped = True
+            callbacks, self._callbacks = self._callbacks, []
+            if self._retry is not None:
+                self._retry.cancel()
+        if abandon:
+            self.abandon(self.cluster)
         self._settled.release()
-        return True
+        for callback in callbacks:
+            callback(self)
+
+    def add_done_callback(self, fn: Callable[[QuorumRequest], None]) -> None:
+        """Call ``fn(self)`` once settled (at once, if it is already)."""
+        with self._lock:
+            if self._outcome is None:
+                self._callbacks.append(fn)
+                return
+        fn(self)
 
     def result(self, timeout: float | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
-        while True:
-            remaining = deadline - time.monotonic()
-            if self._settled.acquire(timeout=max(0.0, min(self.retry, remaining))):
-                self._settled.release()  # settled for good: later callers pass too
-                outcome = self._outcome
-                if isinstance(outcome, BaseException):
-                    raise outcome
-                assert outcome is not None
-                return outcome
-            if time.monotonic() >= deadline:
-                raise FutureTimeout
-            self._send()
+        if not self._settled.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            raise FutureTimeout
+        self._settled.release()  # settled for good: later callers pass too
+        outcome = self._outcome
+        if isinstance(outcome, BaseException):
+            raise outcome
+        assert outcome is not None
+        return outcome
 
     def abandon(self, cluster: Cluster) -> None:
+        """Stop listening and retransmitting (the outcome, if any, stays)."""
         with self._lock:
+            self._stopped = True
             sent = list(self.sent)
+            if self._retry is not None:
+                self._retry.cancel()
         for sending in sent:
             sending.abandon(cluster)
 

@@ -18,6 +18,7 @@ import pytest
 from pytest_dchaos import agent
 from pytest_dchaos.agent import DELIVER, FRAME, TooLong, line_batches
 from pytest_dchaos.agentlink import AgentLink
+from pytest_dchaos.errors import HarnessError
 
 
 def batches(chunks: list[bytes], unfinished: bool = True) -> list[list[bytes]]:
@@ -107,3 +108,80 @@ def test_client_threads_sending_at_once_lose_and_mix_no_message() -> None:
         mine = [line for line in fake.lines if line["src"] == f"c{index}"]
         assert [m["msg"]["body"]["seq"] for m in mine] == list(range(per_thread))
         assert all(m["cmd"] == "deliver" and m["type"] == "t" for m in mine)
+
+
+class TalkingAgent(FakeAgent):
+    """A fake agent that first sends ``events`` in one write, then answers every request
+    (a line with an ``id``) and keeps every deliver."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.go = threading.Event()  # set once the test holds its link
+        super().__init__()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        self.go.wait(10)
+        conn.sendall(b"".join(json.dumps(e).encode() + b"\n" for e in self.events))
+        with conn, conn.makefile("rb") as stream:
+            for line in stream:
+                message = json.loads(line)
+                self.lines.append(message)
+                if "id" in message:
+                    conn.sendall(json.dumps({"id": message["id"], "ok": True}).encode() + b"\n")
+
+
+def test_what_a_reader_sends_while_handling_a_read_leaves_after_it_in_order() -> None:
+    events = [{"event": "client", "n": n} for n in range(3)] + [{"event": "ask"}]
+    first, second = TalkingAgent(events), TalkingAgent([])
+    held_while_handling: list[tuple[int, int]] = []
+    answers: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def on_event(node: str, event: dict[str, Any]) -> None:
+        if event["event"] == "client":
+            msg = json.dumps({"src": "c1", "dest": "n1", "body": {"n": event["n"]}}).encode()
+            link.deliver_encoded(msg, "c1", "t")
+            other.deliver_encoded(msg, "c1", "t")
+            held_while_handling.append((len(link._outbox), len(other._outbox)))
+        elif event["event"] == "ask":
+            # A request is awaited: it goes out at once, after what was held for its link.
+            answers.append(other.call("status", timeout=5))
+            done.set()
+
+    other = AgentLink("n2", second.address, on_event=lambda node, event: None)
+    link = AgentLink("n1", first.address, on_event=on_event)
+    first.go.set()
+    second.go.set()
+    assert done.wait(10)
+    link.close()
+    other.close()
+    for fake in (first, second):
+        fake.thread.join(5)
+        fake.server.close()
+    assert answers == [{"id": 1, "ok": True}]
+    assert held_while_handling == [(1, 1), (2, 2), (3, 3)]  # nothing left mid-read
+    assert [m["msg"]["body"]["n"] for m in first.lines] == [0, 1, 2]
+    assert [m.get("msg", {}).get("body", {}).get("n") for m in second.lines] == [0, 1, 2, None]
+    assert second.lines[-1]["cmd"] == "status"
+
+
+def test_a_link_refuses_to_wait_for_its_agent_on_its_own_reader_thread() -> None:
+    fake = TalkingAgent([{"event": "ask"}])
+    errors: list[Exception] = []
+    done = threading.Event()
+
+    def on_event(node: str, event: dict[str, Any]) -> None:
+        try:
+            link.call("status", timeout=5)
+        except HarnessError as exc:
+            errors.append(exc)
+        done.set()
+
+    link = AgentLink("n1", fake.address, on_event=on_event)
+    fake.go.set()
+    assert done.wait(10)
+    link.close()
+    fake.thread.join(5)
+    fake.server.close()
+    assert len(errors) == 1 and "reader thread" in str(errors[0])
