@@ -37,8 +37,9 @@ Byzantine behaviours (:mod:`reference_nodes.pbft.byzantine`) are switched on wit
 ``dchaos_byzantine {behavior}``.
 
 Parameters (``dchaos.params``): ``batch_size`` (64), ``window`` (batches in flight, 2),
-``checkpoint_interval`` (64), ``log_size`` (twice the interval), ``view_change_timeout_ms`` (500),
-``state_timeout_ms`` (1000).
+``pipeline_min`` (requests waiting before a batch goes out while another is in flight,
+``batch_size`` / 4), ``checkpoint_interval`` (64), ``log_size`` (twice the interval),
+``view_change_timeout_ms`` (500), ``state_timeout_ms`` (1000).
 """
 
 from __future__ import annotations
@@ -147,6 +148,8 @@ class Replica:
         self.f = (self.n - 1) // 3
         self.batch_size = params.integer("batch_size", 64, minimum=1)
         self.window = params.integer("window", 2, minimum=1)
+        self.pipeline_min = params.integer("pipeline_min", max(1, self.batch_size // 4),
+                                           minimum=1)
         self.interval = params.integer("checkpoint_interval", 64, minimum=1)
         self.log_size = params.integer("log_size", 2 * self.interval, minimum=self.interval)
         self.vc_timeout = params.duration("view_change_timeout_ms", 500, minimum_ms=1)
@@ -352,8 +355,8 @@ class Replica:
         self.flush_scheduled = False
         if self.me != self.primary() or not self.active:
             return
-        while self.queue and self.seq - self.last_exec < self.window \
-                and self.seq + 1 <= self.low + self.log_size:
+        while self.queue and self.seq + 1 <= self.low + self.log_size \
+                and self.may_propose(self.seq - self.last_exec):
             batch: list[JSON] = []
             while self.queue and len(batch) < self.batch_size:
                 key, request = self.queue.popitem(last=False)
@@ -368,6 +371,17 @@ class Replica:
                                    "digest": self.keys.batch_digest(batch),
                                    "replica": self.me, "batch": batch})
             self.accept_preprepare(body)
+
+    def may_propose(self, in_flight: int) -> bool:
+        """Whether to pre-prepare another batch now, with ``in_flight`` not yet executed.
+
+        The pipeline is idle: yes. Otherwise only for a batch worth its cost — each costs
+        every replica several signatures — up to ``window`` in flight: a few requests wait
+        for the batch in flight to finish and go out together in the next.
+        """
+        if in_flight == 0:
+            return True
+        return in_flight < self.window and len(self.queue) >= self.pipeline_min
 
     # -- normal case -----------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ request with its MAC authenticator to every replica and taking f+1 matching repl
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +22,7 @@ from reference_nodes.pbft.crypto import (
     canonical,
     request_core,
 )
+from reference_nodes.pbft.node import Replica
 
 from .router import Router, eventually
 
@@ -243,3 +244,15 @@ def test_the_seed_comes_with_the_keys(tmp_path: Path) -> None:
         reply = router.rpc("n1", {"type": "init", "node_id": "n1", "node_ids": ["n1"],
                                   "dchaos": {"pbft": material}}, timeout=10, src="c0")
     assert reply["type"] == "error" and "dchaos.pbft.seed must be an integer" in reply["text"]
+
+
+def test_a_batch_goes_out_while_another_is_in_flight_only_when_enough_wait() -> None:
+    replica = Replica()
+    replica.window, replica.pipeline_min = 2, 3
+    replica.queue = OrderedDict((("c1", t), {}) for t in range(1, 3))
+    assert replica.may_propose(0)  # the pipeline is idle: whatever waits goes
+    assert not replica.may_propose(1)  # two wait for the next batch, not a batch of their own
+    replica.queue[("c1", 3)] = {}
+    assert replica.may_propose(1)
+    replica.queue.update({("c2", t): {} for t in range(100)})
+    assert not replica.may_propose(2)  # the window is full
