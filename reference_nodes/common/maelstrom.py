@@ -693,6 +693,14 @@ class Node:
         """Send ``body`` to ``dest`` (fire and forget)."""
         self._write({"src": self.node_id, "dest": dest, "body": body})
 
+    def send_all(self, dests: Iterable[str], body: JSON) -> None:
+        """:meth:`send` ``body`` to each of ``dests``, encoding it once."""
+        encoded = _encode(body)
+        src = _encode(self.node_id)
+        for dest in dests:
+            self._write_line(f'{{"src":{src},"dest":{_encode(dest)},"body":{encoded}}}\n'
+                             .encode())
+
     def reply(self, request: Message, body: JSON) -> None:
         """Answer ``request``; does nothing if the request carried no ``msg_id``."""
         if request.msg_id is None:
@@ -740,7 +748,9 @@ class Node:
     def _write(self, message: JSON) -> None:
         # Lines written while one callback runs (a batch to every peer, say) leave in one
         # flush when it returns: one write for the agent to read instead of dozens.
-        line = _encode(message).encode() + b"\n"
+        self._write_line(_encode(message).encode() + b"\n")
+
+    def _write_line(self, line: bytes) -> None:
         out = self._stdout
         if out is None:
             raise RuntimeError("the node is not running")

@@ -110,10 +110,10 @@ class Keys:
         self._private: Ed25519PrivateKey | None = None
         self._public: dict[str, Ed25519PublicKey] = {}
         self.client_keys: dict[str, bytes] = {}
-        # Checked authenticators: MAC -> (the request core it covers, canonically encoded).
-        # A backup sees each request twice (from its client, then in a pre-prepare), and
-        # every digest covers it again: the second time is a comparison.
-        self._checked: dict[str, tuple[JSON, bytes]] = {}
+        # Checked authenticators: MAC -> (client, timestamp, op) it covers, and their
+        # canonical encoding. A backup sees each request twice (from its client, then in a
+        # pre-prepare), and every digest covers it again: the second time is a comparison.
+        self._checked: dict[str, tuple[Any, Any, Any, bytes]] = {}
         if not self.enabled:
             return
         self._private = Ed25519PrivateKey.from_private_bytes(_hex_bytes(private, "private"))
@@ -150,6 +150,8 @@ class Keys:
         """Is the client's MAC for this replica right? Without client keys, yes."""
         if not self.client_keys:
             return True
+        if self._known(request) is not None:
+            return True
         key = self.client_keys.get(str(request.get("client")))
         auth = request.get("auth")
         if key is None or not isinstance(auth, dict):
@@ -157,17 +159,30 @@ class Keys:
         mac = auth.get(self.me)
         if not isinstance(mac, str):
             return False
-        core = request_core(request)
-        known = self._checked.get(mac)
-        if known is not None and known[0] == core:
-            return True
-        encoded = canonical(core)
+        encoded = canonical(request_core(request))
         if not hmac.compare_digest(mac, mac_of(key, encoded)):
             return False
-        self._checked[mac] = (core, encoded)
+        self._checked[mac] = (request.get("client"), request.get("timestamp"),
+                              request.get("op"), encoded)
         if len(self._checked) > REMEMBERED_REQUESTS:
             del self._checked[next(iter(self._checked))]
         return True
+
+    def known_request(self, request: JSON) -> bool:
+        """Is this a request whose authenticator was checked already (the same client,
+        timestamp and op)? A backup sees each request twice: from its client, then in a
+        pre-prepare."""
+        return self._known(request) is not None
+
+    def _known(self, request: JSON) -> bytes | None:
+        """The canonical core of a request already checked, or None."""
+        auth = request.get("auth")
+        mac = auth.get(self.me) if type(auth) is dict else None
+        known = self._checked.get(mac) if type(mac) is str else None
+        if (known is not None and known[0] == request.get("client")
+                and known[1] == request.get("timestamp") and known[2] == request.get("op")):
+            return known[3]
+        return None
 
     def batch_digest(self, batch: list[JSON]) -> str:
         """:func:`batch_digest`, from the encodings remembered for checked requests."""
@@ -176,10 +191,5 @@ class Keys:
     def core_bytes(self, request: JSON) -> bytes:
         """The request's canonical core (what batch digests cover), remembered when its
         authenticator was checked."""
-        core = request_core(request)
-        auth = request.get("auth")
-        mac = auth.get(self.me) if isinstance(auth, dict) else None
-        known = self._checked.get(mac) if isinstance(mac, str) else None
-        if known is not None and known[0] == core:
-            return known[1]
-        return canonical(core)
+        known = self._known(request)
+        return known if known is not None else canonical(request_core(request))

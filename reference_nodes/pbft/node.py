@@ -276,9 +276,19 @@ class Replica:
         """Sign ``body`` and send it to every other replica; returns the signed body.
         ``batch``: what a prepare or commit is about (for Byzantine behaviours)."""
         signed = self.keys.sign(body)
+        honest: list[str] = []  # those told the signed body as it is: encoded once for all
         for peer in self.replicas:
-            if peer != self.me:
-                self.send(peer, signed, batch)
+            if peer == self.me:
+                continue
+            for to, out, delay in self.behaviour.outgoing(peer, signed, self.replicas, batch):
+                if out is signed and delay <= 0:
+                    honest.append(to)
+                elif delay > 0:
+                    self.runtime.after(delay, functools.partial(self.runtime.send, to, out))
+                else:
+                    self.runtime.send(to, out)
+        if honest:
+            self.runtime.send_all(honest, signed)
         return signed
 
     def authenticate(self, msg: Message, kind: str) -> JSON | None:
@@ -423,6 +433,8 @@ class Replica:
                                  _header(body))
             return
         for request in body["batch"]:
+            if self.keys.known_request(request):
+                continue  # checked, form and MAC, when its client sent it
             problem = _request_problem(request)
             if problem or not self.keys.authentic_request(request):
                 self.suspect(sender, "invented_request", f"pre-prepare {seq} holds a request "
