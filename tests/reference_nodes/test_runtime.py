@@ -239,3 +239,13 @@ def test_params() -> None:
         Params({"mode": "z"}).choice("mode", "x", ("x", "y"))
     with pytest.raises(RPCError, match="n must be an integer"):
         Params({"n": 0}).integer("n", 1, minimum=1)
+
+
+def test_send_all_writes_one_message_per_destination() -> None:
+    out = io.BytesIO()
+    node = Node(stdout=out)
+    node.node_id = "n1"
+    body = {"type": "gossip", "items": [1, "é", {"k": None}]}
+    node.send_all(["n2", "n3"], body)
+    sent = [json.loads(raw) for raw in out.getvalue().splitlines()]
+    assert sent == [{"src": "n1", "dest": dest, "body": body} for dest in ("n2", "n3")]
