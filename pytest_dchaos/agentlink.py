@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import socket
 import threading
 from collections import deque
@@ -21,6 +22,7 @@ from typing import Any
 
 from pytest_dchaos.errors import HarnessError
 
+log = logging.getLogger(__name__)
 EventHandler = Callable[[str, dict[str, Any]], None]
 #: json.loads and json.dumps without their per-call set-up (agents speak UTF-8).
 _decode = json.JSONDecoder().decode
@@ -161,7 +163,13 @@ class AgentLink:
                     if future is not None and not future.done():
                         future.set_result(message)
                     continue
-                self._on_event(self.node, message)
+                try:
+                    self._on_event(self.node, message)
+                except Exception:
+                    # A handler's bug must not stop this link's reader (nothing else reads
+                    # what the agent says): it is logged, and the next message handled.
+                    log.exception("handling %s from the agent of %s failed",
+                                  message.get("event"), self.node)
         finally:
             _held.links = None
             for link in held:

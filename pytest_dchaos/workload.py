@@ -10,6 +10,7 @@ reply is ok, a definite error is a fail, a timeout or a crash mid-request is inf
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from pytest_dchaos.history import FAIL, INFO, OK, History, Op
 from pytest_dchaos.protocols.base import Pending, Workload
 from pytest_dchaos.scenario.model import WorkloadSpec
 from pytest_dchaos.timers import Timer
+
+log = logging.getLogger(__name__)
 
 #: How far behind the pace clients may start at once (see WorkloadRunner._take_slot).
 BURST = 0.02
@@ -141,7 +144,7 @@ class OpExecutor:
 class _Client:
     """One client process of the workload: one operation at a time."""
 
-    __slots__ = ("finished", "lock", "name", "rng", "starting")
+    __slots__ = ("finished", "lock", "name", "retired", "rng", "starting")
 
     def __init__(self, name: str, seed: int) -> None:
         self.name = name
@@ -149,6 +152,7 @@ class _Client:
         self.lock = threading.Lock()
         self.starting = False  # inside executor.start, on the thread that started it
         self.finished = False  # its operation finished before executor.start returned
+        self.retired = False  # done for the run
 
 
 class WorkloadRunner:
@@ -216,29 +220,49 @@ class WorkloadRunner:
             self._begin(client)
 
     def _begin(self, client: _Client) -> None:
+        if client.retired:
+            return
+        try:
+            self._operate(client)
+        except Exception:
+            # On an agent's reader or the timer thread: the client stops, they go on.
+            log.exception("client %s stopped: starting its next operation failed",
+                          client.name)
+            self._retire(client)
+
+    def _operate(self, client: _Client) -> None:
         nodes = self.cluster.node_ids
         while True:
             if self._stop.is_set() or self.history.now() >= self.spec.duration:
-                with self._idle:
-                    self._active -= 1
-                    self._idle.notify_all()
+                self._retire(client)
                 return
             f, value = self.workload.next_op(client.rng)
             node = client.rng.choice(nodes)
             value = self.workload.bind(node, f, value, nodes, client.name)
             with client.lock:
                 client.starting, client.finished = True, False
-            self.executor.start(client.name, node, f, value,
-                                lambda _outcome, _value: self._finished(client))
-            with client.lock:
-                client.starting = False
-                if not client.finished:
-                    return  # _finished carries on when the outcome comes
+            try:
+                self.executor.start(client.name, node, f, value,
+                                    lambda _outcome, _value: self._finished(client))
+            finally:
+                with client.lock:
+                    client.starting = False
+                    finished = client.finished
+            if not finished:
+                return  # _finished carries on when the outcome comes
             # It finished at once (no node reachable, say): loop, not recurse.
             delay = self._take_slot() - self.history.now()
             if delay > 0:
                 self.cluster.timers.call_later(delay, self._begin, client)
                 return
+
+    def _retire(self, client: _Client) -> None:
+        with self._idle:
+            if client.retired:
+                return
+            client.retired = True
+            self._active -= 1
+            self._idle.notify_all()
 
     def _finished(self, client: _Client) -> None:
         with client.lock:

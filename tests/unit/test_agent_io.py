@@ -185,3 +185,25 @@ def test_a_link_refuses_to_wait_for_its_agent_on_its_own_reader_thread() -> None
     fake.thread.join(5)
     fake.server.close()
     assert len(errors) == 1 and "reader thread" in str(errors[0])
+
+
+def test_a_handler_that_raises_does_not_stop_the_reader(
+        caplog: pytest.LogCaptureFixture) -> None:
+    fake = TalkingAgent([{"event": "boom"}, {"event": "after"}])
+    seen: list[str] = []
+    done = threading.Event()
+
+    def on_event(node: str, event: dict[str, Any]) -> None:
+        seen.append(event["event"])
+        if event["event"] == "boom":
+            raise ValueError("a bug in a handler")
+        done.set()
+
+    link = AgentLink("n1", fake.address, on_event=on_event)
+    fake.go.set()
+    assert done.wait(10)
+    link.close()
+    fake.thread.join(5)
+    fake.server.close()
+    assert seen == ["boom", "after"]
+    assert "a bug in a handler" in caplog.text

@@ -166,3 +166,28 @@ def test_run_waits_for_one_outcome_and_a_late_reply_changes_nothing(
     workload.close()
     assert Counter(op.type for op in history.ops) == {INVOKE: 1, INFO: 1}
     assert executor.counts == {OK: 0, FAIL: 0, INFO: 1}
+
+
+class BadBind(Writes):
+    """Fails to start client c2's second operation (a bug in a family's workload)."""
+
+    def __init__(self) -> None:
+        super().__init__("reply")
+        self.started: Counter[str] = Counter()
+
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
+        self.started[client] += 1
+        if client == "c2" and self.started[client] == 2:
+            raise RuntimeError("bug in bind")
+        return value
+
+
+def test_a_client_whose_operation_fails_to_start_stops_alone(
+        cluster: FakeCluster, caplog: pytest.LogCaptureFixture) -> None:
+    workload = BadBind()
+    started = time.monotonic()
+    _runner, history = run(cluster, workload, clients=3, rate=300, duration=0.4, timeout=1)
+    assert time.monotonic() - started < 2  # stop() did not wait for the stopped client
+    per_client = Counter(op.process for op in history.ops if op.type == OK)
+    assert per_client["c2"] == 1 and per_client["c1"] > 10 and per_client["c3"] > 10
+    assert "client c2 stopped" in caplog.text and "bug in bind" in caplog.text
