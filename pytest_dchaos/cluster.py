@@ -188,7 +188,7 @@ class Cluster:
         self._exits: dict[str, str] = {}
         self._bad_lines: dict[str, str] = {}
         # (client, msg_id) -> the request waiting for its reply. Not under _lock: every
-        # client thread and agent reader touches it per message. Each dict operation is
+        # agent reader (and the timer thread) touches it per message. Each dict operation is
         # atomic, and an entry is settled by whoever pops it, exactly once.
         self._pending: dict[tuple[str, Any], _Pending] = {}
         self._msg_ids: dict[str, itertools.count[int]] = {}
