@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -166,44 +167,50 @@ def test_what_a_reader_sends_while_handling_a_read_leaves_after_it_in_order() ->
     assert second.lines[-1]["cmd"] == "status"
 
 
-def test_a_link_refuses_to_wait_for_its_agent_on_its_own_reader_thread() -> None:
-    fake = TalkingAgent([{"event": "ask"}])
-    errors: list[Exception] = []
+def converse(fake: TalkingAgent, handle: Callable[[AgentLink, dict[str, Any]], bool]) -> None:
+    """Link to ``fake``, let it send its events, and hand each to ``handle(link, event)``
+    (on the link's reader) until one returns True; then close both ends."""
     done = threading.Event()
+    links: list[AgentLink] = []
 
     def on_event(node: str, event: dict[str, Any]) -> None:
+        if handle(links[0], event):
+            done.set()
+
+    links.append(AgentLink("n1", fake.address, on_event=on_event))
+    fake.go.set()
+    try:
+        assert done.wait(10)
+    finally:
+        links[0].close()
+        fake.thread.join(5)
+        fake.server.close()
+
+
+def test_a_link_refuses_to_wait_for_its_agent_on_its_own_reader_thread() -> None:
+    errors: list[Exception] = []
+
+    def handle(link: AgentLink, event: dict[str, Any]) -> bool:
         try:
             link.call("status", timeout=5)
         except HarnessError as exc:
             errors.append(exc)
-        done.set()
+        return True
 
-    link = AgentLink("n1", fake.address, on_event=on_event)
-    fake.go.set()
-    assert done.wait(10)
-    link.close()
-    fake.thread.join(5)
-    fake.server.close()
+    converse(TalkingAgent([{"event": "ask"}]), handle)
     assert len(errors) == 1 and "reader thread" in str(errors[0])
 
 
 def test_a_handler_that_raises_does_not_stop_the_reader(
         caplog: pytest.LogCaptureFixture) -> None:
-    fake = TalkingAgent([{"event": "boom"}, {"event": "after"}])
     seen: list[str] = []
-    done = threading.Event()
 
-    def on_event(node: str, event: dict[str, Any]) -> None:
+    def handle(link: AgentLink, event: dict[str, Any]) -> bool:
         seen.append(event["event"])
         if event["event"] == "boom":
             raise ValueError("a bug in a handler")
-        done.set()
+        return True
 
-    link = AgentLink("n1", fake.address, on_event=on_event)
-    fake.go.set()
-    assert done.wait(10)
-    link.close()
-    fake.thread.join(5)
-    fake.server.close()
+    converse(TalkingAgent([{"event": "boom"}, {"event": "after"}]), handle)
     assert seen == ["boom", "after"]
     assert "a bug in a handler" in caplog.text
