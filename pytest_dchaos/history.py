@@ -20,7 +20,7 @@ OK, FAIL, INFO, INVOKE = "ok", "fail", "info", "invoke"
 COMPLETIONS = (OK, FAIL, INFO)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Op:
     index: int
     process: str  # the client id, c1..cK

@@ -24,6 +24,10 @@ log = logging.getLogger(__name__)
 COARSE = 0.01
 
 
+def _nothing() -> None:
+    pass
+
+
 class Timer:
     """A callback due at ``when`` (``time.monotonic()``); :meth:`cancel` stops it."""
 
@@ -34,7 +38,10 @@ class Timer:
         self.cancelled = False
 
     def cancel(self) -> None:
+        # What the callback would have used goes now, not at its time: a cancelled
+        # timeout stays in the heap for seconds, and must not keep its operation alive.
         self.cancelled = True
+        self.fn, self.args = _nothing, ()
 
 
 class Timers:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 
 from pytest_dchaos.timers import COARSE, Timers
 
@@ -60,3 +62,17 @@ def test_a_callback_can_schedule_more_and_close_drops_what_is_left() -> None:
     timers.call_later(0.0, step, 4)  # after close: dropped
     time.sleep(0.05)
     assert ran == [1, 2]
+
+
+def test_a_cancelled_timer_lets_go_of_what_it_would_have_run_with() -> None:
+    class Operation:
+        pass
+
+    timers = Timers()
+    operation = Operation()
+    alive = weakref.ref(operation)
+    timers.call_later(60, lambda op: None, operation, coarse=True).cancel()
+    del operation
+    gc.collect()
+    assert alive() is None  # not kept for the minute the timer waits in the heap
+    timers.close()
