@@ -144,7 +144,7 @@ class OpExecutor:
 class _Client:
     """One client process of the workload: one operation at a time."""
 
-    __slots__ = ("finished", "lock", "name", "retired", "rng", "starting")
+    __slots__ = ("finished", "lock", "name", "paced", "retired", "rng", "starting")
 
     def __init__(self, name: str, seed: int) -> None:
         self.name = name
@@ -153,6 +153,7 @@ class _Client:
         self.starting = False  # inside executor.start, on the thread that started it
         self.finished = False  # its operation finished before executor.start returned
         self.retired = False  # done for the run
+        self.paced: Timer | None = None  # waiting for its next slot
 
 
 class WorkloadRunner:
@@ -177,6 +178,7 @@ class WorkloadRunner:
         self._next_slot = 0.0
         self._active = 0
         self._idle = threading.Condition()
+        self._clients: list[_Client] = []
 
     @property
     def counts(self) -> dict[str, int]:
@@ -184,15 +186,21 @@ class WorkloadRunner:
 
     def start(self) -> None:
         self._next_slot = self.history.now()
-        clients = [_Client(f"c{index}", self.seed) for index in range(1, self.spec.clients + 1)]
+        self._clients = [_Client(f"c{index}", self.seed)
+                         for index in range(1, self.spec.clients + 1)]
         with self._idle:
-            self._active = len(clients)
-        for client in clients:
+            self._active = len(self._clients)
+        for client in self._clients:
             self._pace(client)
 
     def stop(self) -> None:
         """No new operations; wait for those in flight (each bounded by the timeout)."""
         self._stop.set()
+        for client in self._clients:
+            paced = client.paced
+            if paced is not None:  # idle until its slot, which may be seconds away
+                paced.cancel()
+                self._retire(client)
         with self._idle:
             self._idle.wait_for(lambda: self._active == 0, timeout=self.spec.timeout + 5)
 
@@ -215,11 +223,12 @@ class WorkloadRunner:
         """Start the client's next operation at its slot: now if the pace is behind."""
         delay = self._take_slot() - self.history.now()
         if delay > 0:
-            self.cluster.timers.call_later(delay, self._begin, client)
+            client.paced = self.cluster.timers.call_later(delay, self._begin, client)
         else:
             self._begin(client)
 
     def _begin(self, client: _Client) -> None:
+        client.paced = None
         if client.retired:
             return
         try:
@@ -253,7 +262,7 @@ class WorkloadRunner:
             # It finished at once (no node reachable, say): loop, not recurse.
             delay = self._take_slot() - self.history.now()
             if delay > 0:
-                self.cluster.timers.call_later(delay, self._begin, client)
+                client.paced = self.cluster.timers.call_later(delay, self._begin, client)
                 return
 
     def _retire(self, client: _Client) -> None:

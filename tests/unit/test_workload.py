@@ -191,3 +191,19 @@ def test_a_client_whose_operation_fails_to_start_stops_alone(
     per_client = Counter(op.process for op in history.ops if op.type == OK)
     assert per_client["c2"] == 1 and per_client["c1"] > 10 and per_client["c3"] > 10
     assert "client c2 stopped" in caplog.text and "bug in bind" in caplog.text
+
+
+def test_stop_does_not_wait_for_clients_idle_until_a_distant_slot(
+        cluster: FakeCluster) -> None:
+    workload = Writes("reply")
+    history = History()
+    runner = WorkloadRunner(cluster, workload,  # type: ignore[arg-type]
+                            WorkloadSpec(clients=3, rate=0.5, duration=60, timeout=5),
+                            history, seed=7)
+    runner.start()
+    time.sleep(0.3)  # the first operation done; the next slots are seconds away
+    started = time.monotonic()
+    runner.stop()
+    workload.close()
+    assert time.monotonic() - started < 0.5
+    assert runner.counts[OK] == 1 and one_at_a_time(history)
