@@ -265,30 +265,26 @@ class Replica:
                 self.verified.popitem(last=False)
         return ok
 
-    def send(self, dest: str, body: JSON, batch: list[JSON] | None = None) -> None:
-        for to, out, delay in self.behaviour.outgoing(dest, body, self.replicas, batch):
-            if delay > 0:
-                self.runtime.after(delay, functools.partial(self.runtime.send, to, out))
-            else:
-                self.runtime.send(to, out)
-
-    def broadcast(self, body: JSON, batch: list[JSON] | None = None) -> JSON:
-        """Sign ``body`` and send it to every other replica; returns the signed body.
-        ``batch``: what a prepare or commit is about (for Byzantine behaviours)."""
-        signed = self.keys.sign(body)
-        honest: list[str] = []  # those told the signed body as it is: encoded once for all
-        for peer in self.replicas:
-            if peer == self.me:
-                continue
-            for to, out, delay in self.behaviour.outgoing(peer, signed, self.replicas, batch):
-                if out is signed and delay <= 0:
-                    honest.append(to)
-                elif delay > 0:
+    def send(self, dests: list[str], body: JSON, batch: list[JSON] | None = None) -> None:
+        """Send ``body`` to each of ``dests``, as this replica's behaviour has it; what goes
+        out unchanged and at once is encoded once for all. ``batch``: what a prepare or
+        commit is about (for Byzantine behaviours)."""
+        unchanged: list[str] = []
+        for dest in dests:
+            for to, out, delay in self.behaviour.outgoing(dest, body, self.replicas, batch):
+                if delay > 0:
                     self.runtime.after(delay, functools.partial(self.runtime.send, to, out))
+                elif out is body:
+                    unchanged.append(to)
                 else:
                     self.runtime.send(to, out)
-        if honest:
-            self.runtime.send_all(honest, signed)
+        if unchanged:
+            self.runtime.send_all(unchanged, body)
+
+    def broadcast(self, body: JSON, batch: list[JSON] | None = None) -> JSON:
+        """Sign ``body`` and send it to every other replica; returns the signed body."""
+        signed = self.keys.sign(body)
+        self.send([peer for peer in self.replicas if peer != self.me], signed, batch)
         return signed
 
     def authenticate(self, msg: Message, kind: str) -> JSON | None:
@@ -767,9 +763,7 @@ class Replica:
                 # lost), rather than run ahead alone into ever later views.
                 mine = self.view_changes.get(self.view, {}).get(self.me)
                 if mine is not None:
-                    for peer in self.replicas:
-                        if peer != self.me:
-                            self.send(peer, mine)
+                    self.send([peer for peer in self.replicas if peer != self.me], mine)
                 self.vc_started = now
 
     def start_view_change(self, view: int) -> None:
