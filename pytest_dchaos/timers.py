@@ -63,7 +63,7 @@ class Timers:
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any,
                 coarse: bool = False) -> Timer:
         if coarse:
-            when = math.ceil(when / COARSE) * COARSE
+            when = max(when, math.ceil(when / COARSE) * COARSE)  # never early, even by an ulp
         timer = Timer(when, fn, args)
         with self._wake:
             if self._closed:
