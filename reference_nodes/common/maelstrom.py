@@ -695,6 +695,9 @@ class Node:
 
     def send_all(self, dests: Iterable[str], body: JSON) -> None:
         """:meth:`send` ``body`` to each of ``dests``, encoding it once."""
+        dests = list(dests)
+        if not dests:
+            return
         encoded = _encode(body)
         src = _encode(self.node_id)
         for dest in dests:

@@ -277,9 +277,11 @@ class Replica:
                 elif out is body:
                     unchanged.append(to)
                 else:
+                    # What a behaviour sends in place of the body keeps its order.
+                    self.runtime.send_all(unchanged, body)
+                    unchanged = []
                     self.runtime.send(to, out)
-        if unchanged:
-            self.runtime.send_all(unchanged, body)
+        self.runtime.send_all(unchanged, body)
 
     def broadcast(self, body: JSON, batch: list[JSON] | None = None) -> JSON:
         """Sign ``body`` and send it to every other replica; returns the signed body."""
