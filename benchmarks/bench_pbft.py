@@ -96,6 +96,8 @@ class CpuShares:
 
     def __init__(self, start: float, stop: float) -> None:
         self.shares: dict[str, float] = {}
+        #: Cores the virtual machine's host took (steal time): throughput figures from a
+        #: run where this is high are low for reasons outside the harness.
         self.stolen = 0.0
         self._thread = threading.Thread(target=self._measure, args=(start, stop), daemon=True)
 
@@ -111,8 +113,6 @@ class CpuShares:
         first, began, stolen = self._snapshot(), time.monotonic(), self._steal()
         time.sleep(stop - start)
         last, wall = self._snapshot(), time.monotonic() - began
-        #: Cores the virtual machine's host took (steal time): throughput figures from a
-        #: run where this is high are low for reasons outside the harness.
         self.stolen = (self._steal() - stolen) / os.sysconf("SC_CLK_TCK") / wall
         for pid, (kind, ticks) in last.items():
             if pid in first:

@@ -32,11 +32,11 @@ BURST = 0.02
 class _Op:
     """An operation in flight: settled once, by its outcome or by its timeout."""
 
-    __slots__ = ("client", "done", "f", "invocation", "pending", "then", "timer", "value")
+    __slots__ = ("done", "f", "invocation", "pending", "then", "timer", "value")
 
-    def __init__(self, client: str, invocation: Op, f: str, value: Any,
+    def __init__(self, invocation: Op, f: str, value: Any,
                  then: Callable[[str, Any], None] | None) -> None:
-        self.client, self.invocation, self.f, self.value = client, invocation, f, value
+        self.invocation, self.f, self.value = invocation, f, value
         self.then = then
         self.pending: Pending | None = None
         self.timer: Timer | None = None
@@ -82,11 +82,12 @@ class OpExecutor:
         called (maybe before this returns, e.g. when no node could be reached)."""
         invocation = self.history.invoke(client, f, value,
                                          None if self.workload.to_every_node else node)
-        op = _Op(client, invocation, f, value, then)
+        op = _Op(invocation, f, value, then)
         try:
             op.pending = self.workload.submit(self.cluster, client, node, f, value)
         except HarnessError as exc:
-            self._settle(op, FAIL, value, str(exc))
+            op.done = True  # nobody else knows of it yet
+            self._record(op, FAIL, value, str(exc))
             return op
         op.timer = self.cluster.timers.call_later(self.timeout, self._timed_out, op,
                                                   coarse=True)
@@ -128,10 +129,6 @@ class OpExecutor:
         outcome, result = self.workload.completion(f, value, reply)
         error = None if outcome == OK else f"unexpected reply {reply!r}"
         self._record(op, outcome, result, error)
-
-    def _settle(self, op: _Op, outcome: str, value: Any, error: str | None) -> None:
-        if self._claim(op):
-            self._record(op, outcome, value, error)
 
     def _record(self, op: _Op, outcome: str, value: Any, error: str | None) -> None:
         self.history.complete(op.invocation, outcome, value, error)
