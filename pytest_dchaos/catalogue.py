@@ -23,6 +23,8 @@ def _field_rows(fields: tuple[s.Field, ...]) -> list[str]:
 def _show(value: object, kind: s.Kind | None = None) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as YAML spells it
     if isinstance(kind, s.Duration) and isinstance(value, int | float):
         return format_duration(value)
     if isinstance(value, float) and value.is_integer():

@@ -29,6 +29,7 @@ class ByzantineOptions:
     behavior: str
     delay: float
     copies: int
+    collude: bool = False
 
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "dchaos_byzantine", "behavior": self.behavior}
@@ -36,6 +37,8 @@ class ByzantineOptions:
             out["delay_ms"] = round(self.delay * 1000)
         if self.behavior == "replay":
             out["copies"] = self.copies
+        if self.behavior == "equivocate" and self.collude:
+            out["collude"] = True
         return out
 
 
@@ -54,17 +57,19 @@ class Byzantine(FaultType):
         s.Field("delay", s.Duration(), "slow_primary: how long each pre-prepare is held",
                 1.5),
         s.Field("copies", s.Int(min=1), "replay: old messages sent along with each one", 3),
+        s.Field("collude", s.Bool(), "equivocate: as a backup, lie only where the primary "
+                "does (never alone)", False),
     ))
 
     def build(self, values: dict[str, Any], node: Any, ctx: s.ParseContext) -> Any:
         return ByzantineOptions(values["node"], values["behavior"], values["delay"],
-                                values["copies"])
+                                values["copies"], values["collude"])
 
     def resolve(self, options: ByzantineOptions, rng: random.Random,
                 nodes: tuple[str, ...]) -> ByzantineOptions:
         behavior = rng.choice(BEHAVIOURS) if options.behavior == "random" else options.behavior
         return ByzantineOptions(pick_node(options.node, rng, nodes), behavior, options.delay,
-                                options.copies)
+                                options.copies, options.collude)
 
     def nodes(self, options: ByzantineOptions) -> tuple[str, ...]:
         return (options.node,)

@@ -11,7 +11,9 @@ which is what makes their lies provable by the honest replicas.
   requests in order, or in reverse order; a batch of one request is not equivocated), so that
   several equivocating replicas collude: as primary it pre-prepares one version to each
   group, as backup it prepares and commits each group's version. One such replica cannot
-  make honest ones disagree; f+1 of them can.
+  make honest ones disagree; f+1 of them can. With ``collude``, a backup lies only on the
+  slots where its primary lies too (it knows so when it was told the second version: it is
+  in the odd group), so it never lies alone, where it would only give itself away.
 * ``forge``: every signature it sends is wrong.
 * ``corrupt``: digests that do not match what they describe (pre-prepares whose batch
   differs from their digest, prepares and commits of digests nobody proposed).
@@ -45,6 +47,7 @@ class Behaviour:
         self.rng = random.Random(f"{seed}:{me}:{name}")
         self.delay = float(options.get("delay_ms", 1500)) / 1000.0
         self.replay_copies = int(options.get("copies", 3))
+        self.collude = options.get("collude") is True
         self._sent: deque[tuple[str, JSON]] = deque(maxlen=256)
         self.altered = 0
 
@@ -93,6 +96,9 @@ class Behaviour:
         if kind not in ("pbft_preprepare", "pbft_prepare", "pbft_commit") or self.batch is None:
             return [(dest, body, 0.0)]
         seq = int(body.get("seq", 0))
+        if self.collude and kind != "pbft_preprepare" \
+                and self.batch == self.version(self.batch, odd=False):
+            return [(dest, body, 0.0)]  # its primary told it no lie to join
         if self.since_seq is None:
             if kind == "pbft_commit":
                 return [(dest, body, 0.0)]  # a slot it began honestly

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.protocols.pbft import PbftWorkload, key_material
+from reference_nodes.pbft.byzantine import Behaviour
 from reference_nodes.pbft.crypto import (
     Keys,
     batch_digest,
+    batch_order,
     canonical,
     request_core,
 )
@@ -256,3 +258,24 @@ def test_a_batch_goes_out_while_another_is_in_flight_only_when_enough_wait() -> 
     assert replica.may_propose(1)
     replica.queue.update({("c2", t): {} for t in range(100)})
     assert not replica.may_propose(2)  # the window is full
+
+
+def test_a_colluding_equivocator_lies_only_where_its_primary_does() -> None:
+    def behaviour(options: dict[str, Any]) -> Behaviour:
+        return Behaviour("equivocate", options, "n2", lambda body: {**body, "sig": "s"}, SEED)
+
+    def told(b: Behaviour, seq: int, batch: list[dict[str, Any]]) -> dict[str, str]:
+        prepare = {"type": "pbft_prepare", "view": 0, "seq": seq, "replica": "n2",
+                   "digest": batch_digest(batch)}
+        return {dest: b.outgoing(dest, prepare, list(NODES), batch)[0][1]["digest"]
+                for dest in ("n1", "n3", "n4")}
+
+    ordered = sorted(({"client": c, "timestamp": 1, "op": {"f": "read", "key": 0}}
+                      for c in CLIENTS), key=batch_order)
+    first, second = batch_digest(ordered), batch_digest(ordered[::-1])
+    colluder, alone = behaviour({"collude": True}), behaviour({})
+    # The primary was honest: n2 was told the batch in order. A colluder does not lie alone.
+    assert told(colluder, 5, ordered) == {"n1": first, "n3": first, "n4": first}
+    assert told(alone, 5, ordered) == {"n1": first, "n3": first, "n4": second}
+    # The primary lied (n2, at an odd position, was told the second version): it joins in.
+    assert told(colluder, 6, ordered[::-1]) == {"n1": first, "n3": first, "n4": second}

@@ -757,3 +757,22 @@ def test_twins_are_for_byzantine_fault_tolerant_protocols_only() -> None:
     error = error_of("name: x\nprotocol: gossip\n"
                      "cluster: {nodes: 4, twins: [{node: n1, sees: [n3]}]}\n")
     assert "cluster.twins: protocol gossip does not take twins" in str(error)
+
+
+def test_a_colluding_equivocator_is_told_so_and_nobody_else_is() -> None:
+    faults = scenario("""\
+        name: x
+        protocol: pbft
+        cluster: {nodes: 4}
+        faults:
+          - {at: 1s, byzantine: {node: n2, behavior: equivocate, collude: true}}
+          - {at: 1s, byzantine: {node: n1, behavior: equivocate}}
+          - {at: 1s, byzantine: {node: n3, behavior: silent, collude: true}}
+        """).faults
+    assert [f.options.body() for f in faults] == [
+        {"type": "dchaos_byzantine", "behavior": "equivocate", "collude": True},
+        {"type": "dchaos_byzantine", "behavior": "equivocate"},
+        {"type": "dchaos_byzantine", "behavior": "silent"}]
+    assert "expected true or false" in str(error_of(
+        "name: x\nprotocol: pbft\ncluster: {nodes: 4}\nfaults: [{at: 1s, byzantine: "
+        "{node: n1, behavior: equivocate, collude: 1}}]\n"))
