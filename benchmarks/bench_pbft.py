@@ -252,7 +252,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=48)
-    parser.add_argument("--rate", type=int, default=4000,
+    parser.add_argument("--rate", type=int, default=8000,
                         help="offered requests per second (the clients cap it)")
     parser.add_argument("--schedules", type=int, default=200)
     parser.add_argument("--skip", default="", help="parts to skip: throughput, replacement, "

@@ -337,6 +337,18 @@ def _excerpt(data: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _message_stdout() -> IO[bytes]:
+    """A buffered writer of our own on stdout, so that the lines written while one callback
+    runs leave in one write. ``sys.stdout.buffer`` writes each line at once when Python runs
+    unbuffered (``PYTHONUNBUFFERED``, ``python -u``, as in the Docker images): a system call
+    per message, and a wake-up of the agent for each."""
+    sys.stdout.flush()
+    try:
+        return open(sys.stdout.fileno(), "wb", buffering=1 << 16, closefd=False)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a captured stdout)
+        return sys.stdout.buffer
+
+
 class Node:
     """One node process: the stdin/stdout message loop, dispatch, RPCs and timers.
 
@@ -411,7 +423,7 @@ class Node:
         """Run until stdin ends; returns the process exit code (0 on a clean end)."""
         self._configure_logging()
         if self._stdout is None:
-            self._stdout = sys.stdout.buffer
+            self._stdout = _message_stdout()
             # Keep the protocol stream clean: anything printed goes to the log instead.
             sys.stdout = sys.stderr
         try:
@@ -422,7 +434,7 @@ class Node:
     async def main(self) -> int:
         """The node's life as a coroutine: read stdin until end of file, then clean up."""
         if self._stdout is None:
-            self._stdout = sys.stdout.buffer
+            self._stdout = _message_stdout()
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         if not self._watch_stdin():

@@ -10,6 +10,7 @@ import asyncio
 import io
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -249,3 +250,31 @@ def test_send_all_writes_one_message_per_destination() -> None:
     node.send_all(["n2", "n3"], body)
     sent = [json.loads(raw) for raw in out.getvalue().splitlines()]
     assert sent == [{"src": "n1", "dest": dest, "body": body} for dest in ("n2", "n3")]
+
+
+def test_a_nodes_lines_wait_for_the_flush_even_when_python_runs_unbuffered() -> None:
+    # Under PYTHONUNBUFFERED (python -u; the Docker images set it) sys.stdout.buffer writes
+    # each line at once: a system call per message, and a wake-up of the agent for each.
+    # The runtime's own stdout holds what one callback writes until it returns.
+    script = ("import sys\n"
+              "from reference_nodes.common.maelstrom import _message_stdout\n"
+              "out = _message_stdout()\n"
+              "out.write(b'first\\n')\n"
+              "print('written', file=sys.stderr, flush=True)\n"
+              "sys.stdin.readline()\n"
+              "out.flush()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO_ROOT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdin and proc.stdout and proc.stderr
+    try:
+        assert proc.stderr.readline() == b"written\n"
+        assert select.select([proc.stdout], [], [], 0.2)[0] == [], "the line went out alone"
+        proc.stdin.write(b"go\n")
+        proc.stdin.flush()
+        assert proc.stdout.read() == b"first\n"
+    finally:
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
