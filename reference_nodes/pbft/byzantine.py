@@ -96,9 +96,9 @@ class Behaviour:
         if kind not in ("pbft_preprepare", "pbft_prepare", "pbft_commit") or self.batch is None:
             return [(dest, body, 0.0)]
         seq = int(body.get("seq", 0))
-        if self.collude and kind != "pbft_preprepare" \
-                and self.batch == self.version(self.batch, odd=False):
-            return [(dest, body, 0.0)]  # its primary told it no lie to join
+        if self.collude and kind != "pbft_preprepare" and self.batch == self.version(
+                self.batch, odd=False) and peers[_view(body) % len(peers)] != self.me:
+            return [(dest, body, 0.0)]  # a backup whose primary told it no lie to join
         if self.since_seq is None:
             if kind == "pbft_commit":
                 return [(dest, body, 0.0)]  # a slot it began honestly
@@ -153,6 +153,11 @@ def invented_request(seq: int, peers: list[str]) -> JSON:
     return {"client": "c1", "timestamp": 1_000_000_000 + seq,
             "op": {"f": "write", "key": 0, "value": -seq},
             "auth": {p: "00" * 32 for p in peers}}
+
+
+def _view(body: JSON) -> int:
+    view = body.get("view")
+    return view if isinstance(view, int) else 0
 
 
 def _position(node: str) -> tuple[int, str]:

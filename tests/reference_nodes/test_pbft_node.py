@@ -264,10 +264,11 @@ def test_a_colluding_equivocator_lies_only_where_its_primary_does() -> None:
     def behaviour(options: dict[str, Any]) -> Behaviour:
         return Behaviour("equivocate", options, "n2", lambda body: {**body, "sig": "s"}, SEED)
 
-    def told(b: Behaviour, seq: int, batch: list[dict[str, Any]]) -> dict[str, str]:
-        prepare = {"type": "pbft_prepare", "view": 0, "seq": seq, "replica": "n2",
-                   "digest": batch_digest(batch)}
-        return {dest: b.outgoing(dest, prepare, list(NODES), batch)[0][1]["digest"]
+    def told(b: Behaviour, seq: int, batch: list[dict[str, Any]], view: int = 0,
+             kind: str = "pbft_prepare") -> dict[str, str]:
+        vote = {"type": kind, "view": view, "seq": seq, "replica": "n2",
+                "digest": batch_digest(batch)}
+        return {dest: b.outgoing(dest, vote, list(NODES), batch)[0][1]["digest"]
                 for dest in ("n1", "n3", "n4")}
 
     ordered = sorted(({"client": c, "timestamp": 1, "op": {"f": "read", "key": 0}}
@@ -279,3 +280,6 @@ def test_a_colluding_equivocator_lies_only_where_its_primary_does() -> None:
     assert told(alone, 5, ordered) == {"n1": first, "n3": first, "n4": second}
     # The primary lied (n2, at an odd position, was told the second version): it joins in.
     assert told(colluder, 6, ordered[::-1]) == {"n1": first, "n3": first, "n4": second}
+    # As the primary itself (view 1 is n2's), it commits what it pre-prepared: both lies.
+    assert told(colluder, 7, ordered, view=1, kind="pbft_commit") == {
+        "n1": first, "n3": first, "n4": second}
