@@ -158,8 +158,9 @@ class CpuShares:
 
 
 def machine_speed() -> str:
-    """How fast this machine does what a replica does most: figures to compare runs on
-    different machines by (the same code ran 1,671 and 2,688 requests/s on two of them)."""
+    """How fast this machine does what a replica does most, to compare runs on different
+    machines by: the same code carried 1,671 requests/s on one 2-core machine (35 µs to
+    sign, 115 to verify) and 2,598 on another (25 and 80)."""
     key = Ed25519PrivateKey.generate()
     public, message = key.public_key(), b"x" * 200
     signature = key.sign(message)
