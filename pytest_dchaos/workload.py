@@ -74,6 +74,7 @@ class OpExecutor:
         # whose timers were closed under us.
         if not finished.wait(self.timeout + 5):
             self._timed_out(op)
+            finished.wait(5)  # settled by its reply meanwhile: being recorded now
         return result[0]
 
     def start(self, client: str, node: str, f: str, value: Any,
@@ -218,11 +219,17 @@ class WorkloadRunner:
 
     def _pace(self, client: _Client) -> None:
         """Start the client's next operation at its slot: now if the pace is behind."""
-        delay = self._take_slot() - self.history.now()
-        if delay > 0:
-            client.paced = self.cluster.timers.call_later(delay, self._begin, client)
-        else:
+        if self._slot_is_now(client):
             self._begin(client)
+
+    def _slot_is_now(self, client: _Client) -> bool:
+        """Take the client's next slot: True if it is now, else its start waits for it on
+        the timers."""
+        delay = self._take_slot() - self.history.now()
+        if delay <= 0:
+            return True
+        client.paced = self.cluster.timers.call_later(delay, self._begin, client)
+        return False
 
     def _begin(self, client: _Client) -> None:
         client.paced = None
@@ -257,9 +264,7 @@ class WorkloadRunner:
             if not finished:
                 return  # _finished carries on when the outcome comes
             # It finished at once (no node reachable, say): loop, not recurse.
-            delay = self._take_slot() - self.history.now()
-            if delay > 0:
-                client.paced = self.cluster.timers.call_later(delay, self._begin, client)
+            if not self._slot_is_now(client):
                 return
 
     def _retire(self, client: _Client) -> None:
