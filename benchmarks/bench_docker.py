@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pytest_dchaos import dockerenv, images
+from pytest_dchaos.backends.docker import dockerenv, images
 from pytest_dchaos.manual import start_cluster
-from pytest_dchaos.runner import RunOptions, run_path
+from pytest_dchaos.run.runner import RunOptions, run_path
 
 SCENARIO = Path(__file__).resolve().parent.parent / "scenarios" / "gossip" / "partition-heals.yaml"
 

@@ -20,7 +20,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from pytest_dchaos.runner import RunOptions, run_path
+from pytest_dchaos.run.runner import RunOptions, run_path
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "gossip"
 

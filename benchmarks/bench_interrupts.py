@@ -24,7 +24,7 @@ from pathlib import Path
 
 import docker
 
-from pytest_dchaos import dockerenv
+from pytest_dchaos.backends.docker import dockerenv
 
 SCENARIO = """\
 name: interrupted

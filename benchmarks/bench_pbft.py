@@ -36,10 +36,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from pytest_dchaos.progress import Progress
+from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.result import RunResult
-from pytest_dchaos.runner import RunOptions, run_path, run_scenario
+from pytest_dchaos.run.progress import Progress
+from pytest_dchaos.run.runner import RunOptions, run_path, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "pbft"

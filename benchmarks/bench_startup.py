@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from pytest_dchaos.manual import start_cluster
-from pytest_dchaos.runner import RunOptions
+from pytest_dchaos.run.runner import RunOptions
 
 
 def descendants(pid: int) -> list[int]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_path, run_scenario
+from pytest_dchaos.run.runner import RunOptions, run_path, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios" / "txn"

@@ -20,17 +20,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_dchaos.checkers.causal import (
+from pytest_dchaos.families.vector_clock.checks.causal import (
     CausalDelivery,
     FifoChannels,
     Snapshots,
     VectorClocks,
     analysis,
 )
+from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
-from pytest_dchaos.stats import quantiles_ms
 
 LOAD = """\
 name: vector-clock-10-nodes

@@ -6,8 +6,8 @@ Registered through the ``dchaos`` entry-point group like any third-party plugin.
 from __future__ import annotations
 
 from pytest_dchaos.backends.base import Backend
-from pytest_dchaos.backends.docker import DockerBackend
-from pytest_dchaos.backends.local import LocalBackend
+from pytest_dchaos.backends.docker.backend import DockerBackend
+from pytest_dchaos.backends.local.backend import LocalBackend
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.latency import Latency
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp

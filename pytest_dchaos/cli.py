@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from pytest_dchaos import __version__, dockerenv, report
+from pytest_dchaos import __version__
+from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
-from pytest_dchaos.nemesis import expand
-from pytest_dchaos.progress import Progress
+from pytest_dchaos.record import report
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.nemesis import expand
+from pytest_dchaos.run.progress import Progress
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130

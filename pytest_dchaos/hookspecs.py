@@ -7,7 +7,7 @@ hooks below. Register it through the ``dchaos`` entry-point group of your packag
     mykv = "mykv_dchaos.plugin"
 
 The harness's own families register exactly this way (see ``pytest_dchaos.builtin`` and
-``pytest_dchaos.protocols.gossip``), so anything they can do, a third party can do. From a
+``pytest_dchaos.families.gossip.family``), so anything they can do, a third party can do. From a
 ``conftest.py`` a plugin can also be registered for one test session with
 ``pytest_dchaos.registry.register(plugin)``.
 """
@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
     from pytest_dchaos.backends.base import Backend
     from pytest_dchaos.checkers.base import CheckerType
+    from pytest_dchaos.families.base import ProtocolFamily
     from pytest_dchaos.faults.base import FaultType
-    from pytest_dchaos.protocols.base import ProtocolFamily
-    from pytest_dchaos.result import RunResult
+    from pytest_dchaos.record.result import RunResult
     from pytest_dchaos.scenario.model import Scenario
 
 PROJECT = "dchaos"
@@ -40,7 +40,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def dchaos_add_protocols() -> list[ProtocolFamily]:
     """Return the protocol families this plugin provides.
 
-    A family (see :class:`pytest_dchaos.protocols.base.ProtocolFamily`) names the
+    A family (see :class:`pytest_dchaos.families.base.ProtocolFamily`) names the
     ``protocol:`` value of a scenario and brings the reference node command, the per-node
     setup after ``init``, the client workload, the final phase after healing and the
     observations its checkers need. Two plugins may not provide the same name.

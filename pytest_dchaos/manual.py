@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pytest_dchaos.cluster import Cluster
+from pytest_dchaos.cluster.network import Link, partition_links
+from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.faults.messages import MessageOptions
-from pytest_dchaos.network import Link, partition_links
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import Run, RunOptions, apply_baseline
+from pytest_dchaos.run.runner import Run, RunOptions, apply_baseline
 from pytest_dchaos.scenario.loader import resolve_command
 from pytest_dchaos.scenario.model import (
     ClusterSpec,

@@ -24,13 +24,13 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_dchaos import report
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.manual import LiveCluster, start_cluster
-from pytest_dchaos.progress import Progress
+from pytest_dchaos.record import report
+from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.result import RunResult
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.progress import Progress
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 
 OPTIONS = {

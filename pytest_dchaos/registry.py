@@ -18,8 +18,8 @@ from pytest_dchaos.errors import DchaosError
 if TYPE_CHECKING:
     from pytest_dchaos.backends.base import Backend
     from pytest_dchaos.checkers.base import CheckerType
+    from pytest_dchaos.families.base import ProtocolFamily
     from pytest_dchaos.faults.base import FaultType
-    from pytest_dchaos.protocols.base import ProtocolFamily
 
 _manager: pluggy.PluginManager | None = None
 _extra: list[object] = []

@@ -1,1 +1,1 @@
-"""Backends: one per file (see ``base`` for the contract)."""
+"""Backends: a package or module each (see ``base`` for the contract)."""

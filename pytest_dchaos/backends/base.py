@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pytest_dchaos.cluster import Cluster, ClusterPlan
+from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 
 
 class Backend(ABC):

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 

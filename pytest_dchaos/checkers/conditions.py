@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pytest_dchaos.result import FaultEvent
+from pytest_dchaos.record.result import FaultEvent
 
 Link = tuple[str, str]
 #: A restart is recorded when the node is back; it was down for a moment before.

@@ -7,10 +7,10 @@ from types import MappingProxyType
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
-from pytest_dchaos.stats import quantiles_ms
 
 BOUNDS = ("p50", "p95", "p99", "max")
 

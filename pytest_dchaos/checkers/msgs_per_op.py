@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.record.stats import msgs_per_op
 from pytest_dchaos.scenario import schema as s
-from pytest_dchaos.stats import msgs_per_op
 
 
 class MsgsPerOp(CheckerType):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.record.result import RunRecord, Verdict
 
 
 class NodeContract(CheckerType):

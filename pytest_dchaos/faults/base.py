@@ -18,7 +18,7 @@ from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
 if TYPE_CHECKING:
-    from pytest_dchaos.cluster import Cluster
+    from pytest_dchaos.cluster.running import Cluster
 
 #: What a fault acts on; ``heal`` reverts faults by scope.
 NETWORK, MESSAGES, PROCESS, CONTROL = "network", "messages", "process", "control"

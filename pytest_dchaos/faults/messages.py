@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_dchaos.cluster.network import Link
 from pytest_dchaos.faults.base import MESSAGES, FaultEnv, FaultType
-from pytest_dchaos.network import Link
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.loader import LINKS
 from pytest_dchaos.scenario.yamlsource import YNode

@@ -6,9 +6,9 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_dchaos.cluster.network import Link, partition_links
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.base import NETWORK, FaultEnv, FaultType
-from pytest_dchaos.network import Link, partition_links
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.loader import LINKS
 from pytest_dchaos.scenario.yamlsource import YNode

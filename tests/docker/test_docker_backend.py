@@ -22,10 +22,10 @@ import docker
 import docker.errors
 import pytest
 
-from pytest_dchaos import dockerenv
+from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, parse_scenario
 
 SCENARIO = """\
@@ -149,8 +149,8 @@ def test_permission_denied_on_the_socket_is_one_clear_error(engine: docker.Docke
 
 @pytest.mark.docker
 def test_a_port_in_use_is_one_clear_error(engine: docker.DockerClient) -> None:
-    from pytest_dchaos import images
-    from pytest_dchaos.backends.docker import _run
+    from pytest_dchaos.backends.docker import images
+    from pytest_dchaos.backends.docker.backend import _run
 
     # The backend only ever asks for engine-chosen ports; a taken one is still one line.
     image = images.node_image(engine, lambda text: None)
@@ -251,7 +251,7 @@ def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
     import io
     import tarfile
 
-    from pytest_dchaos import images
+    from pytest_dchaos.backends.docker import images
 
     base = base or images.base_image(engine, lambda text: None)
     context = io.BytesIO()
@@ -351,7 +351,7 @@ def test_keep_leaves_a_failed_cluster_up_and_says_how_to_remove_it(
 @pytest.mark.slow
 def test_a_named_toxiproxy_image_is_used(engine: docker.DockerClient, tmp_path: Path,
                                          user_images: list[str]) -> None:
-    from pytest_dchaos import images
+    from pytest_dchaos.backends.docker import images
 
     # A Toxiproxy-compatible image whose entrypoint is the server, as the official one's is.
     node_image = images.node_image(engine, lambda text: None)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
 
 BROKEN = Path(__file__).parent.parent / "broken_nodes"

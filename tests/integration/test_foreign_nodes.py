@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
-from pytest_dchaos.toxiproxy_driver import ToxiproxyDriver
 
 NAIVE = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "naive_broadcast.py"))
 

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_dchaos.errors import NodeDown, RpcTimeout
 from pytest_dchaos.manual import LiveCluster, start_cluster
-from pytest_dchaos.runner import RunOptions
+from pytest_dchaos.run.runner import RunOptions
 
 ECHO = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "echo_node.py"))
 

@@ -6,9 +6,9 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pytest_dchaos.history import INVOKE, OK, History, Op
+from pytest_dchaos.record.history import INVOKE, OK, History, Op
+from pytest_dchaos.record.result import FaultEvent, IncidentRecord, RunRecord
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.result import FaultEvent, IncidentRecord, RunRecord
 from pytest_dchaos.scenario import parse_scenario
 from pytest_dchaos.scenario.model import ClusterSpec, Scenario, node_ids
 

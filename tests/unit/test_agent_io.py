@@ -18,7 +18,7 @@ import pytest
 
 from pytest_dchaos import agent
 from pytest_dchaos.agent import DELIVER, FRAME, TooLong, line_batches
-from pytest_dchaos.agentlink import AgentLink
+from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.errors import HarnessError
 
 

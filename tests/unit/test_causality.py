@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_dchaos import causality
+from pytest_dchaos.families.vector_clock import causality
 
 Log = list[dict[str, Any]]
 

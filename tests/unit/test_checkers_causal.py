@@ -7,9 +7,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pytest_dchaos import causality, shiviz
-from pytest_dchaos.checkers.causal import Snapshots, VectorClocks, shiviz_problems
-from pytest_dchaos.result import RunRecord
+from pytest_dchaos.families.vector_clock import causality, shiviz
+from pytest_dchaos.families.vector_clock.checks.causal import (
+    Snapshots,
+    VectorClocks,
+    shiviz_problems,
+)
+from pytest_dchaos.record.result import RunRecord
 
 from .builders import call, history, record
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.checkers.convergence import Convergence
-from pytest_dchaos.history import FAIL, INFO, History
-from pytest_dchaos.result import RunRecord, Verdict
+from pytest_dchaos.families.gossip.checks.convergence import Convergence
+from pytest_dchaos.record.history import FAIL, INFO, History
+from pytest_dchaos.record.result import RunRecord, Verdict
 
 from .builders import broadcast, check_options, history, read, record
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.checkers.failure_detection import FailureDetection
-from pytest_dchaos.result import FaultEvent, Verdict
+from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetection
+from pytest_dchaos.record.result import FaultEvent, Verdict
 
 from .builders import check_options, fault, isolation_links, membership_samples, record
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pytest_dchaos.checkers.invented import NoInventedValues
-from pytest_dchaos.history import FAIL, INFO, History
-from pytest_dchaos.result import Verdict
+from pytest_dchaos.families.gossip.checks.no_invented_values import NoInventedValues
+from pytest_dchaos.record.history import FAIL, INFO, History
+from pytest_dchaos.record.result import Verdict
 
 from .builders import broadcast, check_options, history, read, record
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_dchaos.checkers.latency import Latency, check_bounds
-from pytest_dchaos.history import FAIL, INFO, History
-from pytest_dchaos.result import Verdict
+from pytest_dchaos.record.history import FAIL, INFO, History
+from pytest_dchaos.record.result import Verdict
 
 from .builders import broadcast, check_options, history, read, record
 

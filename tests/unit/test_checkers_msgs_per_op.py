@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp
-from pytest_dchaos.history import History
-from pytest_dchaos.result import Verdict
+from pytest_dchaos.record.history import History
+from pytest_dchaos.record.result import Verdict
 
 from .builders import broadcast, check_options, history, read, record
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_dchaos.checkers.node_contract import NodeContract
-from pytest_dchaos.result import IncidentRecord, Verdict
+from pytest_dchaos.record.result import IncidentRecord, Verdict
 
 from .builders import check_options, record
 

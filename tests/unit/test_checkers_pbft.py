@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.checkers.pbft import (
+from pytest_dchaos.families.pbft.checks.pbft import (
     Agreement,
     Linearizable,
     Liveness,
@@ -16,8 +16,8 @@ from pytest_dchaos.checkers.pbft import (
     ViewChange,
     replay,
 )
-from pytest_dchaos.history import FAIL, INVOKE, OK, History, Op
-from pytest_dchaos.result import FaultEvent, RunRecord
+from pytest_dchaos.record.history import FAIL, INVOKE, OK, History, Op
+from pytest_dchaos.record.result import FaultEvent, RunRecord
 
 from .builders import fault, history, record, scenario
 

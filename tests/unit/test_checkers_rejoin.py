@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.checkers.rejoin import Rejoin
-from pytest_dchaos.result import Verdict
+from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
+from pytest_dchaos.record.result import Verdict
 
 from .builders import check_options, fault, isolation_links, membership_samples, record
 

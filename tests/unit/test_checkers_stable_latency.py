@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dchaos.checkers.stable_latency import StableLatency, stable_latencies
-from pytest_dchaos.history import FAIL, History
-from pytest_dchaos.result import Verdict
+from pytest_dchaos.families.gossip.checks.stable_latency import StableLatency, stable_latencies
+from pytest_dchaos.record.history import FAIL, History
+from pytest_dchaos.record.result import Verdict
 
 from .builders import broadcast, check_options, history, read, record
 

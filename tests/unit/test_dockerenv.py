@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dchaos.dockerenv import REMOTE_ENV, Engine
+from pytest_dchaos.backends.docker.dockerenv import REMOTE_ENV, Engine
 
 
 @pytest.mark.parametrize("host", ["", "unix:///var/run/docker.sock", "tcp://127.0.0.1:2375",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dchaos.history import FAIL, INFO, INVOKE, OK, History, Op
+from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Op
 
 from .builders import broadcast, call, history, read
 

@@ -13,8 +13,8 @@ import pytest
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.network import LatencyOptions, PartitionOptions
+from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.registry import Registry
-from pytest_dchaos.result import RunRecord, Verdict
 from pytest_dchaos.scenario import (
     CheckSpec,
     ClusterSpec,
@@ -718,8 +718,8 @@ def test_expect_takes_pass_or_fail_only() -> None:
 
 
 def test_an_expected_failure_passes_only_when_the_check_fails() -> None:
-    from pytest_dchaos.result import Verdict
-    from pytest_dchaos.runner import expected
+    from pytest_dchaos.record.result import Verdict
+    from pytest_dchaos.run.runner import expected
     from pytest_dchaos.scenario.model import CheckSpec
 
     spec = CheckSpec("atomicity", {}, 1, expect="fail")

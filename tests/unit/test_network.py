@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.network import BASELINE, Link, Network, partition_links
+from pytest_dchaos.cluster.network import BASELINE, Link, Network, partition_links
 
 NODES = ("n1", "n2", "n3", "n4")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pytest_dchaos import units
-from pytest_dchaos.checkers.convergence import Convergence
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp
+from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.errors import ScenarioError
-from pytest_dchaos.nemesis import expand
-from pytest_dchaos.network import Network
+from pytest_dchaos.families.gossip.checks.convergence import Convergence
+from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.scenario.yamlsource import load_yaml
 
 from .builders import broadcast, check_options, history, read, record, registry, scenario

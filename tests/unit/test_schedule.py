@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from pytest_dchaos.cluster.network import partition_links
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.network import PartitionOptions
-from pytest_dchaos.nemesis import Firing, expand
-from pytest_dchaos.network import partition_links
+from pytest_dchaos.run.nemesis import Firing, expand
 
 from .builders import registry, scenario
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.result import FaultEvent
-from pytest_dchaos.spacetime import render_svg
+from pytest_dchaos.families.vector_clock.spacetime import render_svg
+from pytest_dchaos.record.result import FaultEvent
 
 NS = "{http://www.w3.org/2000/svg}"
 T0 = 1_700_000_000.0

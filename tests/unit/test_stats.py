@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.history import FAIL, INFO, History
-from pytest_dchaos.stats import message_counts, msgs_per_op, op_stats, quantile, quantiles_ms
+from pytest_dchaos.record.history import FAIL, INFO, History
+from pytest_dchaos.record.stats import message_counts, msgs_per_op, op_stats, quantile, quantiles_ms
 
 from .builders import broadcast, call, history, read
 

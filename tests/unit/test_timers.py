@@ -7,7 +7,7 @@ import threading
 import time
 import weakref
 
-from pytest_dchaos.timers import COARSE, Timers
+from pytest_dchaos.cluster.timers import COARSE, Timers
 
 
 def test_timers_run_in_order_of_time_not_of_scheduling() -> None:

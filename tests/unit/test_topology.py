@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_dchaos import topology
+from pytest_dchaos.families.gossip import topology
+from pytest_dchaos.families.gossip.topology import TOPOLOGIES, Topology
 from pytest_dchaos.scenario.model import node_ids
-from pytest_dchaos.topology import TOPOLOGIES, Topology
 
 SIZES = (1, 2, 3, 4, 5, 7, 9, 10, 25)
 

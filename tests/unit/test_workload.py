@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from pytest_dchaos.cluster.timers import Timers
 from pytest_dchaos.errors import NodeDown
-from pytest_dchaos.history import FAIL, INFO, INVOKE, OK, History
-from pytest_dchaos.protocols.base import Workload
+from pytest_dchaos.families.base import Workload
+from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History
+from pytest_dchaos.run.workload import BURST, OpExecutor, WorkloadRunner
 from pytest_dchaos.scenario.model import WorkloadSpec
-from pytest_dchaos.timers import Timers
-from pytest_dchaos.workload import BURST, OpExecutor, WorkloadRunner
 
 
 class Request(Future[dict[str, Any]]):

@@ -1,0 +1,1 @@
+"""The Docker backend: one container per node, images built from local material."""

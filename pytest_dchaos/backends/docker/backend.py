@@ -1,0 +1,347 @@
+"""The Docker backend: one container per node (the agent as entrypoint), one Toxiproxy
+container, one private bridge network per run.
+
+The harness talks to each agent's control port and to Toxiproxy's API through published
+ports; node-to-node traffic stays inside the run's network, each directed link through its
+own proxy in the Toxiproxy container. On a local engine each node's folder is a bind mount
+of ``<report>/nodes/nX``, so traces and logs land in the report as they are written; on a
+remote engine (DOCKER_HOST) it is a volume of the run, copied back into the report when the
+harness reads it and before the run's containers go. Either way a restarted node finds its
+files again.
+
+Process faults are container operations: a kill is SIGKILL of the container (agent and
+node die together, as a machine would), a pause freezes the container, a restart starts it
+again — its bind-mounted folder, and whatever the node wrote there, intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from pytest_dchaos import agent as agent_module
+from pytest_dchaos.backends.base import Backend
+from pytest_dchaos.backends.docker import dockerenv, images
+from pytest_dchaos.cluster.agentlink import AgentLink
+from pytest_dchaos.cluster.network import Network
+from pytest_dchaos.cluster.running import Cluster, ClusterPlan, ProcessControl
+from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+from pytest_dchaos.errors import HarnessError
+
+CONTROL_PORT, PEER_PORT, API_PORT = 7000, 7001, 8474
+FIRST_PROXY_PORT = 20000
+NODE_DIR = "/var/lib/dchaos/node"
+AGENT_PATH = "/opt/dchaos-agent/agent.py"
+READY_TIMEOUT = 30.0
+LOG_LINES = 12
+
+
+class DockerBackend(Backend):
+    name = "docker"
+    doc = ("nodes in containers on a private bridge network, links through a Toxiproxy "
+           "container; images built from local material when nothing can be pulled")
+
+    def __init__(self) -> None:
+        self.say = print_line
+
+    def provision(self, plan: ClusterPlan) -> Cluster:
+        client = dockerenv.connect()
+        engine = dockerenv.Engine.from_env()
+        removed = dockerenv.reap(client)
+        if removed.runs:
+            self.say(f"removed what dead runs left: {removed}")
+        built = images.ensure(client, self.say, toxiproxy=plan.toxiproxy_image)
+        if plan.image:
+            images.require(client, plan.image)
+            if not plan.command:
+                plan = replace(plan, command=images.default_command(client, plan.image))
+        plan.workdir.mkdir(parents=True, exist_ok=True)
+        name = f"dchaos-{plan.run_id}"
+        network = client.networks.create(
+            name, driver="bridge", labels=dockerenv.run_labels(plan.run_id, "network", plan.keep))
+        containers: dict[str, Any] = {}
+
+        def remove_all() -> None:
+            for node, container in containers.items():
+                if node == "toxiproxy":
+                    _save_logs(container, plan.workdir / "toxiproxy.log")
+                    continue
+                if not engine.shares_files:
+                    with contextlib.suppress(HarnessError):
+                        _copy_out(container, plan.workdir / node)
+                _save_logs(container, plan.workdir / node / "agent.log")
+            dockerenv.remove_run(client, plan.run_id)
+
+        try:
+            proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
+                         f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
+                         ports={f"{API_PORT}/tcp": (engine.publish, None)})
+            containers["toxiproxy"] = proxy
+            driver = ToxiproxyDriver(f"http://{engine.address}:{_host_port(proxy, API_PORT)}")
+            _wait_api(driver, proxy)
+            cluster = Cluster(plan, Network(driver, {}))
+            cluster.add_closer(remove_all)
+        except BaseException:
+            remove_all()
+            raise
+        try:
+            self._start_agents(client, engine, plan, cluster, built, network.name, containers)
+        except BaseException:
+            cluster.close()
+            raise
+        return cluster
+
+    def _start_agents(self, client: docker.DockerClient, engine: dockerenv.Engine,
+                      plan: ClusterPlan, cluster: Cluster, built: images.Images, network: str,
+                      containers: dict[str, Any]) -> None:
+        prefix = f"dchaos-{plan.run_id}"
+        # In our node image the agent is installed; into a user's image it is copied before
+        # the container starts, so nobody has to rebuild their image (it only needs python3).
+        agent = f"{images.INSTALL_DIR}/pytest_dchaos/agent.py"
+        files: dict[str, bytes] = {}
+        if plan.image:
+            agent = AGENT_PATH
+            files[AGENT_PATH] = Path(agent_module.__file__).read_bytes()
+        for node in plan.node_ids:
+            folder = plan.workdir / node
+            folder.mkdir(parents=True, exist_ok=True)
+            if engine.shares_files:
+                storage = str(folder.resolve())
+            else:
+                storage = client.volumes.create(
+                    f"{prefix}-{node}", labels=dockerenv.run_labels(plan.run_id, "volume",
+                                                                    plan.keep)).name
+            containers[node] = _run(
+                client, plan.image or built.node,
+                ["--workdir", NODE_DIR, "--host", "0.0.0.0", "--control-port",
+                 str(CONTROL_PORT), "--peer-port", str(PEER_PORT), "--no-stdin-watch"],
+                f"{prefix}-{node}", network, plan.run_id, "node", plan.keep,
+                entrypoint=["python3", agent], files=files,
+                ports={f"{CONTROL_PORT}/tcp": (engine.publish, None)},
+                volumes={storage: {"bind": NODE_DIR, "mode": "rw"}},
+                hostname=node, extra_labels={"dchaos.node": node},
+            )
+        if not engine.shares_files:
+            cluster.fetch_files = lambda node: _copy_out(containers[node],
+                                                         plan.workdir / node)
+        what = f"image {plan.image}" if plan.image else "the node image"
+        for node in plan.node_ids:
+            _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
+                        "python3 on the image's PATH)")
+        names = {(a, b): f"{plan.run_id}_{a}_{b}"
+                 for a in plan.node_ids for b in plan.peers(a).values()}
+        ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
+        cluster.network.driver.populate([
+            {"name": names[(a, b)], "listen": f"0.0.0.0:{ports[(a, b)]}",
+             "upstream": f"{prefix}-{b}:{PEER_PORT}", "enabled": True}
+            for (a, b) in sorted(names)
+        ])
+        cluster.network.proxies.update(names)
+        def connect(node: str) -> None:
+            address = (engine.address, _host_port(containers[node], CONTROL_PORT))
+            link = AgentLink(node, address, cluster.handle_event)
+            cluster.attach(node, link)
+            links = {ident: f"{prefix}-toxiproxy:{ports[(node, b)]}"
+                     for ident, b in plan.peers(node).items()}
+            link.call("configure", node_id=plan.identity(node), links=links,
+                      seed=plan.seed * 1000 + plan.node_ids.index(node))
+
+        for node in plan.node_ids:
+            connect(node)
+        cluster.process = ContainerControl(cluster, containers, connect)
+        cluster.keep_instructions = (
+            f"kept the cluster of run {plan.run_id} running for inspection:\n"
+            f"  containers {prefix}-{plan.node_ids[0]}..{plan.node_ids[-1]} and "
+            f"{prefix}-toxiproxy on network {prefix}\n"
+            f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
+            f"  a node's log:  docker logs {prefix}-{plan.node_ids[0]}; its folder: "
+            f"{plan.workdir / plan.node_ids[0]}\n"
+            f"  a shell:       docker exec -it {prefix}-{plan.node_ids[0]} bash\n"
+            f"  remove it:     dchaos cleanup --run {plan.run_id}")
+        def close_links() -> None:
+            for link in cluster.agents.values():
+                link.close()
+
+        cluster.add_closer(close_links)
+
+
+class ContainerControl(ProcessControl):
+    """Process faults as container operations."""
+
+    def __init__(self, cluster: Cluster, containers: dict[str, Any],
+                 connect: Callable[[str], None]) -> None:
+        super().__init__(cluster)
+        self.containers = containers
+        self.connect = connect
+        self.paused: set[str] = set()
+
+    def _let_go(self, node: str) -> None:
+        # The trace is the harness's record, not the node's state: save what the agent
+        # buffered — unless the container is frozen, agent and all (a paused machine that
+        # dies loses what it had not written). Then close its link, so its death is not
+        # taken for an accident.
+        link = self.cluster.agents[node]
+        if node in self.paused:
+            self.cluster.note(node, "trace_cut", "killed while paused: the agent's "
+                              "unwritten trace lines were lost with the container")
+        else:
+            with contextlib.suppress(HarnessError):
+                link.call("flush", timeout=2)
+        self.paused.discard(node)
+        link.close()
+
+    def kill(self, node: str) -> None:
+        self._let_go(node)
+        self.containers[node].kill(signal="SIGKILL")
+
+    def stop(self, node: str, grace: float) -> None:
+        # docker stop: SIGTERM (the agent passes it to the node), SIGKILL after the grace.
+        self._let_go(node)
+        self.containers[node].stop(timeout=max(1, round(grace)))
+
+    def pause(self, node: str) -> None:
+        self.containers[node].pause()
+        self.paused.add(node)
+
+    def resume(self, node: str) -> None:
+        self.containers[node].unpause()
+        self.paused.discard(node)
+
+    def prepare_restart(self, node: str, timeout: float = READY_TIMEOUT) -> None:
+        container = self.containers[node]
+        container.wait(timeout=timeout)  # returns at once if it is already stopped
+        seen = _ready_lines(container)
+        container.start()
+        _wait_ready(container, f"the agent of {node}", after=seen)
+        self.connect(node)
+        self.cluster.reinstall_rules(node)
+
+
+def print_line(text: str) -> None:
+    print(f"dchaos: {text}", file=sys.stderr, flush=True)
+
+
+def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
+    """Arguments for the Toxiproxy container. A Toxiproxy image's entrypoint is the server
+    (the official one's is /toxiproxy), so it gets toxiproxy-server's flags only."""
+    if built.embedded_toxiproxy:
+        return ["python3", "-m", "pytest_dchaos.toxiproxy", "-host", "0.0.0.0", "-port",
+                str(API_PORT), "-seed", str(seed)]
+    return ["-host=0.0.0.0", f"-port={API_PORT}"]
+
+
+def _run(client: docker.DockerClient, image: str, command: list[str], name: str, network: str,
+         run_id: str, role: str, keep: bool, *, extra_labels: dict[str, str] | None = None,
+         files: dict[str, bytes] | None = None, **options: Any) -> Any:
+    """Create a container, copy ``files`` (absolute path -> content) into it, start it."""
+    labels = {**dockerenv.run_labels(run_id, role, keep), **(extra_labels or {})}
+    try:
+        container = client.containers.create(image, command, name=name, network=network,
+                                             labels=labels, init=True, **options)
+        if files:
+            container.put_archive("/", _tar(files))
+        container.start()
+        return container
+    except docker.errors.ImageNotFound:
+        raise HarnessError(f"the image {image!r} does not exist") from None
+    except docker.errors.APIError as exc:
+        text = str(getattr(exc, "explanation", "") or exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise HarnessError(f"starting {name}: a port is already in use ({text}); free it "
+                               "or stop what holds it") from None
+        raise HarnessError(f"cannot start container {name}: {text}") from None
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path, content in files.items():
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode = len(content), 0o644
+            archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def _copy_out(container: Any, folder: Path) -> None:
+    """Copy the node folder out of a container (running or stopped) into ``folder``."""
+    try:
+        stream, _ = container.get_archive(NODE_DIR)
+        data = b"".join(stream)
+    except docker.errors.APIError as exc:
+        raise HarnessError(f"cannot copy the files of {container.name}: "
+                           f"{getattr(exc, 'explanation', exc)}") from None
+    top = Path(NODE_DIR).name
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        for member in archive.getmembers():
+            parts = Path(member.name).parts
+            if not member.isfile() or not parts or parts[0] != top or ".." in parts:
+                continue  # only the folder's regular files, never a path outside it
+            source = archive.extractfile(member)
+            if source is not None:
+                target = folder.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(source.read())
+
+
+def _host_port(container: Any, port: int) -> int:
+    container.reload()
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+    if not bindings:
+        raise HarnessError(f"container {container.name} published no port for {port}/tcp "
+                           f"(state: {container.status}){_tail(container)}")
+    return int(bindings[0]["HostPort"])
+
+
+def _ready_lines(container: Any) -> int:
+    """How many times the container's agent has said it is ready (once per start)."""
+    return int(container.logs(stdout=True, stderr=False).count(b'"event": "ready"'))
+
+
+def _wait_ready(container: Any, what: str, after: int = 0) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if _ready_lines(container) > after:
+            return
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise HarnessError(f"{what} exited at start (container {container.name})"
+                               f"{_tail(container)}")
+        time.sleep(0.05)
+    raise HarnessError(f"{what} did not start within {READY_TIMEOUT:g}s{_tail(container)}")
+
+
+def _wait_api(driver: ToxiproxyDriver, container: Any) -> None:
+    def running() -> bool:
+        container.reload()
+        return container.status not in ("exited", "dead")
+
+    if not driver.wait_ready(READY_TIMEOUT, running):
+        raise HarnessError(f"the Toxiproxy container {container.name} did not come "
+                           f"up{_tail(container)}")
+
+
+def _tail(container: Any) -> str:
+    try:
+        lines = container.logs(tail=LOG_LINES).decode("utf-8", "replace").splitlines()
+    except docker.errors.APIError:
+        return ""
+    if not lines:
+        return ""
+    return "; its last log lines:\n" + "\n".join(f"    {line}" for line in lines)
+
+
+def _save_logs(container: Any, path: Path) -> None:
+    # A container that is already gone has no logs to keep; the run goes on closing.
+    with contextlib.suppress(docker.errors.APIError, OSError):
+        path.write_bytes(container.logs())

@@ -1,0 +1,1 @@
+"""The local backend: agents and nodes as local processes."""

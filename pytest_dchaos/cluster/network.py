@@ -1,0 +1,117 @@
+"""Network faults in terms a scenario speaks: cut links, slow links, heal.
+
+Every directed link ``a->b`` is one Toxiproxy proxy, carrying what a's agent sends to b's.
+On top of the driver this module keeps the bookkeeping that makes overlapping faults safe:
+a link cut by two faults stays cut until both are healed, and every toxic belongs to the
+fault (``key``) that added it, so reverting one fault never touches another's. Data flows
+from the proxy's client (a's agent) to its upstream (b's agent): the ``upstream`` stream.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+
+Link = tuple[str, str]
+BASELINE = "baseline"
+
+
+def partition_links(groups: Iterable[Iterable[str]], nodes: Iterable[str]) -> frozenset[Link]:
+    """The directed links a partition into ``groups`` cuts (every link between groups).
+
+    Nodes in no group form one more group together, so ``[[n1]]`` isolates n1.
+    """
+    groups = [set(group) for group in groups]
+    listed = set().union(*groups) if groups else set()
+    rest = set(nodes) - listed
+    if rest:
+        groups.append(rest)
+    side = {node: index for index, group in enumerate(groups) for node in group}
+    return frozenset(
+        (a, b) for a in side for b in side if a != b and side[a] != side[b]
+    )
+
+
+@dataclass(frozen=True)
+class _Toxic:
+    proxy: str
+    name: str
+
+
+class Network:
+    """The fault layer of one cluster."""
+
+    def __init__(self, driver: ToxiproxyDriver, proxies: dict[Link, str]) -> None:
+        self.driver = driver
+        self.proxies = dict(proxies)
+        self._cuts: Counter[Link] = Counter()
+        self._cut_by: dict[str, frozenset[Link]] = {}
+        self._toxics: dict[str, list[_Toxic]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def links(self) -> frozenset[Link]:
+        return frozenset(self.proxies)
+
+    def cut(self, key: str, links: Iterable[Link]) -> None:
+        """Cut ``links`` (messages on them are lost) until :meth:`revert` of ``key``."""
+        with self._lock:
+            already = self._cut_by.get(key, frozenset())
+            links = (frozenset(links) & self.links) - already  # a key counts a link once
+            self._cut_by[key] = already | links
+            for link in sorted(links):
+                self._cuts[link] += 1
+                if self._cuts[link] == 1:
+                    self.driver.set_enabled(self.proxies[link], False)
+
+    def add_toxic(self, key: str, links: Iterable[Link], toxic_type: str,
+                  attributes: dict[str, Any], toxicity: float = 1.0) -> None:
+        """Add a Toxiproxy toxic on the upstream stream of each of ``links``."""
+        with self._lock:
+            added = self._toxics.setdefault(key, [])
+            name = f"{key}_{toxic_type}_{len(added)}"
+            for link in sorted(frozenset(links) & self.links):
+                proxy = self.proxies[link]
+                self.driver.add_toxic(proxy, name, toxic_type, attributes, "upstream", toxicity)
+                added.append(_Toxic(proxy, name))
+
+    def set_latency(self, key: str, links: Iterable[Link], latency: float,
+                    jitter: float = 0.0) -> None:
+        """Latency (seconds) on ``links``, as a Toxiproxy latency toxic owned by ``key``."""
+        if latency <= 0 and jitter <= 0:
+            return
+        self.add_toxic(key, links, "latency",
+                       {"latency": round(latency * 1000), "jitter": round(jitter * 1000)})
+
+    def revert(self, key: str) -> None:
+        """Undo everything ``key`` did: restore its cut links, remove its toxics."""
+        with self._lock:
+            for link in sorted(self._cut_by.pop(key, frozenset())):
+                self._cuts[link] -= 1
+                if self._cuts[link] == 0:
+                    del self._cuts[link]
+                    self.driver.set_enabled(self.proxies[link], True)
+            for toxic in self._toxics.pop(key, []):
+                self.driver.remove_toxic(toxic.proxy, toxic.name)
+
+    def heal(self) -> list[str]:
+        """Revert every fault (the baseline latency stays); returns the keys reverted."""
+        with self._lock:
+            keys = [k for k in (*self._cut_by, *self._toxics) if k != BASELINE]
+        keys = list(dict.fromkeys(keys))
+        for key in keys:
+            self.revert(key)
+        return keys
+
+    def cut_links(self) -> frozenset[Link]:
+        with self._lock:
+            return frozenset(self._cuts)
+
+    def active_keys(self) -> list[str]:
+        with self._lock:
+            return [k for k in dict.fromkeys((*self._cut_by, *self._toxics)) if k != BASELINE]

@@ -1,0 +1,162 @@
+"""The protocol-family contract: everything protocol-specific about a run, in one place.
+
+Every family has the same shape (as Maelstrom's workloads do): client operations and their
+generator (:class:`Workload`), per-node setup after ``init``, a final phase after the
+faults are healed (e.g. reads until every node has converged), monitors that sample the
+cluster during the run, and the checkers that judge it. The runner composes these; it
+knows nothing of any family.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.scenario import schema as s
+
+if TYPE_CHECKING:
+    from pytest_dchaos.cluster.running import Cluster
+    from pytest_dchaos.record.history import History
+    from pytest_dchaos.record.result import RunRecord
+    from pytest_dchaos.scenario.model import Scenario
+
+#: Maelstrom's definite error codes: the operation certainly did not happen.
+DEFINITE_ERRORS = frozenset({1, 10, 11, 12, 14, 20, 21, 22, 30})
+
+
+class Pending(Protocol):
+    """An operation on its way (a :class:`~pytest_dchaos.cluster.running.Request`, or a family's
+    own, such as PBFT's quorum of replies)."""
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]: ...
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        """Call ``fn(self)`` once the result is in (at once, if it is already)."""
+
+    def abandon(self, cluster: Cluster) -> None: ...
+
+
+class Workload(ABC):
+    """The client side of a family: what clients ask and how answers are read."""
+
+    #: True when every operation goes to every node (PBFT's clients): no node is drawn,
+    #: and :meth:`submit` decides when the operation is done.
+    to_every_node: ClassVar[bool] = False
+
+    @abstractmethod
+    def next_op(self, rng: random.Random) -> tuple[str, Any]:
+        """The next operation as ``(f, value)``, e.g. ``("broadcast", 17)``."""
+
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
+        """The operation's value once its target ``node`` and its ``client`` are known
+        (e.g. a transfer to some other node, a per-client timestamp). By default the value
+        as drawn."""
+        return value
+
+    def submit(self, cluster: Cluster, client: str, node: str, f: str,
+               value: Any) -> Pending:
+        """Send the operation; the future's result is the reply body that settles it, and
+        it has ``abandon(cluster)`` to stop waiting. By default one request to ``node``."""
+        return cluster.submit(node, self.request(f, value), client=client)
+
+    @abstractmethod
+    def request(self, f: str, value: Any) -> dict[str, Any]:
+        """The message body that asks for operation ``f`` with ``value``."""
+
+    @abstractmethod
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+        """``(outcome, value)`` for a non-error reply: ok with what it returned, or fail /
+        info if the reply is not what the contract promises."""
+
+    def error_outcome(self, f: str, code: int | None) -> str:
+        """Maelstrom's rule: a definite error, or any error on a read, is a fail."""
+        if code in DEFINITE_ERRORS or f == "read":
+            return FAIL
+        return INFO
+
+    def timeout_outcome(self, f: str) -> str:
+        """A read that timed out changed nothing: fail. Anything else: unknown."""
+        return FAIL if f == "read" else INFO
+
+    def ok(self) -> str:
+        return OK
+
+
+@dataclass
+class Monitor:
+    """A periodic probe during the run; its samples land in ``observations[name]``."""
+
+    name: str
+    interval: float
+    sample: Callable[[Cluster, float], Any]
+
+
+@dataclass
+class RunContext:
+    """What a family's final phase gets: the live cluster and the run so far."""
+
+    cluster: Cluster
+    scenario: Scenario
+    history: History
+    clock: Callable[[], float]
+    observations: dict[str, Any]
+    seed: int = 0
+    #: The run's fault schedule (:class:`~pytest_dchaos.run.nemesis.Firing`), random choices drawn.
+    firings: list[Any] = field(default_factory=list)
+
+
+class ProtocolFamily(ABC):
+    name: ClassVar[str]
+    doc: ClassVar[str]
+    #: Values allowed for ``cluster.topology``.
+    topologies: ClassVar[tuple[str, ...]] = ()
+    #: Checks run when a scenario lists none.
+    default_checks: ClassVar[tuple[str, ...]] = ()
+    #: Whether ``cluster.twins`` makes sense for it (Byzantine-fault-tolerant families).
+    twins: ClassVar[bool] = False
+    #: Extra keys the family accepts in ``workload:``.
+    workload_options: ClassVar[tuple[s.Field, ...]] = ()
+
+    @abstractmethod
+    def reference_command(self) -> tuple[str, ...]:
+        """The command line of this family's reference node, as ``python3 -m ...``: each
+        backend runs it with a Python that can import ``reference_nodes``."""
+
+    def init_extra(self, scenario: Scenario, node: str, seed: int) -> dict[str, Any]:
+        """The ``dchaos`` object of ``init`` for ``node`` (protocol parameters, keys)."""
+        return {"params": dict(scenario.cluster.params)} if scenario.cluster.params else {}
+
+    def setup(self, cluster: Cluster, scenario: Scenario) -> None:
+        """Prepare a provisioned cluster before its nodes start, e.g. by adding to
+        ``cluster.on_node_started`` the messages each node needs after ``init``."""
+
+    @abstractmethod
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        """The client workload for ``scenario`` in a run with ``seed``."""
+
+    def monitors(self, scenario: Scenario, needs: frozenset[str]) -> list[Monitor]:
+        """Periodic probes that produce the observations in ``needs``."""
+        return []
+
+    def final(self, ctx: RunContext) -> None:
+        """After the final heal: wait for recovery and read the final state into
+        ``ctx.observations``. Bounded by ``scenario.workload.recovery``."""
+
+    def notes(self, scenario: Scenario, firings: list[Any]) -> list[str]:
+        """Plain warnings about the experiment itself, printed at the start of the run and
+        kept in the report (e.g. more Byzantine replicas than the protocol tolerates)."""
+        return []
+
+    def stats(self, record: RunRecord) -> dict[str, Any]:
+        """Family-specific figures for ``result.json``'s stats (e.g. stable latency)."""
+        return {}
+
+    def artifacts(self, record: RunRecord, directory: Path) -> list[str]:
+        """Write family-specific files into the report folder (after the checks); returns
+        their names with a few words each, for the summary."""
+        return []

@@ -1,0 +1,1 @@
+"""The gossip family: broadcast with SWIM membership (``family`` registers it)."""

@@ -1,0 +1,1 @@
+"""The gossip family's checks, one per module."""

@@ -1,0 +1,2 @@
+"""The PBFT family: a replicated key-value store under Byzantine faults (``family``
+registers it)."""

@@ -1,0 +1,1 @@
+"""The PBFT family's checks, one per module."""

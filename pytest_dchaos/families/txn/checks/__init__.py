@@ -1,0 +1,1 @@
+"""The transaction family's checks, one per module."""

@@ -1,0 +1,161 @@
+"""The distributed-transaction family: read/write transactions over a sharded store.
+
+Clients send Maelstrom txn-rw-register transactions (``[["r", k, null], ["w", k, v]]``) to
+any node, which coordinates them. Keys come from a small key space so that transactions
+contend; every write gives its key a value never written to it before, so each value read
+traces back to exactly one transaction. After the faults heal, the final phase waits until
+no node has a transaction still pending (or recovery time runs out), and the nodes'
+``dchaos_state`` — every decision, the committed versions of every key — is what the
+checks (:mod:`pytest_dchaos.families.txn.checks.txn`) judge together with the history.
+
+The commit protocol (``2pc`` / ``3pc``) and the deadlock detector are cluster parameters
+(``cluster.params``), handed to the nodes in ``init``.
+
+Registered through the ``dchaos`` entry-point group, as a third-party family would be.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.running import Cluster
+from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.txn.checks.txn import (
+    Atomicity,
+    Blocking,
+    DeadlockHandling,
+    Isolation,
+    Outcomes,
+    Termination,
+)
+from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.result import RunRecord
+from pytest_dchaos.record.stats import quantiles_ms
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.model import Scenario
+
+SETTLED = "settled"
+FINAL_POLL = 0.25
+#: Maelstrom's codes for an aborted transaction: certainly not committed.
+ABORT_CODES = frozenset({14, 30})
+
+
+class TxnWorkload(Workload):
+    """Transactions of ``min_ops``..``max_ops`` reads and writes over ``keys`` keys."""
+
+    def __init__(self, keys: int, min_ops: int, max_ops: int, read_ratio: float) -> None:
+        self.keys, self.min_ops, self.max_ops = keys, min_ops, max_ops
+        self.read_ratio = read_ratio
+        self._next: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def next_op(self, rng: Any) -> tuple[str, Any]:
+        ops: list[list[Any]] = []
+        for _ in range(rng.randint(self.min_ops, self.max_ops)):
+            key = rng.randrange(self.keys)
+            if rng.random() < self.read_ratio:
+                ops.append(["r", key, None])
+            else:
+                with self._lock:
+                    value = self._next[key] = self._next.get(key, 0) + 1
+                ops.append(["w", key, value])
+        return "txn", ops
+
+    def request(self, f: str, value: Any) -> dict[str, Any]:
+        return {"type": "txn", "txn": value}
+
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+        done = reply.get("txn")
+        if reply.get("type") != "txn_ok" or not isinstance(done, list) \
+                or len(done) != len(value):
+            return INFO, value
+        return OK, done
+
+    def error_outcome(self, f: str, code: int | None) -> str:
+        return FAIL if code in ABORT_CODES or code == 12 else INFO
+
+    def timeout_outcome(self, f: str) -> str:
+        return INFO
+
+
+class Transactions(ProtocolFamily):
+    name = "txn"
+    doc = ("Read/write transactions over a sharded key-value store, committed with 2PC or "
+           "3PC (cluster.params.commit_protocol) under strict two-phase locking, with "
+           "deadlock detection: atomicity, outcomes, isolation anomalies (G0, G1, lost "
+           "update, G2), blocking, termination, deadlock handling.")
+    default_checks = ("atomicity", "txn_outcomes", "isolation")
+    workload_options = (
+        s.Field("keys", s.Int(min=1), "how many keys transactions draw from (fewer keys, "
+                "more contention)", 8),
+        s.Field("min_ops", s.Int(min=1), "fewest operations in a transaction", 1),
+        s.Field("max_ops", s.Int(min=1), "most operations in a transaction", 4),
+        s.Field("read_ratio", s.Probability(), "share of operations that are reads", 0.5),
+    )
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", "reference_nodes.txn")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        o = scenario.workload.options
+        return TxnWorkload(o["keys"], o["min_ops"], max(o["min_ops"], o["max_ops"]),
+                           o["read_ratio"])
+
+    def final(self, ctx: RunContext) -> None:
+        """Wait until no live node has a pending decision, or recovery time is up."""
+        healed_at = ctx.clock()
+        deadline = healed_at + ctx.scenario.workload.recovery
+        settled_at = None
+        pending: dict[str, list[str]] | None = {}
+        while True:
+            live = ctx.cluster.running_nodes()
+            pending = _pending(ctx.cluster, live)
+            now = ctx.clock()
+            if pending is not None and not any(pending.values()):
+                settled_at = now
+                break
+            if now >= deadline:
+                break
+            time.sleep(FINAL_POLL)
+        ctx.observations[SETTLED] = {"healed_at": healed_at, "settled_at": settled_at,
+                                     "pending": pending or {}}
+
+    def stats(self, record: RunRecord) -> dict[str, Any]:
+        calls = [(i, c) for i, c in record.history.pairs() if i.f == "txn"]
+        committed = [c for _, c in calls if c is not None and c.type == OK]
+        latencies = [c.time - i.time for i, c in calls if c is not None and c.type == OK]
+        duration = record.scenario.workload.duration
+        out: dict[str, Any] = {
+            "committed": len(committed),
+            "committed_per_s": round(len(committed) / duration, 1) if duration else None,
+            "aborted": sum(1 for _, c in calls if c is not None and c.type == FAIL),
+            "commit_latency_ms": quantiles_ms(latencies),
+        }
+        flushes = sum(int(st.get("wal_flushes", 0)) for st in record.node_states.values())
+        out["wal_flushes"] = flushes
+        return out
+
+
+def _pending(cluster: Cluster, live: tuple[str, ...]) -> dict[str, list[str]] | None:
+    replies = cluster.ask_all(live, {"type": "dchaos_state"}, reply_type="dchaos_state_ok",
+                              timeout=3.0)
+    if len(replies) != len(live):
+        return None
+    return {n: sorted(t for t, d in (r.get("decisions") or {}).items() if d == "pending")
+            for n, r in replies.items()}
+
+
+@hookimpl
+def dchaos_add_protocols() -> list[ProtocolFamily]:
+    return [Transactions()]
+
+
+@hookimpl
+def dchaos_add_checkers() -> list[CheckerType]:
+    return [Atomicity(), Outcomes(), Isolation(), Blocking(), Termination(),
+            DeadlockHandling()]

@@ -1,0 +1,2 @@
+"""The vector-clock family: causal broadcast, snapshots, ShiViz logs (``family``
+registers it)."""

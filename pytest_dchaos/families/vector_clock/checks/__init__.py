@@ -1,0 +1,1 @@
+"""The vector-clock family's checks, one per module."""

@@ -1,0 +1,217 @@
+"""The vector-clock family: causal broadcast, transfers and Chandy-Lamport snapshots.
+
+Clients broadcast unique integers (``cbcast``), read what a node delivered (``read``), move
+units of the resource between nodes (``transfer``) and start snapshots (``snapshot``).
+After the faults heal, the final phase reads every live node until each has delivered
+every acknowledged broadcast and has nothing in flight, so that snapshots can complete.
+
+The checks (``checks/``) judge the nodes' event logs against the happens-before relation
+the harness computes itself (``causality``). The report folder also gets ``shiviz.log``
+(open it in ShiViz as it is) and ``spacetime.svg``.
+
+Registered through the ``dchaos`` entry-point group, as a third-party family would be.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.running import Cluster
+from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.vector_clock import shiviz, spacetime
+from pytest_dchaos.families.vector_clock.checks.causal import (
+    CausalDelivery,
+    DeliveredEverywhere,
+    FifoChannels,
+    ShivizLog,
+    Snapshots,
+    VectorClocks,
+    analysis,
+)
+from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.result import RunRecord
+from pytest_dchaos.record.stats import quantiles_ms
+from pytest_dchaos.run.workload import OpExecutor
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.model import Scenario
+
+DELIVERY = "delivery"
+FINAL_POLL = 0.25
+
+
+class CausalWorkload(Workload):
+    """cbcast of unique integers, reads, transfers and snapshots, mixed by ratios."""
+
+    def __init__(self, read_ratio: float, transfer_ratio: float, snapshot_ratio: float,
+                 max_amount: int) -> None:
+        self.ratios = (("read", read_ratio), ("transfer", transfer_ratio),
+                       ("snapshot", snapshot_ratio))
+        self.max_amount = max_amount
+        self._values = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def next_op(self, rng: Any) -> tuple[str, Any]:
+        draw = rng.random()
+        for f, ratio in self.ratios:
+            if draw < ratio:
+                if f == "transfer":
+                    return f, {"amount": rng.randint(1, self.max_amount),
+                               "pick": rng.randrange(1 << 30)}
+                return f, None
+            draw -= ratio
+        with self._lock:
+            return "cbcast", next(self._values)
+
+    def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
+        if f != "transfer":
+            return value
+        others = [n for n in nodes if n != node]
+        if not others:
+            return value
+        return {"to": others[value["pick"] % len(others)], "amount": value["amount"]}
+
+    def request(self, f: str, value: Any) -> dict[str, Any]:
+        if f == "cbcast":
+            return {"type": "cbcast", "message": value}
+        if f == "transfer":
+            return {"type": "transfer", "to": value.get("to"), "amount": value["amount"]}
+        return {"type": f}
+
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+        expected = f"{f}_ok"
+        if reply.get("type") != expected:
+            return (FAIL, None) if f == "read" else (INFO, value)
+        if f == "read":
+            delivered = reply.get("delivered")
+            if not isinstance(delivered, list):
+                return FAIL, None
+            return OK, [d.get("message") for d in delivered if isinstance(d, dict)]
+        if f == "snapshot":
+            return OK, reply.get("id")
+        return OK, value
+
+    def error_outcome(self, f: str, code: int | None) -> str:
+        # A refused transfer (short balance) or snapshot changed nothing.
+        return FAIL if f in ("transfer", "snapshot") and code is not None else \
+            super().error_outcome(f, code)
+
+
+class VectorClock(ProtocolFamily):
+    name = "vector_clock"
+    doc = ("Causal broadcast with vector clocks, transfers between nodes and Chandy-Lamport "
+           "snapshots: causal delivery, exact concurrency detection, consistent snapshots, "
+           "FIFO channels; ShiViz log and space-time diagram in the report.")
+    default_checks = ("causal_delivery", "delivered_everywhere", "vector_clocks",
+                      "snapshots")
+    workload_options = (
+        s.Field("read_ratio", s.Probability(), "share of operations that are reads", 0.1),
+        s.Field("transfer_ratio", s.Probability(),
+                "share of operations that move units between nodes", 0.3),
+        s.Field("snapshot_ratio", s.Probability(),
+                "share of operations that start a snapshot", 0.02),
+        s.Field("max_amount", s.Int(min=1), "largest amount one transfer moves", 10),
+    )
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", "reference_nodes.vector_clock")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        o = scenario.workload.options
+        return CausalWorkload(o["read_ratio"], o["transfer_ratio"], o["snapshot_ratio"],
+                              o["max_amount"])
+
+    def final(self, ctx: RunContext) -> None:
+        """Read every live node until all delivered every acknowledged broadcast and none
+        has messages in flight or held back, or recovery time is up."""
+        history, workload = ctx.history, ctx.scenario.workload
+        acknowledged = {op.value for op in history.ops if op.f == "cbcast" and op.type == OK}
+        healed_at = ctx.clock()
+        deadline = healed_at + workload.recovery
+        readers = {n: f"c{workload.clients + i}"
+                   for i, n in enumerate(ctx.scenario.node_ids, start=1)}
+        reader = OpExecutor(ctx.cluster, self.workload(ctx.scenario, ctx.seed), history,
+                            min(workload.timeout, 2.0))
+        final_reads: dict[str, list[Any]] = {}
+        converged_at = quiet_at = None
+        with ThreadPoolExecutor(max_workers=max(1, len(ctx.scenario.node_ids))) as pool:
+            while True:
+                live = ctx.cluster.running_nodes()
+                outcomes = dict(zip(live, pool.map(
+                    lambda n: reader.run(readers[n], n, "read", None), live), strict=True))
+                for node, (outcome, value) in outcomes.items():
+                    if outcome == OK:
+                        final_reads[node] = value
+                now = ctx.clock()
+                if converged_at is None and live and all(
+                        outcomes[n][0] == OK and acknowledged <= set(outcomes[n][1])
+                        for n in live):
+                    converged_at = now
+                if converged_at is not None and _quiet(ctx.cluster, live):
+                    quiet_at = now
+                if quiet_at is not None or now >= deadline:
+                    break
+                time.sleep(FINAL_POLL)
+        ctx.observations[DELIVERY] = {
+            "healed_at": healed_at, "deadline": deadline, "converged_at": converged_at,
+            "quiet_at": quiet_at, "acknowledged": len(acknowledged),
+            "live_nodes": list(ctx.cluster.live_nodes()), "final_reads": final_reads}
+
+    def stats(self, record: RunRecord) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        delivery = record.observations.get(DELIVERY, {})
+        if delivery.get("converged_at") is not None:
+            out["time_to_deliver_s"] = round(delivery["converged_at"] - delivery["healed_at"],
+                                             3)
+        facts = analysis(record)
+        if facts.causality is not None:
+            out["events"] = facts.causality.total_events()
+            out["hold_back_ms"] = quantiles_ms(facts.hold_back)
+        return out
+
+    def artifacts(self, record: RunRecord, directory: Path) -> list[str]:
+        written = []
+        facts = analysis(record)
+        if facts.causality is not None and facts.causality.total_events():
+            source = shiviz.write(directory / "shiviz.log", facts.causality,
+                                  facts.valid_node_clocks)
+            written.append(f"`shiviz.log`: every node's events with {source}, for ShiViz "
+                           "(https://bestchai.bitbucket.io/shiviz/): paste or open it as it is")
+        # Messages that carry a msg_id are the ones a node can name in its log; the rest
+        # (acknowledgements) would only crowd the picture.
+        trace = list(record.trace())
+        named = {e.get("type") for e in trace if e.get("ev") == "send" and "mi" in e}
+        svg = spacetime.render_svg(trace, record.nodes, record.history.t0,
+                                   record.faults, max_messages=800,
+                                   types={str(t) for t in named} or None,
+                                   title=f"{record.scenario.name}: messages between nodes")
+        (directory / "spacetime.svg").write_text(svg, encoding="utf-8")
+        written.append("`spacetime.svg`: space-time diagram of the messages (those with a "
+                       "msg_id), faults shaded")
+        return written
+
+
+def _quiet(cluster: Cluster, live: tuple[str, ...]) -> bool:
+    """No node has a message in flight or held back."""
+    replies = cluster.ask_all(live, {"type": "dchaos_state"}, reply_type="dchaos_state_ok",
+                              timeout=3.0)
+    return len(replies) == len(live) and all(
+        not r.get("in_flight") and not r.get("held_back") for r in replies.values())
+
+
+@hookimpl
+def dchaos_add_protocols() -> list[ProtocolFamily]:
+    return [VectorClock()]
+
+
+@hookimpl
+def dchaos_add_checkers() -> list[CheckerType]:
+    return [CausalDelivery(), DeliveredEverywhere(), VectorClocks(), Snapshots(),
+            FifoChannels(), ShivizLog()]

@@ -1,1 +1,0 @@
-"""Protocol families: one module per family (see ``base`` for the contract)."""

@@ -1,0 +1,160 @@
+"""The report folder of a run, and the summary a person reads in the terminal.
+
+``DIR/`` holds ``result.json`` (the verdicts and stats), ``history.jsonl`` (client
+operations, Jepsen-style), ``trace.jsonl`` (every message, merged from all agents in time
+order), ``faults.jsonl`` (the fault timeline), ``observations.json`` and ``states.json``
+(what the family observed and what nodes reported), ``summary.md``, and ``nodes/nX/`` with
+each node's ``stderr.log`` and its agent's log.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_dchaos.record.result import RunRecord, RunResult
+from pytest_dchaos.run.nemesis import Firing
+
+
+def write(result: RunResult, record: RunRecord, firings: list[Firing],
+          artifacts: Callable[[RunRecord, Path], list[str]] | None = None) -> None:
+    """The report folder; ``artifacts`` writes the protocol family's own files into it."""
+    directory = result.report_dir
+    assert directory is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    _dump(directory / "result.json", result.to_json())
+    record.history.write(directory / "history.jsonl")
+    with open(directory / "faults.jsonl", "w", encoding="utf-8") as out:
+        for event in record.faults:
+            out.write(json.dumps(event.to_json()) + "\n")
+    merged = directory / "trace.jsonl"
+    _merge_traces(record.trace_files, merged)
+    record.trace_files = [merged]
+    _dump(directory / "observations.json", record.observations)
+    _dump(directory / "states.json", record.node_states)
+    extra = artifacts(record, directory) if artifacts else []
+    (directory / "summary.md").write_text(markdown(result, record, firings, extra),
+                                          encoding="utf-8")
+
+
+def _dump(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(_clean(data), out, indent=1, default=str)
+        out.write("\n")
+
+
+def _clean(data: Any) -> Any:
+    """JSON has no NaN: write null."""
+    if isinstance(data, float) and math.isnan(data):
+        return None
+    if isinstance(data, dict):
+        return {str(k): _clean(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_clean(v) for v in data]
+    return data
+
+
+def _merge_traces(sources: list[Path], target: Path) -> None:
+    """Merge per-agent traces (each in time order) into one, streaming: constant memory."""
+    def events(path: Path) -> Iterator[tuple[float, str]]:
+        with open(path, encoding="utf-8") as source:
+            for line in source:
+                try:
+                    yield json.loads(line)["t"], line
+                except (ValueError, KeyError):
+                    continue
+
+    existing = [p for p in sources if p.exists() and p != target]
+    with open(target, "w", encoding="utf-8") as out:
+        for _, line in heapq.merge(*(events(p) for p in existing), key=lambda e: e[0]):
+            out.write(line if line.endswith("\n") else line + "\n")
+    for path in existing:
+        path.unlink()
+
+
+def rerun_command(result: RunResult) -> str:
+    path = result.scenario_path or "SCENARIO.yaml"
+    return (f"dchaos run {shlex.quote(path)} --seed {result.seed} "
+            f"--backend {result.backend}")
+
+
+def summary(result: RunResult) -> str:
+    """The verdicts and key figures, as printed at the end of a run."""
+    status = "PASSED" if result.passed else "FAILED"
+    lines = [f"{result.scenario}: {status} (seed {result.seed}, {result.backend} backend)"]
+    width = max((len(v.name) for v in result.checks), default=0)
+    for verdict in result.checks:
+        mark = "PASS" if verdict.passed else "FAIL"
+        detail = verdict.detail.replace("\n", "\n" + " " * (width + 10))
+        lines.append(f"  {mark}  {verdict.name:<{width}}  {detail}")
+    lines.extend(f"  note:  {note}" for note in result.notes)
+    lines.append(f"  stats: {stats_line(result.stats)}")
+    if result.report_dir:
+        lines.append(f"  report: {result.report_dir}")
+    lines.append(f"  rerun:  {rerun_command(result)}")
+    return "\n".join(lines)
+
+
+def stats_line(stats: dict[str, Any]) -> str:
+    ops = stats.get("ops", {})
+    lat = stats.get("latency_ms", {})
+    mpo = stats.get("msgs_per_op", {})
+    parts = [f"ops {ops.get('total', 0)} (ok {ops.get('ok', 0)}, fail {ops.get('fail', 0)}, "
+             f"info {ops.get('info', 0)})"]
+    if lat.get("count"):
+        parts.append(f"latency p50 {lat['p50']:.1f}ms p99 {lat['p99']:.1f}ms")
+    if mpo.get("servers") is not None:
+        parts.append(f"msgs/op {mpo['servers']:.2f}")
+    stable = stats.get("stable_latency_ms")
+    if stable and stable.get("count"):
+        parts.append(f"stable latency p50 {stable['p50']:.0f}ms max {stable['max']:.0f}ms")
+    return "; ".join(parts)
+
+
+def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
+             extra_files: Sequence[str] = ()) -> str:
+    scenario = record.scenario
+    lines = [
+        f"# {result.scenario}: {'passed' if result.passed else 'FAILED'}",
+        "",
+        f"- protocol: {scenario.protocol}, {len(record.nodes)} nodes, "
+        f"implementation: {scenario.cluster.implementation.describe()}",
+        f"- backend: {result.backend}, seed: {result.seed}, run id: {result.run_id}",
+        f"- rerun: `{rerun_command(result)}`",
+        *(f"- **note**: {note}" for note in result.notes),
+        "",
+        "## Checks",
+        "",
+        "| check | verdict | detail |",
+        "|---|---|---|",
+    ]
+    for verdict in result.checks:
+        detail = verdict.detail.replace("|", "\\|").replace("\n", "<br>")
+        lines.append(f"| {verdict.name} | {'pass' if verdict.passed else '**FAIL**'} | "
+                     f"{detail} |")
+    lines += ["", "## Figures", "", f"{stats_line(result.stats)}", ""]
+    lines += ["## Fault timeline", ""]
+    if record.faults:
+        lines += ["| time | event | fault |", "|---|---|---|"]
+        for event in record.faults:
+            lines.append(f"| {event.time:.2f}s | {event.action} | {event.description} |")
+    else:
+        lines.append("No faults.")
+    if record.incidents:
+        lines += ["", "## Incidents", ""]
+        for incident in record.incidents:
+            lines.append(f"- {incident.time:.2f}s {incident.node}: {incident.kind}: "
+                         f"{incident.detail}")
+    lines += ["", "## Files", "",
+              "- `result.json`: verdicts and statistics",
+              "- `history.jsonl`: client operations (invoke / ok / fail / info)",
+              "- `trace.jsonl`: every message the agents carried",
+              "- `faults.jsonl`: the fault timeline",
+              "- `nodes/nX/stderr.log`: each node's log",
+              *(f"- {line}" for line in extra_files), ""]
+    return "\n".join(lines)

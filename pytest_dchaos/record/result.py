@@ -1,0 +1,156 @@
+"""What a run leaves behind: the record checkers judge, their verdicts, and the result.
+
+Checkers read a :class:`RunRecord` and nothing else — no backend, no fault layer — and the
+report folder holds everything a record is made of (history, trace, fault timeline,
+observations, states). Rebuilding a record from a folder to judge it again offline is not
+offered yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pytest_dchaos.record.history import History
+from pytest_dchaos.scenario.model import Scenario
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One checker's judgement: passed or not, why, and the evidence a person can follow."""
+
+    name: str
+    passed: bool
+    detail: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "passed": self.passed, "detail": self.detail,
+                "evidence": dict(self.evidence), "figures": dict(self.figures)}
+
+
+@dataclass(frozen=True)
+class FaultEvent:
+    """A line of the fault timeline: a fault started, ended, or could not be applied."""
+
+    time: float  # seconds since the workload started
+    action: str  # start | end | error
+    key: str
+    kind: str
+    description: str
+    nodes: tuple[str, ...] = ()
+    #: What the fault does (see ``FaultType.effect``): cut, slow, crash, pause, restart, other.
+    effect: str = "other"
+    links: tuple[tuple[str, str], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["nodes"] = list(self.nodes)
+        data["links"] = [f"{a}->{b}" for a, b in self.links]
+        return data
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    time: float
+    node: str
+    kind: str
+    detail: str
+
+
+@dataclass
+class RunRecord:
+    """Everything known about a finished run, in the harness's terms."""
+
+    scenario: Scenario
+    seed: int
+    history: History
+    faults: list[FaultEvent]
+    nodes: tuple[str, ...]
+    #: Nodes whose process was down when the final phase began (killed, not restarted).
+    down_at_end: frozenset[str] = frozenset()
+    #: Protocol-family observations (final reads, membership samples, ...), by name.
+    observations: dict[str, Any] = field(default_factory=dict)
+    #: What each node answered to ``dchaos_state`` at the end (absent if it could not).
+    node_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    incidents: list[IncidentRecord] = field(default_factory=list)
+    #: Run phases, seconds since the workload started: workload_end, healed, final_start,
+    #: final_end.
+    phases: dict[str, float] = field(default_factory=dict)
+    #: The message trace: each node's ``trace.jsonl`` during the run, the merged one after
+    #: the report is written.
+    trace_files: list[Path] = field(default_factory=list)
+    #: Message counts from the trace (see :func:`pytest_dchaos.record.stats.message_counts`).
+    messages: dict[str, Any] = field(default_factory=dict)
+    #: Each node's folder (what a node left on disk, e.g. after it crashed for good).
+    node_dirs: dict[str, Path] = field(default_factory=dict)
+    #: Analyses several checkers share (e.g. happens-before), computed once, by name.
+    derived: dict[str, Any] = field(default_factory=dict)
+
+    def trace(self) -> Iterator[dict[str, Any]]:
+        """Every trace event (times in epoch seconds): file by file, each in time order."""
+        for path in self.trace_files:
+            if not path.exists():
+                continue
+            with open(path, encoding="utf-8") as source:
+                for line in source:
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        continue  # a torn last line after a crash of the agent
+
+    def derive(self, name: str, compute: Callable[[RunRecord], T]) -> T:
+        """An analysis several checkers share, computed once per record."""
+        if name not in self.derived:
+            self.derived[name] = compute(self)
+        return cast(T, self.derived[name])
+
+    def last_fault_end(self) -> float | None:
+        ends = [e.time for e in self.faults if e.action == "end"]
+        return max(ends) if ends else None
+
+
+@dataclass
+class RunResult:
+    """The outcome of one run, as written to ``result.json``."""
+
+    scenario: str
+    passed: bool
+    seed: int
+    checks: list[Verdict]
+    stats: dict[str, Any]
+    run_id: str
+    report_dir: Path | None = None
+    backend: str = "local"
+    scenario_path: str | None = None
+    record: RunRecord | None = None
+    #: Warnings about the experiment itself (see ``ProtocolFamily.notes``).
+    notes: list[str] = field(default_factory=list)
+
+    def failed_checks(self) -> list[Verdict]:
+        return [v for v in self.checks if not v.passed]
+
+    def check(self, name: str) -> Verdict:
+        for verdict in self.checks:
+            if verdict.name == name:
+                return verdict
+        raise KeyError(f"no check named {name!r} in this run")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "passed": self.passed,
+            "seed": self.seed,
+            "run_id": self.run_id,
+            "backend": self.backend,
+            "scenario_path": self.scenario_path,
+            "checks": [v.to_json() for v in self.checks],
+            "stats": self.stats,
+            "notes": self.notes,
+        }

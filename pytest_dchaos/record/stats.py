@@ -1,0 +1,82 @@
+"""Figures of a run: operation counts, latency quantiles, messages per operation.
+
+Message counting follows Maelstrom: a message counts when a node sends it (whether or not
+the network then delivers it); ``servers`` are node-to-node messages, ``clients`` those
+between clients and nodes; msgs-per-op divides by the number of client operations invoked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pytest_dchaos.record.history import INVOKE, History
+
+QUANTILES = (("p0", 0.0), ("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The q-quantile (nearest rank) of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def quantiles_ms(seconds: Iterable[float]) -> dict[str, float | int]:
+    """``{count, p0, p50, p95, p99, max}`` of durations given in seconds, in milliseconds."""
+    values = sorted(seconds)
+    out: dict[str, float | int] = {"count": len(values)}
+    for label, q in QUANTILES:
+        out[label] = round(quantile(values, q) * 1000, 2) if values else None  # type: ignore
+    return out
+
+
+def op_stats(history: History) -> dict[str, Any]:
+    """Counts by outcome and function, and latency quantiles of ok operations."""
+    counts: Counter[str] = Counter()
+    by_f: dict[str, Counter[str]] = {}
+    latencies: dict[str, list[float]] = {}
+    for invocation, completion in history.pairs():
+        outcome = completion.type if completion else "info"
+        counts[outcome] += 1
+        by_f.setdefault(invocation.f, Counter())[outcome] += 1
+        if completion is not None and completion.type == "ok":
+            latencies.setdefault(invocation.f, []).append(completion.time - invocation.time)
+    all_latencies = [x for values in latencies.values() for x in values]
+    return {
+        "ops": {"total": sum(counts.values()), "ok": counts["ok"], "fail": counts["fail"],
+                "info": counts["info"]},
+        "ops_by_f": {f: dict(c) for f, c in sorted(by_f.items())},
+        "latency_ms": quantiles_ms(all_latencies),
+        "latency_ms_by_f": {f: quantiles_ms(v) for f, v in sorted(latencies.items())},
+    }
+
+
+def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> dict[str, Any]:
+    """Count trace events: messages sent between servers and to/from clients, by type."""
+    nodes = set(nodes)
+    servers = 0
+    clients = 0
+    dropped = 0
+    by_type: Counter[str] = Counter()
+    for event in events:
+        ev = event.get("ev")
+        if ev in ("send", "dup") and event.get("src") in nodes and event.get("dest") in nodes:
+            servers += 1
+            by_type[str(event.get("type"))] += 1
+        elif ev in ("client_in", "client_out"):
+            clients += 1
+        elif ev == "drop":
+            dropped += 1
+    return {"servers": servers, "clients": clients, "all": servers + clients,
+            "dropped": dropped, "by_type": dict(by_type.most_common())}
+
+
+def msgs_per_op(messages: dict[str, Any], history: History) -> dict[str, float | None]:
+    ops = sum(1 for op in history.ops if op.type == INVOKE)
+    if not ops:
+        return {"servers": None, "clients": None, "all": None}
+    return {key: round(messages.get(key, 0) / ops, 3) for key in ("servers", "clients", "all")}
