@@ -20,13 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pytest_dchaos.families.vector_clock.checks.causal import (
-    CausalDelivery,
-    FifoChannels,
-    Snapshots,
-    VectorClocks,
-    analysis,
-)
+from pytest_dchaos.families.vector_clock.checks.causal_delivery import CausalDelivery
+from pytest_dchaos.families.vector_clock.checks.common import analysis
+from pytest_dchaos.families.vector_clock.checks.fifo_channels import FifoChannels
+from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
+from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.families.vector_clock import causality, shiviz
-from pytest_dchaos.families.vector_clock.checks.causal import (
-    Snapshots,
-    VectorClocks,
-    shiviz_problems,
-)
+from pytest_dchaos.families.vector_clock.checks.common import shiviz_problems
+from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
+from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.record.result import RunRecord
 
 from .builders import call, history, record

@@ -7,15 +7,12 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.families.pbft.checks.pbft import (
-    Agreement,
-    Linearizable,
-    Liveness,
-    Suspects,
-    Validity,
-    ViewChange,
-    replay,
-)
+from pytest_dchaos.families.pbft.checks.agreement import Agreement
+from pytest_dchaos.families.pbft.checks.linearizable import Linearizable, replay
+from pytest_dchaos.families.pbft.checks.liveness import Liveness
+from pytest_dchaos.families.pbft.checks.suspects import Suspects
+from pytest_dchaos.families.pbft.checks.validity import Validity
+from pytest_dchaos.families.pbft.checks.view_change import ViewChange
 from pytest_dchaos.record.history import FAIL, INVOKE, OK, History, Op
 from pytest_dchaos.record.result import FaultEvent, RunRecord
 

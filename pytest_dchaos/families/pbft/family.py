@@ -16,7 +16,7 @@ After the faults heal, the final phase sends probe writes until one is accepted 
 liveness is judged even when the workload ended during a fault), then waits until the
 honest replicas have executed the same number of requests, and reads every replica's
 ``dchaos_state``: its view, committed log, stable checkpoint, suspects and their evidence.
-Checks are in :mod:`pytest_dchaos.families.pbft.checks.pbft`.
+Checks are in ``checks/``, a module each.
 """
 
 from __future__ import annotations
@@ -39,15 +39,13 @@ from pytest_dchaos.cluster.running import Cluster, Multicast
 from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import HarnessError, NodeDown
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
-from pytest_dchaos.families.pbft.checks.pbft import (
-    Agreement,
-    Linearizable,
-    Liveness,
-    Suspects,
-    Validity,
-    ViewChange,
-    byzantine_nodes,
-)
+from pytest_dchaos.families.pbft.checks.agreement import Agreement
+from pytest_dchaos.families.pbft.checks.common import byzantine_nodes
+from pytest_dchaos.families.pbft.checks.linearizable import Linearizable
+from pytest_dchaos.families.pbft.checks.liveness import Liveness
+from pytest_dchaos.families.pbft.checks.suspects import Suspects
+from pytest_dchaos.families.pbft.checks.validity import Validity
+from pytest_dchaos.families.pbft.checks.view_change import ViewChange
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord

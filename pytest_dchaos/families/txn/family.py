@@ -6,7 +6,7 @@ contend; every write gives its key a value never written to it before, so each v
 traces back to exactly one transaction. After the faults heal, the final phase waits until
 no node has a transaction still pending (or recovery time runs out), and the nodes'
 ``dchaos_state`` — every decision, the committed versions of every key — is what the
-checks (:mod:`pytest_dchaos.families.txn.checks.txn`) judge together with the history.
+checks (``checks/``, a module each) judge together with the history.
 
 The commit protocol (``2pc`` / ``3pc``) and the deadlock detector are cluster parameters
 (``cluster.params``), handed to the nodes in ``init``.
@@ -24,14 +24,12 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
-from pytest_dchaos.families.txn.checks.txn import (
-    Atomicity,
-    Blocking,
-    DeadlockHandling,
-    Isolation,
-    Outcomes,
-    Termination,
-)
+from pytest_dchaos.families.txn.checks.atomicity import Atomicity
+from pytest_dchaos.families.txn.checks.blocking import Blocking
+from pytest_dchaos.families.txn.checks.deadlock_handling import DeadlockHandling
+from pytest_dchaos.families.txn.checks.isolation import Isolation
+from pytest_dchaos.families.txn.checks.termination import Termination
+from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord

@@ -26,15 +26,13 @@ from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.vector_clock import shiviz, spacetime
-from pytest_dchaos.families.vector_clock.checks.causal import (
-    CausalDelivery,
-    DeliveredEverywhere,
-    FifoChannels,
-    ShivizLog,
-    Snapshots,
-    VectorClocks,
-    analysis,
-)
+from pytest_dchaos.families.vector_clock.checks.causal_delivery import CausalDelivery
+from pytest_dchaos.families.vector_clock.checks.common import analysis
+from pytest_dchaos.families.vector_clock.checks.delivered_everywhere import DeliveredEverywhere
+from pytest_dchaos.families.vector_clock.checks.fifo_channels import FifoChannels
+from pytest_dchaos.families.vector_clock.checks.shiviz_log import ShivizLog
+from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
+from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord

@@ -1,0 +1,55 @@
+"""The ``liveness`` check: requests are accepted again after the last fault ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.pbft.checks.common import PBFT_OPS, bound_note
+from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.scenario import schema as s
+
+
+def _fault_end(record: RunRecord) -> float:
+    """When the last fault ended (a fault that never ends counts from its start)."""
+    end = 0.0
+    for event in record.faults:
+        if event.action in ("start", "end"):
+            end = max(end, event.time)
+    return end
+
+
+class Liveness(CheckerType):
+    name = "liveness"
+    doc = ("After the last fault ends, requests are accepted again within `within` (the "
+           "final phase keeps sending probe requests, so this is judged even when the "
+           "workload ended first).")
+    protocols = ("pbft",)
+    options = s.Struct((
+        s.Field("within", s.Duration(), "time after the last fault ended", 5.0),
+    ))
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        since = _fault_end(record)
+        # Requests sent after the fault: one in flight before it may have been committed
+        # before it, and proves nothing about the cluster after it.
+        accepted = sorted(c.time for i, c in record.history.pairs()
+                          if c is not None and c.type == OK and i.f in PBFT_OPS
+                          and i.time >= since)
+        if not accepted:
+            return self.verdict(False, f"no request was accepted after the last fault ended "
+                                f"at +{since:.2f}s" + bound_note(record))
+        delay = accepted[0] - since
+        figures = {"since_s": round(since, 3), "first_accepted_after_s": round(delay, 3)}
+        if delay > options["within"]:
+            return self.verdict(False, f"the first request accepted after the last fault "
+                                f"(+{since:.2f}s) came {delay:.2f}s later (> "
+                                f"{options['within']:g}s)" + bound_note(record),
+                                figures=figures)
+        if not record.faults:
+            return self.verdict(True, f"no faults; the first request was accepted at "
+                                f"+{accepted[0]:.2f}s", figures=figures)
+        return self.verdict(True, f"a request sent after the last fault ended (+{since:.2f}s) "
+                            f"was accepted {delay:.2f}s after it" + bound_note(record),
+                            figures=figures)

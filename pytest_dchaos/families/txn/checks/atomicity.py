@@ -1,0 +1,53 @@
+"""The ``atomicity`` check: all participants decide alike, nothing aborted is read,
+nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.txn.checks.common import facts, listing, no_state
+from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.result import RunRecord, Verdict
+
+
+class Atomicity(CheckerType):
+    name = "atomicity"
+    doc = ("Every participant of a transaction decides the same; no transaction is partly "
+           "committed; no value written by an aborted transaction is ever read; no write "
+           "of an acknowledged transaction is lost (across crashes and restarts).")
+    protocols = ("txn",)
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        if (refused := no_state(self, record)) is not None:
+            return refused
+        f = facts(record)
+        problems: list[str] = []
+        split = {t: d for t, d in f.decisions.items()
+                 if len({v for v in d.values() if v != "pending"}) > 1}
+        problems += [f"{t} decided differently: " + ", ".join(
+            f"{n} {v}" for n, v in sorted(d.items())) for t, d in sorted(split.items())]
+        problems += [f"partly committed: {c.describe()}" for c in f.calls if f.partial(c)]
+        for call in f.calls:
+            if call.outcome != OK:
+                continue
+            for op in call.ops:
+                if op[0] != "r" or op[2] is None:
+                    continue
+                source = f.writer.get((op[1], op[2]))
+                if source is not None and source is not call and \
+                        f.committed(source) is False:
+                    problems.append(f"txn {call.index} read key {op[1]} = {op[2]}, written "
+                                    f"by txn {source.index}, which aborted")
+            if f.committed(call) is False:
+                problems.append(f"acknowledged but lost: {call.describe()}")
+        figures = {"transactions": len(f.calls), "split_decisions": len(split),
+                   "unknown_keys": sorted(f.unknown_keys)}
+        if problems:
+            return self.verdict(False, listing(problems), evidence={"problems": problems[:50]},
+                                figures=figures)
+        note = (f" (keys {sorted(f.unknown_keys)} not judged: their node left no state)"
+                if f.unknown_keys else "")
+        return self.verdict(True, f"{len(f.decisions)} transaction decisions agree on every "
+                            f"node; nothing partly committed, no aborted write read, no "
+                            f"acknowledged write lost{note}", figures=figures)

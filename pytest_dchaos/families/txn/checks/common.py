@@ -1,0 +1,232 @@
+"""What the transaction family's checks share: the run's transactions and their fate.
+
+They share one :class:`Facts` per record: every client transaction (its invocation and
+outcome), which transaction wrote each value (writes are unique per key, so a value names
+its writer), and each key's committed versions in order, as the node that owns the key
+reports them (``dchaos_state_ok.versions``). A transaction *committed* when its writes are
+among the versions; the history says what the client was told.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.record.history import OK, Op
+from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.scenario import schema as s
+
+SHOWN = 5
+
+
+@dataclass
+class Call:
+    index: int
+    invoke: Op
+    outcome: str  # ok | fail | info
+    ops: list[list[Any]]  # what was asked; with read values when ok
+    writes: dict[int, list[Any]] = field(default_factory=dict)  # key -> values in order
+
+    def describe(self) -> str:
+        return (f"txn {self.index} on {self.invoke.node} at {self.invoke.time:.2f}s "
+                f"({self.outcome}) {self.ops}")
+
+
+@dataclass
+class Facts:
+    calls: list[Call]
+    writer: dict[tuple[int, Any], Call]
+    versions: dict[int, list[Any]]
+    unknown_keys: set[int]
+    decisions: dict[str, dict[str, str]]  # txn id -> node -> decision
+
+    def installed(self, call: Call) -> list[bool]:
+        """For each key it wrote (whose owner left its state): is its last write there?"""
+        return [values[-1] in self.versions.get(k, []) for k, values in call.writes.items()
+                if k not in self.unknown_keys]
+
+    def committed(self, call: Call) -> bool | None:
+        """True if every write is a committed version, False if none is, None if mixed
+        (or unknown: a key's owner left no state)."""
+        seen = self.installed(call)
+        if not seen:
+            return None if call.writes else (call.outcome == OK)
+        if all(seen):
+            return True
+        return False if not any(seen) else None
+
+    def partial(self, call: Call) -> bool:
+        seen = self.installed(call)
+        return any(seen) and not all(seen)
+
+
+def facts(record: RunRecord) -> Facts:
+    return record.derive("txn", _facts)
+
+
+def _facts(record: RunRecord) -> Facts:
+    calls: list[Call] = []
+    writer: dict[tuple[int, Any], Call] = {}
+    for invoke, done in record.history.pairs():
+        if invoke.f != "txn" or not isinstance(invoke.value, list):
+            continue
+        outcome = done.type if done is not None else "info"
+        ops = done.value if done is not None and outcome == OK and isinstance(
+            done.value, list) else invoke.value
+        call = Call(len(calls) + 1, invoke, outcome, ops)
+        for f, key, value in invoke.value:
+            if f == "w":
+                call.writes.setdefault(key, []).append(value)
+                writer[(key, value)] = call
+        calls.append(call)
+    nodes = list(record.nodes)
+    versions: dict[int, list[Any]] = {}
+    unknown: set[int] = set()
+    keys = {k for c in calls for _, k, _ in c.invoke.value}
+    for key in keys:
+        owner = nodes[key % len(nodes)]
+        state = record.node_states.get(owner)
+        if state is None:
+            unknown.add(key)
+            continue
+        versions[key] = list((state.get("versions") or {}).get(str(key), []))
+    decisions: dict[str, dict[str, str]] = defaultdict(dict)
+    for node, state in record.node_states.items():
+        for txn, decision in (state.get("decisions") or {}).items():
+            decisions[txn][node] = decision
+    return Facts(calls, writer, versions, unknown, dict(decisions))
+
+
+def listing(items: list[str], total: int | None = None) -> str:
+    more = (total if total is not None else len(items)) - SHOWN
+    return "; ".join(items[:SHOWN]) + (f" (and {more} more)" if more > 0 else "")
+
+
+def no_state(checker: CheckerType, record: RunRecord) -> Verdict | None:
+    if not record.node_states:
+        return checker.verdict(False, "no node answered dchaos_state, so no decision or "
+                               "version can be checked")
+    return None
+
+
+def _down_intervals(record: RunRecord) -> dict[str, list[tuple[float, float | None]]]:
+    """Per node, when it was down (crash faults), as wall-clock times."""
+    t0 = record.history.t0
+    down: dict[str, list[tuple[float, float | None]]] = defaultdict(list)
+    open_: dict[tuple[str, str], float] = {}
+    for event in record.faults:
+        if event.effect != "crash":
+            continue
+        for node in event.nodes:
+            if event.action == "start":
+                open_[(event.key, node)] = t0 + event.time
+            elif event.action == "end" and (event.key, node) in open_:
+                down[node].append((open_.pop((event.key, node)), t0 + event.time))
+    for (_, node), start in open_.items():
+        down[node].append((start, None))
+    return down
+
+
+def _overlaps(since: float | None, until: float | None, start: float,
+              end: float | None) -> bool:
+    """Was a participant waiting on its outcome while the coordinator was down?"""
+    if since is None:
+        return False
+    return (end is None or since < end) and (until is None or until > start)
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """A participant waiting on a transaction's outcome while its coordinator was down."""
+
+    node: str
+    txn: str
+    coord: str
+    since: float
+    until: float | None  # when it decided; None if it never did
+    down: float  # when the coordinator went down
+    back: float | None  # when it came back; None if it never did
+
+
+CASES = ("before_decision", "after_decision")
+
+
+def _case(record: RunRecord, doubt: InDoubt) -> str:
+    """Had the coordinator decided when it went down? Its log says, in ``recovered``."""
+    recovered = (record.node_states.get(doubt.coord) or {}).get("recovered") or {}
+    return "after_decision" if str(recovered.get(doubt.txn, "")).startswith("logged") \
+        else "before_decision"
+
+
+def _cases_missing(record: RunRecord, doubts: list[InDoubt], wanted: Iterable[str]
+                   ) -> tuple[dict[str, int], list[str]]:
+    counts = dict.fromkeys(CASES, 0)
+    for doubt in doubts:
+        counts[_case(record, doubt)] += 1
+    return counts, [c for c in wanted if not counts[c]]
+
+
+def cases_option() -> s.Field:
+    return s.Field("cases", s.ListOf(s.Str(CASES)), "crashes this scenario must show: the "
+                   "coordinator down before it decided, after (decided, not delivered)", ())
+
+
+def in_doubt(record: RunRecord) -> Iterable[InDoubt]:
+    """Every (participant, transaction) that waited on its outcome (the nodes' ``blocked``
+    spans) while the transaction's coordinator was down (the crash faults)."""
+    down = _down_intervals(record)
+    for node, state in record.node_states.items():
+        for txn, span in (state.get("blocked") or {}).items():
+            coord = txn.split(".", 1)[0]
+            since, until = span.get("since"), span.get("until")
+            for start, end in down.get(coord, []):
+                if since is not None and _overlaps(since, until, start, end):
+                    yield InDoubt(node, txn, coord, since, until, start, end)
+
+
+class InDoubtCheck(CheckerType):
+    """What blocking and termination share: every participant left in doubt by a crashed
+    coordinator is judged on its own (:meth:`judge_one`); the scenario may require that
+    it showed crashes before and after the decision (``cases``), and that it showed any."""
+
+    #: Words for the verdicts: what the participants were, and what was not shown.
+    seen_as: str
+    unshown: str
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        problems, delays = [], []
+        doubts = list(in_doubt(record))
+        for doubt in doubts:
+            problem, delay = self.judge_one(doubt, options, record)
+            if problem:
+                problems.append(problem)
+            if delay is not None:
+                delays.append(delay)
+        counts, missing = _cases_missing(record, doubts, options.get("cases") or ())
+        problems += [f"none {self.seen_as} by a coordinator that crashed "
+                     f"{c.replace('_', ' ')}" for c in missing]
+        figures = {"in_doubt": len(doubts),
+                   "max_s": round(max(delays), 3) if delays else None, **counts}
+        if problems:
+            return self.verdict(False, listing(problems), figures=figures)
+        if not doubts and options["require"]:
+            return self.verdict(False, f"none {self.seen_as} by a crashed coordinator, so "
+                                f"{self.unshown}", figures=figures)
+        return self.verdict(True, self.summary(len(doubts), counts, delays), figures=figures)
+
+    @abstractmethod
+    def judge_one(self, d: InDoubt, options: Any, record: RunRecord
+                  ) -> tuple[str | None, float | None]:
+        """(what is wrong or None, the delay that counts for this one or None)."""
+
+    @abstractmethod
+    def summary(self, seen: int, counts: Mapping[str, int], delays: list[float]) -> str:
+        """The passing verdict's words."""
+
+
+def in_time(delays: list[float]) -> str:
+    return f" within {max(delays):.2f}s" if delays else ""

@@ -1,0 +1,70 @@
+"""The ``txn_outcomes`` check: what each client was told about its transaction holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.txn.checks.common import Call, Facts, facts, listing, no_state
+from pytest_dchaos.record.history import FAIL, OK
+from pytest_dchaos.record.result import RunRecord, Verdict
+
+
+class Outcomes(CheckerType):
+    name = "txn_outcomes"
+    doc = ("What each client was told holds: an ok transaction committed (its writes are "
+           "installed, its reads returned committed values or its own writes), a failed "
+           "one (abort, code 14 or 30) committed nothing. Unknown outcomes are counted "
+           "as they turned out.")
+    protocols = ("txn",)
+
+    def check(self, options: Any, record: RunRecord) -> Verdict:
+        if (refused := no_state(self, record)) is not None:
+            return refused
+        f = facts(record)
+        problems: list[str] = []
+        turned = {"commit": 0, "abort": 0, "unknown": 0}
+        for call in f.calls:
+            committed = f.committed(call)
+            if call.outcome == FAIL and committed:
+                problems.append(f"told aborted, but committed: {call.describe()}")
+            elif call.outcome == OK and committed is False:
+                problems.append(f"told ok, but not committed: {call.describe()}")
+            elif call.outcome not in (OK, FAIL) and call.writes:
+                turned["commit" if committed else "abort" if committed is False
+                       else "unknown"] += 1
+            if call.outcome == OK:
+                problems += _bad_reads(f, call)
+        counts = {o: sum(1 for c in f.calls if c.outcome == o) for o in ("ok", "fail", "info")}
+        figures = {**counts, "info_turned": turned}
+        if problems:
+            return self.verdict(False, listing(problems), evidence={"problems": problems[:50]},
+                                figures=figures)
+        if not counts["ok"]:
+            return self.verdict(False, "no transaction committed, so no outcome shows the "
+                                "store works", figures=figures)
+        return self.verdict(True, f"{counts['ok']} ok, {counts['fail']} aborted, "
+                            f"{counts['info']} unknown (of which {turned['commit']} committed, "
+                            f"{turned['abort']} did not): every outcome holds",
+                            figures=figures)
+
+
+def _bad_reads(f: Facts, call: Call) -> list[str]:
+    """Reads that are neither the transaction's own earlier write nor a committed value."""
+    problems = []
+    own: dict[int, Any] = {}
+    for op in call.ops:
+        kind, key, value = op
+        if kind == "w":
+            own[key] = value
+            continue
+        if key in f.unknown_keys:
+            continue
+        if key in own:
+            if value != own[key]:
+                problems.append(f"txn {call.index} read key {key} = {value} after writing "
+                                f"{own[key]} to it itself")
+        elif value is not None and value not in f.versions.get(key, []) and \
+                f.writer.get((key, value)) is None:
+            problems.append(f"txn {call.index} read key {key} = {value}, which nobody wrote")
+    return problems
