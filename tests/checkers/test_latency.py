@@ -7,8 +7,7 @@ import pytest
 from pytest_dchaos.checkers.latency import Latency, check_bounds
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.result import Verdict
-
-from .builders import broadcast, check_options, history, read, record
+from tests.builders import broadcast, check_options, history, read, record
 
 
 def mixed() -> History:
@@ -65,3 +64,9 @@ def test_check_bounds_compares_milliseconds_with_seconds() -> None:
         True, ["p50 40ms ≤ 50ms"])
     assert check_bounds(observed, {"p50": None, "p95": 0.08, "p99": 1.0, "max": 0.12}) == (
         False, ["p95 90ms > 80ms", "p99: no data", "max 120ms ≤ 120ms"])
+
+
+def test_latency_check_options_are_read_only() -> None:
+    options = check_options("latency: {p50: 1s}")
+    with pytest.raises(TypeError):
+        options["p50"] = 2.0  # type: ignore[index]

@@ -9,8 +9,7 @@ import pytest
 
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.scenario.yamlsource import YNode, load_yaml
-
-from .builders import scenario
+from tests.builders import scenario
 
 
 def load(text: str) -> YNode:
@@ -189,3 +188,17 @@ def test_scenario_level_tag_errors_name_the_line() -> None:
             """)
     assert info.value.line == 4
     assert "YAML tag 'tag:yaml.org,2002:python/tuple' is not allowed" in str(info.value)
+
+
+def test_merge_keys_are_overridden_by_explicit_keys() -> None:
+    node = load_yaml("a:\n  - &f {at: 1s, kill: n1}\n  - {<<: *f, at: 2s}\n", "f.yaml")
+    assert node.plain() == {"a": [{"at": "1s", "kill": "n1"}, {"at": "2s", "kill": "n1"}]}
+    assert node.value["a"].value[1].key_lines["at"] == 3
+
+
+def test_alias_bombs_are_refused_quickly() -> None:
+    levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    with pytest.raises(ScenarioError, match="expands to more than"):
+        load_yaml("\n".join(levels) + "\n", "bomb.yaml")

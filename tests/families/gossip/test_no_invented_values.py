@@ -5,8 +5,7 @@ from __future__ import annotations
 from pytest_dchaos.families.gossip.checks.no_invented_values import NoInventedValues
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.result import Verdict
-
-from .builders import broadcast, check_options, history, read, record
+from tests.builders import broadcast, check_options, history, read, record
 
 
 def judge(h: History) -> Verdict:

@@ -15,8 +15,7 @@ from pytest_dchaos.families.pbft.checks.validity import Validity
 from pytest_dchaos.families.pbft.checks.view_change import ViewChange
 from pytest_dchaos.record.history import FAIL, INVOKE, OK, History, Op
 from pytest_dchaos.record.result import FaultEvent, RunRecord
-
-from .builders import fault, history, record, scenario
+from tests.builders import fault, history, record, scenario
 
 NODES = ("n1", "n2", "n3", "n4")
 

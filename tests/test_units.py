@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_dchaos import units
 from pytest_dchaos.units import (
     DURATION_FORMS,
     RATE_FORMS,
@@ -141,3 +142,21 @@ def test_format_duration_reads_like_a_person_writes(seconds: float, text: str) -
 @pytest.mark.parametrize("text", ["850ms", "2.5s", "5m"])
 def test_format_duration_round_trips_through_parse(text: str) -> None:
     assert format_duration(parse_duration(text)) == text
+
+
+@pytest.mark.parametrize("bad", ["-5/s", -5, float("nan"), float("inf")])
+def test_rates_are_finite_and_not_negative(bad: object) -> None:
+    with pytest.raises(units.UnitError):
+        units.parse_rate(bad, default_unit="s")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_durations_are_finite(bad: float) -> None:
+    with pytest.raises(units.UnitError):
+        units.parse_duration(bad, default_unit="s")
+
+
+def test_sizes_are_whole_bytes_and_durations_round_sensibly() -> None:
+    with pytest.raises(units.UnitError):
+        units.parse_size("0.5")
+    assert units.format_duration(0.9996) == "1s"

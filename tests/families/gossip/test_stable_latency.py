@@ -7,8 +7,7 @@ import pytest
 from pytest_dchaos.families.gossip.checks.stable_latency import StableLatency, stable_latencies
 from pytest_dchaos.record.history import FAIL, History
 from pytest_dchaos.record.result import Verdict
-
-from .builders import broadcast, check_options, history, read, record
+from tests.builders import broadcast, check_options, history, read, record
 
 
 def gossip_history(last_read: list[int] | None = None) -> History:

@@ -27,9 +27,9 @@ from pytest_dchaos.scenario import (
     load_scenario,
     parse_scenario,
 )
+from tests.builders import registry, scenario
 
-from .builders import registry, scenario
-
+SHORT_RUN = "name: r\nprotocol: gossip\ncluster: {nodes: 3}\nworkload: {duration: 10s}\n"
 HEAD = """\
 name: demo
 protocol: gossip
@@ -701,7 +701,7 @@ def test_checks_must_be_a_list() -> None:
 
 
 def test_a_check_can_expect_to_fail() -> None:
-    from .builders import scenario
+    from tests.builders import scenario
 
     parsed = scenario("name: x\nprotocol: gossip\ncluster: {nodes: 3}\n"
                       "checks:\n  - convergence: {within: 2s, expect: fail}\n"
@@ -776,3 +776,37 @@ def test_a_colluding_equivocator_is_told_so_and_nobody_else_is() -> None:
     assert "expected true or false" in str(error_of(
         "name: x\nprotocol: pbft\ncluster: {nodes: 4}\nfaults: [{at: 1s, byzantine: "
         "{node: n1, behavior: equivocate, collude: 1}}]\n"))
+
+
+@pytest.mark.parametrize(("fault", "field"), [
+    ("{at: 1s, partition: {groups: [[n1], [n1]]}}", "faults[0].partition.groups"),
+    ("{at: 1s, latency: {latency: 1ms, jitter: 2ms}}", "faults[0].latency.jitter"),
+    ("{at: 1s, message: {types: [x]}}", "faults[0].message"),
+])
+def test_build_errors_name_the_whole_field(fault: str, field: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario(SHORT_RUN + f"faults:\n  - {fault}\n")
+    assert info.value.field == field and info.value.line == 6
+
+
+def test_check_build_errors_name_the_entry() -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario(SHORT_RUN + "checks:\n  - latency: {f: read}\n")
+    assert info.value.field == "checks[0].latency"
+
+
+def test_per_link_jitter_above_latency_is_refused() -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario(SHORT_RUN + "network:\n  links:\n    - {links: all, latency: 5ms, jitter: 10ms}\n")
+    assert info.value.field == "network.links[0].jitter" and info.value.line == 7
+
+
+def test_between_takes_exactly_two_times() -> None:
+    with pytest.raises(ScenarioError, match="exactly two times"):
+        scenario(SHORT_RUN + "faults:\n  - {at: {between: [1s, 2s, 9s]}, kill: n1}\n")
+
+
+def test_fault_after_the_workload_names_its_entry() -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario(SHORT_RUN + "faults:\n  - {at: 1s, kill: n1}\n  - {at: 20s, kill: n2}\n")
+    assert info.value.field == "faults[1].at"

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Op
-
-from .builders import broadcast, call, history, read
+from tests.builders import broadcast, call, history, read
 
 
 def test_invoke_and_complete_append_indexed_ops() -> None:

@@ -9,8 +9,7 @@ import pytest
 
 from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
 from pytest_dchaos.record.result import Verdict
-
-from .builders import check_options, fault, isolation_links, membership_samples, record
+from tests.builders import check_options, fault, isolation_links, membership_samples, record
 
 NODES = ("n1", "n2", "n3")
 HEALED = 10.0

@@ -9,8 +9,7 @@ import pytest
 
 from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetection
 from pytest_dchaos.record.result import FaultEvent, Verdict
-
-from .builders import check_options, fault, isolation_links, membership_samples, record
+from tests.builders import check_options, fault, isolation_links, membership_samples, record
 
 NODES = ("n1", "n2", "n3")
 KILL_N3 = [fault(5.0, "start", "f1", "crash", ["n3"], kind="kill")]

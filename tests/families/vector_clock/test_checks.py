@@ -12,8 +12,7 @@ from pytest_dchaos.families.vector_clock.checks.common import shiviz_problems
 from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.record.result import RunRecord
-
-from .builders import call, history, record
+from tests.builders import call, history, record
 
 Event = dict[str, Any]
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_dchaos.checkers.conditions import RESTART_DOWNTIME, Conditions
-
-from .builders import fault, isolation_links
+from tests.builders import fault, isolation_links
 
 NODES = ("n1", "n2", "n3", "n4")
 

@@ -9,8 +9,7 @@ import pytest
 
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.stats import message_counts, msgs_per_op, op_stats, quantile, quantiles_ms
-
-from .builders import broadcast, call, history, read
+from tests.builders import broadcast, call, history, read
 
 
 @pytest.mark.parametrize(

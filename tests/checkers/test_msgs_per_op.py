@@ -9,8 +9,7 @@ import pytest
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp
 from pytest_dchaos.record.history import History
 from pytest_dchaos.record.result import Verdict
-
-from .builders import broadcast, check_options, history, read, record
+from tests.builders import broadcast, check_options, history, read, record
 
 MESSAGES = {"servers": 30, "clients": 20, "all": 50, "dropped": 2,
             "by_type": {"gossip": 24, "ihave": 6}}
@@ -56,3 +55,9 @@ def test_fails_when_no_operation_was_invoked() -> None:
     assert not verdict.passed
     assert verdict.detail == ("no client operation was invoked, so there is no "
                               "messages-per-operation figure to judge")
+
+
+def test_msgs_per_op_without_a_counted_trace_fails() -> None:
+    rec = record(history(broadcast(1, 0.0, 0.1)), messages={})
+    verdict = MsgsPerOp().check(check_options("msgs_per_op: 1"), rec)
+    assert not verdict.passed and "not counted" in verdict.detail

@@ -212,3 +212,12 @@ def test_heal_with_nothing_to_heal(network: Network, driver: RecordingDriver) ->
 def test_network_links_are_the_proxies(network: Network) -> None:
     assert len(network.links) == 12
     assert ("n1", "n2") in network.links and ("n1", "n1") not in network.links
+
+
+def test_cutting_a_link_twice_under_one_key_is_undone_by_one_revert(
+        network: Network, driver: RecordingDriver) -> None:
+    network.cut("k", [("n1", "n2")])
+    network.cut("k", [("n1", "n2")])
+    network.revert("k")
+    assert network.cut_links() == frozenset()
+    assert driver.calls == [("set_enabled", "n1_n2", False), ("set_enabled", "n1_n2", True)]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pytest_dchaos.checkers.node_contract import NodeContract
 from pytest_dchaos.record.result import IncidentRecord, Verdict
-
-from .builders import check_options, record
+from tests.builders import check_options, record
 
 
 def judge(*incidents: IncidentRecord) -> Verdict:

@@ -11,9 +11,14 @@ from pytest_dchaos.cluster.network import partition_links
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.network import PartitionOptions
 from pytest_dchaos.run.nemesis import Firing, expand
+from tests.builders import registry, scenario
 
-from .builders import registry, scenario
+SHORT_RUN = "name: r\nprotocol: gossip\ncluster: {nodes: 3}\nworkload: {duration: 10s}\n"
 
+
+def firing_options(fault: str, seed: int) -> object:
+    (firing,) = expand(scenario(SHORT_RUN + f"faults:\n  - {fault}\n"), registry().faults, seed)
+    return firing.options
 RANDOM_FAULTS = """\
     name: chaos
     protocol: gossip
@@ -254,3 +259,19 @@ def test_one_way_partition_cuts_only_from_to() -> None:
     options = partition_of("  - {at: 1s, partition: {from: [n1], to: [n2, n3]}}\n")
     assert options.links == frozenset({("n1", "n2"), ("n1", "n3")})
     assert options.one_way == (("n1",), ("n2", "n3"))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_never_doubles_a_named_node(seed: int) -> None:
+    assert len(firing_options("{at: 1s, kill: [random, n2]}", seed)) == 2
+    isolated = firing_options("{at: 1s, partition: {isolate: [random, n2]}}", seed)
+    assert len(isolated.groups) == 2
+    one_way = firing_options("{at: 1s, partition: {from: random, to: random}}", seed)
+    assert one_way.links and all(a != b for a, b in one_way.links)
+    grouped = firing_options("{at: 1s, partition: {groups: [[random], [n1]]}}", seed)
+    assert grouped.groups[0] != ("n1",)
+
+
+def test_two_randoms_in_one_group_are_accepted() -> None:
+    options = firing_options("{at: 1s, partition: {groups: [[random, random]]}}", 1)
+    assert len(options.groups[0]) == 2

@@ -9,8 +9,7 @@ import pytest
 from pytest_dchaos.families.gossip.checks.convergence import Convergence
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.result import RunRecord, Verdict
-
-from .builders import broadcast, check_options, history, read, record
+from tests.builders import broadcast, check_options, history, read, record
 
 NODES = ["n1", "n2", "n3"]
 
@@ -123,3 +122,14 @@ def test_fails_when_no_broadcast_was_acknowledged() -> None:
     verdict = judge(record(h, observations={"convergence": obs}))
     assert not verdict.passed
     assert "no broadcast was acknowledged" in verdict.detail
+
+
+def test_convergence_without_a_complete_round_is_judged_not_crashed() -> None:
+    ops = history(broadcast(1, 0.0, 0.1), read([1], 1.0, 1.1))
+    conv = {"healed_at": 2.0, "deadline": 12.0, "acknowledged": 1, "converged_at": None,
+            "membership_settled_at": None, "live_nodes": ["n1", "n2"],
+            "final_reads": {"n1": [1], "n2": [1]}, "unread": []}
+    rec = record(ops, observations={"convergence": conv})
+    assert Convergence().check(check_options("convergence"), rec).passed
+    strict = Convergence().check(check_options("convergence: {within: 5s}"), rec)
+    assert not strict.passed and "not within 5s" in strict.detail
