@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pytest_dchaos.families.gossip.observations import MembershipSample
 from pytest_dchaos.record.history import INVOKE, OK, History, Op
 from pytest_dchaos.record.result import FaultEvent, IncidentRecord, RunRecord
 from pytest_dchaos.registry import Registry
@@ -95,7 +96,7 @@ def record(ops: History | None = None, *, nodes: int = 3,
 
 
 def membership_samples(nodes: Sequence[str], start: float, stop: float, step: float,
-                       state: Any) -> list[dict[str, Any]]:
+                       state: Any) -> list[MembershipSample]:
     """Samples every ``step`` from ``start`` to ``stop`` (inclusive) in the gossip monitor's
     format. ``state(t, observer, member)`` gives a state, or None to leave the member out;
     an observer whose every member is left out is left out of the views (it did not answer).
@@ -109,7 +110,7 @@ def membership_samples(nodes: Sequence[str], start: float, stop: float, step: fl
             view = {m: s for m in nodes if (s := state(t, observer, m)) is not None}
             if view:
                 views[observer] = view
-        samples.append({"t": t, "views": views})
+        samples.append(MembershipSample(t, views))
     return samples
 
 

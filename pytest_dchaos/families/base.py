@@ -10,6 +10,7 @@ knows nothing of any family.
 from __future__ import annotations
 
 import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from pytest_dchaos.record.history import History
     from pytest_dchaos.record.result import RunRecord
     from pytest_dchaos.scenario.model import Scenario
+
+#: How often a final phase asks the nodes whether they have settled.
+POLL_INTERVAL = 0.25
 
 #: Maelstrom's definite error codes: the operation certainly did not happen.
 DEFINITE_ERRORS = frozenset({1, 10, 11, 12, 14, 20, 21, 22, 30})
@@ -108,6 +112,29 @@ class RunContext:
     seed: int = 0
     #: The run's fault schedule (:class:`~pytest_dchaos.run.nemesis.Firing`), random choices drawn.
     firings: list[Any] = field(default_factory=list)
+    #: When the final phase began (the run's clock): the faults are healed.
+    healed_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.healed_at = self.clock()
+
+    @property
+    def deadline(self) -> float:
+        """When recovery time is up: the final phase ends by then, settled or not."""
+        return self.healed_at + self.scenario.workload.recovery
+
+    def poll(self, settled: Callable[[], bool], *, until: float | None = None,
+             interval: float = POLL_INTERVAL) -> float | None:
+        """Ask ``settled()`` until it says yes, every ``interval`` seconds, and return the
+        run's time when it did; None once ``until`` (by default :attr:`deadline`) passed
+        without it. It is asked at least once, even past the deadline."""
+        until = self.deadline if until is None else until
+        while True:
+            if settled():
+                return self.clock()
+            if self.clock() >= until:
+                return None
+            time.sleep(interval)
 
 
 class ProtocolFamily(ABC):

@@ -9,6 +9,7 @@ each node's ``stderr.log`` and its agent's log.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import json
 import math
@@ -49,9 +50,12 @@ def _dump(path: Path, data: Any) -> None:
 
 
 def _clean(data: Any) -> Any:
-    """JSON has no NaN: write null."""
+    """JSON has no NaN: write null. A family's typed observations are written field by
+    field."""
     if isinstance(data, float) and math.isnan(data):
         return None
+    if dataclasses.is_dataclass(data) and not isinstance(data, type):
+        return _clean(dataclasses.asdict(data))
     if isinstance(data, dict):
         return {str(k): _clean(v) for k, v in data.items()}
     if isinstance(data, list | tuple):

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pytest_dchaos.cluster.running import Cluster
@@ -137,6 +138,45 @@ class OpExecutor:
             self.counts[outcome] += 1
         if op.then is not None:
             op.then(outcome, value)
+
+
+class FinalReads:
+    """Reads every live node at once, after the faults heal, as a client of its own.
+
+    Node ``nI`` is read by client ``c(K+I)`` (K the workload's clients), so a final read
+    never shares a client with the workload. Each read goes into the history like any
+    operation; :attr:`last` keeps each node's latest successful read.
+    """
+
+    def __init__(self, cluster: Cluster, workload: Workload, history: History,
+                 spec: WorkloadSpec, node_ids: tuple[str, ...], f: str = "read") -> None:
+        self.cluster = cluster
+        self.f = f
+        self._executor = OpExecutor(cluster, workload, history, min(spec.timeout, 2.0))
+        self._clients = {n: f"c{spec.clients + i}" for i, n in enumerate(node_ids, start=1)}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(node_ids)),
+                                        thread_name_prefix="final-read")
+        self.last: dict[str, Any] = {}
+
+    def read(self) -> dict[str, tuple[str, Any]]:
+        """Read every running node; ``{node: (outcome, value)}``."""
+        live = self.cluster.running_nodes()
+        outcomes = dict(zip(live, self._pool.map(
+            lambda n: self._executor.run(self._clients[n], n, self.f, None), live),
+            strict=True))
+        for node, (outcome, value) in outcomes.items():
+            if outcome == OK:
+                self.last[node] = value
+        return outcomes
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def __enter__(self) -> FinalReads:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Client:

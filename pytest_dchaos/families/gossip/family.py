@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -28,17 +26,20 @@ from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetect
 from pytest_dchaos.families.gossip.checks.no_invented_values import NoInventedValues
 from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
 from pytest_dchaos.families.gossip.checks.stable_latency import StableLatency, stable_latencies
+from pytest_dchaos.families.gossip.observations import (
+    CONVERGENCE,
+    MEMBERSHIP,
+    Converging,
+    MembershipSample,
+    converging,
+)
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
-from pytest_dchaos.run.workload import OpExecutor
+from pytest_dchaos.run.workload import FinalReads
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
-
-MEMBERSHIP = "membership"
-CONVERGENCE = "convergence"
-FINAL_POLL = 0.25
 
 
 class GossipWorkload(Workload):
@@ -118,71 +119,55 @@ class Gossip(ProtocolFamily):
             return []
         interval = scenario.workload.options["membership_interval"]
 
-        def sample(cluster: Cluster, now: float) -> dict[str, Any]:
+        def sample(cluster: Cluster, now: float) -> MembershipSample:
             views = query_members(cluster, cluster.running_nodes(), max(interval, 0.5))
-            return {"t": now, "views": views}
+            return MembershipSample(now, views)
 
         return [Monitor(MEMBERSHIP, interval, sample)]
 
     def final(self, ctx: RunContext) -> None:
         """Read every live node until all hold every acknowledged value (and, if asked,
         all see each other alive), or until recovery time is up."""
-        history = ctx.history
-        acknowledged = {op.value for op in history.ops if op.f == "broadcast" and op.type == OK}
+        acknowledged = {op.value for op in ctx.history.ops
+                        if op.f == "broadcast" and op.type == OK}
         want_membership = MEMBERSHIP in ctx.observations
-        workload = ctx.scenario.workload
-        healed_at = ctx.clock()
-        deadline = healed_at + workload.recovery
-        reader_ids = {n: f"c{workload.clients + i}"
-                      for i, n in enumerate(ctx.scenario.node_ids, start=1)}
-        final_reads: dict[str, list[int]] = {}
-        converged_at = None
-        settled_at = None
-        timeout = min(workload.timeout, 2.0)
-        reader = OpExecutor(ctx.cluster, GossipWorkload(0.0), history, timeout)
-        with ThreadPoolExecutor(max_workers=max(1, len(ctx.scenario.node_ids))) as pool:
-            while True:
-                live = ctx.cluster.running_nodes()
-                outcomes = dict(zip(live, pool.map(
-                    lambda n: reader.run(reader_ids[n], n, "read", None), live),
-                    strict=True))
-                for node, (outcome, value) in outcomes.items():
-                    if outcome == OK:
-                        final_reads[node] = value
-                now = ctx.clock()
-                complete = live and all(
-                    outcomes[n][0] == OK and acknowledged <= set(outcomes[n][1]) for n in live)
-                if complete and converged_at is None:
-                    converged_at = now
-                if want_membership and settled_at is None:
-                    views = query_members(ctx.cluster, live, timeout)
-                    ctx.observations[MEMBERSHIP].append({"t": now, "views": views})
-                    if len(views) == len(live) and all(
-                            views[o].get(x) == "alive" for o in live for x in live):
-                        settled_at = now
-                if (converged_at is not None and (settled_at is not None or not want_membership)
-                        ) or now >= deadline:
-                    break
-                time.sleep(FINAL_POLL)
-        live_end = tuple(n for n in ctx.cluster.live_nodes())
-        ctx.observations[CONVERGENCE] = {
-            "healed_at": healed_at,
-            "deadline": deadline,
-            "acknowledged": len(acknowledged),
-            "converged_at": converged_at,
-            "membership_settled_at": settled_at,
-            "live_nodes": list(live_end),
-            "final_reads": final_reads,
-            "unread": [n for n in live_end if n not in final_reads],
-        }
+        timeout = min(ctx.scenario.workload.timeout, 2.0)
+        converged_at: float | None = None
+        settled_at: float | None = None
+
+        def settled() -> bool:
+            nonlocal converged_at, settled_at
+            outcomes = reads.read()
+            live = tuple(outcomes)
+            now = ctx.clock()
+            if converged_at is None and live and all(
+                    outcome == OK and acknowledged <= set(value)
+                    for outcome, value in outcomes.values()):
+                converged_at = now
+            if want_membership and settled_at is None:
+                views = query_members(ctx.cluster, live, timeout)
+                ctx.observations[MEMBERSHIP].append(MembershipSample(now, views))
+                if len(views) == len(live) and all(
+                        views[o].get(x) == "alive" for o in live for x in live):
+                    settled_at = now
+            return converged_at is not None and (settled_at is not None or not want_membership)
+
+        with FinalReads(ctx.cluster, GossipWorkload(0.0), ctx.history, ctx.scenario.workload,
+                        ctx.scenario.node_ids) as reads:
+            ctx.poll(settled)
+        live = ctx.cluster.live_nodes()
+        ctx.observations[CONVERGENCE] = Converging(
+            healed_at=ctx.healed_at, deadline=ctx.deadline, acknowledged=len(acknowledged),
+            converged_at=converged_at, membership_settled_at=settled_at, live_nodes=live,
+            final_reads=reads.last, unread=tuple(n for n in live if n not in reads.last))
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         latencies, lost = stable_latencies(record.history)
-        conv = record.observations.get(CONVERGENCE, {})
+        conv = converging(record)
         out: dict[str, Any] = {"stable_latency_ms": quantiles_ms(latencies.values()),
                                "lost_values": len(lost)}
-        if conv.get("converged_at") is not None:
-            out["time_to_converge_s"] = round(conv["converged_at"] - conv["healed_at"], 3)
+        if conv is not None and conv.converged_at is not None:
+            out["time_to_converge_s"] = round(conv.converged_at - conv.healed_at, 3)
         return out
 
 

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import json
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -46,6 +45,7 @@ from pytest_dchaos.families.pbft.checks.liveness import Liveness
 from pytest_dchaos.families.pbft.checks.suspects import Suspects
 from pytest_dchaos.families.pbft.checks.validity import Validity
 from pytest_dchaos.families.pbft.checks.view_change import ViewChange
+from pytest_dchaos.families.pbft.observations import PROBES, SETTLED, Probe, Probing, Settling
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord
@@ -53,9 +53,6 @@ from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
 
-FINAL_POLL = 0.25
-PROBES = "probes"
-SETTLED = "settled"
 #: Results the store gives for a request that certainly did nothing (key missing, cas
 #: precondition failed) and that a read answers with.
 DEFINITE = frozenset({20, 22})
@@ -332,12 +329,11 @@ class Pbft(ProtocolFamily):
     def final(self, ctx: RunContext) -> None:
         """Probe until a write is accepted; then wait for the honest replicas to have
         executed as much as each other."""
-        healed_at = ctx.clock()
-        deadline = healed_at + ctx.scenario.workload.recovery
+        healed_at, deadline = ctx.healed_at, ctx.deadline
         workload = self.workload(ctx.scenario, ctx.seed)
         assert isinstance(workload, PbftWorkload)
         client = client_ids(ctx.scenario)[-1]
-        probes: list[dict[str, Any]] = []
+        probes: list[Probe] = []
         timestamp = 0
         while ctx.clock() < deadline:
             timestamp += 1
@@ -350,30 +346,28 @@ class Pbft(ProtocolFamily):
             except (FutureTimeout, HarnessError) as exc:
                 future.abandon(ctx.cluster)
                 ctx.history.complete(invocation, INFO, value, str(exc) or "timeout")
-                probes.append({"at": ctx.clock(), "ok": False})
+                probes.append(Probe(ctx.clock(), ok=False))
                 continue
             outcome, result = workload.completion("write", value, reply)
             ctx.history.complete(invocation, outcome, result)
-            probes.append({"at": ctx.clock(), "ok": outcome == OK})
+            probes.append(Probe(ctx.clock(), ok=outcome == OK))
             if outcome == OK:
                 break
-        ctx.observations[PROBES] = {"healed_at": healed_at, "probes": probes}
+        ctx.observations[PROBES] = Probing(healed_at, tuple(probes))
         byzantine = scheduled_byzantine(ctx.firings) | twinned(ctx.scenario)
         honest = [n for n in ctx.cluster.running_nodes()
                   if ctx.cluster.plan.identity(n) not in byzantine]
-        settled_at, executed = None, {}
-        while True:
+        executed: dict[str, Any] = {}
+
+        def settled() -> bool:
+            nonlocal executed
             replies = ctx.cluster.ask_all(honest, {"type": "dchaos_state"},
                                           reply_type="dchaos_state_ok", timeout=3.0)
             executed = {n: r.get("last_executed") for n, r in replies.items()}
-            if len(replies) == len(honest) and len(set(executed.values())) <= 1:
-                settled_at = ctx.clock()
-                break
-            if ctx.clock() >= deadline:
-                break
-            time.sleep(FINAL_POLL)
-        ctx.observations[SETTLED] = {"healed_at": healed_at, "settled_at": settled_at,
-                                     "last_executed": executed}
+            return len(replies) == len(honest) and len(set(executed.values())) <= 1
+
+        settled_at = ctx.poll(settled)
+        ctx.observations[SETTLED] = Settling(healed_at, settled_at, executed)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs()

@@ -17,7 +17,6 @@ Registered through the ``dchaos`` entry-point group, as a third-party family wou
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +29,7 @@ from pytest_dchaos.families.txn.checks.deadlock_handling import DeadlockHandling
 from pytest_dchaos.families.txn.checks.isolation import Isolation
 from pytest_dchaos.families.txn.checks.termination import Termination
 from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
+from pytest_dchaos.families.txn.observations import SETTLED, Settling
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord
@@ -37,8 +37,6 @@ from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
 
-SETTLED = "settled"
-FINAL_POLL = 0.25
 #: Maelstrom's codes for an aborted transaction: certainly not committed.
 ABORT_CODES = frozenset({14, 30})
 
@@ -106,22 +104,15 @@ class Transactions(ProtocolFamily):
 
     def final(self, ctx: RunContext) -> None:
         """Wait until no live node has a pending decision, or recovery time is up."""
-        healed_at = ctx.clock()
-        deadline = healed_at + ctx.scenario.workload.recovery
-        settled_at = None
         pending: dict[str, list[str]] | None = {}
-        while True:
-            live = ctx.cluster.running_nodes()
-            pending = _pending(ctx.cluster, live)
-            now = ctx.clock()
-            if pending is not None and not any(pending.values()):
-                settled_at = now
-                break
-            if now >= deadline:
-                break
-            time.sleep(FINAL_POLL)
-        ctx.observations[SETTLED] = {"healed_at": healed_at, "settled_at": settled_at,
-                                     "pending": pending or {}}
+
+        def settled() -> bool:
+            nonlocal pending
+            pending = _pending(ctx.cluster, ctx.cluster.running_nodes())
+            return pending is not None and not any(pending.values())
+
+        settled_at = ctx.poll(settled)
+        ctx.observations[SETTLED] = Settling(ctx.healed_at, settled_at, pending or {})
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs() if i.f == "txn"]

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +31,14 @@ from pytest_dchaos.families.vector_clock.checks.fifo_channels import FifoChannel
 from pytest_dchaos.families.vector_clock.checks.shiviz_log import ShivizLog
 from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
+from pytest_dchaos.families.vector_clock.observations import DELIVERY, Delivering, delivering
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
-from pytest_dchaos.run.workload import OpExecutor
+from pytest_dchaos.run.workload import FinalReads
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
-
-DELIVERY = "delivery"
-FINAL_POLL = 0.25
 
 
 class CausalWorkload(Workload):
@@ -129,45 +125,33 @@ class VectorClock(ProtocolFamily):
     def final(self, ctx: RunContext) -> None:
         """Read every live node until all delivered every acknowledged broadcast and none
         has messages in flight or held back, or recovery time is up."""
-        history, workload = ctx.history, ctx.scenario.workload
-        acknowledged = {op.value for op in history.ops if op.f == "cbcast" and op.type == OK}
-        healed_at = ctx.clock()
-        deadline = healed_at + workload.recovery
-        readers = {n: f"c{workload.clients + i}"
-                   for i, n in enumerate(ctx.scenario.node_ids, start=1)}
-        reader = OpExecutor(ctx.cluster, self.workload(ctx.scenario, ctx.seed), history,
-                            min(workload.timeout, 2.0))
-        final_reads: dict[str, list[Any]] = {}
-        converged_at = quiet_at = None
-        with ThreadPoolExecutor(max_workers=max(1, len(ctx.scenario.node_ids))) as pool:
-            while True:
-                live = ctx.cluster.running_nodes()
-                outcomes = dict(zip(live, pool.map(
-                    lambda n: reader.run(readers[n], n, "read", None), live), strict=True))
-                for node, (outcome, value) in outcomes.items():
-                    if outcome == OK:
-                        final_reads[node] = value
-                now = ctx.clock()
-                if converged_at is None and live and all(
-                        outcomes[n][0] == OK and acknowledged <= set(outcomes[n][1])
-                        for n in live):
-                    converged_at = now
-                if converged_at is not None and _quiet(ctx.cluster, live):
-                    quiet_at = now
-                if quiet_at is not None or now >= deadline:
-                    break
-                time.sleep(FINAL_POLL)
-        ctx.observations[DELIVERY] = {
-            "healed_at": healed_at, "deadline": deadline, "converged_at": converged_at,
-            "quiet_at": quiet_at, "acknowledged": len(acknowledged),
-            "live_nodes": list(ctx.cluster.live_nodes()), "final_reads": final_reads}
+        acknowledged = {op.value for op in ctx.history.ops
+                        if op.f == "cbcast" and op.type == OK}
+        converged_at: float | None = None
+
+        def settled() -> bool:
+            nonlocal converged_at
+            outcomes = reads.read()
+            live = tuple(outcomes)
+            if converged_at is None and live and all(
+                    outcome == OK and acknowledged <= set(value)
+                    for outcome, value in outcomes.values()):
+                converged_at = ctx.clock()
+            return converged_at is not None and _quiet(ctx.cluster, live)
+
+        with FinalReads(ctx.cluster, self.workload(ctx.scenario, ctx.seed), ctx.history,
+                        ctx.scenario.workload, ctx.scenario.node_ids) as reads:
+            quiet_at = ctx.poll(settled)
+        ctx.observations[DELIVERY] = Delivering(
+            healed_at=ctx.healed_at, deadline=ctx.deadline, converged_at=converged_at,
+            quiet_at=quiet_at, acknowledged=len(acknowledged),
+            live_nodes=ctx.cluster.live_nodes(), final_reads=reads.last)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        delivery = record.observations.get(DELIVERY, {})
-        if delivery.get("converged_at") is not None:
-            out["time_to_deliver_s"] = round(delivery["converged_at"] - delivery["healed_at"],
-                                             3)
+        delivery = delivering(record)
+        if delivery is not None and delivery.converged_at is not None:
+            out["time_to_deliver_s"] = round(delivery.converged_at - delivery.healed_at, 3)
         facts = analysis(record)
         if facts.causality is not None:
             out["events"] = facts.causality.total_events()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pytest_dchaos.families.gossip.checks.convergence import Convergence
+from pytest_dchaos.families.gossip.observations import Converging
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.result import RunRecord, Verdict
 from tests.builders import broadcast, check_options, history, read, record
@@ -28,12 +27,11 @@ def acked_history() -> History:
 
 def convergence(final_reads: dict[str, list[int]], *, converged_at: float | None = 21.5,
                 live: list[str] | None = None, unread: list[str] | None = None
-                ) -> dict[str, Any]:
+                ) -> Converging:
     """``observations["convergence"]`` as the gossip family's final phase writes it."""
-    return {"healed_at": 20.0, "deadline": 30.0, "acknowledged": 3,
-            "converged_at": converged_at, "membership_settled_at": None,
-            "live_nodes": list(NODES if live is None else live),
-            "final_reads": final_reads, "unread": list(unread or [])}
+    return Converging(healed_at=20.0, deadline=30.0, acknowledged=3, converged_at=converged_at,
+                      membership_settled_at=None, live_nodes=tuple(NODES if live is None else live),
+                      final_reads=final_reads, unread=tuple(unread or ()))
 
 
 def judge(rec: RunRecord, entry: str = "convergence") -> Verdict:
@@ -126,9 +124,9 @@ def test_fails_when_no_broadcast_was_acknowledged() -> None:
 
 def test_convergence_without_a_complete_round_is_judged_not_crashed() -> None:
     ops = history(broadcast(1, 0.0, 0.1), read([1], 1.0, 1.1))
-    conv = {"healed_at": 2.0, "deadline": 12.0, "acknowledged": 1, "converged_at": None,
-            "membership_settled_at": None, "live_nodes": ["n1", "n2"],
-            "final_reads": {"n1": [1], "n2": [1]}, "unread": []}
+    conv = Converging(healed_at=2.0, deadline=12.0, acknowledged=1, converged_at=None,
+                      membership_settled_at=None, live_nodes=("n1", "n2"),
+                      final_reads={"n1": [1], "n2": [1]}, unread=())
     rec = record(ops, observations={"convergence": conv})
     assert Convergence().check(check_options("convergence"), rec).passed
     strict = Convergence().check(check_options("convergence: {within: 5s}"), rec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.gossip.observations import converging
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
@@ -23,13 +24,13 @@ class Convergence(CheckerType):
                        shorthand="within")
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
-        conv = record.observations.get("convergence")
+        conv = converging(record)
         if conv is None:
             return self.verdict(False, "the run has no final reads (the final phase did not "
                                 "run)")
         acked = {op.value for op in record.history.ops if op.f == "broadcast" and op.type == OK}
-        reads: dict[str, list[int]] = conv["final_reads"]
-        live = conv["live_nodes"]
+        reads = conv.final_reads
+        live = conv.live_nodes
         if not live:
             return self.verdict(False, "no node was alive at the end to read from")
         if not acked:
@@ -38,16 +39,16 @@ class Convergence(CheckerType):
         missing = {node: sorted(acked - set(reads.get(node, ()))) for node in live
                    if node in reads}
         missing = {node: values for node, values in missing.items() if values}
-        unread = conv["unread"]
+        unread = conv.unread
         within = options["within"]
-        took = (conv["converged_at"] - conv["healed_at"]
-                if conv["converged_at"] is not None else None)
+        took = (conv.converged_at - conv.healed_at
+                if conv.converged_at is not None else None)
         figures = {"acknowledged": len(acked), "time_to_converge_s": took,
                    "live_nodes": len(live)}
         if unread:
             return self.verdict(
                 False, f"{', '.join(unread)} never answered a final read, so convergence "
-                "cannot be shown", evidence={"unread": unread}, figures=figures)
+                "cannot be shown", evidence={"unread": list(unread)}, figures=figures)
         if missing:
             parts = [f"{node} lacks {len(values)} (e.g. {values[:SHOWN]})"
                      for node, values in sorted(missing.items())]
@@ -56,7 +57,7 @@ class Convergence(CheckerType):
             return self.verdict(
                 False,
                 f"{sum(map(len, missing.values()))} missing acknowledged value(s) after "
-                f"{conv['deadline'] - conv['healed_at']:.1f}s of recovery: "
+                f"{conv.deadline - conv.healed_at:.1f}s of recovery: "
                 + "; ".join(parts) + (f". Value {first} was acknowledged by {source}"
                                       if source else ""),
                 evidence={"missing": {n: v[:50] for n, v in missing.items()}},
@@ -64,7 +65,7 @@ class Convergence(CheckerType):
         if took is None:
             # Each node's last successful read held everything, but no single round of
             # reads succeeded on every node: convergence is shown only by the deadline.
-            bound = conv["deadline"] - conv["healed_at"]
+            bound = conv.deadline - conv.healed_at
             if within is not None and bound > within:
                 return self.verdict(
                     False, f"every live node's last read held all {len(acked)} values, but no "

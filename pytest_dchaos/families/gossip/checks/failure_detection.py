@@ -16,10 +16,14 @@ from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.conditions import Conditions
+from pytest_dchaos.families.gossip.observations import (
+    DEAD,
+    MEMBERSHIP,
+    MembershipSample,
+    membership_samples,
+)
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
-
-DEAD = "dead"
 
 
 class FailureDetection(CheckerType):
@@ -28,7 +32,7 @@ class FailureDetection(CheckerType):
            "no node is marked dead while it is up and reachable (false positives, at most "
            "`max_false_positives`). `nodes` limits which failed nodes are judged.")
     protocols = ("gossip",)
-    needs = frozenset({"membership"})
+    needs = frozenset({MEMBERSHIP})
     options = s.Struct((
         s.Field("within", s.Duration(), "detection deadline", 3.0),
         s.Field("max_false_positives", s.Int(min=0), "false positives allowed", 0),
@@ -37,15 +41,14 @@ class FailureDetection(CheckerType):
     ), shorthand="within")
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
-        samples = record.observations.get("membership") or []
-        answered = [smp for smp in samples if smp["views"]]
+        answered = [smp for smp in membership_samples(record) if smp.views]
         if not answered:
             return self.verdict(False, "no node ever answered `members`, so failure "
                                 "detection cannot be judged (does the node implement it?)")
         within = options["within"]
         interval = _interval(answered)
         conditions = Conditions(record.faults, record.nodes)
-        end = answered[-1]["t"]
+        end = answered[-1].t
         targets = set(options["nodes"] or record.nodes)
 
         detections: list[float] = []
@@ -59,11 +62,10 @@ class FailureDetection(CheckerType):
                     if stop - start < within + interval:
                         too_short += 1
                         continue
-                    seen = [smp["t"] for smp in answered
-                            if start <= smp["t"] < stop
-                            and smp["views"].get(observer, {}).get(member) == DEAD]
-                    if not any(observer in smp["views"] for smp in answered
-                               if start <= smp["t"] <= start + within + interval):
+                    seen = [smp.t for smp in answered
+                            if start <= smp.t < stop and smp.state(observer, member) == DEAD]
+                    if not any(observer in smp.views for smp in answered
+                               if start <= smp.t <= start + within + interval):
                         continue  # the observer could not be asked (paused, overloaded)
                     if seen and seen[0] - start <= within + interval:
                         detections.append(seen[0] - start)
@@ -76,8 +78,8 @@ class FailureDetection(CheckerType):
         false_positives = []
         previous: dict[tuple[str, str], str] = {}
         for sample in answered:
-            t = sample["t"]
-            for observer, view in sample["views"].items():
+            t = sample.t
+            for observer, view in sample.views.items():
                 for member, state in view.items():
                     key = (observer, member)
                     was = previous.get(key)
@@ -115,8 +117,8 @@ class FailureDetection(CheckerType):
             f"{len(false_positives)} false positive(s)", evidence, figures)
 
 
-def _interval(samples: list[dict[str, Any]]) -> float:
+def _interval(samples: list[MembershipSample]) -> float:
     if len(samples) < 2:
         return 0.0
-    gaps = sorted(b["t"] - a["t"] for a, b in pairwise(samples))
+    gaps = sorted(b.t - a.t for a, b in pairwise(samples))
     return gaps[len(gaps) // 2]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.gossip.observations import ALIVE, MEMBERSHIP, membership_samples
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
-
-ALIVE = "alive"
 
 
 class Rejoin(CheckerType):
@@ -17,14 +16,13 @@ class Rejoin(CheckerType):
            "a restart, a partition ending), every live node sees every other live node alive "
            "and keeps seeing it so: healed and restarted nodes are re-admitted.")
     protocols = ("gossip",)
-    needs = frozenset({"membership"})
+    needs = frozenset({MEMBERSHIP})
     options = s.Struct((s.Field("within", s.Duration(), "deadline after the heal", 10.0),),
                        shorthand="within")
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
         healed = max((e.time for e in record.faults), default=0.0)
-        samples = [smp for smp in (record.observations.get("membership") or [])
-                   if smp["views"] and smp["t"] >= healed]
+        samples = [smp for smp in membership_samples(record) if smp.views and smp.t >= healed]
         if not samples:
             return self.verdict(False, f"no membership view was sampled after the last fault "
                                 f"({healed:.2f}s; does the node answer `members`?)")
@@ -38,14 +36,14 @@ class Rejoin(CheckerType):
                     continue
                 since = None
                 for sample in samples:
-                    state = sample["views"].get(observer, {}).get(member)
+                    state = sample.state(observer, member)
                     if state == ALIVE:
-                        since = sample["t"] if since is None else since
-                    elif observer in sample["views"]:
+                        since = sample.t if since is None else since
+                    elif observer in sample.views:
                         since = None
                 if since is None:
-                    last = next((smp["views"][observer].get(member) for smp in reversed(samples)
-                                 if observer in smp["views"]), "no answer")
+                    last = next((smp.state(observer, member) for smp in reversed(samples)
+                                 if observer in smp.views), "no answer")
                     late.append(f"{observer} still sees {member} as {last}")
                 elif since - healed > within:
                     late.append(f"{observer} re-admitted {member} only {since - healed:.2f}s "

@@ -29,9 +29,6 @@ from pytest_dchaos.families.vector_clock import causality
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.record.result import RunRecord, Verdict
 
-DELIVERY = "delivery"  # the family's final-phase observation
-
-
 SHOWN = 5
 
 

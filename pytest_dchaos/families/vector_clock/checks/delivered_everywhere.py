@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.families.vector_clock.checks.common import DELIVERY, SHOWN
+from pytest_dchaos.families.vector_clock.checks.common import SHOWN
+from pytest_dchaos.families.vector_clock.observations import delivering
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
@@ -21,17 +22,17 @@ class DeliveredEverywhere(CheckerType):
                                 "every live node must have delivered everything", None),))
 
     def check(self, options: Any, record: RunRecord) -> Verdict:
-        seen = record.observations.get(DELIVERY)
-        if not seen:
+        seen = delivering(record)
+        if seen is None:
             return self.verdict(False, "the final phase did not run, so nothing was read")
         acknowledged = {op.value for op in record.history.ops
                         if op.f == "cbcast" and op.type == OK}
         if not acknowledged:
             return self.verdict(False, "no broadcast was acknowledged, so there is nothing "
                                 "to find on the nodes")
-        reads = seen.get("final_reads", {})
-        missing = {n: sorted(acknowledged - set(reads.get(n, []))) for n in seen["live_nodes"]}
-        unread = [n for n in seen["live_nodes"] if n not in reads]
+        reads = seen.final_reads
+        missing = {n: sorted(acknowledged - set(reads.get(n, []))) for n in seen.live_nodes}
+        unread = [n for n in seen.live_nodes if n not in reads]
         lacking = {n: m for n, m in missing.items() if m and n not in unread}
         if unread or lacking:
             parts = [f"{n} lacks {len(m)} (e.g. {m[:SHOWN]})" for n, m in lacking.items()]
@@ -39,13 +40,13 @@ class DeliveredEverywhere(CheckerType):
                 parts.append(f"no final read succeeded on {', '.join(unread)}")
             return self.verdict(False, f"of {len(acknowledged)} acknowledged broadcasts: " +
                                 "; ".join(parts), evidence={"missing": lacking})
-        took = (seen["converged_at"] - seen["healed_at"]
-                if seen.get("converged_at") is not None else None)
+        took = (seen.converged_at - seen.healed_at
+                if seen.converged_at is not None else None)
         within = options.get("within")
         if within is not None and took is not None and took > within:
             return self.verdict(False, f"every live node delivered all {len(acknowledged)} "
                                 f"broadcasts, but {took:.2f}s after the heal (> {within:g}s)")
-        return self.verdict(True, f"{len(seen['live_nodes'])} live nodes delivered all "
+        return self.verdict(True, f"{len(seen.live_nodes)} live nodes delivered all "
                             f"{len(acknowledged)} acknowledged broadcasts"
                             + (f", {took:.2f}s after the heal" if took is not None else ""),
                             figures={"seconds": took})
