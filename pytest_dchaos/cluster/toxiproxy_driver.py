@@ -41,7 +41,9 @@ class ToxiproxyDriver:
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         what = f"{method.upper()} {path}"
         try:
-            response = getattr(self._api, method)(path, timeout=self.timeout, **kwargs)
+            # toxiproxy-python has no type information: say what its calls return.
+            response: requests.Response = getattr(self._api, method)(
+                path, timeout=self.timeout, **kwargs)
         except (toxiproxy_errors.ProxyExists, toxiproxy_errors.NotFound,
                 toxiproxy_errors.InvalidToxic) as exc:
             raise HarnessError(f"Toxiproxy at {self.url} refused {what}: "
@@ -74,7 +76,8 @@ class ToxiproxyDriver:
         return self._call("get", "/version").text.strip()
 
     def proxies(self) -> dict[str, dict[str, Any]]:
-        return self._call("get", "/proxies").json()
+        proxies: dict[str, dict[str, Any]] = self._call("get", "/proxies").json()
+        return proxies
 
     def populate(self, proxies: list[dict[str, Any]]) -> dict[str, str]:
         """Create (or replace) ``proxies`` in one call; returns name → real listen address."""

@@ -212,7 +212,8 @@ class MappingOf(Kind):
     def parse(self, node: YNode, field: str, ctx: ParseContext) -> dict[str, Any]:
         if not node.is_mapping:
             raise node.error(f"expected a mapping, got {_show(node)}", field=field)
-        return node.plain()
+        plain: dict[str, Any] = node.plain()
+        return plain
 
     def describe(self) -> str:
         return "mapping"

@@ -142,7 +142,8 @@ class Message:
 
     @property
     def type(self) -> str:
-        return self.body["type"]
+        kind: str = self.body["type"]
+        return kind
 
     @property
     def msg_id(self) -> int | None:
@@ -250,7 +251,8 @@ class Params:
             bounds = f" in [{minimum if minimum is not None else '-inf'}, " \
                      f"{maximum if maximum is not None else 'inf'}]"
             raise self.invalid(name, "an integer" + bounds)
-        return value
+        number: int = value
+        return number
 
     def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
         value = self._get(name)
@@ -276,7 +278,8 @@ class Params:
             return default
         if value not in allowed:
             raise self.invalid(name, "one of " + ", ".join(repr(c) for c in allowed))
-        return value
+        choice: str = value
+        return choice
 
     def unused(self) -> list[str]:
         """Parameters that were given but never read."""

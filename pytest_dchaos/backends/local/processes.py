@@ -71,7 +71,7 @@ class ChildProcess:
         except ValueError:
             raise HarnessError(f"{self.name} printed {line[:200]!r} instead of its ready line"
                                ) from None
-        if ready.get("event") != "ready":
+        if not isinstance(ready, dict) or ready.get("event") != "ready":
             raise HarnessError(f"{self.name} printed {ready!r} instead of its ready line")
         return ready
 
