@@ -3,9 +3,12 @@
 A backend turns a :class:`ClusterPlan` into a provisioned :class:`Cluster` — agents up and
 reachable, one fault-layer proxy per directed link, agents told which proxy leads where —
 but with no node started yet: the runner first hangs protocol setup on
-``cluster.on_node_started`` and then calls ``cluster.start()``. Everything a backend starts
-must be stopped by ``cluster.close()`` (register it with ``cluster.add_closer``), and if
-provisioning fails half-way, the backend stops what it already started before raising.
+``cluster.on_node_started`` and then calls ``cluster.start()``. Where the nodes run is the
+backend's :class:`~pytest_dchaos.cluster.host.Host`, handed to the cluster when the backend
+creates it (``Cluster(plan, network, host)``; the default acts through the agents).
+Everything a backend starts must be stopped by ``cluster.close()`` (register it with
+``cluster.add_closer``), and if provisioning fails half-way, the backend stops what it
+already started before raising.
 """
 
 from __future__ import annotations

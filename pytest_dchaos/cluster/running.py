@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.cluster.agentlink import AgentLink
+from pytest_dchaos.cluster.host import AgentHost, Host
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.timers import Timers
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
@@ -69,47 +70,6 @@ class ClusterPlan:
         if member in self.peer_map:
             return dict(self.peer_map[member])
         return {n: n for n in self.node_ids if n != member}
-
-
-class ProcessControl:
-    """How a node is killed, paused, resumed and made ready to start again.
-
-    The default acts on the node process through its agent, which stays up: that is the
-    local backend. A backend whose unit is a container or a machine substitutes its own
-    (``cluster.process = ...``), and everything above — faults, the runner, tests driving a
-    cluster by hand — is unchanged.
-    """
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-
-    def kill(self, node: str) -> None:
-        self.cluster.agents[node].call("signal", action="kill")
-
-    def stop(self, node: str, grace: float) -> None:
-        """SIGTERM, and SIGKILL if the node has not exited after ``grace`` seconds."""
-        self.cluster.agents[node].call("signal", action="stop")
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not self.cluster.agents[node].call("status")["alive"]:
-                return
-            time.sleep(0.02)
-        self.cluster.agents[node].call("signal", action="kill")
-
-    def pause(self, node: str) -> None:
-        self.cluster.agents[node].call("signal", action="pause")
-
-    def resume(self, node: str) -> None:
-        self.cluster.agents[node].call("signal", action="resume")
-
-    def prepare_restart(self, node: str, timeout: float = 5.0) -> None:
-        """Return once the node can be started again (its killed process is gone)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.cluster.agents[node].call("status")["alive"]:
-                return
-            time.sleep(0.01)
-        raise HarnessError(f"node {node} did not stop within {timeout:g}s of SIGKILL")
 
 
 @dataclass(frozen=True)
@@ -173,7 +133,7 @@ class _Pending:
 
 
 class Cluster:
-    def __init__(self, plan: ClusterPlan, network: Network) -> None:
+    def __init__(self, plan: ClusterPlan, network: Network, host: Host | None = None) -> None:
         self.plan = plan
         self.node_ids = plan.node_ids
         self.network = network
@@ -198,14 +158,8 @@ class Cluster:
         self.timers = Timers(f"timers-{plan.run_id}")
         self._closers: list[Callable[[], None]] = []
         self._closed = False
-        #: How processes are killed, paused and restarted (backends may substitute theirs).
-        self.process = ProcessControl(self)
-        #: How to reach and remove this cluster if it is kept running (``--keep``); None
-        #: when the backend cannot keep it past the harness.
-        self.keep_instructions: str | None = None
-        #: Brings a node's files into :meth:`node_dir` where they are not written there
-        #: directly (containers on a remote engine); None where they are.
-        self.fetch_files: Callable[[str], None] | None = None
+        #: Where the node processes run, as the backend says (see :class:`Host`).
+        self.host: Host = host or AgentHost()
 
     # -- wiring, used by backends -------------------------------------------------------
 
@@ -495,7 +449,7 @@ class Cluster:
             return
         with self._lock:
             self._status[node] = "down"
-        self.process.kill(node)
+        self.host.kill(self, node)
         self._fail_pending(node, RpcTimeout(f"{node} was killed before answering"))
 
     def stop(self, node: str, grace: float = 5.0) -> None:
@@ -504,27 +458,27 @@ class Cluster:
             return
         with self._lock:
             self._status[node] = "down"
-        self.process.stop(node, grace)
+        self.host.stop(self, node, grace)
         self._fail_pending(node, RpcTimeout(f"{node} was stopped before answering"))
 
     def pause(self, node: str) -> None:
         if self.status(node) != "running":
             return
-        self.process.pause(node)
+        self.host.pause(self, node)
         with self._lock:
             self._status[node] = "paused"
 
     def resume(self, node: str) -> None:
         if self.status(node) != "paused":
             return
-        self.process.resume(node)
+        self.host.resume(self, node)
         with self._lock:
             self._status[node] = "running"
 
     def restart(self, node: str) -> None:
         """Kill the node if it runs, start it again and redo init and protocol setup."""
         self.kill(node)
-        self.process.prepare_restart(node)
+        self.host.prepare_restart(self, node)
         self.start([node])
 
     def reinstall_rules(self, node: str) -> None:
@@ -590,10 +544,8 @@ class Cluster:
             self._fetch(node)
 
     def _fetch(self, node: str) -> None:
-        if self.fetch_files is None:
-            return
         try:
-            self.fetch_files(node)
+            self.host.fetch_files(self, node)
         except HarnessError as exc:
             self._incident(node, "files_lost", str(exc))
 
@@ -602,12 +554,13 @@ class Cluster:
     def detach(self) -> str | None:
         """Let go of a running cluster without stopping it (``--keep``); returns how to reach
         and remove it, or None (and does nothing) if this backend cannot keep it."""
-        if self.keep_instructions is None:
+        instructions = self.host.keep_instructions(self)
+        if instructions is None:
             return None
         self._closed = True
         for link in self.agents.values():
             link.close()
-        return self.keep_instructions
+        return instructions
 
     def close(self) -> None:
         """Stop every node, agent and the fault layer. Safe to call twice."""

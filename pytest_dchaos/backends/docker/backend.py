@@ -21,7 +21,6 @@ import io
 import sys
 import tarfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from pytest_dchaos.backends.base import Backend
 from pytest_dchaos.backends.docker import dockerenv, images
 from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.cluster.network import Network
-from pytest_dchaos.cluster.running import Cluster, ClusterPlan, ProcessControl
+from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
 from pytest_dchaos.errors import HarnessError
 
@@ -70,6 +69,7 @@ class DockerBackend(Backend):
         network = client.networks.create(
             name, driver="bridge", labels=dockerenv.run_labels(plan.run_id, "network", plan.keep))
         containers: dict[str, Any] = {}
+        host = ContainerHost(plan, engine, containers)
 
         def remove_all() -> None:
             for node, container in containers.items():
@@ -89,22 +89,22 @@ class DockerBackend(Backend):
             containers["toxiproxy"] = proxy
             driver = ToxiproxyDriver(f"http://{engine.address}:{_host_port(proxy, API_PORT)}")
             _wait_api(driver, proxy)
-            cluster = Cluster(plan, Network(driver, {}))
+            cluster = Cluster(plan, Network(driver, {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
             remove_all()
             raise
         try:
-            self._start_agents(client, engine, plan, cluster, built, network.name, containers)
+            self._start_agents(client, host, cluster, built, network.name)
         except BaseException:
             cluster.close()
             raise
         return cluster
 
-    def _start_agents(self, client: docker.DockerClient, engine: dockerenv.Engine,
-                      plan: ClusterPlan, cluster: Cluster, built: images.Images, network: str,
-                      containers: dict[str, Any]) -> None:
-        prefix = f"dchaos-{plan.run_id}"
+    def _start_agents(self, client: docker.DockerClient, host: ContainerHost, cluster: Cluster,
+                      built: images.Images, network: str) -> None:
+        plan, engine, containers = host.plan, host.engine, host.containers
+        prefix = host.prefix
         # In our node image the agent is installed; into a user's image it is copied before
         # the container starts, so nobody has to rebuild their image (it only needs python3).
         agent = f"{images.INSTALL_DIR}/pytest_dchaos/agent.py"
@@ -131,43 +131,22 @@ class DockerBackend(Backend):
                 volumes={storage: {"bind": NODE_DIR, "mode": "rw"}},
                 hostname=node, extra_labels={"dchaos.node": node},
             )
-        if not engine.shares_files:
-            cluster.fetch_files = lambda node: _copy_out(containers[node],
-                                                         plan.workdir / node)
         what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:
             _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
                         "python3 on the image's PATH)")
         names = {(a, b): f"{plan.run_id}_{a}_{b}"
                  for a in plan.node_ids for b in plan.peers(a).values()}
-        ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
+        host.ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
         cluster.network.driver.populate([
-            {"name": names[(a, b)], "listen": f"0.0.0.0:{ports[(a, b)]}",
+            {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
              "upstream": f"{prefix}-{b}:{PEER_PORT}", "enabled": True}
             for (a, b) in sorted(names)
         ])
         cluster.network.proxies.update(names)
-        def connect(node: str) -> None:
-            address = (engine.address, _host_port(containers[node], CONTROL_PORT))
-            link = AgentLink(node, address, cluster.handle_event)
-            cluster.attach(node, link)
-            links = {ident: f"{prefix}-toxiproxy:{ports[(node, b)]}"
-                     for ident, b in plan.peers(node).items()}
-            link.call("configure", node_id=plan.identity(node), links=links,
-                      seed=plan.seed * 1000 + plan.node_ids.index(node))
-
         for node in plan.node_ids:
-            connect(node)
-        cluster.process = ContainerControl(cluster, containers, connect)
-        cluster.keep_instructions = (
-            f"kept the cluster of run {plan.run_id} running for inspection:\n"
-            f"  containers {prefix}-{plan.node_ids[0]}..{plan.node_ids[-1]} and "
-            f"{prefix}-toxiproxy on network {prefix}\n"
-            f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
-            f"  a node's log:  docker logs {prefix}-{plan.node_ids[0]}; its folder: "
-            f"{plan.workdir / plan.node_ids[0]}\n"
-            f"  a shell:       docker exec -it {prefix}-{plan.node_ids[0]} bash\n"
-            f"  remove it:     dchaos cleanup --run {plan.run_id}")
+            host.connect(cluster, node)
+
         def close_links() -> None:
             for link in cluster.agents.values():
                 link.close()
@@ -175,56 +154,90 @@ class DockerBackend(Backend):
         cluster.add_closer(close_links)
 
 
-class ContainerControl(ProcessControl):
-    """Process faults as container operations."""
+class ContainerHost:
+    """Where the nodes of a Docker run live: process faults are container operations, and
+    on a remote engine a node's files are copied out of its container."""
 
-    def __init__(self, cluster: Cluster, containers: dict[str, Any],
-                 connect: Callable[[str], None]) -> None:
-        super().__init__(cluster)
+    def __init__(self, plan: ClusterPlan, engine: dockerenv.Engine,
+                 containers: dict[str, Any]) -> None:
+        self.plan = plan
+        self.engine = engine
+        #: node (and "toxiproxy") -> its container, filled in as they start.
         self.containers = containers
-        self.connect = connect
+        self.prefix = f"dchaos-{plan.run_id}"
+        #: The proxy port of each directed link, once the links exist.
+        self.ports: dict[tuple[str, str], int] = {}
         self.paused: set[str] = set()
 
-    def _let_go(self, node: str) -> None:
+    def connect(self, cluster: Cluster, node: str) -> None:
+        """Link the harness to ``node``'s agent and tell the agent its links."""
+        plan = self.plan
+        address = (self.engine.address, _host_port(self.containers[node], CONTROL_PORT))
+        link = AgentLink(node, address, cluster.handle_event)
+        cluster.attach(node, link)
+        links = {ident: f"{self.prefix}-toxiproxy:{self.ports[(node, b)]}"
+                 for ident, b in plan.peers(node).items()}
+        link.call("configure", node_id=plan.identity(node), links=links,
+                  seed=plan.seed * 1000 + plan.node_ids.index(node))
+
+    def _let_go(self, cluster: Cluster, node: str) -> None:
         # The trace is the harness's record, not the node's state: save what the agent
         # buffered — unless the container is frozen, agent and all (a paused machine that
         # dies loses what it had not written). Then close its link, so its death is not
         # taken for an accident.
-        link = self.cluster.agents[node]
+        link = cluster.agents[node]
         if node in self.paused:
-            self.cluster.note(node, "trace_cut", "killed while paused: the agent's "
-                              "unwritten trace lines were lost with the container")
+            cluster.note(node, "trace_cut", "killed while paused: the agent's "
+                         "unwritten trace lines were lost with the container")
         else:
             with contextlib.suppress(HarnessError):
                 link.call("flush", timeout=2)
         self.paused.discard(node)
         link.close()
 
-    def kill(self, node: str) -> None:
-        self._let_go(node)
+    def kill(self, cluster: Cluster, node: str) -> None:
+        self._let_go(cluster, node)
         self.containers[node].kill(signal="SIGKILL")
 
-    def stop(self, node: str, grace: float) -> None:
+    def stop(self, cluster: Cluster, node: str, grace: float) -> None:
         # docker stop: SIGTERM (the agent passes it to the node), SIGKILL after the grace.
-        self._let_go(node)
+        self._let_go(cluster, node)
         self.containers[node].stop(timeout=max(1, round(grace)))
 
-    def pause(self, node: str) -> None:
+    def pause(self, cluster: Cluster, node: str) -> None:
         self.containers[node].pause()
         self.paused.add(node)
 
-    def resume(self, node: str) -> None:
+    def resume(self, cluster: Cluster, node: str) -> None:
         self.containers[node].unpause()
         self.paused.discard(node)
 
-    def prepare_restart(self, node: str, timeout: float = READY_TIMEOUT) -> None:
+    def prepare_restart(self, cluster: Cluster, node: str) -> None:
         container = self.containers[node]
-        container.wait(timeout=timeout)  # returns at once if it is already stopped
+        container.wait(timeout=READY_TIMEOUT)  # returns at once if it is already stopped
         seen = _ready_lines(container)
         container.start()
         _wait_ready(container, f"the agent of {node}", after=seen)
-        self.connect(node)
-        self.cluster.reinstall_rules(node)
+        self.connect(cluster, node)
+        cluster.reinstall_rules(node)
+
+    def fetch_files(self, cluster: Cluster, node: str) -> None:
+        container = self.containers.get(node)
+        if container is not None and not self.engine.shares_files:
+            _copy_out(container, self.plan.workdir / node)
+
+    def keep_instructions(self, cluster: Cluster) -> str | None:
+        plan, prefix = self.plan, self.prefix
+        first = plan.node_ids[0]
+        return (
+            f"kept the cluster of run {plan.run_id} running for inspection:\n"
+            f"  containers {prefix}-{first}..{plan.node_ids[-1]} and "
+            f"{prefix}-toxiproxy on network {prefix}\n"
+            f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
+            f"  a node's log:  docker logs {prefix}-{first}; its folder: "
+            f"{plan.workdir / first}\n"
+            f"  a shell:       docker exec -it {prefix}-{first} bash\n"
+            f"  remove it:     dchaos cleanup --run {plan.run_id}")
 
 
 def print_line(text: str) -> None:
