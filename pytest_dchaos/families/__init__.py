@@ -1,3 +1,4 @@
 """Protocol families: a folder per family (hooks, workload, observations, one module per
 check, artifacts), each registered through the ``dchaos`` entry-point group; ``base`` holds
-the contract every family implements."""
+the contract every family implements.
+"""

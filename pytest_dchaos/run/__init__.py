@@ -1,2 +1,3 @@
 """Composing one run: the runner, the fault schedule (nemesis), the client workload and
-progress lines."""
+progress lines.
+"""

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_dchaos.families.pbft.family import PbftWorkload, key_material
+from pytest_dchaos.families.pbft.client import PbftWorkload, key_material
 from reference_nodes.pbft.byzantine import Behaviour
 from reference_nodes.pbft.crypto import (
     Keys,

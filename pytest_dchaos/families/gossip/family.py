@@ -11,9 +11,6 @@ Registered through the ``dchaos`` entry-point group, as a third-party family wou
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections.abc import Mapping
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -33,50 +30,14 @@ from pytest_dchaos.families.gossip.observations import (
     MembershipSample,
     converging,
 )
+from pytest_dchaos.families.gossip.workload import GossipWorkload, query_members
 from pytest_dchaos.hookspecs import hookimpl
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.run.workload import FinalReads
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
-
-
-class GossipWorkload(Workload):
-    """Broadcasts of unique integers and reads, mixed by ``read_ratio``."""
-
-    def __init__(self, read_ratio: float) -> None:
-        self.read_ratio = read_ratio
-        self._values = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def next_op(self, rng: Any) -> tuple[str, Any]:
-        if rng.random() < self.read_ratio:
-            return "read", None
-        with self._lock:
-            return "broadcast", next(self._values)
-
-    def request(self, f: str, value: Any) -> dict[str, Any]:
-        if f == "broadcast":
-            return {"type": "broadcast", "message": value}
-        return {"type": f}
-
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
-        if f == "broadcast":
-            return (OK, value) if reply.get("type") == "broadcast_ok" else (INFO, value)
-        messages = reply.get("messages")
-        if reply.get("type") == "read_ok" and isinstance(messages, list):
-            return OK, sorted(m for m in messages if isinstance(m, int))
-        return FAIL, None
-
-
-def query_members(cluster: Cluster, nodes: tuple[str, ...], timeout: float
-                  ) -> dict[str, dict[str, str]]:
-    """Ask ``nodes`` for their membership view at once; silent nodes are left out."""
-    replies = cluster.ask_all(nodes, {"type": "members"}, reply_type="members_ok",
-                              timeout=timeout)
-    return {node: {str(k): str(v) for k, v in reply["members"].items()}
-            for node, reply in replies.items() if isinstance(reply.get("members"), dict)}
 
 
 class Gossip(ProtocolFamily):

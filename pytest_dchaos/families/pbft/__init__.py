@@ -1,2 +1,3 @@
 """The PBFT family: a replicated key-value store under Byzantine faults (``family``
-registers it)."""
+registers it).
+"""

@@ -1,2 +1,3 @@
 """The transaction family: 2PC / 3PC over sharded keys, with deadlock detection
-(``family`` registers it)."""
+(``family`` registers it).
+"""

@@ -16,8 +16,6 @@ Registered through the ``dchaos`` entry-point group, as a third-party family wou
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -30,53 +28,13 @@ from pytest_dchaos.families.txn.checks.isolation import Isolation
 from pytest_dchaos.families.txn.checks.termination import Termination
 from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
 from pytest_dchaos.families.txn.observations import SETTLED, Settling
+from pytest_dchaos.families.txn.workload import TxnWorkload
 from pytest_dchaos.hookspecs import hookimpl
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, OK
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
-
-#: Maelstrom's codes for an aborted transaction: certainly not committed.
-ABORT_CODES = frozenset({14, 30})
-
-
-class TxnWorkload(Workload):
-    """Transactions of ``min_ops``..``max_ops`` reads and writes over ``keys`` keys."""
-
-    def __init__(self, keys: int, min_ops: int, max_ops: int, read_ratio: float) -> None:
-        self.keys, self.min_ops, self.max_ops = keys, min_ops, max_ops
-        self.read_ratio = read_ratio
-        self._next: dict[int, int] = {}
-        self._lock = threading.Lock()
-
-    def next_op(self, rng: Any) -> tuple[str, Any]:
-        ops: list[list[Any]] = []
-        for _ in range(rng.randint(self.min_ops, self.max_ops)):
-            key = rng.randrange(self.keys)
-            if rng.random() < self.read_ratio:
-                ops.append(["r", key, None])
-            else:
-                with self._lock:
-                    value = self._next[key] = self._next.get(key, 0) + 1
-                ops.append(["w", key, value])
-        return "txn", ops
-
-    def request(self, f: str, value: Any) -> dict[str, Any]:
-        return {"type": "txn", "txn": value}
-
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
-        done = reply.get("txn")
-        if reply.get("type") != "txn_ok" or not isinstance(done, list) \
-                or len(done) != len(value):
-            return INFO, value
-        return OK, done
-
-    def error_outcome(self, f: str, code: int | None) -> str:
-        return FAIL if code in ABORT_CODES or code == 12 else INFO
-
-    def timeout_outcome(self, f: str) -> str:
-        return INFO
 
 
 class Transactions(ProtocolFamily):

@@ -1,2 +1,3 @@
 """The vector-clock family: causal broadcast, snapshots, ShiViz logs (``family``
-registers it)."""
+registers it).
+"""

@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.pbft.quorums import max_faulty
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 SHOWN = 5
@@ -32,10 +33,6 @@ def listing(items: list[str]) -> str:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def max_faulty(n: int) -> int:
-    return max(0, (n - 1) // 3)
 
 
 def byzantine_nodes(record: RunRecord) -> set[str]:

@@ -1,5 +1,6 @@
 """The ``linearizable`` check: accepted results are those of the committed log, in
-real-time order."""
+real-time order.
+"""
 
 from __future__ import annotations
 

@@ -11,18 +11,14 @@ from pytest_dchaos.families.pbft.checks.common import (
     bound_note,
     honest_states,
     listing,
-    max_faulty,
     no_state,
 )
+from pytest_dchaos.families.pbft.quorums import max_faulty, primary_of
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 #: Behaviours after which a primary need not be replaced: it still lets requests through.
 HARMLESS_TO_PROGRESS = ("replay",)
-
-
-def primary_of(view: int, nodes: tuple[str, ...]) -> str:
-    return nodes[view % len(nodes)]
 
 
 def _views(state: dict[str, Any], t0: float) -> list[tuple[float, int]]:

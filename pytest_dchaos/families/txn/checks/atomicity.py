@@ -1,5 +1,6 @@
 """The ``atomicity`` check: all participants decide alike, nothing aborted is read,
-nothing acknowledged is lost."""
+nothing acknowledged is lost.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The ``blocking`` check: two-phase commit blocks while its coordinator is down, and
-resolves after it recovers."""
+resolves after it recovers.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The ``deadlock_handling`` check: real deadlocks found and broken in time, no false
-ones."""
+ones.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The ``delivered_everywhere`` check: every acknowledged broadcast reaches every live
-node."""
+node.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The ``vector_clocks`` check: the clocks nodes report encode exactly the harness's
-happens-before."""
+happens-before.
+"""
 
 from __future__ import annotations
 
