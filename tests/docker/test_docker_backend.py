@@ -147,6 +147,7 @@ def test_permission_denied_on_the_socket_is_one_clear_error(engine: docker.Docke
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_a_port_in_use_is_one_clear_error(engine: docker.DockerClient) -> None:
     from pytest_dchaos.backends.docker import images
@@ -312,6 +313,7 @@ def test_an_image_without_python_is_one_clear_error(engine: docker.DockerClient,
     assert labelled(engine) == (0, 0)
 
 
+@pytest.mark.slow
 @pytest.mark.docker
 def test_a_missing_image_is_one_clear_error(engine: docker.DockerClient,
                                             tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ def dchaos(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProce
                           timeout=timeout, check=False)
 
 
+@pytest.mark.slow
 def test_passing_run_writes_the_report(tmp_path: Path, no_leaks: None) -> None:
     report = tmp_path / "report"
     done = dchaos("run", small(tmp_path), "--report", report)
@@ -66,6 +67,7 @@ def test_passing_run_writes_the_report(tmp_path: Path, no_leaks: None) -> None:
     assert (report / "nodes" / "n1" / "stderr.log").exists()
 
 
+@pytest.mark.slow
 def test_seed_from_the_command_line_wins(tmp_path: Path, no_leaks: None) -> None:
     done = dchaos("run", small(tmp_path), "--report", tmp_path / "r", "--seed", "99", "-q")
     assert done.returncode == 0, done.stderr
@@ -128,6 +130,7 @@ def test_unreachable_toxiproxy(tmp_path: Path, no_leaks: None) -> None:
     assert "cannot reach Toxiproxy at http://127.0.0.1:9" in done.stderr
 
 
+@pytest.mark.slow
 def test_node_command_replaces_the_implementation(tmp_path: Path, no_leaks: None) -> None:
     # The echo node answers no broadcast: the run goes through, and the checks fail.
     done = dchaos("run", small(tmp_path, duration="1s"), "--report", tmp_path / "r",

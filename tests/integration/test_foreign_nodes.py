@@ -41,6 +41,7 @@ def run(tmp_path: Path, **options: object):  # type: ignore[no-untyped-def]
     return run_scenario(scenario, RunOptions(report_dir=tmp_path / "r", **options), registry)
 
 
+@pytest.mark.slow
 def test_a_plain_maelstrom_broadcast_node_runs_unchanged(tmp_path: Path,
                                                           no_leaks: None) -> None:
     result = run(tmp_path, node_command=NAIVE, toxiproxy="embedded")
@@ -74,6 +75,7 @@ def shared_toxiproxy() -> Iterator[str]:
         server.stdout.close()
 
 
+@pytest.mark.slow
 def test_a_toxiproxy_server_given_by_url(tmp_path: Path, shared_toxiproxy: str,
                                          no_leaks: None) -> None:
     driver = ToxiproxyDriver(shared_toxiproxy)

@@ -39,6 +39,7 @@ def test_collects_every_scenario_file_named_after_the_scenario(
                                  "scenarios/sub/b.yml::second-scenario", "*2 tests collected*"])
 
 
+@pytest.mark.slow
 def test_a_passing_scenario_passes(pytester: pytest.Pytester) -> None:
     write(pytester, "ok.yaml", SMALL.format(name="healthy"))
     result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-report-dir", "reports")
@@ -63,6 +64,7 @@ def test_an_invalid_scenario_fails_with_its_line_and_no_traceback(
     result.stdout.no_fnmatch_line("*site-packages*")
 
 
+@pytest.mark.slow
 def test_a_failed_check_explains_itself_and_how_to_rerun(pytester: pytest.Pytester) -> None:
     # The echo node keeps the contract but answers no broadcast: convergence must fail.
     write(pytester, "fails.yaml", SMALL.format(name="no-broadcast"))
@@ -77,6 +79,7 @@ def test_a_failed_check_explains_itself_and_how_to_rerun(pytester: pytest.Pytest
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
+@pytest.mark.slow
 def test_marker_hands_the_result_to_the_test(pytester: pytest.Pytester) -> None:
     write(pytester, "scenarios/ok.yaml", SMALL.format(name="marked"))
     write(pytester, "test_marked.py", """\
@@ -107,6 +110,7 @@ def test_marker_with_a_bad_path_fails_cleanly(pytester: pytest.Pytester) -> None
                                  "file*"])
 
 
+@pytest.mark.slow
 def test_cluster_fixture_drives_faults_by_hand(pytester: pytest.Pytester) -> None:
     write(pytester, "test_manual.py", f"""\
         import sys, time
@@ -132,6 +136,7 @@ def test_cluster_fixture_drives_faults_by_hand(pytester: pytest.Pytester) -> Non
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
     pytester.makeini("""\
         [pytest]

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import FAST, MakeCluster
 from .router import REPO_ROOT, Router, eventually
 
@@ -27,6 +29,7 @@ def statuses(router: Router, member: str) -> dict[str, str]:
     return {n: router.members(n)["members"][member] for n in router.live() if n != member}
 
 
+@pytest.mark.slow
 def test_no_forward_keeps_values_where_they_land(make_cluster: MakeCluster) -> None:
     router = make_cluster(3, command=broken("no_forward"))
     router.broadcast("n1", 1)
@@ -49,6 +52,7 @@ def _holds(router: Router, node: str, value: int) -> None:
     assert value in router.read(node)
 
 
+@pytest.mark.slow
 def test_never_dead_leaves_a_crashed_node_suspect(make_cluster: MakeCluster) -> None:
     router = make_cluster(4, command=broken("never_dead"))
     router.kill("n4")
@@ -71,6 +75,7 @@ def test_trigger_happy_kills_live_nodes_on_slow_links(make_cluster: MakeCluster)
     eventually(someone_live_marked_dead, 10, interval=0.2)
 
 
+@pytest.mark.slow
 def test_no_rejoin_never_readmits_a_restarted_node(make_cluster: MakeCluster) -> None:
     router = make_cluster(4, command=broken("no_rejoin"))
     router.kill("n4")
@@ -81,6 +86,7 @@ def test_no_rejoin_never_readmits_a_restarted_node(make_cluster: MakeCluster) ->
     assert router.members("n4")["incarnation"]["n4"] >= 1  # it did refute
 
 
+@pytest.mark.slow
 def test_chatty_sends_every_value_alone_and_acks_it(make_cluster: MakeCluster) -> None:
     counts = {}
     for name, command in (("reference", None), ("chatty", broken("chatty"))):
@@ -97,6 +103,7 @@ def test_chatty_sends_every_value_alone_and_acks_it(make_cluster: MakeCluster) -
     assert counts["chatty"] >= 20 * 3 * 2, counts
 
 
+@pytest.mark.slow
 def test_slow_holds_batches_for_two_seconds(make_cluster: MakeCluster) -> None:
     params = {**FAST, "anti_entropy_interval_ms": 60_000}  # only gossip may carry values
     router = make_cluster(3, command=broken("slow"), params=params)

@@ -79,6 +79,7 @@ def test_values_cut_off_by_a_partition_arrive_after_it_heals(make_cluster: MakeC
     eventually(lambda: converged(router, [1, 4]), 10)
 
 
+@pytest.mark.slow
 def test_killed_node_is_declared_dead_and_a_restart_rejoins(make_cluster: MakeCluster) -> None:
     router = make_cluster(5, latency=0.01)
     for value in range(10):
@@ -95,6 +96,7 @@ def test_killed_node_is_declared_dead_and_a_restart_rejoins(make_cluster: MakeCl
     assert router.members("n3")["incarnation"]["n3"] == incarnation
 
 
+@pytest.mark.slow
 def test_isolated_node_is_readmitted_and_readmits_others(make_cluster: MakeCluster) -> None:
     router = make_cluster(4, latency=0.01)
     router.partition(["n1"], ["n2", "n3", "n4"])
@@ -112,6 +114,7 @@ def test_isolated_node_is_readmitted_and_readmits_others(make_cluster: MakeClust
     eventually(lambda: converged(router, [1, 2]), 10)
 
 
+@pytest.mark.slow
 def test_paused_node_is_declared_dead_and_rejoins_when_resumed(make_cluster: MakeCluster) -> None:
     router = make_cluster(4, latency=0.01)
     router.pause("n2")
@@ -124,6 +127,7 @@ def test_paused_node_is_declared_dead_and_rejoins_when_resumed(make_cluster: Mak
     eventually(lambda: converged(router, [5]), 10)
 
 
+@pytest.mark.slow
 def test_slow_links_cause_no_false_suspicion_but_real_deaths_are_found(
         make_cluster: MakeCluster) -> None:
     # 100 ms each way, default parameters: timeouts must adapt to the round trip.

@@ -222,6 +222,7 @@ def test_a_crashed_primary_is_replaced(cluster: Router) -> None:
         assert "n1" in st["suspects"]
 
 
+@pytest.mark.slow
 def test_a_restarted_replica_catches_up_by_state_transfer(cluster: Router) -> None:
     client = Client(cluster)
     cluster.kill("n4")

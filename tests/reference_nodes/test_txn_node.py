@@ -96,6 +96,7 @@ def previous_life(folder: Path) -> bytes:
     return b"".join(encode(r) for r in records)
 
 
+@pytest.mark.slow
 def test_every_torn_cut_of_the_last_record_keeps_every_committed_write(tmp_path: Path
                                                                        ) -> None:
     log = previous_life(tmp_path)
