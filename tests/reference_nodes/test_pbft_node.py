@@ -25,6 +25,7 @@ from reference_nodes.pbft.crypto import (
     request_core,
 )
 from reference_nodes.pbft.node import Replica
+from reference_nodes.pbft.ordering import Ordering
 
 from .router import Router, eventually
 
@@ -253,12 +254,13 @@ def test_a_batch_goes_out_while_another_is_in_flight_only_when_enough_wait() -> 
     replica = Replica()
     replica.window, replica.pipeline_min = 2, 3
     replica.queue = OrderedDict((("c1", t), {}) for t in range(1, 3))
-    assert replica.may_propose(0)  # the pipeline is idle: whatever waits goes
-    assert not replica.may_propose(1)  # two wait for the next batch, not a batch of their own
+    ordering = Ordering(replica)
+    assert ordering.may_propose(0)  # the pipeline is idle: whatever waits goes
+    assert not ordering.may_propose(1)  # two wait for the next batch, not a batch of their own
     replica.queue[("c1", 3)] = {}
-    assert replica.may_propose(1)
+    assert ordering.may_propose(1)
     replica.queue.update({("c2", t): {} for t in range(100)})
-    assert not replica.may_propose(2)  # the window is full
+    assert not ordering.may_propose(2)  # the window is full
 
 
 def test_a_colluding_equivocator_lies_only_where_its_primary_does() -> None:
