@@ -5,6 +5,8 @@ Registered through the ``dchaos`` entry-point group like any third-party plugin.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pytest_dchaos.backends.base import Backend
 from pytest_dchaos.backends.docker.backend import DockerBackend
 from pytest_dchaos.backends.local.backend import LocalBackend
@@ -29,7 +31,7 @@ def dchaos_add_faults() -> list[FaultType]:
 
 
 @hookimpl
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     return [NodeContract(), MsgsPerOp(), Latency()]
 
 

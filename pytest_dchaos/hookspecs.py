@@ -16,7 +16,7 @@ The harness's own families register exactly this way (see ``pytest_dchaos.builti
 # mypy: disable-error-code="empty-body"
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -58,7 +58,7 @@ def dchaos_add_faults() -> list[FaultType]:
 
 
 @hookspec
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     """Return the checkers this plugin provides.
 
     A checker (see :class:`pytest_dchaos.checkers.base.CheckerType`) names an entry of

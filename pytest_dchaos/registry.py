@@ -63,7 +63,7 @@ class Registry:
         self.protocols: dict[str, ProtocolFamily] = _by_name(hook.dchaos_add_protocols(),
                                                              "protocol")
         self.faults: dict[str, FaultType] = _by_name(hook.dchaos_add_faults(), "fault")
-        self.checkers: dict[str, CheckerType] = _by_name(hook.dchaos_add_checkers(), "checker")
+        self.checkers: dict[str, CheckerType[Any]] = _by_name(hook.dchaos_add_checkers(), "checker")
         self.backends: dict[str, Backend] = _by_name(hook.dchaos_add_backends(), "backend")
         self.hook = hook
 
@@ -80,7 +80,7 @@ class Registry:
     def fault_names(self) -> Sequence[str]:
         return sorted(self.faults)
 
-    def checker(self, name: str) -> CheckerType | None:
+    def checker(self, name: str) -> CheckerType[Any] | None:
         return self.checkers.get(name)
 
     def checker_names(self) -> Sequence[str]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -12,14 +11,32 @@ from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
-BOUNDS = ("p50", "p95", "p99", "max")
+
+@dataclass(frozen=True)
+class Bounds:
+    """Latency quantile bounds in seconds; None where a quantile is not bounded."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
 
 
-def check_bounds(observed: dict[str, Any], options: Any) -> tuple[bool, list[str]]:
+#: The quantiles a bound may be put on, in the order verdicts list them.
+BOUNDS = tuple(f.name for f in fields(Bounds))
+
+
+@dataclass(frozen=True)
+class LatencyOptions(Bounds):
+    #: Only this operation (None: all of them).
+    f: str | None
+
+
+def check_bounds(observed: dict[str, Any], bounds: Bounds) -> tuple[bool, list[str]]:
     """Compare quantiles (ms) with bounds (seconds); returns (passed, one text per bound)."""
     passed, parts = True, []
     for key in BOUNDS:
-        bound = options.get(key)
+        bound = getattr(bounds, key)
         if bound is None:
             continue
         value = observed.get(key)
@@ -30,13 +47,13 @@ def check_bounds(observed: dict[str, Any], options: Any) -> tuple[bool, list[str
     return passed, parts
 
 
-def build_bounds(values: dict[str, Any], node: YNode) -> Mapping[str, Any]:
+def require_a_bound(values: dict[str, Any], node: YNode) -> None:
+    """Every bound is optional, but a latency check without any would judge nothing."""
     if not any(values.get(k) is not None for k in BOUNDS):
         raise node.error("give at least one bound", hint="e.g. {p50: 400ms, max: 600ms}")
-    return MappingProxyType(values)
 
 
-class Latency(CheckerType):
+class Latency(CheckerType[LatencyOptions]):
     name = "latency"
     doc = ("Latency of acknowledged client operations (invoke to reply) stays under the "
            "given quantile bounds; `f` restricts it to one operation.")
@@ -44,15 +61,18 @@ class Latency(CheckerType):
         *(s.Field(k, s.Duration(), f"bound on the {k} latency", None) for k in BOUNDS),
         s.Field("f", s.Str(), "only this operation (e.g. broadcast)", None),
     ))
+    options_type = LatencyOptions
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
-        return build_bounds(values, node)
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> LatencyOptions:
+        require_a_bound(values, node)
+        return super().build(values, node, ctx)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: LatencyOptions, record: RunRecord) -> Verdict:
         latencies = [done.time - invoke.time for invoke, done in record.history.pairs()
                      if done is not None and done.type == "ok"
-                     and (options["f"] is None or invoke.f == options["f"])]
-        what = f"{options['f']} operations" if options["f"] else "operations"
+                     and (options.f is None or invoke.f == options.f)]
+        what = f"{options.f} operations" if options.f else "operations"
         if not latencies:
             return self.verdict(False, f"no acknowledged {what} to measure")
         observed = quantiles_ms(latencies)

@@ -7,18 +7,16 @@ log is, instead of letting the symptom surface as some other check's mystery fai
 
 from __future__ import annotations
 
-from typing import Any
-
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class NodeContract(CheckerType):
+class NodeContract(CheckerType[NoOptions]):
     name = "node_contract"
     doc = ("No node printed a non-message line on stdout or exited on its own; "
            "checked in every run.")
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         problems = [i for i in record.incidents if i.kind in ("bad_output", "crash",
                                                                "agent_lost")]
         if not problems:

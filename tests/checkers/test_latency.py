@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from pytest_dchaos.checkers.latency import Latency, check_bounds
+from pytest_dchaos.checkers.latency import Bounds, Latency, check_bounds
 from pytest_dchaos.record.history import FAIL, INFO, History
 from pytest_dchaos.record.result import Verdict
 from tests.builders import broadcast, check_options, history, read, record
@@ -60,13 +62,13 @@ def test_fails_with_no_acknowledged_operation() -> None:
 
 def test_check_bounds_compares_milliseconds_with_seconds() -> None:
     observed = {"p50": 40.0, "p95": 90.0, "p99": None, "max": 120.0}
-    assert check_bounds(observed, {"p50": 0.05, "p95": None, "p99": None, "max": None}) == (
+    assert check_bounds(observed, Bounds(p50=0.05, p95=None, p99=None, max=None)) == (
         True, ["p50 40ms ≤ 50ms"])
-    assert check_bounds(observed, {"p50": None, "p95": 0.08, "p99": 1.0, "max": 0.12}) == (
+    assert check_bounds(observed, Bounds(p50=None, p95=0.08, p99=1.0, max=0.12)) == (
         False, ["p95 90ms > 80ms", "p99: no data", "max 120ms ≤ 120ms"])
 
 
 def test_latency_check_options_are_read_only() -> None:
     options = check_options("latency: {p50: 1s}")
-    with pytest.raises(TypeError):
-        options["p50"] = 2.0  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.p50 = 2.0

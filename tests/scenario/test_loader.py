@@ -6,12 +6,14 @@ import dataclasses
 import os
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
+from pytest_dchaos.checkers.msgs_per_op import MsgsPerOpOptions
 from pytest_dchaos.errors import ScenarioError
+from pytest_dchaos.families.gossip.checks.convergence import ConvergenceOptions
+from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetectionOptions
 from pytest_dchaos.faults.network import LatencyOptions, PartitionOptions
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.registry import Registry
@@ -150,8 +152,8 @@ def test_full_scenario_checks_are_typed_specs(full: Scenario) -> None:
                                              "msgs_per_op"]
     assert all(isinstance(c, CheckSpec) for c in full.checks)
     assert [c.line for c in full.checks] == [25, 26, 27]
-    assert dict(full.checks[0].options) == {"within": 5.0}
-    assert dict(full.checks[2].options) == {"max": 30.0, "of": "servers"}
+    assert full.checks[0].options == ConvergenceOptions(within=5.0)
+    assert full.checks[2].options == MsgsPerOpOptions(max=30.0, of="servers")
 
 
 def test_scenario_model_is_frozen(full: Scenario) -> None:
@@ -641,12 +643,12 @@ def test_check_listed_twice(entry: str) -> None:
 
 
 def test_check_that_does_not_apply_to_the_protocol() -> None:
-    class PbftOnly(CheckerType):
+    class PbftOnly(CheckerType[NoOptions]):
         name = "agreement"
         doc = "pbft only"
         protocols = ("pbft",)
 
-        def check(self, options: Any, record: RunRecord) -> Verdict:
+        def check(self, options: NoOptions, record: RunRecord) -> Verdict:
             raise AssertionError("never called while loading")
 
     catalog = Registry()
@@ -691,8 +693,8 @@ def test_latency_check_needs_a_bound() -> None:
 def test_check_shorthand_and_mapping_forms_agree() -> None:
     short = scenario(HEAD + "checks:\n  - failure_detection: 2s\n")
     long = scenario(HEAD + "checks:\n  - failure_detection: {within: 2s}\n")
-    assert dict(short.checks[0].options) == dict(long.checks[0].options) == {
-        "within": 2.0, "max_false_positives": 0, "nodes": None}
+    assert short.checks[0].options == long.checks[0].options == FailureDetectionOptions(
+        within=2.0, max_false_positives=0, nodes=None)
 
 
 def test_checks_must_be_a_list() -> None:
@@ -707,7 +709,7 @@ def test_a_check_can_expect_to_fail() -> None:
                       "checks:\n  - convergence: {within: 2s, expect: fail}\n"
                       "  - no_invented_values\n")
     first, second = parsed.checks
-    assert (first.name, first.expect, first.options["within"]) == ("convergence", "fail", 2.0)
+    assert (first.name, first.expect, first.options.within) == ("convergence", "fail", 2.0)
     assert second.expect == "pass"
 
 
@@ -722,7 +724,7 @@ def test_an_expected_failure_passes_only_when_the_check_fails() -> None:
     from pytest_dchaos.run.runner import expected
     from pytest_dchaos.scenario.model import CheckSpec
 
-    spec = CheckSpec("atomicity", {}, 1, expect="fail")
+    spec = CheckSpec("atomicity", NoOptions(), 1, expect="fail")
     caught = expected(spec, Verdict("atomicity", False, "n1 committed, n2 aborted"))
     assert caught.passed and "caught the violation" in caught.detail
     missed = expected(spec, Verdict("atomicity", True, "all agree"))

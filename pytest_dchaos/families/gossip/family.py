@@ -138,5 +138,5 @@ def dchaos_add_protocols() -> list[ProtocolFamily]:
 
 
 @hookimpl
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     return [Convergence(), NoInventedValues(), StableLatency(), FailureDetection(), Rejoin()]

@@ -161,5 +161,5 @@ def dchaos_add_protocols() -> list[ProtocolFamily]:
 
 
 @hookimpl
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     return [Agreement(), Validity(), Linearizable(), Liveness(), ViewChange(), Suspects()]

@@ -103,6 +103,6 @@ def dchaos_add_protocols() -> list[ProtocolFamily]:
 
 
 @hookimpl
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     return [Atomicity(), Outcomes(), Isolation(), Blocking(), Termination(),
             DeadlockHandling()]

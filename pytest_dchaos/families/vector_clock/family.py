@@ -135,6 +135,6 @@ def dchaos_add_protocols() -> list[ProtocolFamily]:
 
 
 @hookimpl
-def dchaos_add_checkers() -> list[CheckerType]:
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
     return [CausalDelivery(), DeliveredEverywhere(), VectorClocks(), Snapshots(),
             FifoChannels(), ShivizLog()]

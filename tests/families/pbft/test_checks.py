@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.pbft.checks.agreement import Agreement
 from pytest_dchaos.families.pbft.checks.linearizable import Linearizable, replay
 from pytest_dchaos.families.pbft.checks.liveness import Liveness
@@ -82,7 +83,7 @@ def byzantine(node: str, at: float = 0.5) -> FaultEvent:
 
 
 def test_agreement_passes_identical_logs() -> None:
-    verdict = Agreement().check({}, run(agreed()))
+    verdict = Agreement().check(NoOptions(), run(agreed()))
     assert verdict.passed, verdict.detail
     assert "4 honest replicas agree on every one of 2 sequence numbers" in verdict.detail
 
@@ -90,7 +91,7 @@ def test_agreement_passes_identical_logs() -> None:
 def test_agreement_catches_two_requests_at_one_sequence_number() -> None:
     states = agreed()
     states["n3"] = state([1, "d1", W1], [2, "dX", request("c3", 1, "write", key=2, value=1)])
-    verdict = Agreement().check({}, run(states))
+    verdict = Agreement().check(NoOptions(), run(states))
     assert not verdict.passed
     assert "seq 2: n1+n2+n4 vs n3 committed different requests" in verdict.detail
 
@@ -98,25 +99,26 @@ def test_agreement_catches_two_requests_at_one_sequence_number() -> None:
 def test_agreement_catches_a_null_request_where_others_committed_one() -> None:
     states = agreed()
     states["n4"] = state([1, "d1", W1], [2, "dnull", None])
-    assert not Agreement().check({}, run(states)).passed
+    assert not Agreement().check(NoOptions(), run(states)).passed
 
 
 def test_agreement_ignores_the_byzantine_replica_and_a_shorter_log() -> None:
     states = agreed()
     states["n1"] = state([1, "evil", request("c9", 1, "write", key=0, value=0)])
     states["n2"] = state([1, "d1", W1])  # restarted or behind: fewer entries is no conflict
-    assert Agreement().check({}, run(states, faults=(byzantine("n1"),))).passed
+    assert Agreement().check(NoOptions(), run(states, faults=(byzantine("n1"),))).passed
 
 
 def test_agreement_says_the_bound_is_broken() -> None:
-    verdict = Agreement().check({}, run(agreed(), faults=(byzantine("n1"), byzantine("n2"))))
+    verdict = Agreement().check(NoOptions(),
+                                run(agreed(), faults=(byzantine("n1"), byzantine("n2"))))
     assert "bound broken: 2 Byzantine replicas (n1, n2) among 4, which tolerate f=1" \
         in verdict.detail
     assert verdict.figures["bound_broken"] is True
 
 
 def test_agreement_without_any_state_fails_and_says_why() -> None:
-    verdict = Agreement().check({}, run({}))
+    verdict = Agreement().check(NoOptions(), run({}))
     assert not verdict.passed and "no honest replica answered dchaos_state" in verdict.detail
 
 
@@ -124,21 +126,21 @@ def test_agreement_without_any_state_fails_and_says_why() -> None:
 
 
 def test_validity_passes_requests_clients_sent() -> None:
-    assert Validity().check({}, run(agreed(), sent())).passed
+    assert Validity().check(NoOptions(), run(agreed(), sent())).passed
 
 
 def test_validity_catches_an_invented_request() -> None:
     states = agreed()
     for node in NODES:
         states[node]["committed"].append([3, "d3", request("c1", 99, "write", key=0, value=-3)])
-    verdict = Validity().check({}, run(states, sent()))
+    verdict = Validity().check(NoOptions(), run(states, sent()))
     assert not verdict.passed and "a request no client sent" in verdict.detail
 
 
 def test_validity_catches_an_altered_request() -> None:
     states = agreed()
     states["n2"]["committed"][0] = [1, "d1", request("c1", 1, "write", key=1, value=6)]
-    assert not Validity().check({}, run(states, sent())).passed
+    assert not Validity().check(NoOptions(), run(states, sent())).passed
 
 
 # -- linearizable --------------------------------------------------------------------------
@@ -157,26 +159,26 @@ def test_replay_follows_the_store_specification() -> None:
 
 
 def test_linearizable_passes_results_that_match_the_log() -> None:
-    verdict = Linearizable().check({}, run(agreed(), sent()))
+    verdict = Linearizable().check(NoOptions(), run(agreed(), sent()))
     assert verdict.passed, verdict.detail
 
 
 def test_linearizable_catches_a_stale_read() -> None:
     # The replicas answered "no such key" although the log has the write first.
     ops = history(write(0.0, 1.0), read(2.0, 3.0, FAIL, None, "error 20: no such key"))
-    verdict = Linearizable().check({}, run(agreed(), ops))
+    verdict = Linearizable().check(NoOptions(), run(agreed(), ops))
     assert not verdict.passed and "the log gives ('ok', 5)" in verdict.detail
 
 
 def test_linearizable_catches_a_read_of_the_wrong_value() -> None:
     ops = history(write(0.0, 1.0), read(2.0, 3.0, value=4))
-    verdict = Linearizable().check({}, run(agreed(), ops))
+    verdict = Linearizable().check(NoOptions(), run(agreed(), ops))
     assert not verdict.passed and "c2's read #1 read 4; the log gives 5" in verdict.detail
 
 
 def test_linearizable_catches_an_accepted_request_never_committed() -> None:
     states = {n: state([1, "d1", W1]) for n in NODES}
-    verdict = Linearizable().check({}, run(states, sent()))
+    verdict = Linearizable().check(NoOptions(), run(states, sent()))
     assert not verdict.passed
     assert "c2's read #1 was accepted but no honest replica committed it" in verdict.detail
 
@@ -184,7 +186,7 @@ def test_linearizable_catches_an_accepted_request_never_committed() -> None:
 def test_linearizable_catches_an_order_against_real_time() -> None:
     # The read completed (at 3) before the write began (at 4) but comes after it in the log.
     ops = history(read(2.0, 3.0), write(4.0, 5.0))
-    verdict = Linearizable().check({}, run(agreed(), ops))
+    verdict = Linearizable().check(NoOptions(), run(agreed(), ops))
     assert not verdict.passed
     assert "comes before c2's read #1 in the log, though it began after" in verdict.detail
 

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock import causality, shiviz
 from pytest_dchaos.families.vector_clock.checks.common import shiviz_problems
-from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
+from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots, SnapshotsOptions
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.record.result import RunRecord
 from tests.builders import call, history, record
@@ -78,13 +79,15 @@ def snapshot_run(tmp_path: Path, marker_first: bool) -> RunRecord:
 
 
 def test_a_snapshot_taken_by_the_book_is_consistent_and_conserved(tmp_path: Path) -> None:
-    verdict = Snapshots().check({"complete": True}, snapshot_run(tmp_path, marker_first=True))
+    verdict = Snapshots().check(SnapshotsOptions(complete=True),
+                                snapshot_run(tmp_path, marker_first=True))
     assert verdict.passed, verdict.detail
     assert "200 units conserved" in verdict.detail
 
 
 def test_a_transfer_overtaking_the_marker_breaks_the_cut(tmp_path: Path) -> None:
-    verdict = Snapshots().check({"complete": True}, snapshot_run(tmp_path, marker_first=False))
+    verdict = Snapshots().check(SnapshotsOptions(complete=True),
+                                snapshot_run(tmp_path, marker_first=False))
     assert not verdict.passed
     assert "not a consistent cut: n2 received msg_id 1 inside it" in verdict.detail
     assert "not conserved: balances 210" in verdict.detail
@@ -102,7 +105,7 @@ def two_node_exchange() -> tuple[dict[str, list[Event]], list[dict[str, Any]]]:
 
 def test_exact_clocks_pass_and_every_pair_is_counted(tmp_path: Path) -> None:
     logs, trace = two_node_exchange()
-    verdict = VectorClocks().check({}, run(tmp_path, logs, trace))
+    verdict = VectorClocks().check(NoOptions(), run(tmp_path, logs, trace))
     assert verdict.passed, verdict.detail
     # 5 events, 10 pairs: each node's in order (1 + 3), n1's two before n2's last two (4);
     # only n2's start is concurrent with n1's two events.
@@ -114,7 +117,7 @@ def test_exact_clocks_pass_and_every_pair_is_counted(tmp_path: Path) -> None:
 def test_a_clock_claiming_a_concurrent_event_as_past_is_a_false_order(tmp_path: Path) -> None:
     logs, trace = two_node_exchange()
     logs["n1"][0]["vc"] = {"n1": 1, "n2": 1}  # n1's start "knows" n2's concurrent start
-    verdict = VectorClocks().check({}, run(tmp_path, logs, trace))
+    verdict = VectorClocks().check(NoOptions(), run(tmp_path, logs, trace))
     assert not verdict.passed
     assert "1 pair(s) ordered that are not" in verdict.detail
 
@@ -123,7 +126,7 @@ def test_a_missing_merge_is_a_missed_order(tmp_path: Path) -> None:
     logs, trace = two_node_exchange()
     for event in logs["n2"][1:]:
         event["vc"] = {"n2": event["vc"]["n2"]}
-    verdict = VectorClocks().check({}, run(tmp_path, logs, trace))
+    verdict = VectorClocks().check(NoOptions(), run(tmp_path, logs, trace))
     assert not verdict.passed
     assert "4 happened-before pair(s) not ordered" in verdict.detail
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.gossip.observations import converging
@@ -13,7 +13,13 @@ from pytest_dchaos.scenario import schema as s
 SHOWN = 8
 
 
-class Convergence(CheckerType):
+@dataclass(frozen=True)
+class ConvergenceOptions:
+    #: None: by the end of the recovery time.
+    within: float | None
+
+
+class Convergence(CheckerType[ConvergenceOptions]):
     name = "convergence"
     doc = ("Every value whose broadcast was acknowledged is read on every live node in the "
            "final phase, within `within` of the final heal (default: the workload's "
@@ -22,8 +28,9 @@ class Convergence(CheckerType):
     protocols = ("gossip",)
     options = s.Struct((s.Field("within", s.Duration(), "time allowed after the heal", None),),
                        shorthand="within")
+    options_type = ConvergenceOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: ConvergenceOptions, record: RunRecord) -> Verdict:
         conv = converging(record)
         if conv is None:
             return self.verdict(False, "the run has no final reads (the final phase did not "
@@ -40,7 +47,7 @@ class Convergence(CheckerType):
                    if node in reads}
         missing = {node: values for node, values in missing.items() if values}
         unread = conv.unread
-        within = options["within"]
+        within = options.within
         took = (conv.converged_at - conv.healed_at
                 if conv.converged_at is not None else None)
         figures = {"acknowledged": len(acked), "time_to_converge_s": took,

@@ -11,8 +11,8 @@ is a false positive.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.conditions import Conditions
@@ -26,7 +26,15 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class FailureDetection(CheckerType):
+@dataclass(frozen=True)
+class FailureDetectionOptions:
+    within: float
+    max_false_positives: int
+    #: None: every node.
+    nodes: tuple[str, ...] | None
+
+
+class FailureDetection(CheckerType[FailureDetectionOptions]):
     name = "failure_detection"
     doc = ("Every live node marks a crashed, paused or cut-off node dead within `within`; "
            "no node is marked dead while it is up and reachable (false positives, at most "
@@ -39,17 +47,18 @@ class FailureDetection(CheckerType):
         s.Field("nodes", s.ListOf(s.NodeRef(selectors=())), "judge only these failed nodes",
                 None),
     ), shorthand="within")
+    options_type = FailureDetectionOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: FailureDetectionOptions, record: RunRecord) -> Verdict:
         answered = [smp for smp in membership_samples(record) if smp.views]
         if not answered:
             return self.verdict(False, "no node ever answered `members`, so failure "
                                 "detection cannot be judged (does the node implement it?)")
-        within = options["within"]
+        within = options.within
         interval = _interval(answered)
         conditions = Conditions(record.faults, record.nodes)
         end = answered[-1].t
-        targets = set(options["nodes"] or record.nodes)
+        targets = set(options.nodes or record.nodes)
 
         detections: list[float] = []
         misses: list[str] = []
@@ -101,7 +110,7 @@ class FailureDetection(CheckerType):
         if misses:
             problems.append(f"{len(misses)} late or missed detection(s) (deadline "
                             f"{within:g}s): " + "; ".join(misses[:5]))
-        if len(false_positives) > options["max_false_positives"]:
+        if len(false_positives) > options.max_false_positives:
             problems.append(f"{len(false_positives)} false positive(s): "
                             + "; ".join(false_positives[:5]))
         evidence = {"misses": misses[:50], "false_positives": false_positives[:50]}

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.record.history import FAIL, INVOKE, OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class NoInventedValues(CheckerType):
+class NoInventedValues(CheckerType[NoOptions]):
     name = "no_invented_values"
     doc = ("No read (during the run or final) returns a value no client ever broadcast, nor "
            "one whose broadcast definitely failed.")
     protocols = ("gossip",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         ops = record.history.ops
         invoked = {op.value for op in ops if op.f == "broadcast" and op.type == INVOKE}
         failed = {op.value for op in ops if op.f == "broadcast" and op.type == FAIL}

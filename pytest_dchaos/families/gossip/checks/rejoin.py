@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.gossip.observations import ALIVE, MEMBERSHIP, membership_samples
@@ -10,7 +10,12 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class Rejoin(CheckerType):
+@dataclass(frozen=True)
+class RejoinOptions:
+    within: float
+
+
+class Rejoin(CheckerType[RejoinOptions]):
     name = "rejoin"
     doc = ("Within `within` of the last fault (the last time the timeline changed: a heal, "
            "a restart, a partition ending), every live node sees every other live node alive "
@@ -19,15 +24,16 @@ class Rejoin(CheckerType):
     needs = frozenset({MEMBERSHIP})
     options = s.Struct((s.Field("within", s.Duration(), "deadline after the heal", 10.0),),
                        shorthand="within")
+    options_type = RejoinOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: RejoinOptions, record: RunRecord) -> Verdict:
         healed = max((e.time for e in record.faults), default=0.0)
         samples = [smp for smp in membership_samples(record) if smp.views and smp.t >= healed]
         if not samples:
             return self.verdict(False, f"no membership view was sampled after the last fault "
                                 f"({healed:.2f}s; does the node answer `members`?)")
         live = [n for n in record.nodes if n not in record.down_at_end]
-        within = options["within"]
+        within = options.within
         late: list[str] = []
         slowest = 0.0
         for observer in live:

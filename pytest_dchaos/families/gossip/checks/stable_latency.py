@@ -6,7 +6,7 @@ import bisect
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.checkers.latency import BOUNDS, build_bounds, check_bounds
+from pytest_dchaos.checkers.latency import BOUNDS, Bounds, check_bounds, require_a_bound
 from pytest_dchaos.record.history import OK, History
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.record.stats import quantiles_ms
@@ -53,7 +53,7 @@ def stable_latencies(history: History) -> tuple[dict[int, float], set[int]]:
     return latencies, lost
 
 
-class StableLatency(CheckerType):
+class StableLatency(CheckerType[Bounds]):
     name = "stable_latency"
     doc = ("Stable latency of broadcasts (from the broadcast's invocation until the value is "
            "in every read invoked from then on, as Maelstrom measures it) stays under the "
@@ -61,11 +61,13 @@ class StableLatency(CheckerType):
     protocols = ("gossip",)
     options = s.Struct(tuple(s.Field(k, s.Duration(), f"bound on the {k}", None)
                              for k in BOUNDS))
+    options_type = Bounds
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
-        return build_bounds(values, node)
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Bounds:
+        require_a_bound(values, node)
+        return super().build(values, node, ctx)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: Bounds, record: RunRecord) -> Verdict:
         latencies, lost = stable_latencies(record.history)
         if not latencies:
             return self.verdict(False, "no acknowledged broadcast became stable, so there is "

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.pbft.checks.common import (
     bound_note,
     canonical_json,
@@ -17,13 +16,13 @@ from pytest_dchaos.families.pbft.checks.common import (
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class Agreement(CheckerType):
+class Agreement(CheckerType[NoOptions]):
     name = "agreement"
     doc = ("No two honest replicas commit different requests (or batches) at one sequence "
            "number (PBFT's safety).")
     protocols = ("pbft",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
         if missing:
             return missing

@@ -71,7 +71,7 @@ def committed_entries(state: dict[str, Any]) -> dict[int, list[Any]]:
     return out
 
 
-def no_state(checker: CheckerType, record: RunRecord) -> Verdict | None:
+def no_state(checker: CheckerType[Any], record: RunRecord) -> Verdict | None:
     if not honest_states(record):
         return checker.verdict(False, "no honest replica answered dchaos_state, so there is "
                                "no committed log to judge" + bound_note(record))

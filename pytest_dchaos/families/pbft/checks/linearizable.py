@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.pbft.checks.common import (
     PBFT_OPS,
     bound_note,
@@ -66,14 +66,14 @@ def replay(log: list[tuple[int, dict[str, Any]]]) -> dict[tuple[str, int], tuple
 _ERROR_CODE = re.compile(r"error (\d+)")
 
 
-class Linearizable(CheckerType):
+class Linearizable(CheckerType[NoOptions]):
     name = "linearizable"
     doc = ("The results clients accepted are those of executing the honest replicas' "
            "committed log in order, and that order respects real time: an operation that "
            "completed before another began comes first.")
     protocols = ("pbft",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
         if missing:
             return missing

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.pbft.checks.common import PBFT_OPS, bound_note
@@ -20,7 +20,12 @@ def _fault_end(record: RunRecord) -> float:
     return end
 
 
-class Liveness(CheckerType):
+@dataclass(frozen=True)
+class LivenessOptions:
+    within: float
+
+
+class Liveness(CheckerType[LivenessOptions]):
     name = "liveness"
     doc = ("After the last fault ends, requests are accepted again within `within` (the "
            "final phase keeps sending probe requests, so this is judged even when the "
@@ -29,8 +34,9 @@ class Liveness(CheckerType):
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the last fault ended", 5.0),
     ))
+    options_type = LivenessOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: LivenessOptions, record: RunRecord) -> Verdict:
         since = _fault_end(record)
         # Requests sent after the fault: one in flight before it may have been committed
         # before it, and proves nothing about the cluster after it.
@@ -42,10 +48,10 @@ class Liveness(CheckerType):
                                 f"at +{since:.2f}s" + bound_note(record))
         delay = accepted[0] - since
         figures = {"since_s": round(since, 3), "first_accepted_after_s": round(delay, 3)}
-        if delay > options["within"]:
+        if delay > options.within:
             return self.verdict(False, f"the first request accepted after the last fault "
                                 f"(+{since:.2f}s) came {delay:.2f}s later (> "
-                                f"{options['within']:g}s)" + bound_note(record),
+                                f"{options.within:g}s)" + bound_note(record),
                                 figures=figures)
         if not record.faults:
             return self.verdict(True, f"no faults; the first request was accepted at "

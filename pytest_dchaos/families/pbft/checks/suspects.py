@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.pbft.checks.common import bound_note, honest_states, listing, no_state
@@ -23,7 +23,15 @@ def _first_bad(record: RunRecord, node: str, since: float) -> float:
     return first if first is not None else since
 
 
-class Suspects(CheckerType):
+@dataclass(frozen=True)
+class SuspectsOptions:
+    #: None: the nodes the byzantine faults name.
+    nodes: tuple[str, ...] | None
+    within: float
+    max_false: int
+
+
+class Suspects(CheckerType[SuspectsOptions]):
     name = "suspects"
     doc = ("Malicious-node detection: every honest replica lists each misbehaving replica in "
            "`suspects` — within `within` of its first message after it turned Byzantine, "
@@ -36,8 +44,9 @@ class Suspects(CheckerType):
         s.Field("within", s.Duration(), "detection deadline", 1.0),
         s.Field("max_false", s.Int(min=0), "honest replicas wrongly suspected, allowed", 0),
     ))
+    options_type = SuspectsOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: SuspectsOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
         if missing:
             return missing
@@ -46,7 +55,7 @@ class Suspects(CheckerType):
             if event.effect == "byzantine" and event.action == "start":
                 for node in event.nodes:
                     starts.setdefault(node, event.time)
-        targets = list(options["nodes"]) if options["nodes"] else sorted(starts)
+        targets = list(options.nodes) if options.nodes else sorted(starts)
         if not targets:
             return self.verdict(False, "no replica turned Byzantine and none is named in "
                                 "`nodes`, so there is nothing to detect")
@@ -72,14 +81,14 @@ class Suspects(CheckerType):
                     # the turn, then.
                     delay = seen - bad_at if seen >= bad_at else max(0.0, seen - turned)
                     delays.append(delay)
-                    if delay > options["within"]:
+                    if delay > options.within:
                         misses.append(f"{replica} suspected {target} {delay:.2f}s after its "
-                                      f"first bad message (> {options['within']:g}s)")
+                                      f"first bad message (> {options.within:g}s)")
         for replica, state in sorted(honest.items()):
             for suspect in state.get("suspects") or []:
                 if suspect not in targets and suspect not in starts and suspect not in touched:
                     false.append(f"{replica} suspects {suspect}, which is honest")
-        problems = misses + (false if len(false) > options["max_false"] else [])
+        problems = misses + (false if len(false) > options.max_false else [])
         figures = {"targets": targets, "max_s": round(max(delays), 3) if delays else None,
                    "false_suspicions": len(false)}
         if problems:

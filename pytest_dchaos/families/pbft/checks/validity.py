@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.pbft.checks.common import (
     bound_note,
     canonical_json,
@@ -17,13 +15,13 @@ from pytest_dchaos.families.pbft.checks.common import (
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class Validity(CheckerType):
+class Validity(CheckerType[NoOptions]):
     name = "validity"
     doc = ("Every request an honest replica committed was sent by a client, as sent: none "
            "forged, invented or altered.")
     protocols = ("pbft",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
         if missing:
             return missing

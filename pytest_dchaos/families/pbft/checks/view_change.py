@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -38,7 +39,13 @@ def _view_at(views: list[tuple[float, int]], t: float) -> int | None:
     return current
 
 
-class ViewChange(CheckerType):
+@dataclass(frozen=True)
+class ViewChangeOptions:
+    within: float
+    require: bool
+
+
+class ViewChange(CheckerType[ViewChangeOptions]):
     name = "view_change"
     doc = ("A faulty primary is replaced: when the primary of the current view crashes, "
            "pauses, is cut off from a quorum or turns Byzantine (but for replay), every honest "
@@ -49,8 +56,9 @@ class ViewChange(CheckerType):
         s.Field("within", s.Duration(), "time from the primary's fault to the new view", 3.0),
         s.Field("require", s.Bool(), "fail if no primary was faulty at all", True),
     ))
+    options_type = ViewChangeOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: ViewChangeOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
         if missing:
             return missing
@@ -84,15 +92,15 @@ class ViewChange(CheckerType):
                         continue
                     delay = later[0] - event.time
                     delays.append(delay)
-                    if delay > options["within"]:
+                    if delay > options.within:
                         problems.append(f"{replica} replaced primary {node} {delay:.2f}s "
-                                        f"after +{event.time:.2f}s (> {options['within']:g}s)")
+                                        f"after +{event.time:.2f}s (> {options.within:g}s)")
         figures = {"faulty_primaries": cases,
                    "max_s": round(max(delays), 3) if delays else None}
         if problems:
             return self.verdict(False, listing(problems) + bound_note(record),
                                 figures=figures)
-        if not cases and options["require"]:
+        if not cases and options.require:
             return self.verdict(False, "no fault hit the primary of the current view, so "
                                 "no view change was shown", figures=figures)
         within = f" within {max(delays):.2f}s" if delays else ""

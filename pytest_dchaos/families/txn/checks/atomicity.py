@@ -4,22 +4,20 @@ nothing acknowledged is lost.
 
 from __future__ import annotations
 
-from typing import Any
-
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.txn.checks.common import facts, listing, no_state
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class Atomicity(CheckerType):
+class Atomicity(CheckerType[NoOptions]):
     name = "atomicity"
     doc = ("Every participant of a transaction decides the same; no transaction is partly "
            "committed; no value written by an aborted transaction is ever read; no write "
            "of an acknowledged transaction is lost (across crashes and restarts).")
     protocols = ("txn",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         if (refused := no_state(self, record)) is not None:
             return refused
         f = facts(record)

@@ -5,9 +5,14 @@ resolves after it recovers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from pytest_dchaos.families.txn.checks.common import InDoubt, InDoubtCheck, cases_option, in_time
+from pytest_dchaos.families.txn.checks.common import (
+    InDoubt,
+    InDoubtCheck,
+    InDoubtOptions,
+    cases_option,
+    in_time,
+)
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.scenario import schema as s
 
@@ -27,7 +32,7 @@ class Blocking(InDoubtCheck):
     seen_as = "was blocked"
     unshown = "blocking was not shown (crash a coordinator mid-commit)"
 
-    def judge_one(self, d: InDoubt, options: Any, record: RunRecord
+    def judge_one(self, d: InDoubt, options: InDoubtOptions, record: RunRecord
                   ) -> tuple[str | None, float | None]:
         if d.until is None:
             if d.back is None:
@@ -41,9 +46,9 @@ class Blocking(InDoubtCheck):
             return (f"{d.node} decided {d.txn} at +{d.until - d.down:.2f}s, while its "
                     f"coordinator {d.coord} was still down: it did not block"), None
         delay = d.until - d.back
-        if delay > options["within"]:
+        if delay > options.within:
             return (f"{d.node} decided {d.txn} {delay:.2f}s after {d.coord} restarted "
-                    f"(> {options['within']:g}s)"), delay
+                    f"(> {options.within:g}s)"), delay
         return None, delay
 
     def summary(self, seen: int, counts: Mapping[str, int], delays: list[float]) -> str:

@@ -106,7 +106,7 @@ def listing(items: list[str], total: int | None = None) -> str:
     return "; ".join(items[:SHOWN]) + (f" (and {more} more)" if more > 0 else "")
 
 
-def no_state(checker: CheckerType, record: RunRecord) -> Verdict | None:
+def no_state(checker: CheckerType[Any], record: RunRecord) -> Verdict | None:
     if not record.node_states:
         return checker.verdict(False, "no node answered dchaos_state, so no decision or "
                                "version can be checked")
@@ -188,7 +188,17 @@ def in_doubt(record: RunRecord) -> Iterable[InDoubt]:
                     yield InDoubt(node, txn, coord, since, until, start, end)
 
 
-class InDoubtCheck(CheckerType):
+@dataclass(frozen=True)
+class InDoubtOptions:
+    """The options of blocking and termination (their defaults and words differ)."""
+
+    within: float
+    require: bool
+    #: Of CASES: the crashes the scenario must show.
+    cases: tuple[str, ...]
+
+
+class InDoubtCheck(CheckerType[InDoubtOptions]):
     """What blocking and termination share: every participant left in doubt by a crashed
     coordinator is judged on its own (:meth:`judge_one`); the scenario may require that
     it showed crashes before and after the decision (``cases``), and that it showed any."""
@@ -196,8 +206,9 @@ class InDoubtCheck(CheckerType):
     #: Words for the verdicts: what the participants were, and what was not shown.
     seen_as: str
     unshown: str
+    options_type = InDoubtOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: InDoubtOptions, record: RunRecord) -> Verdict:
         problems, delays = [], []
         doubts = list(in_doubt(record))
         for doubt in doubts:
@@ -206,20 +217,20 @@ class InDoubtCheck(CheckerType):
                 problems.append(problem)
             if delay is not None:
                 delays.append(delay)
-        counts, missing = _cases_missing(record, doubts, options.get("cases") or ())
+        counts, missing = _cases_missing(record, doubts, options.cases)
         problems += [f"none {self.seen_as} by a coordinator that crashed "
                      f"{c.replace('_', ' ')}" for c in missing]
         figures = {"in_doubt": len(doubts),
                    "max_s": round(max(delays), 3) if delays else None, **counts}
         if problems:
             return self.verdict(False, listing(problems), figures=figures)
-        if not doubts and options["require"]:
+        if not doubts and options.require:
             return self.verdict(False, f"none {self.seen_as} by a crashed coordinator, so "
                                 f"{self.unshown}", figures=figures)
         return self.verdict(True, self.summary(len(doubts), counts, delays), figures=figures)
 
     @abstractmethod
-    def judge_one(self, d: InDoubt, options: Any, record: RunRecord
+    def judge_one(self, d: InDoubt, options: InDoubtOptions, record: RunRecord
                   ) -> tuple[str | None, float | None]:
         """(what is wrong or None, the delay that counts for this one or None)."""
 

@@ -4,7 +4,7 @@ ones.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.txn.checks.common import listing
@@ -12,7 +12,13 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class DeadlockHandling(CheckerType):
+@dataclass(frozen=True)
+class DeadlockHandlingOptions:
+    within: float
+    require: bool
+
+
+class DeadlockHandling(CheckerType[DeadlockHandlingOptions]):
     name = "deadlock_handling"
     doc = ("Every deadlock the nodes found was a real cycle of waits, confirmed edge by edge, "
            "and was broken by aborting one of its transactions within `within` of forming; "
@@ -23,8 +29,9 @@ class DeadlockHandling(CheckerType):
                 1.0),
         s.Field("require", s.Bool(), "fail if no deadlock happened at all", True),
     ))
+    options_type = DeadlockHandlingOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: DeadlockHandlingOptions, record: RunRecord) -> Verdict:
         found = [d for st in record.node_states.values() for d in st.get("deadlocks") or []]
         victims = [v for st in record.node_states.values() for v in st.get("victims") or []]
         problems = []
@@ -35,7 +42,7 @@ class DeadlockHandling(CheckerType):
                 problems.append(f"victim {d['victim']} is not in its cycle {d.get('cycle')}")
             if d.get("formed") is not None:
                 delays.append(d["t"] - d["formed"])
-                if d["t"] - d["formed"] > options["within"]:
+                if d["t"] - d["formed"] > options.within:
                     problems.append(f"the cycle {d.get('cycle')} stood "
                                     f"{d['t'] - d['formed']:.2f}s before it was broken")
         for victim in victims:
@@ -46,7 +53,7 @@ class DeadlockHandling(CheckerType):
                    "max_break_s": round(max(delays), 3) if delays else None}
         if problems:
             return self.verdict(False, listing(problems), figures=figures)
-        if not found and options["require"]:
+        if not found and options.require:
             return self.verdict(False, "no deadlock happened, so deadlock handling was not "
                                 "shown (more contention: fewer keys, more operations)",
                                 figures=figures)

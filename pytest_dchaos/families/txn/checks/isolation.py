@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.txn.checks.common import Call, Facts, facts, no_state
@@ -14,7 +14,13 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class Isolation(CheckerType):
+@dataclass(frozen=True)
+class IsolationOptions:
+    #: Anomaly names: G0, G1a, G1b, G1c, lost-update, G2.
+    allow: tuple[str, ...]
+
+
+class Isolation(CheckerType[IsolationOptions]):
     name = "isolation"
     doc = ("Isolation anomalies in the spirit of Elle, over the committed transactions and "
            "each key's version order: G0 (write cycle, dirty write), G1a (aborted read), "
@@ -25,13 +31,14 @@ class Isolation(CheckerType):
     options = s.Struct((s.Field("allow", s.ListOf(s.Str(
         ("G0", "G1a", "G1b", "G1c", "lost-update", "G2"))),
         "anomalies this scenario tolerates (reported, not failed)", ()),))
+    options_type = IsolationOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: IsolationOptions, record: RunRecord) -> Verdict:
         if (refused := no_state(self, record)) is not None:
             return refused
         f = facts(record)
         found = anomalies(f)
-        allowed = set(options.get("allow") or ())
+        allowed = set(options.allow)
         figures = {name: len(items) for name, items in found.items()}
         bad = {n: items for n, items in found.items() if items and n not in allowed}
         committed = sum(1 for c in f.calls if f.committed(c))

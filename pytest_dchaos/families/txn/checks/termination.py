@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from pytest_dchaos.families.txn.checks.common import InDoubt, InDoubtCheck, cases_option, in_time
+from pytest_dchaos.families.txn.checks.common import (
+    InDoubt,
+    InDoubtCheck,
+    InDoubtOptions,
+    cases_option,
+    in_time,
+)
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.scenario import schema as s
 
@@ -24,14 +29,14 @@ class Termination(InDoubtCheck):
     seen_as = "was left in doubt"
     unshown = "termination was not shown"
 
-    def judge_one(self, d: InDoubt, options: Any, record: RunRecord
+    def judge_one(self, d: InDoubt, options: InDoubtOptions, record: RunRecord
                   ) -> tuple[str | None, float | None]:
         if d.until is None:
             return f"{d.node} never decided {d.txn} after {d.coord} crashed", None
         delay = d.until - max(d.down, d.since)
-        if delay > options["within"]:
+        if delay > options.within:
             return (f"{d.node} decided {d.txn} {delay:.2f}s after {d.coord} crashed "
-                    f"(> {options['within']:g}s)"), delay
+                    f"(> {options.within:g}s)"), delay
         return None, delay
 
     def summary(self, seen: int, counts: Mapping[str, int], delays: list[float]) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.txn.checks.common import Call, Facts, facts, listing, no_state
 from pytest_dchaos.record.history import FAIL, OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class Outcomes(CheckerType):
+class Outcomes(CheckerType[NoOptions]):
     name = "txn_outcomes"
     doc = ("What each client was told holds: an ok transaction committed (its writes are "
            "installed, its reads returned committed values or its own writes), a failed "
@@ -18,7 +18,7 @@ class Outcomes(CheckerType):
            "as they turned out.")
     protocols = ("txn",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         if (refused := no_state(self, record)) is not None:
             return refused
         f = facts(record)

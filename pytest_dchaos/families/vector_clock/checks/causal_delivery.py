@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, CausalCheck
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class CausalDelivery(CausalCheck):
+class CausalDelivery(CausalCheck[NoOptions]):
     name = "causal_delivery"
     doc = ("No node delivers a broadcast before every broadcast in its causal past (what "
            "its origin had delivered when it sent it); none is delivered twice, and none "
            "that was never broadcast.")
 
-    def judge(self, options: Any, record: RunRecord, facts: Analysis,
+    def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
         violations: list[str] = []
         count = deliveries = 0

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.checkers.base import CheckerType, OptionsT
 from pytest_dchaos.families.vector_clock import causality
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.record.result import RunRecord, Verdict
@@ -123,12 +123,12 @@ def _hold_back(logs: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[float]:
     return delays
 
 
-class CausalCheck(CheckerType):
+class CausalCheck(CheckerType[OptionsT]):
     """A check over the shared analysis; it refuses to judge a run without event logs."""
 
     protocols = ("vector_clock",)
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: OptionsT, record: RunRecord) -> Verdict:
         facts = analysis(record)
         if facts.causality is None:
             return self.verdict(False, "no node reported an event log (dchaos_state_ok "
@@ -137,7 +137,7 @@ class CausalCheck(CheckerType):
         return self.judge(options, record, facts, facts.causality)
 
     @abstractmethod
-    def judge(self, options: Any, record: RunRecord, facts: Analysis,
+    def judge(self, options: OptionsT, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
         """Judge the run, given its analysis and happens-before model."""
 

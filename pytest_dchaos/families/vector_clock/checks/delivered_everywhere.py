@@ -4,7 +4,7 @@ node.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN
@@ -14,15 +14,22 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class DeliveredEverywhere(CheckerType):
+@dataclass(frozen=True)
+class DeliveredEverywhereOptions:
+    #: None: by the end of the final phase.
+    within: float | None
+
+
+class DeliveredEverywhere(CheckerType[DeliveredEverywhereOptions]):
     name = "delivered_everywhere"
     doc = ("Every acknowledged broadcast is delivered on every node that is live at the end "
            "(read after the faults heal), optionally within a time of the final heal.")
     protocols = ("vector_clock",)
     options = s.Struct((s.Field("within", s.Duration(), "time after the final heal by which "
                                 "every live node must have delivered everything", None),))
+    options_type = DeliveredEverywhereOptions
 
-    def check(self, options: Any, record: RunRecord) -> Verdict:
+    def check(self, options: DeliveredEverywhereOptions, record: RunRecord) -> Verdict:
         seen = delivering(record)
         if seen is None:
             return self.verdict(False, "the final phase did not run, so nothing was read")
@@ -43,7 +50,7 @@ class DeliveredEverywhere(CheckerType):
                                 "; ".join(parts), evidence={"missing": lacking})
         took = (seen.converged_at - seen.healed_at
                 if seen.converged_at is not None else None)
-        within = options.get("within")
+        within = options.within
         if within is not None and took is not None and took > within:
             return self.verdict(False, f"every live node delivered all {len(acknowledged)} "
                                 f"broadcasts, but {took:.2f}s after the heal (> {within:g}s)")

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, CausalCheck
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
-class FifoChannels(CausalCheck):
+class FifoChannels(CausalCheck[NoOptions]):
     name = "fifo_channels"
     doc = ("Each node takes the messages of each channel in the order they were sent (what "
            "Chandy-Lamport snapshots rely on).")
 
-    def judge(self, options: Any, record: RunRecord, facts: Analysis,
+    def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
         last: dict[tuple[str, str], int] = {}
         overtaken: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_dchaos.families.vector_clock.causality import Causality
@@ -13,7 +14,12 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-class Snapshots(CausalCheck):
+@dataclass(frozen=True)
+class SnapshotsOptions:
+    complete: bool
+
+
+class Snapshots(CausalCheck[SnapshotsOptions]):
     name = "snapshots"
     doc = ("Every snapshot is a consistent cut (no message received inside it was sent "
            "outside it), each recorded channel state is exactly the messages in transit "
@@ -22,8 +28,9 @@ class Snapshots(CausalCheck):
            "unless a node is down for good at the end (then they cannot).")
     options = s.Struct((s.Field("complete", s.Bool(), "require every acknowledged snapshot "
                                 "to complete", True),))
+    options_type = SnapshotsOptions
 
-    def judge(self, options: Any, record: RunRecord, facts: Analysis,
+    def judge(self, options: SnapshotsOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
         asked = [op.value for op in record.history.ops if op.f == "snapshot" and op.type == OK]
         records: dict[str, dict[str, dict[str, Any]]] = {}
@@ -42,7 +49,7 @@ class Snapshots(CausalCheck):
                 incomplete += 1
                 # A snapshot needs a marker from every node: with one down for good it
                 # cannot complete, which is the algorithm, not a fault of the nodes.
-                if options["complete"] and snap_id in asked and not record.down_at_end \
+                if options.complete and snap_id in asked and not record.down_at_end \
                         and not all(parts.get(n, {}).get("complete") for n in up):
                     lagging = [n for n in up if not parts.get(n, {}).get("complete")]
                     problems.append(f"snapshot {snap_id} did not complete on "
@@ -52,7 +59,7 @@ class Snapshots(CausalCheck):
             problems += [f"snapshot {snap_id}: {p}" for p in
                          _judge_snapshot(facts, parts, initial, record.nodes)]
         never = [i for i in asked if i not in records]
-        if options["complete"] and never:
+        if options.complete and never:
             problems.append(f"snapshot(s) {', '.join(map(str, never[:SHOWN]))} were "
                             "acknowledged but no node recorded them")
         figures = {"snapshots": len(records), "judged": judged, "incomplete": incomplete,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import pairwise
-from typing import Any
 
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, CausalCheck
 from pytest_dchaos.record.result import RunRecord, Verdict
@@ -19,14 +19,14 @@ def _problems_text(model: Causality) -> str:
     return "; ".join(parts)
 
 
-class VectorClocks(CausalCheck):
+class VectorClocks(CausalCheck[NoOptions]):
     name = "vector_clocks"
     doc = ("The vector clocks nodes report order two events exactly when one happened "
            "before the other in the harness's own happens-before (message trace plus each "
            "node's order): no false order, no missed order, every concurrent pair "
            "concurrent. Also fails when a log claims a receive the trace never carried.")
 
-    def judge(self, options: Any, record: RunRecord, facts: Analysis,
+    def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
         judged = [n for n in model.nodes if facts.sources[n] != "missing"]
         own: dict[str, list[int]] = {}

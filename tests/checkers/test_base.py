@@ -1,0 +1,41 @@
+"""The checker contract: every check's typed options match the options it declares."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
+from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.yamlsource import YNode
+
+CHECKERS = Registry().checkers
+
+
+@pytest.mark.parametrize("name", sorted(CHECKERS))
+def test_options_type_has_a_field_per_declared_option(name: str) -> None:
+    # The default build passes the validated values as keywords, so a field missing, extra
+    # or misspelt on either side would only show when a scenario names that check.
+    checker = CHECKERS[name]
+    options_type = checker.options_type
+    assert dataclasses.is_dataclass(options_type)
+    assert options_type.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert [f.name for f in dataclasses.fields(options_type)] == [
+        f.name for f in checker.options.fields]
+
+
+class Bare(CheckerType[NoOptions]):
+    name = "bare"
+    doc = "for the test"
+
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
+        raise AssertionError("not judged here")
+
+
+def test_a_check_without_options_gets_the_shared_empty_options() -> None:
+    node = YNode(None, 1, 1, "s.yaml")
+    values = Bare.options.parse(node, "bare", s.ParseContext())
+    assert Bare().build(values, node, s.ParseContext()) == NoOptions()
