@@ -25,7 +25,7 @@ from pytest_dchaos.hookspecs import hookimpl
 
 
 @hookimpl
-def dchaos_add_faults() -> list[FaultType]:
+def dchaos_add_faults() -> list[FaultType[Any]]:
     return [Partition(), LatencyFault(), Toxic(), Message(), Kill(), Stop(), Pause(), Restart(),
             Byzantine(), Heal()]
 

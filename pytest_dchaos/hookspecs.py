@@ -48,7 +48,7 @@ def dchaos_add_protocols() -> list[ProtocolFamily]:
 
 
 @hookspec
-def dchaos_add_faults() -> list[FaultType]:
+def dchaos_add_faults() -> list[FaultType[Any]]:
     """Return the fault types this plugin provides.
 
     A fault type (see :class:`pytest_dchaos.faults.base.FaultType`) names a key usable in a

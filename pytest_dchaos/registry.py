@@ -62,7 +62,7 @@ class Registry:
         hook = manager.hook
         self.protocols: dict[str, ProtocolFamily] = _by_name(hook.dchaos_add_protocols(),
                                                              "protocol")
-        self.faults: dict[str, FaultType] = _by_name(hook.dchaos_add_faults(), "fault")
+        self.faults: dict[str, FaultType[Any]] = _by_name(hook.dchaos_add_faults(), "fault")
         self.checkers: dict[str, CheckerType[Any]] = _by_name(hook.dchaos_add_checkers(), "checker")
         self.backends: dict[str, Backend] = _by_name(hook.dchaos_add_backends(), "backend")
         self.hook = hook
@@ -74,7 +74,7 @@ class Registry:
     def protocol_names(self) -> Sequence[str]:
         return sorted(self.protocols)
 
-    def fault(self, name: str) -> FaultType | None:
+    def fault(self, name: str) -> FaultType[Any] | None:
         return self.faults.get(name)
 
     def fault_names(self) -> Sequence[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -27,6 +28,17 @@ def registry() -> Registry:
 def scenario(text: str, path: str = "scenario.yaml") -> Scenario:
     """Parse dedented scenario YAML ``text`` as if read from ``path``."""
     return parse_scenario(textwrap.dedent(text), path, registry())
+
+
+def assert_options_type_matches(decl: Any) -> None:
+    """A fault's or check's ``options_type`` is a frozen dataclass with a field per option it
+    declares, in the same order: the default ``build`` passes the validated values as
+    keywords, so a field missing, extra or misspelt would show only when a scenario used it."""
+    options_type = decl.options_type
+    assert dataclasses.is_dataclass(options_type)
+    assert options_type.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert [f.name for f in dataclasses.fields(options_type)] == [
+        f.name for f in decl.options.fields]
 
 
 def op(process: str, type_: str, f: str, value: Any, time: float,

@@ -1,9 +1,11 @@
 """The fault contract: what a key in a scenario's ``faults:`` list does to a cluster.
 
-Implementers subclass :class:`FaultType`, declare ``options`` with the schema kinds, and
-implement :meth:`FaultType.start` (and :meth:`FaultType.stop` when the fault can be
-reverted). The scheduler draws every random choice before the run (:meth:`resolve`), so a
-seed reproduces the same schedule; ``start`` and ``stop`` then act on concrete nodes only.
+Implementers subclass :class:`FaultType` as ``FaultType[MyOptions]``, declare ``options``
+with the schema kinds, say how ``MyOptions`` is made from them (``options_type``, or their
+own :meth:`FaultType.build`), and implement :meth:`FaultType.start` (and
+:meth:`FaultType.stop` when the fault can be reverted). The scheduler draws every random
+choice before the run (:meth:`resolve`), so a seed reproduces the same schedule; ``start``
+and ``stop`` then act on concrete nodes only.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
 if TYPE_CHECKING:
     from pytest_dchaos.cluster.running import Cluster
+
+#: A fault's typed options: what :meth:`FaultType.build` makes, and every other method takes.
+OptionsT = TypeVar("OptionsT")
 
 #: What a fault acts on; ``heal`` reverts faults by scope.
 NETWORK, MESSAGES, PROCESS, CONTROL = "network", "messages", "process", "control"
@@ -35,10 +39,15 @@ class FaultEnv:
     nemesis: Any = None
 
 
-class FaultType(ABC):
+class FaultType(ABC, Generic[OptionsT]):
     name: ClassVar[str]
     doc: ClassVar[str]
     options: ClassVar[s.Struct]
+    #: What the default :meth:`build` makes: a frozen dataclass with one field per option,
+    #: named alike (``options`` is taken: it is the schema). Not a ClassVar, which cannot
+    #: hold the type variable: this way mypy checks it against the type parameter. Faults
+    #: whose options take another shape after validation override :meth:`build` instead.
+    options_type: type[OptionsT]
     scope: ClassVar[str] = NETWORK
     #: False for faults that cannot be undone (restart): ``duration`` is refused for them.
     revertible: ClassVar[bool] = True
@@ -51,35 +60,36 @@ class FaultType(ABC):
     #: positive without knowing fault kinds.
     effect: ClassVar[str] = "other"
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for cross-field rules."""
-        return MappingProxyType(values)
+        return self.options_type(**values)
 
-    def resolve(self, options: Any, rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    def resolve(self, options: OptionsT, rng: random.Random,
+                nodes: tuple[str, ...]) -> OptionsT:
         """Replace random selectors with concrete choices (called once per firing)."""
         return options
 
-    def nodes(self, options: Any) -> tuple[str, ...]:
+    def nodes(self, options: OptionsT) -> tuple[str, ...]:
         """The nodes a resolved fault targets, for the timeline (may be empty)."""
         return ()
 
-    def effect_of(self, options: Any) -> str:
+    def effect_of(self, options: OptionsT) -> str:
         """The effect of one resolved firing (some faults' effect depends on options)."""
         return self.effect
 
-    def links(self, options: Any) -> frozenset[tuple[str, str]]:
+    def links(self, options: OptionsT) -> frozenset[tuple[str, str]]:
         """The directed links a resolved fault acts on, for the timeline (may be empty)."""
         return frozenset()
 
     @abstractmethod
-    def describe(self, options: Any) -> str:
+    def describe(self, options: OptionsT) -> str:
         """One short line for progress output and the fault timeline."""
 
     @abstractmethod
-    def start(self, options: Any, env: FaultEnv) -> None:
+    def start(self, options: OptionsT, env: FaultEnv) -> None:
         """Apply the fault now."""
 
-    def stop(self, options: Any, env: FaultEnv) -> None:
+    def stop(self, options: OptionsT, env: FaultEnv) -> None:
         """Revert the fault (after ``duration``, at a heal, and before the final phase)."""
 
 

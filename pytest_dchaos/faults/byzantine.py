@@ -42,7 +42,7 @@ class ByzantineOptions:
         return out
 
 
-class Byzantine(FaultType):
+class Byzantine(FaultType[ByzantineOptions]):
     name = "byzantine"
     doc = ("Switch a node into a Byzantine behaviour it implements (`dchaos_byzantine`): "
            "silent, equivocate, forge, corrupt (digests), replay, slow_primary, invent "
@@ -60,10 +60,7 @@ class Byzantine(FaultType):
         s.Field("collude", s.Bool(), "equivocate: as a backup, lie only where the primary "
                 "does (never alone)", False),
     ))
-
-    def build(self, values: dict[str, Any], node: Any, ctx: s.ParseContext) -> Any:
-        return ByzantineOptions(values["node"], values["behavior"], values["delay"],
-                                values["copies"], values["collude"])
+    options_type = ByzantineOptions
 
     def resolve(self, options: ByzantineOptions, rng: random.Random,
                 nodes: tuple[str, ...]) -> ByzantineOptions:

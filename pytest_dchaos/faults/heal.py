@@ -6,6 +6,7 @@ from typing import Any
 
 from pytest_dchaos.faults.base import CONTROL, MESSAGES, NETWORK, PROCESS, FaultEnv, FaultType
 from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.yamlsource import YNode
 
 HEAL_SCOPES = {
     "all": (NETWORK, MESSAGES, PROCESS),
@@ -15,7 +16,7 @@ HEAL_SCOPES = {
 }
 
 
-class Heal(FaultType):
+class Heal(FaultType[str]):
     name = "heal"
     doc = ("Revert active faults: `all` (partitions, latency, toxics, message faults, "
            "pauses), `network`, `messages` or `pauses`. Crashed nodes stay down.")
@@ -24,8 +25,9 @@ class Heal(FaultType):
     options = s.Struct((s.Field("what", s.Str(tuple(HEAL_SCOPES)), "which faults", "all"),),
                        shorthand="what")
 
-    def build(self, values: dict[str, Any], node: Any, ctx: s.ParseContext) -> Any:
-        return values["what"]
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> str:
+        what: str = values["what"]
+        return what
 
     def describe(self, options: str) -> str:
         return f"heal {options}"

@@ -34,7 +34,7 @@ class MessageOptions:
         return {src: [{**rule, "dests": ds}] for src, ds in dests.items()}
 
 
-class Message(FaultType):
+class Message(FaultType[MessageOptions]):
     name = "message"
     doc = ("Lose, duplicate, delay or reorder single messages on some links (by message "
            "type if `types` is given); reordering holds a message back for up to `window` so "
@@ -50,7 +50,8 @@ class Message(FaultType):
         s.Field("links", LINKS, "which links (default all)", None),
     ))
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> MessageOptions:
         if not any(values[k] for k in ("drop", "duplicate", "reorder", "delay")):
             raise node.error("does nothing: set drop, duplicate, reorder or delay",
                              field="message")

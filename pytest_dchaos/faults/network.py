@@ -34,7 +34,7 @@ class PartitionOptions:
     links: frozenset[Link] = frozenset()
 
 
-class Partition(FaultType):
+class Partition(FaultType[PartitionOptions]):
     name = "partition"
     doc = ("Cut the network between groups of nodes. Forms: {groups: [[n1, n2], [n3]]} "
            "(unlisted nodes form one more group), {isolate: n3}, one-way "
@@ -50,7 +50,8 @@ class Partition(FaultType):
         s.Field("to", _NODES, "... on their way to these nodes", None),
     ), shorthand="mode")
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> PartitionOptions:
         forms = [k for k in ("mode", "groups", "isolate") if values[k] is not None]
         one_way = values["from"] is not None or values["to"] is not None
         if one_way:
@@ -155,7 +156,7 @@ class LatencyOptions:
     links: frozenset[Link]
 
 
-class Latency(FaultType):
+class Latency(FaultType[LatencyOptions]):
     name = "latency"
     doc = ("Add latency (± jitter) to messages on some links, on top of the network's "
            "baseline. `latency: 200ms` slows every link.")
@@ -166,7 +167,8 @@ class Latency(FaultType):
         s.Field("links", LINKS, "which links (default all)", None),
     ), shorthand="latency")
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> LatencyOptions:
         if values["jitter"] > values["latency"]:
             raise node.error("jitter cannot exceed latency", field="latency.jitter")
         links = values["links"]
@@ -201,7 +203,7 @@ class ToxicOptions:
     links: frozenset[Link]
 
 
-class Toxic(FaultType):
+class Toxic(FaultType[ToxicOptions]):
     name = "toxic"
     doc = ("Any Toxiproxy toxic on the messages of some links, with Toxiproxy's attributes: "
            + ", ".join(TOXIC_TYPES) + ".")
@@ -214,7 +216,8 @@ class Toxic(FaultType):
         s.Field("links", LINKS, "which links (default all)", None),
     ), shorthand="type")
 
-    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> ToxicOptions:
         links = values["links"]
         if links is None:
             links = frozenset((a, b) for a in ctx.nodes for b in ctx.nodes if a != b)

@@ -7,11 +7,12 @@ from typing import Any
 
 from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node
 from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.yamlsource import YNode
 
 _NODES = s.ListOf(s.NodeRef(), scalar_ok=True, min_items=1)
 
 
-class _NodesFault(FaultType):
+class _NodesFault(FaultType[tuple[str, ...]]):
     """A fault on a list of nodes: ``kill: n3``, ``kill: [n1, n2]``, ``kill: random``."""
 
     scope = PROCESS
@@ -19,7 +20,8 @@ class _NodesFault(FaultType):
                        shorthand="nodes")
     verb = ""
 
-    def build(self, values: dict[str, Any], node: Any, ctx: s.ParseContext) -> Any:
+    def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext
+              ) -> tuple[str, ...]:
         return tuple(values["nodes"])
 
     def resolve(self, options: tuple[str, ...], rng: random.Random,

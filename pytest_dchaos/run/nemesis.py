@@ -31,7 +31,7 @@ class Firing:
     key: str
     at: float
     kind: str
-    fault: FaultType
+    fault: FaultType[Any]
     options: Any
     duration: float | None
     line: int
@@ -45,7 +45,7 @@ class Firing:
         return f"{self.at:7.2f}s  {self.description}{until}"
 
 
-def expand(scenario: Scenario, faults: Mapping[str, FaultType], seed: int) -> list[Firing]:
+def expand(scenario: Scenario, faults: Mapping[str, FaultType[Any]], seed: int) -> list[Firing]:
     """The scenario's fault schedule with every random choice drawn from ``seed``."""
     rng = random.Random(f"dchaos-schedule:{seed}")
     nodes = scenario.node_ids

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.record.result import RunRecord, Verdict
-from pytest_dchaos.registry import Registry
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
+from tests.builders import assert_options_type_matches, registry
 
-CHECKERS = Registry().checkers
+CHECKERS = registry().checkers
 
 
 @pytest.mark.parametrize("name", sorted(CHECKERS))
 def test_options_type_has_a_field_per_declared_option(name: str) -> None:
-    # The default build passes the validated values as keywords, so a field missing, extra
-    # or misspelt on either side would only show when a scenario names that check.
-    checker = CHECKERS[name]
-    options_type = checker.options_type
-    assert dataclasses.is_dataclass(options_type)
-    assert options_type.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert [f.name for f in dataclasses.fields(options_type)] == [
-        f.name for f in checker.options.fields]
+    assert_options_type_matches(CHECKERS[name])
 
 
 class Bare(CheckerType[NoOptions]):
