@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.cluster.host import AgentHost, Host
@@ -26,6 +26,9 @@ from pytest_dchaos.cluster.timers import Timers
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 
 ADMIN_CLIENT = "c0"  # the harness's own client id, for init and state queries
+#: Where a node's process is: ``starting`` until it answered init, ``paused`` (SIGSTOP: alive
+#: but silent), ``down`` (killed, stopped or crashed).
+NodeStatus = Literal["starting", "running", "paused", "down"]
 
 ReplyHandler = Callable[[str, dict[str, Any]], None]
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -142,7 +145,7 @@ class Cluster:
         #: Called with (cluster, node) after a node answered init — at start and after every
         #: restart. Protocol families hang their setup (e.g. ``topology``) here.
         self.on_node_started: list[Callable[[Cluster, str], None]] = []
-        self._status: dict[str, str] = dict.fromkeys(plan.node_ids, "down")
+        self._status: dict[str, NodeStatus] = dict.fromkeys(plan.node_ids, "down")
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
         # What the current process of each node did wrong, for errors at start.
         self._exits: dict[str, str] = {}
@@ -428,7 +431,7 @@ class Cluster:
                 return how
             time.sleep(0.02)
 
-    def status(self, node: str) -> str:
+    def status(self, node: str) -> NodeStatus:
         """``running``, ``paused``, ``down`` (killed or crashed) or ``starting``."""
         with self._lock:
             return self._status[node]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 from pytest_dchaos.scenario import schema as s
 
 if TYPE_CHECKING:
@@ -73,21 +73,22 @@ class Workload(ABC):
         """The message body that asks for operation ``f`` with ``value``."""
 
     @abstractmethod
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
         """``(outcome, value)`` for a non-error reply: ok with what it returned, or fail /
         info if the reply is not what the contract promises."""
 
-    def error_outcome(self, f: str, code: int | None) -> str:
+    def error_outcome(self, f: str, code: int | None) -> Outcome:
         """Maelstrom's rule: a definite error, or any error on a read, is a fail."""
         if code in DEFINITE_ERRORS or f == "read":
             return FAIL
         return INFO
 
-    def timeout_outcome(self, f: str) -> str:
+    def timeout_outcome(self, f: str) -> Outcome:
         """A read that timed out changed nothing: fail. Anything else: unknown."""
         return FAIL if f == "read" else INFO
 
-    def ok(self) -> str:
+    def ok(self) -> Outcome:
         return OK
 
 

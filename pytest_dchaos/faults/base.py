@@ -13,8 +13,9 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar
 
+from pytest_dchaos.record.result import Effect
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
@@ -25,7 +26,11 @@ if TYPE_CHECKING:
 OptionsT = TypeVar("OptionsT")
 
 #: What a fault acts on; ``heal`` reverts faults by scope.
-NETWORK, MESSAGES, PROCESS, CONTROL = "network", "messages", "process", "control"
+Scope = Literal["network", "messages", "process", "control"]
+NETWORK: Final = "network"
+MESSAGES: Final = "messages"
+PROCESS: Final = "process"
+CONTROL: Final = "control"
 
 
 @dataclass
@@ -48,17 +53,17 @@ class FaultType(ABC, Generic[OptionsT]):
     #: hold the type variable: this way mypy checks it against the type parameter. Faults
     #: whose options take another shape after validation override :meth:`build` instead.
     options_type: type[OptionsT]
-    scope: ClassVar[str] = NETWORK
+    scope: ClassVar[Scope] = NETWORK
     #: False for faults that cannot be undone (restart): ``duration`` is refused for them.
     revertible: ClassVar[bool] = True
     #: Whether ``heal`` (and the final heal before the last reads) reverts it; a crash is
     #: revertible by its own ``duration`` but not healed.
     healable: ClassVar[bool] = True
     #: What checkers learn from the timeline: ``cut`` (links lost), ``lossy`` (some
-    #: messages lost), ``slow``, ``crash``, ``pause``, ``restart`` or ``other``. With the
-    #: nodes and links of each firing, this lets a checker tell a real failure from a false
-    #: positive without knowing fault kinds.
-    effect: ClassVar[str] = "other"
+    #: messages lost), ``slow``, ``crash``, ``pause``, ``restart``, ``byzantine`` or
+    #: ``other``. With the nodes and links of each firing, this lets a checker tell a real
+    #: failure from a false positive without knowing fault kinds.
+    effect: ClassVar[Effect] = "other"
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for cross-field rules."""
@@ -73,7 +78,7 @@ class FaultType(ABC, Generic[OptionsT]):
         """The nodes a resolved fault targets, for the timeline (may be empty)."""
         return ()
 
-    def effect_of(self, options: OptionsT) -> str:
+    def effect_of(self, options: OptionsT) -> Effect:
         """The effect of one resolved firing (some faults' effect depends on options)."""
         return self.effect
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_dchaos.faults.base import CONTROL, MESSAGES, NETWORK, PROCESS, FaultEnv, FaultType
+from pytest_dchaos.faults.base import (
+    CONTROL,
+    MESSAGES,
+    NETWORK,
+    PROCESS,
+    FaultEnv,
+    FaultType,
+    Scope,
+)
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
-HEAL_SCOPES = {
+HEAL_SCOPES: dict[str, tuple[Scope, ...]] = {
     "all": (NETWORK, MESSAGES, PROCESS),
     "network": (NETWORK,),
     "messages": (MESSAGES,),

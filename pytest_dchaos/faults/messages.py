@@ -9,6 +9,7 @@ from typing import Any
 
 from pytest_dchaos.cluster.network import Link
 from pytest_dchaos.faults.base import MESSAGES, FaultEnv, FaultType
+from pytest_dchaos.record.result import Effect
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.loader import LINKS
 from pytest_dchaos.scenario.yamlsource import YNode
@@ -72,7 +73,7 @@ class Message(FaultType[MessageOptions]):
 
     effect = "slow"
 
-    def effect_of(self, options: MessageOptions) -> str:
+    def effect_of(self, options: MessageOptions) -> Effect:
         return "lossy" if options.drop else "slow"
 
     def nodes(self, options: MessageOptions) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ from typing import Any
 from pytest_dchaos.cluster.network import Link, partition_links
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.base import NETWORK, FaultEnv, FaultType
+from pytest_dchaos.record.result import Effect
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.loader import LINKS
 from pytest_dchaos.scenario.yamlsource import YNode
@@ -235,7 +236,7 @@ class Toxic(FaultType[ToxicOptions]):
 
     effect = "slow"
 
-    def effect_of(self, options: ToxicOptions) -> str:
+    def effect_of(self, options: ToxicOptions) -> Effect:
         stalls = options.type == "bandwidth" and not options.attributes.get("rate")
         if options.type in LOSSY_TOXICS or stalls:
             return "lossy"

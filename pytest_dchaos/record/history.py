@@ -14,17 +14,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
-OK, FAIL, INFO, INVOKE = "ok", "fail", "info", "invoke"
-COMPLETIONS = (OK, FAIL, INFO)
+#: How an operation ended: these strings are what ``history.jsonl`` holds.
+Outcome = Literal["ok", "fail", "info"]
+#: An entry of the history: an invocation, or how it ended.
+OpType = Literal["invoke", "ok", "fail", "info"]
+
+OK: Final = "ok"
+FAIL: Final = "fail"
+INFO: Final = "info"
+INVOKE: Final = "invoke"
+COMPLETIONS: tuple[Outcome, ...] = (OK, FAIL, INFO)
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
     index: int
     process: str  # the client id, c1..cK
-    type: str  # invoke | ok | fail | info
+    type: OpType
     f: str  # the operation: broadcast, read, ...
     value: Any
     time: float
@@ -34,6 +42,15 @@ class Op:
     def to_json(self) -> str:
         data = {k: v for k, v in asdict(self).items() if v is not None or k == "value"}
         return json.dumps(data, separators=(",", ":"), default=str)
+
+
+def outcome_of(completion: Op | None) -> Outcome:
+    """How an invocation ended, from its completion in :meth:`History.pairs`: one that never
+    completed is unknown (info)."""
+    # An invoke is never a completion: the test is for the type, which does not know that.
+    if completion is None or completion.type == INVOKE:
+        return INFO
+    return completion.type
 
 
 class History:
@@ -50,14 +67,14 @@ class History:
     def invoke(self, process: str, f: str, value: Any, node: str | None = None) -> Op:
         return self._append(process, INVOKE, f, value, node, None)
 
-    def complete(self, invocation: Op, outcome: str, value: Any = None,
+    def complete(self, invocation: Op, outcome: Outcome, value: Any = None,
                  error: str | None = None) -> Op:
         if outcome not in COMPLETIONS:
             raise ValueError(f"outcome must be one of {COMPLETIONS}, got {outcome!r}")
         return self._append(invocation.process, outcome, invocation.f, value, invocation.node,
                             error)
 
-    def _append(self, process: str, kind: str, f: str, value: Any, node: str | None,
+    def _append(self, process: str, kind: OpType, f: str, value: Any, node: str | None,
                 error: str | None) -> Op:
         # Built whole, not with dataclasses.replace: two per operation, under load. The time
         # is taken under the lock, so the history's order is the order of its times.

@@ -12,12 +12,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pytest_dchaos.record.history import History
 from pytest_dchaos.scenario.model import Scenario
 
 T = TypeVar("T")
+
+#: What a line of the fault timeline says happened to a fault.
+FaultAction = Literal["start", "end", "error"]
+#: What a fault does, as checkers read it from the timeline (see ``FaultType.effect``).
+Effect = Literal["cut", "lossy", "slow", "crash", "pause", "restart", "byzantine", "other"]
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,12 @@ class FaultEvent:
     """A line of the fault timeline: a fault started, ended, or could not be applied."""
 
     time: float  # seconds since the workload started
-    action: str  # start | end | error
+    action: FaultAction
     key: str
     kind: str
     description: str
     nodes: tuple[str, ...] = ()
-    #: What the fault does (see ``FaultType.effect``): cut, slow, crash, pause, restart, other.
-    effect: str = "other"
+    effect: Effect = "other"
     links: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:

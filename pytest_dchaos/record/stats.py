@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pytest_dchaos.record.history import INVOKE, History
+from pytest_dchaos.record.history import INVOKE, History, outcome_of
 
 QUANTILES = (("p0", 0.0), ("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
 
@@ -40,7 +40,7 @@ def op_stats(history: History) -> dict[str, Any]:
     by_f: dict[str, Counter[str]] = {}
     latencies: dict[str, list[float]] = {}
     for invocation, completion in history.pairs():
-        outcome = completion.type if completion else "info"
+        outcome = outcome_of(completion)
         counts[outcome] += 1
         by_f.setdefault(invocation.f, Counter())[outcome] += 1
         if completion is not None and completion.type == "ok":

@@ -19,8 +19,8 @@ from typing import Any
 
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.errors import DchaosError, HarnessError
-from pytest_dchaos.faults.base import FaultEnv, FaultType
-from pytest_dchaos.record.result import FaultEvent
+from pytest_dchaos.faults.base import FaultEnv, FaultType, Scope
+from pytest_dchaos.record.result import FaultAction, FaultEvent
 from pytest_dchaos.scenario.model import Scenario
 
 
@@ -82,7 +82,7 @@ class Nemesis:
         self.clock = clock
         self.timeline: list[FaultEvent] = []
         self.error: DchaosError | None = None
-        self._queue: list[tuple[float, int, str, Firing]] = []
+        self._queue: list[tuple[float, int, FaultAction, Firing]] = []
         self._seq = itertools.count()
         for firing in firings:
             self._push(firing.at, "start", firing)
@@ -91,7 +91,7 @@ class Nemesis:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="nemesis", daemon=True)
 
-    def _push(self, at: float, action: str, firing: Firing) -> None:
+    def _push(self, at: float, action: FaultAction, firing: Firing) -> None:
         heapq.heappush(self._queue, (at, next(self._seq), action, firing))
 
     def start(self) -> None:
@@ -141,7 +141,7 @@ class Nemesis:
         firing.fault.stop(firing.options, self._env(firing))
         self._record("end", firing)
 
-    def _record(self, action: str, firing: Firing, description: str | None = None) -> None:
+    def _record(self, action: FaultAction, firing: Firing, description: str | None = None) -> None:
         self.timeline.append(FaultEvent(
             time=self.clock(), action=action, key=firing.key, kind=firing.kind,
             description=description or firing.description,
@@ -150,7 +150,7 @@ class Nemesis:
             links=tuple(sorted(firing.fault.links(firing.options))),
         ))
 
-    def heal(self, scopes: Iterable[str] | None = None, *, final: bool = False) -> list[str]:
+    def heal(self, scopes: Iterable[Scope] | None = None, *, final: bool = False) -> list[str]:
         """Revert active faults in ``scopes`` (all when None). ``final`` also ends faults
         that wait for their own duration (a crash with ``duration`` restarts its nodes)."""
         scopes = set(scopes) if scopes is not None else None

@@ -21,7 +21,7 @@ from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 from pytest_dchaos.families.base import Pending, Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK, History, Op
+from pytest_dchaos.record.history import FAIL, INFO, OK, History, Op, Outcome
 from pytest_dchaos.scenario.model import WorkloadSpec
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class _Op:
     __slots__ = ("done", "f", "invocation", "pending", "then", "timer", "value")
 
     def __init__(self, invocation: Op, f: str, value: Any,
-                 then: Callable[[str, Any], None] | None) -> None:
+                 then: Callable[[Outcome, Any], None] | None) -> None:
         self.invocation, self.f, self.value = invocation, f, value
         self.then = then
         self.pending: Pending | None = None
@@ -58,15 +58,15 @@ class OpExecutor:
         self.workload = workload
         self.history = history
         self.timeout = timeout
-        self.counts = {OK: 0, FAIL: 0, INFO: 0}
+        self.counts: dict[Outcome, int] = {OK: 0, FAIL: 0, INFO: 0}
         self._lock = threading.Lock()
 
-    def run(self, client: str, node: str, f: str, value: Any) -> tuple[str, Any]:
+    def run(self, client: str, node: str, f: str, value: Any) -> tuple[Outcome, Any]:
         """Invoke one operation, wait for its outcome, record both; ``(outcome, value)``."""
         finished = threading.Event()
-        result: list[tuple[str, Any]] = []
+        result: list[tuple[Outcome, Any]] = []
 
-        def then(outcome: str, value: Any) -> None:
+        def then(outcome: Outcome, value: Any) -> None:
             result.append((outcome, value))
             finished.set()
 
@@ -79,7 +79,7 @@ class OpExecutor:
         return result[0]
 
     def start(self, client: str, node: str, f: str, value: Any,
-              then: Callable[[str, Any], None] | None = None) -> _Op:
+              then: Callable[[Outcome, Any], None] | None = None) -> _Op:
         """Invoke one operation; when its outcome is recorded, ``then(outcome, value)`` is
         called (maybe before this returns, e.g. when no node could be reached)."""
         invocation = self.history.invoke(client, f, value,
@@ -132,7 +132,7 @@ class OpExecutor:
         error = None if outcome == OK else f"unexpected reply {reply!r}"
         self._record(op, outcome, result, error)
 
-    def _record(self, op: _Op, outcome: str, value: Any, error: str | None) -> None:
+    def _record(self, op: _Op, outcome: Outcome, value: Any, error: str | None) -> None:
         self.history.complete(op.invocation, outcome, value, error)
         with self._lock:
             self.counts[outcome] += 1
@@ -158,7 +158,7 @@ class FinalReads:
                                         thread_name_prefix="final-read")
         self.last: dict[str, Any] = {}
 
-    def read(self) -> dict[str, tuple[str, Any]]:
+    def read(self) -> dict[str, tuple[Outcome, Any]]:
         """Read every running node; ``{node: (outcome, value)}``."""
         live = self.cluster.running_nodes()
         outcomes = dict(zip(live, self._pool.map(
@@ -219,7 +219,7 @@ class WorkloadRunner:
         self._clients: list[_Client] = []
 
     @property
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[Outcome, int]:
         return self.executor.counts
 
     def start(self) -> None:

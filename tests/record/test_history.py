@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Op
+from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Op, outcome_of
 from tests.builders import broadcast, call, history, read
 
 
@@ -63,6 +63,11 @@ def test_pairs_match_each_invocation_with_its_process_completion() -> None:
         ("c3", "read", 0.6)]
     assert [(done.type, done.time) if done else None for _, done in pairs] == [
         (OK, 0.3), (OK, 0.2), (FAIL, 0.5), None]
+
+
+def test_outcome_of_a_pair_is_its_completion_or_unknown() -> None:
+    h = history(broadcast(1, 0.0, 0.3, outcome=FAIL), call("c2", "read", None, 0.6, None))
+    assert [outcome_of(done) for _, done in h.pairs()] == [FAIL, INFO]
 
 
 def test_pairs_ignore_a_completion_without_invocation() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 
 
 class GossipWorkload(Workload):
@@ -33,7 +33,8 @@ class GossipWorkload(Workload):
             return {"type": "broadcast", "message": value}
         return {"type": f}
 
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
         if f == "broadcast":
             return (OK, value) if reply.get("type") == "broadcast_ok" else (INFO, value)
         messages = reply.get("messages")

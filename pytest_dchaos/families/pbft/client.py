@@ -24,7 +24,7 @@ from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import NodeDown
 from pytest_dchaos.families.base import Workload
 from pytest_dchaos.families.pbft.quorums import max_faulty
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 from pytest_dchaos.scenario.model import Scenario
 
 #: Results the store gives for a request that certainly did nothing (key missing, cas
@@ -241,7 +241,8 @@ class PbftWorkload(Workload):
         body = self.authenticated(self.request(f, value), nodes)
         return QuorumRequest(cluster, client, body, nodes, self.retry)
 
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
         kind = reply.get("type")
         if f == "read" and kind == "read_ok":
             return OK, {**value, "value": reply.get("value")}
@@ -249,8 +250,8 @@ class PbftWorkload(Workload):
             return OK, value
         return INFO, value
 
-    def error_outcome(self, f: str, code: int | None) -> str:
+    def error_outcome(self, f: str, code: int | None) -> Outcome:
         return FAIL if code in DEFINITE or code == 12 or f == "read" else INFO
 
-    def timeout_outcome(self, f: str) -> str:
+    def timeout_outcome(self, f: str) -> Outcome:
         return FAIL if f == "read" else INFO

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_dchaos.families.base import Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 
 #: Maelstrom's codes for an aborted transaction: certainly not committed.
 ABORT_CODES = frozenset({14, 30})
@@ -39,15 +39,16 @@ class TxnWorkload(Workload):
     def request(self, f: str, value: Any) -> dict[str, Any]:
         return {"type": "txn", "txn": value}
 
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
         done = reply.get("txn")
         if reply.get("type") != "txn_ok" or not isinstance(done, list) \
                 or len(done) != len(value):
             return INFO, value
         return OK, done
 
-    def error_outcome(self, f: str, code: int | None) -> str:
+    def error_outcome(self, f: str, code: int | None) -> Outcome:
         return FAIL if code in ABORT_CODES or code == 12 else INFO
 
-    def timeout_outcome(self, f: str) -> str:
+    def timeout_outcome(self, f: str) -> Outcome:
         return INFO

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from pytest_dchaos.record.result import FaultEvent
+from pytest_dchaos.record.result import Effect, FaultEvent
 
 WIDTH, LEFT, RIGHT = 1200, 90, 30  # the left margin holds the lane labels
 TOP, LANE, AXIS, LEGEND_ROW = 64, 60, 60, 18  # the top margin holds the title and summary
@@ -195,7 +195,7 @@ def _message(m: _Message, frame: _Frame, colour: int) -> list[str]:
     return marks
 
 
-def _faults(faults: Sequence[FaultEvent], frame: _Frame) -> tuple[list[str], set[str]]:
+def _faults(faults: Sequence[FaultEvent], frame: _Frame) -> tuple[list[str], set[Effect]]:
     """The fault marks inside the frame, and the effects they show (for the legend)."""
     opened: dict[str, FaultEvent] = {}
     spans: list[tuple[FaultEvent, float | None]] = []

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pytest_dchaos.families.base import Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 
 
 class CausalWorkload(Workload):
@@ -51,7 +51,8 @@ class CausalWorkload(Workload):
             return {"type": "transfer", "to": value.get("to"), "amount": value["amount"]}
         return {"type": f}
 
-    def completion(self, f: str, value: Any, reply: Mapping[str, Any]) -> tuple[str, Any]:
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
         expected = f"{f}_ok"
         if reply.get("type") != expected:
             return (FAIL, None) if f == "read" else (INFO, value)
@@ -64,7 +65,7 @@ class CausalWorkload(Workload):
             return OK, reply.get("id")
         return OK, value
 
-    def error_outcome(self, f: str, code: int | None) -> str:
+    def error_outcome(self, f: str, code: int | None) -> Outcome:
         # A refused transfer (short balance) or snapshot changed nothing.
         return FAIL if f in ("transfer", "snapshot") and code is not None else \
             super().error_outcome(f, code)

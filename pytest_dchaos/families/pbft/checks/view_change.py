@@ -15,7 +15,7 @@ from pytest_dchaos.families.pbft.checks.common import (
     no_state,
 )
 from pytest_dchaos.families.pbft.quorums import max_faulty, primary_of
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.record.result import FaultEvent, RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 #: Behaviours after which a primary need not be replaced: it still lets requests through.
@@ -108,7 +108,8 @@ class ViewChange(CheckerType[ViewChangeOptions]):
                             f"replica{within}" + bound_note(record), figures=figures)
 
     @staticmethod
-    def _faulty_primaries(event: Any, conditions: Conditions, quorum: int) -> list[str]:
+    def _faulty_primaries(event: FaultEvent, conditions: Conditions, quorum: int
+                          ) -> list[str]:
         if event.effect in ("crash", "pause"):
             return list(event.nodes)
         if event.effect == "byzantine":

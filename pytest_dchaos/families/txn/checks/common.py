@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.record.history import OK, Op
+from pytest_dchaos.record.history import OK, Op, Outcome, outcome_of
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
@@ -27,7 +27,7 @@ SHOWN = 5
 class Call:
     index: int
     invoke: Op
-    outcome: str  # ok | fail | info
+    outcome: Outcome
     ops: list[list[Any]]  # what was asked; with read values when ok
     writes: dict[int, list[Any]] = field(default_factory=dict)  # key -> values in order
 
@@ -74,7 +74,7 @@ def _facts(record: RunRecord) -> Facts:
     for invoke, done in record.history.pairs():
         if invoke.f != "txn" or not isinstance(invoke.value, list):
             continue
-        outcome = done.type if done is not None else "info"
+        outcome = outcome_of(done)
         ops = done.value if done is not None and outcome == OK and isinstance(
             done.value, list) else invoke.value
         call = Call(len(calls) + 1, invoke, outcome, ops)
