@@ -53,7 +53,8 @@ def dchaos_add_faults() -> list[FaultType[Any]]:
 
     A fault type (see :class:`pytest_dchaos.faults.base.FaultType`) names a key usable in a
     scenario's ``faults:`` entries, declares its options (validated by the loader with
-    file/line errors) and knows how to start and revert itself on a running cluster.
+    file/line errors), builds its typed options from them (``FaultType[MyOptions]``) and
+    knows how to start and revert itself on a running cluster.
     """
 
 
@@ -62,10 +63,11 @@ def dchaos_add_checkers() -> list[CheckerType[Any]]:
     """Return the checkers this plugin provides.
 
     A checker (see :class:`pytest_dchaos.checkers.base.CheckerType`) names an entry of
-    ``checks:``, declares its options, the protocol families it applies to and the
-    observations it needs, and judges a finished run into a verdict. Checkers see only the
-    run's record (history, trace, fault timeline, observations, node states) — never the
-    backend or the fault layer.
+    ``checks:``, declares its options and the frozen dataclass they are handed to it as
+    (``CheckerType[MyOptions]`` with ``options_type = MyOptions``), the protocol families it
+    applies to and the observations it needs, and judges a finished run into a verdict.
+    Checkers see only the run's record (history, trace, fault timeline, observations, node
+    states) — never the backend or the fault layer.
     """
 
 
