@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock.checks.causal_delivery import CausalDelivery
-from pytest_dchaos.families.vector_clock.checks.common import analysis
+from pytest_dchaos.families.vector_clock.checks.common import CausalCheck, analysis
 from pytest_dchaos.families.vector_clock.checks.fifo_channels import FifoChannels
-from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
+from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots, SnapshotsOptions
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.registry import Registry
@@ -70,8 +71,10 @@ def time_checks(result: Any) -> tuple[float, dict[str, float]]:
     analysis(record)
     shared = time.perf_counter() - started
     each = {}
-    for checker, options in ((CausalDelivery(), {}), (VectorClocks(), {}),
-                             (Snapshots(), {"complete": True}), (FifoChannels(), {})):
+    checks: tuple[tuple[CausalCheck[Any], object], ...] = (
+        (CausalDelivery(), NoOptions()), (VectorClocks(), NoOptions()),
+        (Snapshots(), SnapshotsOptions(complete=True)), (FifoChannels(), NoOptions()))
+    for checker, options in checks:
         started = time.perf_counter()
         checker.check(options, record)
         each[checker.name] = time.perf_counter() - started
