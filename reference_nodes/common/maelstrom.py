@@ -23,6 +23,10 @@ What the runtime does so that protocols need not:
   where a node reads its parameters and starts its timers — and replies ``init_ok``. A
   callback that raises :class:`RPCError` turns ``init`` into that error, so a bad parameter
   is reported to the harness instead of crashing the node.
+* ``init_ok`` lists the pytest-dchaos extension messages the node answers (``members``,
+  ``dchaos_state``, ``dchaos_byzantine``), as ``"dchaos": {"extensions": [...]}``, once a
+  node has declared them with :meth:`Node.declare_extensions`: the harness sends a node
+  none it did not list. A node that declares none answers a plain Maelstrom ``init_ok``.
 * Messages are dispatched on ``body.type``. A handler may be a function or a coroutine
   function; if it returns a dict, that dict is the reply. Raising :class:`RPCError`
   answers with that error; any other exception is logged with its traceback and answered
@@ -370,6 +374,7 @@ class Node:
         self._stdin_partial: list[bytes] = []  # the start of a line still being read
         self._stdout = stdout
         self._handlers: dict[str, Handler] = {}
+        self.extensions: tuple[str, ...] = ()
         self._init_callbacks: list[InitCallback] = []
         self._pending: dict[int, asyncio.Future[Message]] = {}
         self._next_msg_id = 0
@@ -400,6 +405,17 @@ class Node:
         """:meth:`on` for each ``type: handler`` of a node's handler table."""
         for msg_type, fn in handlers.items():
             self.on(msg_type, fn)
+
+    def declare_extensions(self, *names: str) -> None:
+        """List extension messages (``members``, ``dchaos_state``, ``dchaos_byzantine``)
+        in ``init_ok``, so the harness knows it may send them. Each needs its handler
+        registered first: claiming a message the node would answer with error 10 is the
+        mistake the opt-in exists to prevent."""
+        missing = [n for n in names if n not in self._handlers]
+        if missing:
+            raise ValueError(f"no handler for extension(s) {', '.join(missing)}: register "
+                             "the handler before declaring the extension")
+        self.extensions = tuple(dict.fromkeys((*self.extensions, *names)))
 
     def on_init(self, callback: InitCallback) -> InitCallback:
         """Run ``callback()`` once ``init`` is stored, before ``init_ok`` is sent.
@@ -674,7 +690,7 @@ class Node:
                     f"already initialised as {self.node_id}; restart the process to change it"))
                 return
             self.log.warning("init repeated; answering init_ok again")
-            self.reply(msg, {"type": "init_ok"})
+            self.reply(msg, self._init_ok())
             return
         self.node_ids = list(node_ids)
         self.dchaos = dchaos
@@ -700,7 +716,12 @@ class Node:
         if unused:
             self.log.warning("ignoring unknown parameter(s): %s", ", ".join(unused))
         self.log.info("initialised as %s of %d node(s)", node_id, len(node_ids))
-        self.reply(msg, {"type": "init_ok"})
+        self.reply(msg, self._init_ok())
+
+    def _init_ok(self) -> JSON:
+        if not self.extensions:
+            return {"type": "init_ok"}
+        return {"type": "init_ok", "dchaos": {"extensions": list(self.extensions)}}
 
     # -- outbound -------------------------------------------------------------------------
 

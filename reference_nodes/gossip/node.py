@@ -83,6 +83,7 @@ class GossipNode:
             "sync_push": self.on_sync_push,
         }
         self.runtime.on_many(handlers)
+        self.runtime.declare_extensions("members", "dchaos_state")
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -174,6 +174,7 @@ class Replica:
             "pbft_get_new_view": self.view_change.on_get_new_view,
             "dchaos_state": self.on_dchaos_state, "dchaos_byzantine": self.on_byzantine,
         })
+        runtime.declare_extensions("dchaos_state", "dchaos_byzantine")
         runtime.every(lambda: self.vc_timeout / 5, self.tick, jitter=0.0)
         if not self.keys.enabled:
             log.warning("no keys in init (dchaos.pbft): messages are neither signed nor "

@@ -99,6 +99,7 @@ class TxnNode:
                     "resolve": self.on_resolve,
                     "abort_txn": self.on_abort_txn}
         self.runtime.on_many(handlers)
+        self.runtime.declare_extensions("dchaos_state")
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -68,6 +68,7 @@ class VectorClockNode:
         self.runtime.on_many({"cbcast": self.on_cbcast, "read": self.on_read,
                               "transfer": self.on_transfer, "snapshot": self.on_snapshot,
                               "dchaos_state": self.on_dchaos_state})
+        self.runtime.declare_extensions("dchaos_state")
         self.runtime.on_init(self.setup)
 
     def run(self) -> int:

@@ -14,6 +14,7 @@ import select
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,18 @@ def line(body: dict[str, Any], src: str = "c1") -> bytes:
     return json.dumps({"src": src, "dest": "n1", "body": body}).encode() + b"\n"
 
 
-def run_node(*chunks: bytes, hold: float = 0.05, node: Node | None = None) -> list[dict]:
-    """Feed ``chunks`` to an echo node's stdin, keep it open ``hold`` s, then end it.
+def run_node(*chunks: bytes, hold: float = 0.05,
+             extend: Callable[[Node], None] | None = None) -> list[dict]:
+    """Feed ``chunks`` to an echo node's stdin, keep it open ``hold`` s, then end it;
+    ``extend`` adds to the node before it runs.
 
     Returns every message the node wrote, parsed (so a non-JSON line fails the test).
     """
     read_fd, write_fd = os.pipe()
     out = io.BytesIO()
-    node = echo_node.build(node or Node(stdin_fd=read_fd, stdout=out))
+    node = echo_node.build(Node(stdin_fd=read_fd, stdout=out))
+    if extend is not None:
+        extend(node)
 
     def feed() -> None:  # from another thread, as from the agent: the pipe may fill
         for chunk in chunks:
@@ -77,6 +82,24 @@ def test_init_is_answered_and_stored() -> None:
     assert who["node_id"] == "n1" and who["node_ids"] == ["n1", "n2"]
     assert who["answer"] == 7 and who["dchaos"]["keys"] == {"n1": "k"}
     assert all(m["src"] == "n1" for m in out)
+
+
+def test_declared_extensions_are_listed_in_init_ok_and_repeated_init() -> None:
+    def extend(node: Node) -> None:
+        node.on("members", lambda msg: {"type": "members_ok"})
+        node.on("dchaos_state", lambda msg: {"type": "dchaos_state_ok"})
+        node.declare_extensions("members", "dchaos_state", "members")
+
+    out = run_node(json.dumps(INIT).encode() + b"\n", json.dumps(INIT).encode() + b"\n",
+                   extend=extend)
+    answers = replies_to(out, 1)
+    assert len(answers) == 2
+    assert all(a["dchaos"] == {"extensions": ["members", "dchaos_state"]} for a in answers)
+
+
+def test_an_extension_without_its_handler_cannot_be_declared() -> None:
+    with pytest.raises(ValueError, match="no handler for extension"):
+        Node().declare_extensions("dchaos_byzantine")
 
 
 def test_bad_parameter_fails_init_with_a_clear_error() -> None:
