@@ -6,6 +6,8 @@
 * ``@pytest.mark.dchaos("path.yaml")`` on a test that asks for the ``dchaos_result``
   fixture runs that scenario (path relative to the test file) and hands over its result.
 * ``dchaos_cluster`` starts clusters the test drives by hand.
+* ``dchaos_router`` (from :mod:`pytest_dchaos.testing.fixtures`) starts node processes on
+  the in-memory router, for unit-testing a node without agents or fault layer.
 
 Options: ``--dchaos-backend``, ``--dchaos-seed``, ``--dchaos-report-dir``,
 ``--dchaos-node-command``, ``--dchaos-toxiproxy``, ``--dchaos-progress``, each also an ini
@@ -32,6 +34,9 @@ from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+
+# The testing kit's fixtures come with the plugin, so a user's suite needs no conftest.
+pytest_plugins = ["pytest_dchaos.testing.fixtures"]
 
 OPTIONS = {
     "backend": "where nodes run: local (default) or docker",

@@ -1,14 +1,19 @@
-"""Fixtures: clusters of node processes wired by the test router, always torn down."""
+"""Fixtures: clusters of node processes wired by the in-memory router, always torn down."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .router import GOSSIP_COMMAND, Router
+from pytest_dchaos.testing import Router, full_topology
+from pytest_dchaos.testing.fixtures import RouterFactory, node_ids
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GOSSIP_COMMAND = (sys.executable, "-m", "reference_nodes.gossip")
 
 # Fast protocol periods so cluster tests take seconds; still well above scheduling noise.
 FAST = {
@@ -23,21 +28,14 @@ MakeCluster = Callable[..., Router]
 
 
 @pytest.fixture
-def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
-    """``make_cluster(n, params=FAST, latency=0.0, command=...)`` → a started Router."""
-    routers: list[Router] = []
+def make_cluster(dchaos_router: RouterFactory) -> MakeCluster:
+    """``make_cluster(n, params=FAST, latency=0.0, command=...)`` → a started gossip Router
+    (every node a neighbour of every other unless ``topology`` says otherwise)."""
 
     def make(n: int, *, params: dict[str, Any] | None = None, latency: float = 0.0,
              command: Sequence[str] = GOSSIP_COMMAND,
              topology: dict[str, list[str]] | None = None) -> Router:
-        log_dir = tmp_path / f"cluster{len(routers)}"
-        log_dir.mkdir()
-        router = Router([f"n{i}" for i in range(1, n + 1)], log_dir=log_dir, command=command,
-                        params=FAST if params is None else params, latency=latency,
-                        topology=topology)
-        routers.append(router)
-        return router.start()
+        return dchaos_router(command, n, params=FAST if params is None else params,
+                             latency=latency, topology=topology or full_topology(node_ids(n)))
 
-    yield make
-    for router in routers:
-        router.close()
+    return make

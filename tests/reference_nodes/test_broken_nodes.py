@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FAST, MakeCluster
-from .router import REPO_ROOT, Router, eventually
+from pytest_dchaos.testing import Router, eventually
+
+from .conftest import FAST, REPO_ROOT, MakeCluster
 
 BROKEN = REPO_ROOT / "tests" / "broken_nodes"
 

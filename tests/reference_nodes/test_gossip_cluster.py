@@ -10,8 +10,9 @@ import time
 
 import pytest
 
+from pytest_dchaos.testing import Router, eventually
+
 from .conftest import FAST, MakeCluster
-from .router import Router, eventually
 
 
 def converged(router: Router, expected: list[int]) -> None:

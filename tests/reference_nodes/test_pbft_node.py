@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.families.pbft.client import PbftWorkload, key_material
+from pytest_dchaos.testing import Router, eventually
 from reference_nodes.pbft.byzantine import Behaviour
 from reference_nodes.pbft.crypto import (
     Keys,
@@ -27,8 +28,6 @@ from reference_nodes.pbft.crypto import (
 from reference_nodes.pbft.node import Replica
 from reference_nodes.pbft.ordering import Ordering
 
-from .router import Router, eventually
-
 NODES = ("n1", "n2", "n3", "n4")
 COMMAND = ("python3", "-m", "reference_nodes.pbft")
 SEED = 5
@@ -38,7 +37,7 @@ PARAMS = {"checkpoint_interval": 4, "view_change_timeout_ms": 300}
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Router]:
-    with Router(NODES, log_dir=tmp_path, command=COMMAND, params=PARAMS, send_topology=False,
+    with Router(NODES, log_dir=tmp_path, command=COMMAND, params=PARAMS,
                 init_extra=lambda node: {"pbft": key_material(SEED, node, NODES, CLIENTS)}
                 ) as router:
         yield router.start()
@@ -200,10 +199,10 @@ def test_an_unknown_behaviour_is_refused(cluster: Router) -> None:
 
 
 def test_bad_key_material_fails_init(tmp_path: Path) -> None:
-    with Router(("n1",), log_dir=tmp_path, command=COMMAND, send_topology=False,
+    with Router(("n1",), log_dir=tmp_path, command=COMMAND,
                 init_extra=lambda node: {"pbft": {"private": "nothex", "public": {}}}
                 ) as router:
-        router._spawn("n1")
+        router.start(setup=False)
         reply = router.rpc("n1", {"type": "init", "node_id": "n1", "node_ids": ["n1"],
                                   "dchaos": {"pbft": {"private": "nothex", "public": {}}}},
                            timeout=10, src="c0")
@@ -242,8 +241,8 @@ def test_a_restarted_replica_catches_up_by_state_transfer(cluster: Router) -> No
 
 
 def test_the_seed_comes_with_the_keys(tmp_path: Path) -> None:
-    with Router(("n1",), log_dir=tmp_path, command=COMMAND, send_topology=False) as router:
-        router._spawn("n1")
+    with Router(("n1",), log_dir=tmp_path, command=COMMAND) as router:
+        router.start(setup=False)
         material = {**key_material(SEED, "n1", ("n1",), CLIENTS), "seed": "x"}
         reply = router.rpc("n1", {"type": "init", "node_id": "n1", "node_ids": ["n1"],
                                   "dchaos": {"pbft": material}}, timeout=10, src="c0")

@@ -20,10 +20,11 @@ from typing import Any
 
 import pytest
 
+from pytest_dchaos.testing import Router, eventually
 from reference_nodes.common.maelstrom import Node, Params, RPCError, optional, require
 
 from . import echo_node
-from .router import REPO_ROOT, Router, eventually
+from .conftest import REPO_ROOT
 
 ECHO_COMMAND = (sys.executable, str(Path(__file__).with_name("echo_node.py")))
 INIT = {"src": "c0", "dest": "n1",
@@ -199,8 +200,7 @@ def test_rpc_timeout_and_timers() -> None:
 
 
 def test_rpc_between_processes(tmp_path: Path) -> None:
-    with Router(["n1", "n2"], log_dir=tmp_path, command=ECHO_COMMAND,
-                send_topology=False) as router:
+    with Router(["n1", "n2"], log_dir=tmp_path, command=ECHO_COMMAND) as router:
         router.start()
         reply = router.rpc("n1", {"type": "ask", "peer": "n2", "echo": "hi"})
         assert reply["reply"]["type"] == "echo_ok" and reply["reply"]["echo"] == "hi"

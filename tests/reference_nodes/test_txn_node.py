@@ -18,7 +18,7 @@ import pytest
 
 from reference_nodes.txn.wal import encode, read_records
 
-from .router import REPO_ROOT
+from .conftest import REPO_ROOT
 
 
 def ask(folder: Path, *bodies: dict[str, Any], nodes: tuple[str, ...] = ("n1",)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from .router import REPO_ROOT
+from .conftest import REPO_ROOT
 
 NODES = ["n1", "n2", "n3"]
 

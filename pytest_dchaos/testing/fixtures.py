@@ -1,0 +1,63 @@
+"""pytest fixtures for unit-testing a node; the ``dchaos`` pytest plugin registers them.
+
+``dchaos_router`` starts node processes wired by the in-memory :class:`Router` and stops
+them after the test::
+
+    def test_reads_what_was_broadcast(dchaos_router):
+        router = dchaos_router("./my-node", nodes=3, topology=...)
+        router.broadcast("n1", 7)
+        eventually(lambda: _holds(router, "n3", 7), 5)
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from pytest_dchaos.scenario.loader import resolve_command
+from pytest_dchaos.testing.router import Router
+
+
+class RouterFactory(Protocol):
+    def __call__(self, command: str | Sequence[str], nodes: int | Sequence[str] = 3, *,
+                 start: bool = True, **options: Any) -> Router: ...
+
+
+def node_ids(nodes: int | Sequence[str]) -> list[str]:
+    """``3`` → ``["n1", "n2", "n3"]``; a list of ids as it is."""
+    return [f"n{i}" for i in range(1, nodes + 1)] if isinstance(nodes, int) else list(nodes)
+
+
+def command_words(command: str | Sequence[str], folder: Path) -> tuple[str, ...]:
+    """A node command as words, relative paths made absolute from ``folder`` (each node
+    runs in a folder of its own)."""
+    words = shlex.split(command) if isinstance(command, str) else list(command)
+    return resolve_command(words, str(folder))
+
+
+@pytest.fixture
+def dchaos_router(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RouterFactory]:
+    """``dchaos_router(command, nodes=3, *, start=True, **options)`` → a :class:`Router`
+    over ``nodes`` (a count, or a list of ids), started and set up unless ``start`` is
+    false. ``options`` are the Router's (``params``, ``topology``, ``latency``,
+    ``init_extra``, ``env``, ``on_message``, ``init_timeout``). Relative paths in
+    ``command`` are from the folder pytest was started in; the nodes' folders and logs are
+    under the test's ``tmp_path``. Every router is closed after the test."""
+    routers: list[Router] = []
+    folder = request.config.invocation_params.dir
+
+    def make(command: str | Sequence[str], nodes: int | Sequence[str] = 3, *,
+             start: bool = True, **options: Any) -> Router:
+        log_dir = tmp_path / f"router{len(routers) + 1}"
+        router = Router(node_ids(nodes), command_words(command, folder), log_dir=log_dir,
+                        **options)
+        routers.append(router)
+        return router.start() if start else router
+
+    yield make
+    for router in routers:
+        router.close()
