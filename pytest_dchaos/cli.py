@@ -4,7 +4,9 @@
 failed, 2 when the scenario is invalid or the harness could not run it (130 on Ctrl-C).
 ``dchaos validate`` checks scenario files and prints their fault schedules;
 ``dchaos catalogue`` lists every protocol, fault, check and backend installed, with their
-options — the reference generated from the plugins themselves.
+options — the reference generated from the plugins themselves. ``dchaos conform`` checks a
+node against the node contract on an in-memory router (exit 0 when it conforms, 1 when it
+does not, 2 when the check could not run).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -28,6 +31,7 @@ from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -84,6 +88,28 @@ def _parser() -> argparse.ArgumentParser:
 
     cat = commands.add_parser("catalogue", help="list protocols, faults, checks, backends")
     cat.add_argument("--markdown", action="store_true", help="as the markdown reference")
+
+    conform = commands.add_parser(
+        "conform", help="check a node against the node contract",
+        description="Start the node(s) on an in-memory router (no agents, no fault layer) "
+        "and check the node contract and the family's client messages, a line per check: "
+        "exit 0 if it conforms, 1 if a check failed, 2 if the check could not run.")
+    conform.add_argument("--protocol", required=True, metavar="P",
+                         help="the node's protocol family (see dchaos catalogue)")
+    conform.add_argument("--node-command", metavar="CMD",
+                         help="the node to check, as a shell would split it; relative paths "
+                         "from the current folder (default: the family's reference node)")
+    conform.add_argument("--nodes", type=int, metavar="N",
+                         help="how many nodes to start (default: the family's, 4 for pbft "
+                         "and 3 for the others)")
+    conform.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                         help="seconds to wait for any one reply (default: 5)")
+    conform.add_argument("--init-timeout", type=float, default=INIT_TIMEOUT, metavar="S",
+                         help=f"seconds to wait for init_ok (default: {INIT_TIMEOUT:g}, as "
+                         "the harness waits)")
+    conform.add_argument("--logs", metavar="DIR",
+                         help="keep the nodes' folders and stderr logs under DIR (default: a "
+                         "temporary folder, removed when the node conforms)")
     return parser
 
 
@@ -97,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "cleanup":
             return _cleanup(args)
+        if args.command == "conform":
+            return _conform(args)
         return _catalogue(args)
     except DchaosError as exc:
         print(f"dchaos: error: {exc}", file=sys.stderr)
@@ -178,6 +206,17 @@ def _cleanup(args: argparse.Namespace) -> int:
         count = dockerenv.remove_images(client)
         print(f"removed {count} image(s)")
     return EXIT_PASSED
+
+
+def _conform(args: argparse.Namespace) -> int:
+    report = check_conformance(args.protocol, args.node_command, nodes=args.nodes,
+                               timeout=args.timeout, init_timeout=args.init_timeout,
+                               log_dir=args.logs)
+    keep = args.logs is not None or not report.conforms
+    print(report.text(logs=keep))
+    if not keep:
+        shutil.rmtree(report.log_dir, ignore_errors=True)
+    return EXIT_PASSED if report.conforms else EXIT_FAILED
 
 
 def _catalogue(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from pytest_dchaos.scenario import schema as s
 
 if TYPE_CHECKING:
     from pytest_dchaos.cluster.running import Cluster
+    from pytest_dchaos.families.conformance import Conformance
     from pytest_dchaos.record.history import History
     from pytest_dchaos.record.result import RunRecord
     from pytest_dchaos.scenario.model import Scenario
@@ -188,3 +189,9 @@ class ProtocolFamily(ABC):
         """Write family-specific files into the report folder (after the checks); returns
         their names with a few words each, for the summary."""
         return []
+
+    def conformance(self) -> Conformance | None:
+        """A fresh :class:`~pytest_dchaos.families.conformance.Conformance`: the family's
+        client messages and extension replies, as ``dchaos conform`` checks a node of the
+        family. None: the family offers no conformance checks."""
+        return None

@@ -124,6 +124,9 @@ class Call:
 
     def __init__(self, router: Router, message: JSON) -> None:
         self.message = message
+        self.sent_at = time.monotonic()
+        #: When the reply came (``time.monotonic()``), None until it has.
+        self.replied_at: float | None = None
         self._router = router
         self._done = threading.Event()
         self._reply: JSON | None = None
@@ -134,14 +137,18 @@ class Call:
 
     def _settle(self, reply: JSON) -> None:
         self._reply = reply
+        self.replied_at = time.monotonic()
         self._done.set()
 
     def wait(self, timeout: float) -> JSON | None:
-        """The whole reply message (``src``, ``dest``, ``body``), or None if none came within
-        ``timeout`` seconds; a reply that comes later goes to :attr:`Router.unclaimed`."""
-        if not self._done.wait(max(0.0, timeout)):
-            self._router._forget(self.msg_id)
+        """The whole reply message (``src``, ``dest``, ``body``), or None if none came
+        within ``timeout`` seconds (it may still come: wait again, or :meth:`abandon`)."""
+        self._done.wait(max(0.0, timeout))
         return self._reply
+
+    def abandon(self) -> None:
+        """Stop waiting: a reply that comes later goes to :attr:`Router.unclaimed`."""
+        self._router._forget(self.msg_id)
 
 
 class Router:
@@ -345,8 +352,10 @@ class Router:
     def rpc(self, node: str, body: Mapping[str, Any], timeout: float = 5.0,
             src: str = "c1") -> JSON:
         """Send ``body`` from client ``src`` to ``node``; the reply body, or TimeoutError."""
-        reply = self.send(node, body, src=src).wait(timeout)
+        call = self.send(node, body, src=src)
+        reply = call.wait(timeout)
         if reply is None:
+            call.abandon()
             raise TimeoutError(f"{node} did not answer {body['type']} within {timeout}s")
         return dict(reply["body"])
 

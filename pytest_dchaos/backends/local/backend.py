@@ -13,7 +13,7 @@ import os
 import shutil
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -44,8 +44,8 @@ class LocalBackend(Backend):
                 f"the local backend runs commands, but this scenario names only the image "
                 f"{plan.image!r}; use --backend docker, or give a command"
             )
-        if plan.reference and plan.command[:1] == ("python3",):
-            plan = replace(plan, command=(sys.executable, *plan.command[1:]))
+        if plan.reference:
+            plan = replace(plan, command=this_python(plan.command))
         plan = replace(plan, env={**node_environment(), **plan.env})
         check_command(plan.command)
         plan.workdir.mkdir(parents=True, exist_ok=True)
@@ -110,15 +110,24 @@ def proxy_name(run_id: str, src: str, dest: str) -> str:
     return f"dchaos_{run_id}_{src}_{dest}"
 
 
-def check_command(command: tuple[str, ...]) -> None:
-    """A node command that cannot run is a clear error before anything starts."""
+def this_python(command: Sequence[str]) -> tuple[str, ...]:
+    """A reference node's ``python3 -m ...`` run by this interpreter, which has what the
+    node imports."""
+    words = tuple(command)
+    return (sys.executable, *words[1:]) if words[:1] == ("python3",) else words
+
+
+def check_command(command: Sequence[str], *,
+                  relative: str = "in a scenario are from the scenario's folder") -> None:
+    """A node command that cannot run is a clear error before anything starts; ``relative``
+    says where relative paths were taken from."""
     if not command:
         raise HarnessError("no node command to run")
     program = command[0]
     if os.sep in program:
         if not os.path.exists(program):
             raise HarnessError(f"node program {program!r} does not exist "
-                               "(relative paths in a scenario are from the scenario's folder)")
+                               f"(relative paths {relative})")
         if os.path.isdir(program) or not os.access(program, os.X_OK):
             raise HarnessError(f"node program {program!r} is not executable "
                                f"(chmod +x {program}, or run it through its interpreter)")

@@ -17,12 +17,14 @@ from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.families.base import Monitor, ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.gossip import topology as topologies
 from pytest_dchaos.families.gossip.checks.convergence import Convergence
 from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetection
 from pytest_dchaos.families.gossip.checks.no_invented_values import NoInventedValues
 from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
 from pytest_dchaos.families.gossip.checks.stable_latency import StableLatency, stable_latencies
+from pytest_dchaos.families.gossip.conformance import GossipConformance
 from pytest_dchaos.families.gossip.observations import (
     CONVERGENCE,
     MEMBERSHIP,
@@ -53,6 +55,9 @@ class Gossip(ProtocolFamily):
                 "how often the failure-detection monitor asks every node for `members` "
                 "(the resolution of detection times)", 0.25),
     )
+
+    def conformance(self) -> Conformance:
+        return GossipConformance()
 
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.gossip")

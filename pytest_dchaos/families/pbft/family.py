@@ -27,6 +27,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.pbft.checks.agreement import Agreement
 from pytest_dchaos.families.pbft.checks.common import byzantine_nodes
 from pytest_dchaos.families.pbft.checks.linearizable import Linearizable
@@ -61,6 +62,13 @@ class Pbft(ProtocolFamily):
         s.Field("retry", s.Duration(), "how long a client waits for f+1 matching replies "
                 "before sending its request to every replica again", 1.0),
     )
+
+    def conformance(self) -> Conformance:
+        # Imported here: the checks are this module's client with its keys (an import cycle
+        # at the top).
+        from pytest_dchaos.families.pbft.conformance import PbftConformance
+
+        return PbftConformance()
 
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.pbft")

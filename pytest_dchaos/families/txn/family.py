@@ -21,6 +21,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.txn.checks.atomicity import Atomicity
 from pytest_dchaos.families.txn.checks.blocking import Blocking
 from pytest_dchaos.families.txn.checks.deadlock_handling import DeadlockHandling
@@ -51,6 +52,13 @@ class Transactions(ProtocolFamily):
         s.Field("max_ops", s.Int(min=1), "most operations in a transaction", 4),
         s.Field("read_ratio", s.Probability(), "share of operations that are reads", 0.5),
     )
+
+    def conformance(self) -> Conformance:
+        # Imported here: the checks use this module's abort codes (an import cycle at the
+        # top).
+        from pytest_dchaos.families.txn.conformance import TxnConformance
+
+        return TxnConformance()
 
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.txn")

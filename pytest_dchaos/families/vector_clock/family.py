@@ -20,6 +20,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.vector_clock import shiviz, spacetime
 from pytest_dchaos.families.vector_clock.checks.causal_delivery import CausalDelivery
 from pytest_dchaos.families.vector_clock.checks.common import analysis
@@ -28,6 +29,7 @@ from pytest_dchaos.families.vector_clock.checks.fifo_channels import FifoChannel
 from pytest_dchaos.families.vector_clock.checks.shiviz_log import ShivizLog
 from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
+from pytest_dchaos.families.vector_clock.conformance import VectorClockConformance
 from pytest_dchaos.families.vector_clock.observations import DELIVERY, Delivering, delivering
 from pytest_dchaos.families.vector_clock.workload import CausalWorkload
 from pytest_dchaos.hookspecs import hookimpl
@@ -54,6 +56,9 @@ class VectorClock(ProtocolFamily):
                 "share of operations that start a snapshot", 0.02),
         s.Field("max_amount", s.Int(min=1), "largest amount one transfer moves", 10),
     )
+
+    def conformance(self) -> Conformance:
+        return VectorClockConformance()
 
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.vector_clock")
