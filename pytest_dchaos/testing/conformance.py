@@ -84,6 +84,8 @@ class ConformanceReport:
     findings: tuple[Finding, ...]
     #: The nodes' folders, each with its ``stderr.log``.
     log_dir: Path
+    #: Per node, the type of every request the kit sent it, in order.
+    sent: Mapping[str, tuple[str, ...]]
 
     @property
     def conforms(self) -> bool:
@@ -120,6 +122,7 @@ def assert_conforms(protocol: str, command: str | Sequence[str] | None = None,
                     **options: Any) -> ConformanceReport:
     """:func:`check_conformance`, raising AssertionError with the report when a check
     failed; returns the report otherwise."""
+    __tracebackhide__ = True  # pytest shows the failure at the caller's line
     report = check_conformance(protocol, command, **options)
     if not report.conforms:
         raise AssertionError(report.text())
@@ -162,17 +165,18 @@ def check_conformance(protocol: str, command: str | Sequence[str] | None = None,
     router = Router(ids, words, log_dir=folder, env=node_environment(),
                     init_extra=lambda node: conformance.init_extra(node, ids),
                     on_message=transcript.observe, init_timeout=init_timeout)
+    session = LiveSession(router, transcript, timeout)
     try:
         try:
             router.start(setup=False)
         except OSError as exc:
             raise DchaosError(f"cannot start the node command {shlex.join(words)}: {exc}"
                               ) from None
-        session = LiveSession(router, transcript, timeout)
         findings = tuple(_checks(session, conformance, protocol))
     finally:
         router.close()
-    return ConformanceReport(protocol, words, ids, findings, folder)
+    sent = {n: tuple(r.type for r in session.asked.values() if r.node == n) for n in ids}
+    return ConformanceReport(protocol, words, ids, findings, folder, sent)
 
 
 def _command(family: ProtocolFamily, command: str | Sequence[str] | None) -> tuple[str, ...]:
