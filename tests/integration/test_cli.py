@@ -163,6 +163,51 @@ def test_catalogue_lists_everything() -> None:
         assert name in done.stdout
 
 
+@pytest.mark.parametrize("protocol", ["gossip", "pbft", "vector_clock", "txn"])
+def test_conform_passes_every_reference_node(protocol: str, tmp_path: Path,
+                                             no_leaks: None) -> None:
+    done = dchaos("conform", "--protocol", protocol, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(f"dchaos conform: {protocol}, ")
+    assert "\n  FAIL" not in done.stdout and "CONFORMS: " in done.stdout
+    assert "node logs" not in done.stdout  # nothing to read: the folder is gone
+
+
+def test_conform_fails_a_broken_node_and_keeps_its_logs(tmp_path: Path,
+                                                        no_leaks: None) -> None:
+    node = Path(__file__).parent.parent / "broken_nodes" / "conform_bad_members.py"
+    done = dchaos("conform", "--protocol", "gossip", "--node-command", f"{sys.executable} "
+                  f"{node}", "--timeout", "2", "--logs", tmp_path, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "  FAIL  members           n1's members_ok is malformed" in done.stdout
+    assert '        sent: {"msg_id":' in done.stdout and "        got:  {" in done.stdout
+    assert "DOES NOT CONFORM: 13 passed, 1 failed, 1 not applicable" in done.stdout
+    logs = done.stdout.rsplit("node logs: ", 1)[1].strip()
+    assert Path(logs).parent == tmp_path and (Path(logs) / "n1" / "stderr.log").exists()
+
+
+def test_conform_a_plain_maelstrom_node(tmp_path: Path, no_leaks: None) -> None:
+    node = Path(__file__).parent.parent / "nodes" / "naive_broadcast.py"
+    done = dchaos("conform", "--protocol", "gossip", "--node-command",
+                  f"{sys.executable} {node}", "--nodes", "2", timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "  N/A   members           no node lists members in init_ok" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--protocol", "gossip", "--node-command", "./no-such-node"],
+     "dchaos: error: node program "),
+    (["--protocol", "paxos"], "dchaos: error: unknown protocol 'paxos'; installed: gossip, "),
+    (["--protocol", "gossip", "--nodes", "0"],
+     "dchaos: error: a conformance check needs at least one node, not 0"),
+])
+def test_conform_that_cannot_run_exits_2(args: list[str], expected: str) -> None:
+    done = dchaos("conform", *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr and done.stdout == ""
+
+
 def _start_long_run(tmp_path: Path) -> subprocess.Popen[str]:
     process = subprocess.Popen([*DCHAOS, "run", str(small(tmp_path, duration="60s")),
                                 "--report", str(tmp_path / "r")],
