@@ -55,7 +55,7 @@ from pytest_dchaos.families.conformance import (
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.scenario.model import ClusterSpec
 from pytest_dchaos.scenario.schema import suggest
-from pytest_dchaos.testing.fixtures import command_words, node_ids
+from pytest_dchaos.testing.commands import command_words, node_ids
 from pytest_dchaos.testing.router import JSON, Call, Router
 
 INIT_DOC = "docs/node-contract.md#what-the-harness-sends"

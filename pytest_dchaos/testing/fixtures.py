@@ -15,32 +15,19 @@ them after the test::
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
 
-from pytest_dchaos.scenario.loader import resolve_command
+from pytest_dchaos.testing.commands import command_words, node_ids
 from pytest_dchaos.testing.router import Router
 
 
 class RouterFactory(Protocol):
     def __call__(self, command: str | Sequence[str], nodes: int | Sequence[str] = 3, *,
                  start: bool = True, **options: Any) -> Router: ...
-
-
-def node_ids(nodes: int | Sequence[str]) -> list[str]:
-    """``3`` → ``["n1", "n2", "n3"]``; a list of ids as it is."""
-    return [f"n{i}" for i in range(1, nodes + 1)] if isinstance(nodes, int) else list(nodes)
-
-
-def command_words(command: str | Sequence[str], folder: Path) -> tuple[str, ...]:
-    """A node command as words, relative paths made absolute from ``folder`` (each node
-    runs in a folder of its own)."""
-    words = shlex.split(command) if isinstance(command, str) else list(command)
-    return resolve_command(words, str(folder))
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.testing import Router, full_topology
-from pytest_dchaos.testing.fixtures import RouterFactory, node_ids
+from pytest_dchaos.testing.commands import node_ids
+from pytest_dchaos.testing.fixtures import RouterFactory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GOSSIP_COMMAND = (sys.executable, "-m", "reference_nodes.gossip")
