@@ -31,7 +31,7 @@ from pytest_dchaos.families.gossip import topology as topologies
 CONTRACT = "docs/nodes/gossip.md#from-clients-the-contract"
 MEMBERS = "docs/node-contract.md#gossip-maelstroms-broadcast-workload-plus-membership"
 STATUSES = ("alive", "suspect", "dead")
-#: A value no test of this kit broadcast before, so a read that holds it heard this one.
+#: The value broadcast: the nodes start empty, so a read that holds it heard this broadcast.
 VALUE = 424242
 
 
