@@ -34,6 +34,16 @@ def _show(value: object, kind: s.Kind | None = None) -> str:
     return str(value)
 
 
+#: What each evidence kind means, for a person reading a check's entry.
+RESTS_ON = {
+    "observed": "observed evidence — what the harness saw itself (client history, message "
+                "trace, process and fault events).",
+    "reported": "reported evidence — what the nodes say about themselves; not cross-checked "
+                "against what the harness saw.",
+    "both": "both — the nodes' reports together with what the harness saw.",
+}
+
+
 def catalogue_markdown(registry: Registry) -> str:
     lines = [
         "# Catalogue: protocols, faults, checks, backends",
@@ -71,7 +81,11 @@ def catalogue_markdown(registry: Registry) -> str:
     for name in registry.checker_names():
         checker = registry.checkers[name]
         scope = ", ".join(checker.protocols) if checker.protocols else "every protocol"
-        lines += [f"### `{name}`", "", f"{checker.doc} *Applies to: {scope}.*", ""]
+        lines += [f"### `{name}`", "", f"{checker.doc} *Applies to: {scope}.*", "",
+                  f"*Rests on:* {RESTS_ON[checker.evidence]}"
+                  + (f" *Not applicable unless a node offers* "
+                     f"{', '.join(f'`{r}`' for r in sorted(checker.requires))}."
+                     if checker.requires else ""), ""]
         if checker.options.fields:
             lines += ["| option | kind | default | meaning |", "|---|---|---|---|",
                       *_field_rows(checker.options.fields), ""]

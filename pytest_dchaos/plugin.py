@@ -192,10 +192,9 @@ def explain(result: RunResult) -> str:
     """A failed run, for a person: which checks failed, their evidence, how to rerun."""
     lines = [report.summary(result)]
     for verdict in result.failed_checks():
-        if verdict.evidence:
-            shown = {k: v for k, v in verdict.evidence.items() if v}
-            if shown:
-                lines.append(f"  evidence for {verdict.name}: {_short(shown)}")
+        shown = {k: v for k, v in verdict.witness.items() if v}
+        if shown:
+            lines.append(f"  witness for {verdict.name}: {_short(shown)}")
     return "\n".join(lines)
 
 

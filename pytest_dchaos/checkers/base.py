@@ -3,9 +3,16 @@
 A checker never touches a live cluster, a backend or the fault layer: it reads the
 :class:`RunRecord` (history, fault timeline, message counts, family observations, node
 states) and returns a :class:`Verdict` whose ``detail`` a person can act on and whose
-``evidence`` points at the operations, nodes and times involved. A checker that cannot judge
-(e.g. no observations because the node does not implement ``members``) fails and says why,
-rather than passing vacuously.
+``witness`` points at the operations, nodes and times involved.
+
+Every check says what it rests on (``evidence``): what the harness *observed* (the client
+history, the message trace, process and fault events), what the nodes *reported* about
+themselves (``dchaos_state``, event logs, ``members``), or *both*, the reports
+cross-checked against the observations. A check that judges from a report names the
+extension messages it needs (``requires``); when no node of the run offers them (a node
+lists what it answers in ``init_ok``), the runner makes the check *not applicable* without
+calling it — neither pass nor fail — unless the scenario insists on it (``required: true``).
+A check that cannot decide (a search over its budget) says *unknown*, which fails a run.
 
 A checker's options arrive typed: ``options`` (the schema) says what a scenario may write,
 ``options_type`` (a frozen dataclass with one field per option, named alike) is what
@@ -18,7 +25,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
@@ -49,6 +56,11 @@ class CheckerType(ABC, Generic[OptionsT]):
     protocols: ClassVar[tuple[str, ...] | None] = None
     #: Observations the family must collect during the run for this check.
     needs: ClassVar[frozenset[str]] = frozenset()
+    #: What its verdicts rest on (see the module's docstring).
+    evidence: ClassVar[EvidenceKind] = "observed"
+    #: Extension messages (``members``, ``dchaos_state``, ``dchaos_byzantine``) the check
+    #: cannot judge without: it is not applicable to a run where no node offers them.
+    requires: ClassVar[frozenset[str]] = frozenset()
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for rules that span fields
@@ -59,6 +71,20 @@ class CheckerType(ABC, Generic[OptionsT]):
     def check(self, options: OptionsT, record: RunRecord) -> Verdict:
         """Judge the run."""
 
-    def verdict(self, passed: bool, detail: str, evidence: dict[str, Any] | None = None,
+    def verdict(self, passed: bool, detail: str, witness: dict[str, Any] | None = None,
+                figures: dict[str, Any] | None = None, *,
+                evidence: EvidenceKind | None = None) -> Verdict:
+        """A pass or a fail, resting on the check's ``evidence`` unless this verdict says
+        otherwise (e.g. a check that cross-checks reports only when there are some)."""
+        return Verdict(self.name, "pass" if passed else "fail", detail, witness or {},
+                       figures or {}, evidence or self.evidence)
+
+    def unknown(self, detail: str, witness: dict[str, Any] | None = None,
                 figures: dict[str, Any] | None = None) -> Verdict:
-        return Verdict(self.name, passed, detail, evidence or {}, figures or {})
+        """The check could not decide (e.g. its search ran out of budget): never a pass."""
+        return Verdict(self.name, "unknown", detail, witness or {}, figures or {},
+                       self.evidence)
+
+    def not_applicable(self, detail: str) -> Verdict:
+        """The run offers nothing this check judges from: neither pass nor fail."""
+        return Verdict(self.name, "not_applicable", detail, evidence=self.evidence)

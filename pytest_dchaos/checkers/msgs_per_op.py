@@ -44,5 +44,5 @@ class MsgsPerOp(CheckerType[MsgsPerOpOptions]):
                   f"({'within' if passed else 'over'} the budget of {options.max:g})")
         if not passed and breakdown:
             detail += f"; most sent: {breakdown}"
-        return self.verdict(passed, detail, evidence={"by_type": dict(top)},
+        return self.verdict(passed, detail, witness={"by_type": dict(top)},
                             figures=figures)

@@ -29,5 +29,5 @@ class NodeContract(CheckerType[NoOptions]):
             False,
             f"{len(problems)} contract violation(s){more}: " + "; ".join(lines)
             + f" — see {logs} in the report folder",
-            evidence={"incidents": [p.__dict__ for p in problems]},
+            witness={"incidents": [p.__dict__ for p in problems]},
         )

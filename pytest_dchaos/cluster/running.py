@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_dchaos.cluster.agentlink import AgentLink
+from pytest_dchaos.cluster.extensions import offered
 from pytest_dchaos.cluster.host import AgentHost, Host
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.timers import Timers
@@ -161,6 +162,8 @@ class Cluster:
         self.timers = Timers(f"timers-{plan.run_id}")
         self._closers: list[Callable[[], None]] = []
         self._closed = False
+        #: What each node listed in its last ``init_ok`` (see :mod:`.extensions`).
+        self.extensions: dict[str, frozenset[str]] = {}
         #: Where the node processes run, as the backend says (see :class:`Host`).
         self.host: Host = host or AgentHost()
 
@@ -327,6 +330,15 @@ class Cluster:
                 replies[node] = reply
         return replies
 
+    def offering(self, extension: str, nodes: Iterable[str] | None = None
+                 ) -> tuple[str, ...]:
+        """Those of ``nodes`` (default: the running ones) that listed ``extension`` in
+        their ``init_ok``: the only ones the harness may send it to."""
+        with self._lock:
+            offers = {n: e for n, e in self.extensions.items() if extension in e}
+        return tuple(n for n in (self.running_nodes() if nodes is None else nodes)
+                     if n in offers)
+
     def running_nodes(self) -> tuple[str, ...]:
         """Nodes whose process runs and is not paused: the ones that can answer now."""
         with self._lock:
@@ -418,6 +430,7 @@ class Cluster:
                             last_lines=self.stderr_tail(node),
                             log_path=str(self.stderr_path(node)))
         with self._lock:
+            self.extensions[node] = offered(reply)
             if self._status[node] == "starting":
                 self._status[node] = "running"
 

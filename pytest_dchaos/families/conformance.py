@@ -27,10 +27,6 @@ PASS: Status = "PASS"
 FAIL: Status = "FAIL"
 NOT_APPLICABLE: Status = "N/A"
 
-#: The extension messages a node may list in ``init_ok`` as ``dchaos.extensions``; the
-#: harness sends a node none that it did not list.
-EXTENSIONS = ("members", "dchaos_state", "dchaos_byzantine")
-
 JSON = dict[str, Any]
 POLL = 0.05
 

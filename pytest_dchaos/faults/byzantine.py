@@ -14,6 +14,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_dchaos.cluster.extensions import BYZANTINE
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node
 from pytest_dchaos.scenario import schema as s
@@ -83,6 +84,11 @@ class Byzantine(FaultType[ByzantineOptions]):
 
 
 def _tell(env: FaultEnv, node: str, body: dict[str, Any]) -> None:
+    if not env.cluster.offering(BYZANTINE, (node,)):
+        raise HarnessError(
+            f"{node} cannot turn {body['behavior']}: it does not list {BYZANTINE} among the "
+            "extensions in its init_ok, so it is not sent one (a node that does not "
+            "implement it can still be tested with Byzantine twins: cluster.twins)")
     future = env.cluster.submit(node, body)
     try:
         reply = future.result(ANSWER_TIMEOUT)

@@ -82,9 +82,15 @@ def _merge_traces(sources: list[Path], target: Path) -> None:
 
 
 def rerun_command(result: RunResult) -> str:
+    """The command that runs this again: same scenario, seed and backend, and the same node
+    and fault layer (a rerun without ``--node-command`` would test the reference node)."""
     path = result.scenario_path or "SCENARIO.yaml"
-    return (f"dchaos run {shlex.quote(path)} --seed {result.seed} "
-            f"--backend {result.backend}")
+    return " ".join(["dchaos", "run", shlex.quote(path), "--seed", str(result.seed),
+                     "--backend", result.backend, *map(shlex.quote, result.rerun_flags)])
+
+
+#: How each status is shown, four letters at most so the verdicts line up.
+MARKS = {"pass": "PASS", "fail": "FAIL", "not_applicable": "N/A", "unknown": "UNKN"}
 
 
 def summary(result: RunResult) -> str:
@@ -93,9 +99,9 @@ def summary(result: RunResult) -> str:
     lines = [f"{result.scenario}: {status} (seed {result.seed}, {result.backend} backend)"]
     width = max((len(v.name) for v in result.checks), default=0)
     for verdict in result.checks:
-        mark = "PASS" if verdict.passed else "FAIL"
         detail = verdict.detail.replace("\n", "\n" + " " * (width + 10))
-        lines.append(f"  {mark}  {verdict.name:<{width}}  {detail}")
+        lines.append(f"  {MARKS[verdict.status]:<4}  {verdict.name:<{width}}  "
+                     f"[{verdict.evidence}] {detail}")
     lines.extend(f"  note:  {note}" for note in result.notes)
     lines.append(f"  stats: {stats_line(result.stats)}")
     if result.report_dir:
@@ -134,13 +140,14 @@ def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
         "",
         "## Checks",
         "",
-        "| check | verdict | detail |",
-        "|---|---|---|",
+        "| check | verdict | rests on | detail |",
+        "|---|---|---|---|",
     ]
     for verdict in result.checks:
         detail = verdict.detail.replace("|", "\\|").replace("\n", "<br>")
-        lines.append(f"| {verdict.name} | {'pass' if verdict.passed else '**FAIL**'} | "
-                     f"{detail} |")
+        mark = MARKS[verdict.status].lower()
+        lines.append(f"| {verdict.name} | {f'**{mark}**' if verdict.failed else mark} | "
+                     f"{verdict.evidence} | {detail} |")
     lines += ["", "## Figures", "", f"{stats_line(result.stats)}", ""]
     lines += ["## Fault timeline", ""]
     if record.faults:

@@ -25,19 +25,41 @@ FaultAction = Literal["start", "end", "error"]
 Effect = Literal["cut", "lossy", "slow", "crash", "pause", "restart", "byzantine", "other"]
 
 
+#: A check's verdict: ``unknown`` when it could not decide (e.g. a search over its budget),
+#: ``not_applicable`` when the run offers none of the evidence it judges from.
+Status = Literal["pass", "fail", "not_applicable", "unknown"]
+#: What a verdict rests on: what the harness saw itself (the client history, the message
+#: trace its agents carried, the process and fault events it caused), what the nodes say
+#: about themselves (``dchaos_state``, event logs, ``members``), or both, cross-checked.
+EvidenceKind = Literal["observed", "reported", "both"]
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """One checker's judgement: passed or not, why, and the evidence a person can follow."""
+    """One checker's judgement: its status, why, what it rests on, and the operations,
+    nodes and times a person can follow (``witness``)."""
 
     name: str
-    passed: bool
+    status: Status
     detail: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    witness: Mapping[str, Any] = field(default_factory=dict)
     figures: Mapping[str, Any] = field(default_factory=dict)
+    evidence: EvidenceKind = "observed"
+
+    @property
+    def passed(self) -> bool | None:
+        """True for pass, False for fail, None when it was not judged."""
+        return {"pass": True, "fail": False}.get(self.status)
+
+    @property
+    def failed(self) -> bool:
+        """A fail, or an undecided check: either makes the run fail."""
+        return self.status in ("fail", "unknown")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "passed": self.passed, "detail": self.detail,
-                "evidence": dict(self.evidence), "figures": dict(self.figures)}
+        return {"name": self.name, "status": self.status, "passed": self.passed,
+                "evidence": self.evidence, "detail": self.detail,
+                "witness": dict(self.witness), "figures": dict(self.figures)}
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,9 @@ class RunRecord:
     observations: dict[str, Any] = field(default_factory=dict)
     #: What each node answered to ``dchaos_state`` at the end (absent if it could not).
     node_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The extension messages each node listed in its ``init_ok`` (the last one, after
+    #: restarts): what it offered to report about itself.
+    extensions: dict[str, frozenset[str]] = field(default_factory=dict)
     incidents: list[IncidentRecord] = field(default_factory=list)
     #: Run phases, seconds since the workload started: workload_end, healed, final_start,
     #: final_end.
@@ -136,9 +161,13 @@ class RunResult:
     record: RunRecord | None = None
     #: Warnings about the experiment itself (see ``ProtocolFamily.notes``).
     notes: list[str] = field(default_factory=list)
+    #: The ``dchaos run`` flags that chose what ran, beyond the scenario file: the node
+    #: command or image, the Toxiproxy server or image.
+    rerun_flags: tuple[str, ...] = ()
 
     def failed_checks(self) -> list[Verdict]:
-        return [v for v in self.checks if not v.passed]
+        """The checks that make the run fail: failed, or undecided."""
+        return [v for v in self.checks if v.failed]
 
     def check(self, name: str) -> Verdict:
         for verdict in self.checks:
@@ -157,4 +186,5 @@ class RunResult:
             "checks": [v.to_json() for v in self.checks],
             "stats": self.stats,
             "notes": self.notes,
+            "rerun_flags": list(self.rerun_flags),
         }

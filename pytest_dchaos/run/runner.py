@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import random
+import shlex
 import shutil
 import threading
 import time
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.network import BASELINE
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.errors import DchaosError
@@ -59,6 +62,20 @@ class RunOptions:
     toxiproxy_image: str | None = None
     progress: Progress | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def rerun_flags(options: RunOptions) -> tuple[str, ...]:
+    """The ``dchaos run`` flags that say what ran beyond the scenario file."""
+    flags: list[str] = []
+    if options.node_command:
+        flags += ["--node-command", shlex.join(options.node_command)]
+    if options.node_image:
+        flags += ["--node-image", options.node_image]
+    if options.toxiproxy:
+        flags += ["--toxiproxy", options.toxiproxy]
+    if options.toxiproxy_image:
+        flags += ["--toxiproxy-image", options.toxiproxy_image]
+    return tuple(flags)
 
 
 def default_report_dir(scenario: Scenario, run_id: str) -> Path:
@@ -173,7 +190,7 @@ class Run:
             if self.options.keep:
                 # Judge while the cluster is up, to keep it if a check failed.
                 verdicts = self._judge(record)
-                if not all(v.passed for v in verdicts):
+                if any(v.failed for v in verdicts):
                     kept = self._keep(cluster)
         finally:
             if not kept:
@@ -183,7 +200,7 @@ class Run:
             verdicts = self._judge(record)
         result = RunResult(
             scenario=self.scenario.name,
-            passed=all(v.passed for v in verdicts),
+            passed=not any(v.failed for v in verdicts),
             seed=self.seed,
             checks=verdicts,
             stats=self._stats(record),
@@ -193,6 +210,7 @@ class Run:
             scenario_path=self.scenario.path,
             record=record,
             notes=notes,
+            rerun_flags=rerun_flags(self.options),
         )
         report.write(result, record, self.firings, self.family.artifacts)
         self.progress.finish(result)
@@ -269,6 +287,7 @@ class Run:
             down_at_end=down,
             observations=self.observations,
             node_states=states,
+            extensions=dict(cluster.extensions),
             incidents=[IncidentRecord(i.time - history.t0, i.node, i.kind, i.detail)
                        for i in cluster.incidents],
             phases=self.phases,
@@ -284,17 +303,23 @@ class Run:
         record.messages = message_counts(record.trace(), self.scenario.node_ids)
         self.progress.phase("checking")
         verdicts = []
+        offered = frozenset().union(*record.extensions.values())
         for spec in self.checks:
             checker = self.registry.checkers[spec.name]
+            unoffered = sorted(checker.requires - offered)
+            if unoffered:
+                verdicts.append(unjudged(spec, checker, unoffered))
+                continue
             try:
                 verdict = checker.check(spec.options, record)
             except Exception as exc:  # a checker bug must not hide the other verdicts
                 log = self.report_dir / "checker-errors.log"
                 with open(log, "a", encoding="utf-8") as out:
                     out.write(f"--- {spec.name}\n{traceback.format_exc()}\n")
-                verdict = Verdict(spec.name, False,
+                verdict = Verdict(spec.name, "fail",
                                   f"the checker itself failed ({type(exc).__name__}: {exc}); "
-                                  f"this is a bug in the checker, see {log}")
+                                  f"this is a bug in the checker, see {log}",
+                                  evidence=checker.evidence)
                 verdicts.append(verdict)
                 continue
             verdicts.append(expected(spec, verdict))
@@ -311,15 +336,27 @@ class Run:
         return stats
 
 
+def unjudged(spec: CheckSpec, checker: CheckerType[Any], unoffered: list[str]) -> Verdict:
+    """A check whose evidence no node offers: not applicable, or failed if the scenario
+    requires it to be judged."""
+    what = ", ".join(unoffered)
+    if spec.required:
+        return checker.verdict(False, f"required, but no node offers {what} (none lists it "
+                               "in init_ok), so it cannot be judged")
+    return checker.not_applicable(f"no node offers {what} (none lists it in init_ok), which "
+                                  "this check judges from")
+
+
 def expected(spec: CheckSpec, verdict: Verdict) -> Verdict:
-    """A check the scenario expects to fail (``expect: fail``) passes when it fails."""
-    if spec.expect != "fail":
+    """A check the scenario expects to fail (``expect: fail``) passes when it fails. One
+    that was not judged (not applicable, unknown) stays as it is: it caught nothing."""
+    if spec.expect != "fail" or verdict.status not in ("pass", "fail"):
         return verdict
-    if verdict.passed:
-        return replace(verdict, passed=False,
+    if verdict.status == "pass":
+        return replace(verdict, status="fail",
                        detail=f"expected to catch a violation here, but passed: "
                               f"{verdict.detail}")
-    return replace(verdict, passed=True,
+    return replace(verdict, status="pass",
                    detail=f"caught the violation this scenario demonstrates: {verdict.detail}")
 
 
@@ -371,6 +408,7 @@ class MonitorRunner:
 
 
 def collect_states(cluster: Cluster) -> dict[str, dict[str, Any]]:
-    """Ask every running node for ``dchaos_state`` at once; silent nodes are left out."""
-    return cluster.ask_all(cluster.running_nodes(), {"type": "dchaos_state"},
+    """Ask every running node that reports its state (it listed ``dchaos_state`` in
+    ``init_ok``) for it at once; silent nodes are left out."""
+    return cluster.ask_all(cluster.offering(STATE), {"type": STATE},
                            reply_type="dchaos_state_ok", timeout=STATE_TIMEOUT)

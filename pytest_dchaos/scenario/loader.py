@@ -572,10 +572,11 @@ def _checks(node: YNode | None, root: YNode, protocol: ProtocolDecl, catalog: Ca
             raise owner.error(f"check {name!r} is listed twice", field=where)
         seen.add(name)
         options, expect = _expectation(options, f"{where}.{name}")
+        options, required = _requirement(options, f"{where}.{name}")
         values = decl.options.parse(options, f"{where}.{name}", ctx)
         with _located(where, name):
             checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line,
-                                    expect))
+                                    expect, required))
     return tuple(checks)
 
 
@@ -591,6 +592,21 @@ def _expectation(options: YNode, where: str) -> tuple[YNode, str]:
                            hint="expect: fail makes a scenario that demonstrates a known "
                                 "violation pass only if the check catches it")
     return YNode(rest, options.line, options.column, options.path), str(expect.value)
+
+
+def _requirement(options: YNode, where: str) -> tuple[YNode, bool]:
+    """Take the ``required: true | false`` every check accepts out of its options."""
+    if not options.is_mapping or "required" not in options.value:
+        return options, False
+    rest = {k: v for k, v in options.value.items() if k != "required"}
+    required = options.value["required"]
+    if not isinstance(required.value, bool):
+        raise required.error(f"expected true or false, got {required.value!r}",
+                             field=f"{where}.required",
+                             hint="required: true fails the check when the nodes offer "
+                                  "nothing it can judge from, instead of leaving it not "
+                                  "applicable")
+    return YNode(rest, options.line, options.column, options.path), required.value
 
 
 def _applies(decl: CheckerDecl | None, protocol: str) -> bool:

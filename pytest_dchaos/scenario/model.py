@@ -164,6 +164,9 @@ class CheckSpec:
     #: "pass", or "fail" for a scenario that demonstrates a known violation (the run
     #: passes only if the check catches it).
     expect: str = "pass"
+    #: The check must be judged: if no node offers what it judges from, it fails instead
+    #: of being not applicable.
+    required: bool = False
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.backends.local.backend import check_command, node_environment, this_python
+from pytest_dchaos.cluster.extensions import EXTENSIONS
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.families.conformance import (
-    EXTENSIONS,
     FAIL,
     NOT_APPLICABLE,
     PASS,

@@ -40,7 +40,7 @@ def test_fails_over_the_budget_naming_the_value_and_the_chattiest_types() -> Non
     assert not verdict.passed
     assert verdict.detail == ("3.00 servers messages per operation (over the budget of 2.5); "
                               "most sent: gossip 24, ihave 6")
-    assert dict(verdict.evidence["by_type"]) == {"gossip": 24, "ihave": 6}
+    assert dict(verdict.witness["by_type"]) == {"gossip": 24, "ihave": 6}
 
 
 @pytest.mark.parametrize(("of", "value", "passed"), [("clients", 2.0, True), ("all", 5.0, False)])

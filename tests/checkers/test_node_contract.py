@@ -31,7 +31,7 @@ def test_fails_naming_node_time_what_it_did_and_its_log() -> None:
         "2 contract violation(s): n2 at 2.50s: printed 'hello' on stdout; "
         "n3 at 4.00s: exited with code 1 — see nodes/n2/stderr.log, nodes/n3/stderr.log in "
         "the report folder")
-    assert [i["node"] for i in verdict.evidence["incidents"]] == ["n2", "n3"]
+    assert [i["node"] for i in verdict.witness["incidents"]] == ["n2", "n3"]
 
 
 def test_a_lost_agent_is_a_violation() -> None:

@@ -52,10 +52,37 @@ def test_a_plain_maelstrom_broadcast_node_runs_unchanged(tmp_path: Path,
     # It has no anti-entropy: what n4 missed while isolated stays missing.
     assert not verdicts["convergence"].passed
     assert "n4 lacks" in verdicts["convergence"].detail
-    # It has no membership: the check says so rather than passing.
-    assert not verdicts["failure_detection"].passed
-    assert "ever answered `members`" in verdicts["failure_detection"].detail
+    # It lists no extension, so it was sent none: the check that needs `members` is not
+    # applicable, neither passed nor failed.
+    assert verdicts["failure_detection"].status == "not_applicable"
+    assert "no node offers members" in verdicts["failure_detection"].detail
     assert result.record is not None and result.record.node_states == {}
+    assert result.record.extensions == dict.fromkeys(("n1", "n2", "n3", "n4"), frozenset())
+
+
+CALM = """\
+name: foreign-calm
+protocol: gossip
+cluster: {nodes: 3}
+workload: {clients: 2, rate: 30/s, duration: 2s, recovery: 5s}
+checks: [convergence, no_invented_values, failure_detection, rejoin]
+seed: 4
+"""
+
+
+@pytest.mark.slow
+def test_a_node_that_dies_on_unknown_types_is_sent_nothing_outside_maelstrom(
+        tmp_path: Path, no_leaks: None) -> None:
+    registry = Registry()
+    scenario = parse_scenario(CALM, str(tmp_path / "s.yaml"), registry)
+    result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "r",
+                                               node_command=(*NAIVE, "--die-on-unknown")),
+                          registry)
+    statuses = {v.name: v.status for v in result.checks}
+    assert statuses == {"convergence": "pass", "no_invented_values": "pass",
+                        "failure_detection": "not_applicable", "rejoin": "not_applicable",
+                        "node_contract": "pass"}, result.checks
+    assert result.passed
 
 
 @pytest.fixture

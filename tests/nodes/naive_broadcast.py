@@ -2,11 +2,15 @@
 """A Maelstrom broadcast node as people write them for Gossip Glomers: it floods every new
 value to its topology neighbours and knows nothing of pytest-dchaos — no ``members``, no
 ``dchaos_state``, no ``dchaos`` object in ``init``. It shows that such nodes run unchanged,
-and that checks needing what they lack fail with a reason instead of passing."""
+and that checks needing what they lack are not applicable to them.
+
+With ``--die-on-unknown`` it exits on a message type it does not know, as nodes built on a
+table of handlers often do: the harness must send it nothing outside Maelstrom's protocol."""
 
 import json
 import sys
 
+DIE_ON_UNKNOWN = "--die-on-unknown" in sys.argv
 node_id = None
 neighbours = []
 seen = set()
@@ -44,5 +48,7 @@ for line in sys.stdin:
             reply(msg, {"type": "broadcast_ok"})
     elif kind == "read":
         reply(msg, {"type": "read_ok", "messages": sorted(seen)})
+    elif DIE_ON_UNKNOWN:
+        sys.exit(f"unknown message type {kind!r}")
     elif "msg_id" in body:
         reply(msg, {"type": "error", "code": 10, "text": f"{kind} is not supported"})

@@ -275,3 +275,15 @@ def test_random_never_doubles_a_named_node(seed: int) -> None:
 def test_two_randoms_in_one_group_are_accepted() -> None:
     options = firing_options("{at: 1s, partition: {groups: [[random, random]]}}", 1)
     assert len(options.groups[0]) == 2
+
+
+def test_a_check_no_node_can_feed_is_not_applicable_unless_required() -> None:
+    from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
+    from pytest_dchaos.run.runner import unjudged
+    from pytest_dchaos.scenario.model import CheckSpec
+
+    loose = unjudged(CheckSpec("rejoin", None, 1), Rejoin(), ["members"])
+    assert (loose.status, loose.passed, loose.evidence) == ("not_applicable", None, "reported")
+    assert "no node offers members" in loose.detail
+    strict = unjudged(CheckSpec("rejoin", None, 1, required=True), Rejoin(), ["members"])
+    assert strict.status == "fail" and strict.detail.startswith("required, but no node")

@@ -725,9 +725,9 @@ def test_an_expected_failure_passes_only_when_the_check_fails() -> None:
     from pytest_dchaos.scenario.model import CheckSpec
 
     spec = CheckSpec("atomicity", NoOptions(), 1, expect="fail")
-    caught = expected(spec, Verdict("atomicity", False, "n1 committed, n2 aborted"))
+    caught = expected(spec, Verdict("atomicity", "fail", "n1 committed, n2 aborted"))
     assert caught.passed and "caught the violation" in caught.detail
-    missed = expected(spec, Verdict("atomicity", True, "all agree"))
+    missed = expected(spec, Verdict("atomicity", "pass", "all agree"))
     assert not missed.passed and "expected to catch a violation" in missed.detail
 
 
@@ -812,3 +812,25 @@ def test_fault_after_the_workload_names_its_entry() -> None:
     with pytest.raises(ScenarioError) as info:
         scenario(SHORT_RUN + "faults:\n  - {at: 1s, kill: n1}\n  - {at: 20s, kill: n2}\n")
     assert info.value.field == "faults[1].at"
+
+
+def test_an_expected_failure_that_was_not_judged_stays_unjudged() -> None:
+    from pytest_dchaos.record.result import Verdict
+    from pytest_dchaos.run.runner import expected
+    from pytest_dchaos.scenario.model import CheckSpec
+
+    spec = CheckSpec("atomicity", NoOptions(), 1, expect="fail")
+    for status in ("not_applicable", "unknown"):
+        verdict = Verdict("atomicity", status, "no state")  # type: ignore[arg-type]
+        assert expected(spec, verdict) == verdict
+
+
+def test_a_check_can_be_required() -> None:
+    sc = scenario(HEAD + "checks:\n  - failure_detection: {within: 2s, required: true}\n"
+                  "  - convergence\n")
+    assert [(c.name, c.required) for c in sc.checks] == [("failure_detection", True),
+                                                        ("convergence", False)]
+    assert sc.checks[0].options.within == 2.0
+    with pytest.raises(ScenarioError) as error:
+        scenario(HEAD + "checks:\n  - rejoin: {required: yes please}\n")
+    assert "checks[0].rejoin.required: expected true or false" in str(error.value)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dchaos.cluster.extensions import EXTENSIONS
 from pytest_dchaos.errors import DchaosError
-from pytest_dchaos.families.conformance import EXTENSIONS, FAIL, NOT_APPLICABLE, PASS
+from pytest_dchaos.families.conformance import FAIL, NOT_APPLICABLE, PASS
 from pytest_dchaos.testing import ConformanceReport, assert_conforms, check_conformance
 
 ROOT = Path(__file__).resolve().parents[2]

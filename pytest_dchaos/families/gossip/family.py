@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.extensions import MEMBERS
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.families.base import Monitor, ProtocolFamily, RunContext, Workload
@@ -96,7 +97,9 @@ class Gossip(ProtocolFamily):
         all see each other alive), or until recovery time is up."""
         acknowledged = {op.value for op in ctx.history.ops
                         if op.f == "broadcast" and op.type == OK}
-        want_membership = MEMBERSHIP in ctx.observations
+        # Only nodes that listed `members` are asked, and only views they give are awaited.
+        want_membership = MEMBERSHIP in ctx.observations and bool(
+            ctx.cluster.offering(MEMBERS, ctx.scenario.node_ids))
         timeout = min(ctx.scenario.workload.timeout, 2.0)
         converged_at: float | None = None
         settled_at: float | None = None
@@ -113,8 +116,9 @@ class Gossip(ProtocolFamily):
             if want_membership and settled_at is None:
                 views = query_members(ctx.cluster, live, timeout)
                 ctx.observations[MEMBERSHIP].append(MembershipSample(now, views))
-                if len(views) == len(live) and all(
-                        views[o].get(x) == "alive" for o in live for x in live):
+                observers = ctx.cluster.offering(MEMBERS, live)
+                if len(views) == len(observers) and all(
+                        views[o].get(x) == "alive" for o in observers for x in live):
                     settled_at = now
             return converged_at is not None and (settled_at is not None or not want_membership)
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_dchaos.cluster.extensions import MEMBERS
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import Workload
 from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
@@ -45,8 +46,9 @@ class GossipWorkload(Workload):
 
 def query_members(cluster: Cluster, nodes: tuple[str, ...], timeout: float
                   ) -> dict[str, dict[str, str]]:
-    """Ask ``nodes`` for their membership view at once; silent nodes are left out."""
-    replies = cluster.ask_all(nodes, {"type": "members"}, reply_type="members_ok",
-                              timeout=timeout)
+    """Ask those of ``nodes`` that answer ``members`` (they listed it in ``init_ok``) for
+    their membership view at once; silent nodes are left out."""
+    replies = cluster.ask_all(cluster.offering(MEMBERS, nodes), {"type": MEMBERS},
+                              reply_type="members_ok", timeout=timeout)
     return {node: {str(k): str(v) for k, v in reply["members"].items()}
             for node, reply in replies.items() if isinstance(reply.get("members"), dict)}

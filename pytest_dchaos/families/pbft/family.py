@@ -25,6 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.conformance import Conformance
@@ -112,13 +113,14 @@ class Pbft(ProtocolFamily):
                 break
         ctx.observations[PROBES] = Probing(healed_at, tuple(probes))
         byzantine = scheduled_byzantine(ctx.firings) | twinned(ctx.scenario)
-        honest = [n for n in ctx.cluster.running_nodes()
+        # Honest replicas that report their state; of the others nothing is known to await.
+        honest = [n for n in ctx.cluster.offering(STATE)
                   if ctx.cluster.plan.identity(n) not in byzantine]
         executed: dict[str, Any] = {}
 
         def settled() -> bool:
             nonlocal executed
-            replies = ctx.cluster.ask_all(honest, {"type": "dchaos_state"},
+            replies = ctx.cluster.ask_all(honest, {"type": STATE},
                                           reply_type="dchaos_state_ok", timeout=3.0)
             executed = {n: r.get("last_executed") for n, r in replies.items()}
             return len(replies) == len(honest) and len(set(executed.values())) <= 1

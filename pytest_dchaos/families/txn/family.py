@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.conformance import Conformance
@@ -97,9 +98,12 @@ class Transactions(ProtocolFamily):
 
 
 def _pending(cluster: Cluster, live: tuple[str, ...]) -> dict[str, list[str]] | None:
-    replies = cluster.ask_all(live, {"type": "dchaos_state"}, reply_type="dchaos_state_ok",
+    """Each reporting node's pending transactions; None if one did not answer. Nodes that
+    report no state are not asked: nothing is known of them to wait for."""
+    askable = cluster.offering(STATE, live)
+    replies = cluster.ask_all(askable, {"type": STATE}, reply_type="dchaos_state_ok",
                               timeout=3.0)
-    if len(replies) != len(live):
+    if len(replies) != len(askable):
         return None
     return {n: sorted(t for t, d in (r.get("decisions") or {}).items() if d == "pending")
             for n, r in replies.items()}

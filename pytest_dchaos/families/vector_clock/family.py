@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.conformance import Conformance
@@ -127,10 +128,12 @@ class VectorClock(ProtocolFamily):
 
 
 def _quiet(cluster: Cluster, live: tuple[str, ...]) -> bool:
-    """No node has a message in flight or held back."""
-    replies = cluster.ask_all(live, {"type": "dchaos_state"}, reply_type="dchaos_state_ok",
+    """No node that reports its state has a message in flight or held back (of the others
+    nothing is known to wait for)."""
+    askable = cluster.offering(STATE, live)
+    replies = cluster.ask_all(askable, {"type": STATE}, reply_type="dchaos_state_ok",
                               timeout=3.0)
-    return len(replies) == len(live) and all(
+    return len(replies) == len(askable) and all(
         not r.get("in_flight") and not r.get("held_back") for r in replies.values())
 
 

@@ -62,7 +62,7 @@ def test_fails_naming_each_node_and_the_values_it_lacks() -> None:
     assert "n2 lacks 1 (e.g. [2])" in verdict.detail
     assert "n3 lacks 2 (e.g. [2, 3])" in verdict.detail
     assert "Value 2 was acknowledged by n2 at 1.25s (history op " in verdict.detail
-    assert dict(verdict.evidence["missing"]) == {"n2": [2], "n3": [2, 3]}
+    assert dict(verdict.witness["missing"]) == {"n2": [2], "n3": [2, 3]}
 
 
 def test_a_down_node_is_not_required_to_converge() -> None:
@@ -81,7 +81,7 @@ def test_fails_when_a_live_node_never_answered_a_final_read() -> None:
     assert not verdict.passed
     assert verdict.detail == ("n3 never answered a final read, so convergence cannot be "
                               "shown")
-    assert verdict.evidence["unread"] == ["n3"]
+    assert verdict.witness["unread"] == ["n3"]
 
 
 def test_fails_when_convergence_took_longer_than_within() -> None:

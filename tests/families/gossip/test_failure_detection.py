@@ -57,7 +57,7 @@ def test_fails_when_an_observer_never_marks_the_crashed_node_dead() -> None:
     assert not verdict.passed
     assert "1 late or missed detection(s) (deadline 3s)" in verdict.detail
     assert "n2 marked n3 dead never while it lasted (failed at 5.00s)" in verdict.detail
-    assert list(verdict.evidence["misses"]) == [
+    assert list(verdict.witness["misses"]) == [
         "n2 marked n3 dead never while it lasted (failed at 5.00s)"]
 
 

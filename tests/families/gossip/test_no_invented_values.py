@@ -35,8 +35,8 @@ def test_fails_on_a_value_nobody_broadcast_naming_node_time_and_op() -> None:
     assert not verdict.passed
     assert verdict.detail == ("1 value(s) never broadcast: 99 (read on n3 at 2.50s "
                               "(history op 3))")
-    assert verdict.evidence["invented"] == [99]
-    assert verdict.evidence["resurrected"] == []
+    assert verdict.witness["invented"] == [99]
+    assert verdict.witness["resurrected"] == []
 
 
 def test_fails_on_a_value_whose_broadcast_definitely_failed() -> None:
@@ -44,7 +44,7 @@ def test_fails_on_a_value_whose_broadcast_definitely_failed() -> None:
     assert not verdict.passed
     assert verdict.detail == ("1 value(s) whose broadcast definitely failed: 7 (read on n2 "
                               "at 1.20s (history op 3))")
-    assert verdict.evidence["resurrected"] == [7]
+    assert verdict.witness["resurrected"] == [7]
 
 
 def test_reports_both_kinds_at_once() -> None:

@@ -53,7 +53,7 @@ def test_fails_when_a_node_is_never_readmitted() -> None:
     verdict = judge(readmitted_at({("n1", "n3"): 99.0}))
     assert not verdict.passed
     assert verdict.detail == "1 pair(s) not re-admitted within 10s: n1 still sees n3 as dead"
-    assert list(verdict.evidence["late"]) == ["n1 still sees n3 as dead"]
+    assert list(verdict.witness["late"]) == ["n1 still sees n3 as dead"]
 
 
 def test_fails_when_readmission_is_late_naming_how_late() -> None:

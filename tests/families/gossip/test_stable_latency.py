@@ -59,7 +59,7 @@ def test_passes_under_the_bound() -> None:
     assert verdict.detail == "2 values: p99 1500ms ≤ 2000ms"
     assert verdict.figures["max"] == pytest.approx(1500.0)
     assert verdict.figures["p0"] == pytest.approx(1000.0)
-    assert dict(verdict.evidence["slowest"]) == {"1": 1.5, "2": 1.0}
+    assert dict(verdict.witness["slowest"]) == {"1": 1.5, "2": 1.0}
 
 
 def test_fails_over_the_bound_naming_the_quantile_and_value() -> None:

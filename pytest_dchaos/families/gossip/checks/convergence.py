@@ -55,7 +55,7 @@ class Convergence(CheckerType[ConvergenceOptions]):
         if unread:
             return self.verdict(
                 False, f"{', '.join(unread)} never answered a final read, so convergence "
-                "cannot be shown", evidence={"unread": list(unread)}, figures=figures)
+                "cannot be shown", witness={"unread": list(unread)}, figures=figures)
         if missing:
             parts = [f"{node} lacks {len(values)} (e.g. {values[:SHOWN]})"
                      for node, values in sorted(missing.items())]
@@ -67,7 +67,7 @@ class Convergence(CheckerType[ConvergenceOptions]):
                 f"{conv.deadline - conv.healed_at:.1f}s of recovery: "
                 + "; ".join(parts) + (f". Value {first} was acknowledged by {source}"
                                       if source else ""),
-                evidence={"missing": {n: v[:50] for n, v in missing.items()}},
+                witness={"missing": {n: v[:50] for n, v in missing.items()}},
                 figures=figures)
         if took is None:
             # Each node's last successful read held everything, but no single round of

@@ -40,6 +40,8 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
            "no node is marked dead while it is up and reachable (false positives, at most "
            "`max_false_positives`). `nodes` limits which failed nodes are judged.")
     protocols = ("gossip",)
+    evidence = "reported"
+    requires = frozenset({"members"})
     needs = frozenset({MEMBERSHIP})
     options = s.Struct((
         s.Field("within", s.Duration(), "detection deadline", 3.0),
@@ -113,17 +115,17 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
         if len(false_positives) > options.max_false_positives:
             problems.append(f"{len(false_positives)} false positive(s): "
                             + "; ".join(false_positives[:5]))
-        evidence = {"misses": misses[:50], "false_positives": false_positives[:50]}
+        witness = {"misses": misses[:50], "false_positives": false_positives[:50]}
         if problems:
-            return self.verdict(False, "; ".join(problems), evidence, figures)
+            return self.verdict(False, "; ".join(problems), witness, figures)
         if not detections:
             return self.verdict(True, "no node failed long enough to judge detection; "
                                 f"{len(false_positives)} false positive(s) in "
-                                f"{len(answered)} samples", evidence, figures)
+                                f"{len(answered)} samples", witness, figures)
         return self.verdict(
             True, f"{len(detections)} detection(s), slowest {max(detections):.2f}s "
             f"(deadline {within:g}s, sampled every {interval:.2f}s); "
-            f"{len(false_positives)} false positive(s)", evidence, figures)
+            f"{len(false_positives)} false positive(s)", witness, figures)
 
 
 def _interval(samples: list[MembershipSample]) -> float:

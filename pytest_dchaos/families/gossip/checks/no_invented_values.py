@@ -46,6 +46,6 @@ class NoInventedValues(CheckerType[NoOptions]):
                 parts.append(f"{len(resurrected)} value(s) whose broadcast definitely "
                              f"failed: {shown}")
             return self.verdict(False, "; ".join(parts),
-                                evidence={"invented": list(invented)[:50],
+                                witness={"invented": list(invented)[:50],
                                           "resurrected": list(resurrected)[:50]})
         return self.verdict(True, f"{reads} reads returned only broadcast values")

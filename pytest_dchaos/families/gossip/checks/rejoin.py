@@ -21,6 +21,8 @@ class Rejoin(CheckerType[RejoinOptions]):
            "a restart, a partition ending), every live node sees every other live node alive "
            "and keeps seeing it so: healed and restarted nodes are re-admitted.")
     protocols = ("gossip",)
+    evidence = "reported"
+    requires = frozenset({"members"})
     needs = frozenset({MEMBERSHIP})
     options = s.Struct((s.Field("within", s.Duration(), "deadline after the heal", 10.0),),
                        shorthand="within")

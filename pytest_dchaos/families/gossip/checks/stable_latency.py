@@ -79,4 +79,4 @@ class StableLatency(CheckerType[Bounds]):
         if lost:
             detail += f" ({len(lost)} never stable: see convergence)"
         return self.verdict(passed, detail, figures=observed,
-                            evidence={"slowest": {str(v): round(t, 3) for v, t in slowest}})
+                            witness={"slowest": {str(v): round(t, 3) for v, t in slowest}})

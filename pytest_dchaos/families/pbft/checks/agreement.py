@@ -21,6 +21,8 @@ class Agreement(CheckerType[NoOptions]):
     doc = ("No two honest replicas commit different requests (or batches) at one sequence "
            "number (PBFT's safety).")
     protocols = ("pbft",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
@@ -40,7 +42,7 @@ class Agreement(CheckerType[NoOptions]):
                    "bound_broken": bool(note)}
         if conflicts:
             return self.verdict(False, listing(conflicts) + note,
-                                evidence={"conflicts": conflicts[:50]}, figures=figures)
+                                witness={"conflicts": conflicts[:50]}, figures=figures)
         replicas = len(honest_states(record))
         return self.verdict(True, f"{replicas} honest replicas agree on every one of "
                             f"{len(by_seq)} sequence numbers" + note, figures=figures)

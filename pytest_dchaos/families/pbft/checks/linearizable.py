@@ -72,6 +72,8 @@ class Linearizable(CheckerType[NoOptions]):
            "committed log in order, and that order respects real time: an operation that "
            "completed before another began comes first.")
     protocols = ("pbft",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
@@ -121,6 +123,6 @@ class Linearizable(CheckerType[NoOptions]):
         figures = {"judged": judged, "problems": len(problems)}
         if problems:
             return self.verdict(False, listing(problems) + bound_note(record),
-                                evidence={"problems": problems[:50]}, figures=figures)
+                                witness={"problems": problems[:50]}, figures=figures)
         return self.verdict(True, f"{judged} accepted results match the committed log, in "
                             "real-time order" + bound_note(record), figures=figures)

@@ -38,6 +38,8 @@ class Suspects(CheckerType[SuspectsOptions]):
            "when the replica reports `evidence` with times — and no honest replica lists an "
            "honest one that no fault touched.")
     protocols = ("pbft",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((
         s.Field("nodes", s.ListOf(s.NodeRef(()), scalar_ok=True), "the misbehaving replicas "
                 "(default: those the byzantine faults name)", None),

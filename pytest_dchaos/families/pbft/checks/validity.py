@@ -20,6 +20,8 @@ class Validity(CheckerType[NoOptions]):
     doc = ("Every request an honest replica committed was sent by a client, as sent: none "
            "forged, invented or altered.")
     protocols = ("pbft",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
@@ -43,7 +45,7 @@ class Validity(CheckerType[NoOptions]):
         figures = {"committed_requests": seen, "invented": len(invented)}
         if invented:
             return self.verdict(False, listing(invented) + bound_note(record),
-                                evidence={"invented": invented[:50]}, figures=figures)
+                                witness={"invented": invented[:50]}, figures=figures)
         return self.verdict(True, f"every request the {len(honest_states(record))} honest "
                             f"replicas committed ({seen} in all) was sent by a client"
                             + bound_note(record), figures=figures)

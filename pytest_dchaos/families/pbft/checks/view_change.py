@@ -52,6 +52,8 @@ class ViewChange(CheckerType[ViewChangeOptions]):
            "replica that is up installs a view with another primary within `within`. Needs "
            "`views` in the replicas' dchaos_state.")
     protocols = ("pbft",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((
         s.Field("within", s.Duration(), "time from the primary's fault to the new view", 3.0),
         s.Field("require", s.Bool(), "fail if no primary was faulty at all", True),

@@ -16,6 +16,8 @@ class Atomicity(CheckerType[NoOptions]):
            "committed; no value written by an aborted transaction is ever read; no write "
            "of an acknowledged transaction is lost (across crashes and restarts).")
     protocols = ("txn",)
+    evidence = "both"
+    requires = frozenset({"dchaos_state"})
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         if (refused := no_state(self, record)) is not None:
@@ -43,7 +45,7 @@ class Atomicity(CheckerType[NoOptions]):
         figures = {"transactions": len(f.calls), "split_decisions": len(split),
                    "unknown_keys": sorted(f.unknown_keys)}
         if problems:
-            return self.verdict(False, listing(problems), evidence={"problems": problems[:50]},
+            return self.verdict(False, listing(problems), witness={"problems": problems[:50]},
                                 figures=figures)
         note = (f" (keys {sorted(f.unknown_keys)} not judged: their node left no state)"
                 if f.unknown_keys else "")

@@ -23,6 +23,8 @@ class Blocking(InDoubtCheck):
            "coordinator stays undecided (holding its locks) while the coordinator is down, "
            "and decides within `within` of the coordinator's restart.")
     protocols = ("txn",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the coordinator's restart by which every "
                 "blocked participant decides", 1.0),

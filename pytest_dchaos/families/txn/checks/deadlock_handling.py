@@ -24,6 +24,8 @@ class DeadlockHandling(CheckerType[DeadlockHandlingOptions]):
            "and was broken by aborting one of its transactions within `within` of forming; "
            "no transaction was aborted as a deadlock victim outside such a cycle.")
     protocols = ("txn",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((
         s.Field("within", s.Duration(), "time from a cycle forming to its victim's abort",
                 1.0),

@@ -28,6 +28,8 @@ class Isolation(CheckerType[IsolationOptions]):
            "(a cycle through anti-dependencies: not serializable). Strict two-phase locking "
            "allows none.")
     protocols = ("txn",)
+    evidence = "both"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((s.Field("allow", s.ListOf(s.Str(
         ("G0", "G1a", "G1b", "G1c", "lost-update", "G2"))),
         "anomalies this scenario tolerates (reported, not failed)", ()),))
@@ -45,7 +47,7 @@ class Isolation(CheckerType[IsolationOptions]):
         if bad:
             parts = [f"{name}: {len(items)} ({items[0]})" for name, items in bad.items()]
             return self.verdict(False, "; ".join(parts),
-                                evidence={n: items[:20] for n, items in bad.items()},
+                                witness={n: items[:20] for n, items in bad.items()},
                                 figures=figures)
         tolerated = [f"{n} {len(i)}" for n, i in found.items() if i]
         return self.verdict(True, f"{committed} committed transactions, no anomaly"

@@ -21,6 +21,8 @@ class Termination(InDoubtCheck):
            "crashed coordinator left undecided is decided by its participants within "
            "`within` of the crash (crash faults, no partition).")
     protocols = ("txn",)
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the coordinator's crash", 2.0),
         s.Field("require", s.Bool(), "fail if no transaction was left in doubt", True),

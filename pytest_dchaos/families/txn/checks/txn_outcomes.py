@@ -17,6 +17,8 @@ class Outcomes(CheckerType[NoOptions]):
            "one (abort, code 14 or 30) committed nothing. Unknown outcomes are counted "
            "as they turned out.")
     protocols = ("txn",)
+    evidence = "both"
+    requires = frozenset({"dchaos_state"})
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         if (refused := no_state(self, record)) is not None:
@@ -38,7 +40,7 @@ class Outcomes(CheckerType[NoOptions]):
         counts = {o: sum(1 for c in f.calls if c.outcome == o) for o in ("ok", "fail", "info")}
         figures = {**counts, "info_turned": turned}
         if problems:
-            return self.verdict(False, listing(problems), evidence={"problems": problems[:50]},
+            return self.verdict(False, listing(problems), witness={"problems": problems[:50]},
                                 figures=figures)
         if not counts["ok"]:
             return self.verdict(False, "no transaction committed, so no outcome shows the "

@@ -13,6 +13,8 @@ class CausalDelivery(CausalCheck[NoOptions]):
     doc = ("No node delivers a broadcast before every broadcast in its causal past (what "
            "its origin had delivered when it sent it); none is delivered twice, and none "
            "that was never broadcast.")
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
@@ -52,7 +54,7 @@ class CausalDelivery(CausalCheck[NoOptions]):
         if count:
             return self.verdict(False, f"{count} of {deliveries} deliveries broke causal "
                                 f"order: " + "; ".join(violations),
-                                evidence={"violations": violations}, figures=figures)
+                                witness={"violations": violations}, figures=figures)
         if not deliveries:
             return self.verdict(False, "no node delivered any broadcast", figures=figures)
         return self.verdict(True, f"{deliveries} deliveries of {len(model.broadcasts)} "

@@ -47,7 +47,7 @@ class DeliveredEverywhere(CheckerType[DeliveredEverywhereOptions]):
             if unread:
                 parts.append(f"no final read succeeded on {', '.join(unread)}")
             return self.verdict(False, f"of {len(acknowledged)} acknowledged broadcasts: " +
-                                "; ".join(parts), evidence={"missing": lacking})
+                                "; ".join(parts), witness={"missing": lacking})
         took = (seen.converged_at - seen.healed_at
                 if seen.converged_at is not None else None)
         within = options.within

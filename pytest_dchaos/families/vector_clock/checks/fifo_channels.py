@@ -12,6 +12,8 @@ class FifoChannels(CausalCheck[NoOptions]):
     name = "fifo_channels"
     doc = ("Each node takes the messages of each channel in the order they were sent (what "
            "Chandy-Lamport snapshots rely on).")
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:

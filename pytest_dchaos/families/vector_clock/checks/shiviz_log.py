@@ -13,6 +13,8 @@ class ShivizLog(CausalCheck[NoOptions]):
     doc = ("The clocks in the nodes' event logs obey the rules ShiViz enforces (own entry "
            "1, 2, ... per logged event; only logged events of logged hosts; transitive), "
            "so the logs open in ShiViz as they are.")
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
 
     def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:

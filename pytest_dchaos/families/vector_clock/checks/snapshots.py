@@ -26,6 +26,8 @@ class Snapshots(CausalCheck[SnapshotsOptions]):
            "across the cut, and the resource is conserved (balances plus transfers in "
            "transit equal the total). Acknowledged snapshots must complete on every node, "
            "unless a node is down for good at the end (then they cannot).")
+    evidence = "reported"
+    requires = frozenset({"dchaos_state"})
     options = s.Struct((s.Field("complete", s.Bool(), "require every acknowledged snapshot "
                                 "to complete", True),))
     options_type = SnapshotsOptions
@@ -68,7 +70,7 @@ class Snapshots(CausalCheck[SnapshotsOptions]):
             return self.verdict(False, "; ".join(problems[:SHOWN]) +
                                 (f" (and {len(problems) - SHOWN} more)"
                                  if len(problems) > SHOWN else ""),
-                                evidence={"problems": problems[:50]}, figures=figures)
+                                witness={"problems": problems[:50]}, figures=figures)
         if not judged:
             down = ", ".join(sorted(record.down_at_end))
             why = ("no snapshot was taken (raise workload.snapshot_ratio)" if not asked else

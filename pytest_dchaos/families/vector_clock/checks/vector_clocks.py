@@ -25,6 +25,8 @@ class VectorClocks(CausalCheck[NoOptions]):
            "before the other in the harness's own happens-before (message trace plus each "
            "node's order): no false order, no missed order, every concurrent pair "
            "concurrent. Also fails when a log claims a receive the trace never carried.")
+    evidence = "both"
+    requires = frozenset({"dchaos_state"})
 
     def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
@@ -78,7 +80,7 @@ class VectorClocks(CausalCheck[NoOptions]):
                 broken.append(f"{false_order} pair(s) ordered that are not, {missed} "
                               "happened-before pair(s) not ordered: " + "; ".join(examples))
             return self.verdict(False, "; ".join(broken) + note,
-                                evidence={"examples": examples}, figures=figures)
+                                witness={"examples": examples}, figures=figures)
         return self.verdict(True, f"{total} events, {pairs} pairs: the reported clocks order "
                             f"exactly the {ordered_pairs} pairs that happened-before and "
                             f"leave the {pairs - ordered_pairs} concurrent pairs concurrent"
