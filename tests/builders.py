@@ -67,6 +67,16 @@ def read(values: Sequence[int] | None, start: float, end: float, outcome: str = 
                 list(values) if values is not None else None, node)
 
 
+def txn(process: str, ops: list[list[Any]], start: float, end: float | None,
+        outcome: str = OK, node: str = "n1") -> list[Op]:
+    """A txn-rw-register transaction: ``ops`` as it completed (the values its reads
+    returned); it was asked with every read's value null. A failed or unknown one completes
+    with what was asked."""
+    asked = [[f, k, None if f == "r" else v] for f, k, v in ops]
+    return call(process, "txn", asked, start, end, outcome,
+                ops if outcome == OK else asked, node)
+
+
 def history(*groups: Iterable[Op]) -> History:
     """A history from groups of ops, ordered by time (stable for equal times)."""
     ops = [o for group in groups for o in group]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.txn.checks.common import facts, listing, no_state
-from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.history import FAIL, OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 
 
@@ -28,7 +28,8 @@ class Atomicity(CheckerType[NoOptions]):
                  if len({v for v in d.values() if v != "pending"}) > 1}
         problems += [f"{t} decided differently: " + ", ".join(
             f"{n} {v}" for n, v in sorted(d.items())) for t, d in sorted(split.items())]
-        problems += [f"partly committed: {c.describe()}" for c in f.calls if f.partial(c)]
+        problems += [f"partly committed: {c.describe()} ({f.where(c)})"
+                     for c in f.calls if f.partial(c)]
         for call in f.calls:
             if call.outcome != OK:
                 continue
@@ -36,19 +37,27 @@ class Atomicity(CheckerType[NoOptions]):
                 if op[0] != "r" or op[2] is None:
                     continue
                 source = f.writer.get((op[1], op[2]))
-                if source is not None and source is not call and \
-                        f.committed(source) is False:
+                if source is None or source is call:
+                    continue
+                if source.outcome == FAIL:
                     problems.append(f"txn {call.index} read key {op[1]} = {op[2]}, written "
-                                    f"by txn {source.index}, which aborted")
+                                    f"by txn {source.index}, which was told it aborted")
+                elif f.committed(source) is False:
+                    problems.append(f"txn {call.index} read key {op[1]} = {op[2]}, written "
+                                    f"by txn {source.index}, which aborted (no node lists "
+                                    "its writes)")
             if f.committed(call) is False:
-                problems.append(f"acknowledged but lost: {call.describe()}")
+                problems.append(f"acknowledged but lost: {call.describe()} ({f.where(call)}; "
+                                f"versions reported by {f.reported_by()})")
         figures = {"transactions": len(f.calls), "split_decisions": len(split),
                    "unknown_keys": sorted(f.unknown_keys)}
         if problems:
             return self.verdict(False, listing(problems), witness={"problems": problems[:50]},
                                 figures=figures)
-        note = (f" (keys {sorted(f.unknown_keys)} not judged: their node left no state)"
-                if f.unknown_keys else "")
+        note = (f"; keys {sorted(f.unknown_keys)} not judged: no node that reported lists "
+                "them, and not every node reported its versions" if f.unknown_keys else "")
         return self.verdict(True, f"{len(f.decisions)} transaction decisions agree on every "
                             f"node; nothing partly committed, no aborted write read, no "
-                            f"acknowledged write lost{note}", figures=figures)
+                            f"acknowledged write lost (the client history against the "
+                            f"decisions and versions reported by {f.reported_by()}{note})",
+                            figures=figures)

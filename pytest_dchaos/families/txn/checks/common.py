@@ -1,10 +1,12 @@
 """What the transaction family's checks share: the run's transactions and their fate.
 
-They share one :class:`Facts` per record: every client transaction (its invocation and
-outcome), which transaction wrote each value (writes are unique per key, so a value names
-its writer), and each key's committed versions in order, as the node that owns the key
-reports them (``dchaos_state_ok.versions``). A transaction *committed* when its writes are
-among the versions; the history says what the client was told.
+They share one :class:`Facts` per record. From the client history (observed): every client
+transaction (its invocation and outcome), and which transaction wrote each value (writes are
+unique per key, so a value names its writer). From the nodes' ``dchaos_state`` (reported):
+each node's decisions, and each key's committed versions in order
+(``dchaos_state_ok.versions``) as whichever node lists the key reports them. No check
+assumes which node holds a key: a node that lists a key speaks for it, and every such
+statement is attributed to the node that made it.
 """
 
 from __future__ import annotations
@@ -40,18 +42,29 @@ class Call:
 class Facts:
     calls: list[Call]
     writer: dict[tuple[int, Any], Call]
-    versions: dict[int, list[Any]]
+    #: key -> node -> that key's committed versions in order, as the node reports them.
+    versions: dict[int, dict[str, list[Any]]]
+    #: The nodes that report versions at all (a node may offer ``dchaos_state`` without).
+    reporters: tuple[str, ...]
+    #: Keys written in the history that no report speaks for: no node lists them, and
+    #: some node left no versions (down at the end, or not offering them), so the key may
+    #: be that node's.
     unknown_keys: set[int]
     decisions: dict[str, dict[str, str]]  # txn id -> node -> decision
 
+    def holders(self, key: int, value: Any) -> list[str]:
+        """The nodes that list ``value`` among ``key``'s committed versions."""
+        return sorted(n for n, listed in self.versions.get(key, {}).items() if value in listed)
+
     def installed(self, call: Call) -> list[bool]:
-        """For each key it wrote (whose owner left its state): is its last write there?"""
-        return [values[-1] in self.versions.get(k, []) for k, values in call.writes.items()
+        """For each key it wrote (that the reports speak for): is its last write listed by
+        some node?"""
+        return [bool(self.holders(k, values[-1])) for k, values in call.writes.items()
                 if k not in self.unknown_keys]
 
     def committed(self, call: Call) -> bool | None:
-        """True if every write is a committed version, False if none is, None if mixed
-        (or unknown: a key's owner left no state)."""
+        """True if every write is a reported committed version, False if none is, None if
+        mixed (or unknown: no report speaks for its keys)."""
         seen = self.installed(call)
         if not seen:
             return None if call.writes else (call.outcome == OK)
@@ -62,6 +75,21 @@ class Facts:
     def partial(self, call: Call) -> bool:
         seen = self.installed(call)
         return any(seen) and not all(seen)
+
+    def where(self, call: Call) -> str:
+        """Which node lists each of the call's last writes: the reported evidence, named."""
+        parts = []
+        for key, values in call.writes.items():
+            if key in self.unknown_keys:
+                continue
+            nodes = self.holders(key, values[-1])
+            parts.append(f"key {key} = {values[-1]} listed by "
+                         + (", ".join(nodes) if nodes else "no node"))
+        return "; ".join(parts)
+
+    def reported_by(self) -> str:
+        """The nodes whose versions the verdict rests on, for a verdict's words."""
+        return ", ".join(self.reporters) if self.reporters else "no node"
 
 
 def facts(record: RunRecord) -> Facts:
@@ -83,22 +111,37 @@ def _facts(record: RunRecord) -> Facts:
                 call.writes.setdefault(key, []).append(value)
                 writer[(key, value)] = call
         calls.append(call)
-    nodes = list(record.nodes)
-    versions: dict[int, list[Any]] = {}
-    unknown: set[int] = set()
-    keys = {k for c in calls for _, k, _ in c.invoke.value}
-    for key in keys:
-        owner = nodes[key % len(nodes)]
-        state = record.node_states.get(owner)
-        if state is None:
-            unknown.add(key)
+    versions: dict[int, dict[str, list[Any]]] = defaultdict(dict)
+    reporters = []
+    for node, state in sorted(record.node_states.items()):
+        listed = state.get("versions")
+        if not isinstance(listed, Mapping):
             continue
-        versions[key] = list((state.get("versions") or {}).get(str(key), []))
+        reporters.append(node)
+        for key, values in listed.items():
+            number = reported_key(key)
+            if number is not None and isinstance(values, list):
+                versions[number][node] = list(values)
+    # With every node's versions in hand, a key nobody lists has none; otherwise it may
+    # live on a node that did not say.
+    complete = set(reporters) >= set(record.nodes)
+    written = {k for c in calls for k in c.writes}
+    unknown = set() if complete else {k for k in written if k not in versions}
     decisions: dict[str, dict[str, str]] = defaultdict(dict)
     for node, state in record.node_states.items():
         for txn, decision in (state.get("decisions") or {}).items():
             decisions[txn][node] = decision
-    return Facts(calls, writer, versions, unknown, dict(decisions))
+    return Facts(calls, writer, dict(versions), tuple(reporters), unknown, dict(decisions))
+
+
+def reported_key(key: Any) -> int | None:
+    """A key as a node reports it (JSON object keys are strings), as the history has it."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return None
 
 
 def listing(items: list[str], total: int | None = None) -> str:

@@ -68,7 +68,10 @@ def anomalies(f: Facts) -> dict[str, list[str]]:
             if current is None or _rank(kind) < _rank(current):
                 edges[a.index][b.index] = kind
 
-    for key, versions in f.versions.items():
+    # Until this check orders versions from the history itself, it takes a key's order from
+    # the first node that lists it.
+    orders = {k: next(iter(by_node.values()), []) for k, by_node in f.versions.items()}
+    for key, versions in orders.items():
         writers = [f.writer.get((key, v)) for v in versions]
         for a, b in pairwise(writers):
             if a is not None and b is not None:
@@ -95,7 +98,7 @@ def anomalies(f: Facts) -> dict[str, list[str]]:
                                         f"intermediate write of txn {source.index}")
                 else:
                     edge(source, call, "wr")
-            versions = f.versions.get(key, [])
+            versions = orders.get(key, [])
             position = versions.index(value) + 1 if value in versions else (
                 0 if value is None else None)
             if position is None:

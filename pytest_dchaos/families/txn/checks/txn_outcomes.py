@@ -29,9 +29,11 @@ class Outcomes(CheckerType[NoOptions]):
         for call in f.calls:
             committed = f.committed(call)
             if call.outcome == FAIL and committed:
-                problems.append(f"told aborted, but committed: {call.describe()}")
+                problems.append(f"told aborted, but committed: {call.describe()} "
+                                f"({f.where(call)})")
             elif call.outcome == OK and committed is False:
-                problems.append(f"told ok, but not committed: {call.describe()}")
+                problems.append(f"told ok, but not committed: {call.describe()} "
+                                f"({f.where(call)})")
             elif call.outcome not in (OK, FAIL) and call.writes:
                 turned["commit" if committed else "abort" if committed is False
                        else "unknown"] += 1
@@ -47,7 +49,8 @@ class Outcomes(CheckerType[NoOptions]):
                                 "store works", figures=figures)
         return self.verdict(True, f"{counts['ok']} ok, {counts['fail']} aborted, "
                             f"{counts['info']} unknown (of which {turned['commit']} committed, "
-                            f"{turned['abort']} did not): every outcome holds",
+                            f"{turned['abort']} did not): every outcome holds (the client "
+                            f"history against the versions reported by {f.reported_by()})",
                             figures=figures)
 
 
@@ -60,13 +63,11 @@ def _bad_reads(f: Facts, call: Call) -> list[str]:
         if kind == "w":
             own[key] = value
             continue
-        if key in f.unknown_keys:
-            continue
         if key in own:
             if value != own[key]:
                 problems.append(f"txn {call.index} read key {key} = {value} after writing "
                                 f"{own[key]} to it itself")
-        elif value is not None and value not in f.versions.get(key, []) and \
-                f.writer.get((key, value)) is None:
-            problems.append(f"txn {call.index} read key {key} = {value}, which nobody wrote")
+        elif value is not None and f.writer.get((key, value)) is None:
+            problems.append(f"txn {call.index} read key {key} = {value}, which no client "
+                            "wrote")
     return problems

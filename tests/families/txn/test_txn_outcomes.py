@@ -1,0 +1,31 @@
+"""The txn_outcomes check on hand-built runs."""
+
+from __future__ import annotations
+
+from pytest_dchaos.checkers.base import NoOptions
+from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
+from tests.builders import history, record, txn
+from tests.families.txn.runs import sharded_by_range
+
+
+def test_a_node_that_shards_otherwise_passes() -> None:
+    verdict = Outcomes().check(NoOptions(), sharded_by_range())
+    assert verdict.passed, verdict.detail
+    assert "versions reported by n1, n2, n3" in verdict.detail
+
+
+def test_an_abort_that_a_node_lists_as_committed_names_the_node() -> None:
+    rec = sharded_by_range()
+    rec.node_states["n3"]["versions"]["1"] = [1]
+    verdict = Outcomes().check(NoOptions(), rec)
+    assert not verdict.passed
+    assert "told aborted, but committed: txn 4" in verdict.detail
+    assert "(key 1 = 1 listed by n3)" in verdict.detail
+
+
+def test_a_read_of_a_value_no_client_wrote() -> None:
+    rec = record(history(txn("c1", [["r", 0, 42]], 0.0, 0.1)), nodes=1)
+    rec.node_states = {"n1": {"decisions": {}, "versions": {"0": [42]}}}
+    verdict = Outcomes().check(NoOptions(), rec)
+    assert not verdict.passed
+    assert "txn 1 read key 0 = 42, which no client wrote" in verdict.detail
