@@ -4,9 +4,11 @@ Clients send Maelstrom txn-rw-register transactions (``[["r", k, null], ["w", k,
 any node, which coordinates them. Keys come from a small key space so that transactions
 contend; every write gives its key a value never written to it before, so each value read
 traces back to exactly one transaction. After the faults heal, the final phase waits until
-no node has a transaction still pending (or recovery time runs out), and the nodes'
-``dchaos_state`` — every decision, the committed versions of every key — is what the
-checks (``checks/``, a module each) judge together with the history.
+no node has a transaction still pending (or recovery time runs out). The checks
+(``checks/``, a module each) judge the client history; the nodes' ``dchaos_state`` — their
+decisions, each key's committed versions as whichever node lists the key reports them — is
+reported evidence, cross-checked against the history and attributed to the node that
+reported it.
 
 The commit protocol (``2pc`` / ``3pc``) and the deadlock detector are cluster parameters
 (``cluster.params``), handed to the nodes in ``init``.
@@ -43,8 +45,8 @@ class Transactions(ProtocolFamily):
     name = "txn"
     doc = ("Read/write transactions over a sharded key-value store, committed with 2PC or "
            "3PC (cluster.params.commit_protocol) under strict two-phase locking, with "
-           "deadlock detection: atomicity, outcomes, isolation anomalies (G0, G1, lost "
-           "update, G2), blocking, termination, deadlock handling.")
+           "deadlock detection: atomicity, outcomes, isolation anomalies (G0, G1, "
+           "G-single, G2, lost update), blocking, termination, deadlock handling.")
     default_checks = ("atomicity", "txn_outcomes", "isolation")
     workload_options = (
         s.Field("keys", s.Int(min=1), "how many keys transactions draw from (fewer keys, "

@@ -1,176 +1,102 @@
-"""The ``isolation`` check: Elle-style anomalies over the committed transactions."""
+"""The ``isolation`` check: Elle-style anomalies, judged from the client history.
+
+The dependency graph comes from what clients saw (:mod:`.dependencies` says what that can
+and cannot show); the nodes' reported versions, when they offer them, only add version
+order, after a cross-check against the history that fails the check where they disagree.
+So a node that reports nothing is judged black-box, and one that reports is judged no more
+leniently.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import pairwise
+from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.families.txn.checks.common import Call, Facts, facts, no_state
-from pytest_dchaos.record.history import FAIL, OK
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.families.txn.checks.common import Facts, facts, listing
+from pytest_dchaos.families.txn.checks.dependencies import ANOMALIES, Anomaly, analyse
+from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
+
+#: How many anomalies of each name, and mismatches, the verdict's witness keeps.
+KEPT = 20
 
 
 @dataclass(frozen=True)
 class IsolationOptions:
-    #: Anomaly names: G0, G1a, G1b, G1c, lost-update, G2.
+    #: Anomaly names: G0, G1a, G1b, G1c, G-single, G2, lost-update.
     allow: tuple[str, ...]
 
 
 class Isolation(CheckerType[IsolationOptions]):
     name = "isolation"
-    doc = ("Isolation anomalies in the spirit of Elle, over the committed transactions and "
-           "each key's version order: G0 (write cycle, dirty write), G1a (aborted read), "
-           "G1b (intermediate read), G1c (cycle of writes and reads), lost update, and G2 "
-           "(a cycle through anti-dependencies: not serializable). Strict two-phase locking "
+    doc = ("Isolation anomalies found as Elle finds them, from the client history alone: "
+           "a dependency graph of the committed transactions (wr from each read's value; "
+           "ww and rw from each key's version order, as far as reads and writes show it: "
+           "the initial state first, a transaction's read before its write) and its "
+           "cycles, each named by its own edges: G0 (ww only, a dirty write), G1c (ww and "
+           "wr), G-single (exactly one rw: read skew), G2 (two or more rw: write skew); "
+           "also G1a (aborted read), G1b (intermediate read) and lost update. The nodes' "
+           "reported versions, if they offer them, add version order after a cross-check "
+           "against the history; a mismatch fails the check. Strict two-phase locking "
            "allows none.")
     protocols = ("txn",)
-    evidence = "both"
-    requires = frozenset({"dchaos_state"})
-    options = s.Struct((s.Field("allow", s.ListOf(s.Str(
-        ("G0", "G1a", "G1b", "G1c", "lost-update", "G2"))),
-        "anomalies this scenario tolerates (reported, not failed)", ()),))
+    evidence = "observed"
+    options = s.Struct((s.Field("allow", s.ListOf(s.Str(ANOMALIES)),
+                                "anomalies this scenario tolerates (reported, not failed): "
+                                "G2 is two or more anti-dependencies (write skew, which "
+                                "snapshot isolation allows), not G-single", ()),))
     options_type = IsolationOptions
 
     def check(self, options: IsolationOptions, record: RunRecord) -> Verdict:
-        if (refused := no_state(self, record)) is not None:
-            return refused
         f = facts(record)
-        found = anomalies(f)
-        allowed = set(options.allow)
-        figures = {name: len(items) for name, items in found.items()}
-        bad = {n: items for n, items in found.items() if items and n not in allowed}
-        committed = sum(1 for c in f.calls if f.committed(c))
+        result = analyse(f)
+        found = result.anomalies
+        figures: dict[str, Any] = {name: len(found[name]) for name in ANOMALIES}
+        figures.update(transactions=result.transactions, edges=result.graph.count(),
+                       versions_reported_by=list(f.reporters),
+                       mismatches=len(result.mismatches), overruled=len(result.overruled))
+        basis = _basis(f)
+        # The history alone is observed evidence; reported versions, once cross-checked,
+        # add to it.
+        rests_on: EvidenceKind = "both" if f.reporters else "observed"
+        if result.mismatches:
+            return self.verdict(
+                False, f"the versions the nodes report contradict the client history: "
+                f"{listing(result.mismatches)}", witness={
+                    "mismatches": result.mismatches[:KEPT], **_witness(f, found, ())},
+                figures=figures, evidence=rests_on)
+        bad = [n for n in ANOMALIES if found[n] and n not in options.allow]
         if bad:
-            parts = [f"{name}: {len(items)} ({items[0]})" for name, items in bad.items()]
-            return self.verdict(False, "; ".join(parts),
-                                witness={n: items[:20] for n, items in bad.items()},
-                                figures=figures)
-        tolerated = [f"{n} {len(i)}" for n, i in found.items() if i]
-        return self.verdict(True, f"{committed} committed transactions, no anomaly"
-                            + (f" (tolerated: {', '.join(tolerated)})" if tolerated else ""),
-                            figures=figures)
+            parts = [f"{n}: {len(found[n])} ({found[n][0].detail})" for n in bad]
+            witness = _witness(f, found, bad)
+            if result.overruled:
+                witness["overruled"] = result.overruled[:KEPT]
+            return self.verdict(False, "; ".join(parts) + f" ({basis})", witness=witness,
+                                figures=figures, evidence=rests_on)
+        tolerated = [f"{n} {len(found[n])}" for n in ANOMALIES if found[n]]
+        return self.verdict(True, f"{result.transactions} committed transactions, no anomaly"
+                            + (f" (tolerated: {', '.join(tolerated)})" if tolerated else "")
+                            + f" ({basis})", figures=figures, evidence=rests_on)
 
 
-def anomalies(f: Facts) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {n: [] for n in ("G0", "G1a", "G1b", "G1c", "lost-update",
-                                                   "G2")}
-    committed = [c for c in f.calls if f.committed(c)]
-    ids = {id(c) for c in committed}
-    edges: dict[int, dict[int, str]] = defaultdict(dict)  # from -> to -> kind (ww/wr/rw)
-
-    def edge(a: Call, b: Call, kind: str) -> None:
-        if a is not b and id(a) in ids and id(b) in ids:
-            current = edges[a.index].get(b.index)
-            if current is None or _rank(kind) < _rank(current):
-                edges[a.index][b.index] = kind
-
-    # Until this check orders versions from the history itself, it takes a key's order from
-    # the first node that lists it.
-    orders = {k: next(iter(by_node.values()), []) for k, by_node in f.versions.items()}
-    for key, versions in orders.items():
-        writers = [f.writer.get((key, v)) for v in versions]
-        for a, b in pairwise(writers):
-            if a is not None and b is not None:
-                edge(a, b, "ww")
-    readers_of: dict[tuple[int, int], dict[int, Call]] = defaultdict(dict)
-    for call in f.calls:
-        if call.outcome != OK:
-            continue
-        own: set[int] = set()
-        for kind, key, value in call.ops:
-            if kind == "w":
-                own.add(key)
-                continue
-            if key in own or key in f.unknown_keys:
-                continue
-            source = f.writer.get((key, value)) if value is not None else None
-            if source is not None and source is not call:
-                committed_source = f.committed(source)
-                if committed_source is False or source.outcome == FAIL:
-                    found["G1a"].append(f"txn {call.index} read {key}={value} of aborted txn "
-                                        f"{source.index}")
-                elif source.writes.get(key, [value])[-1] != value:
-                    found["G1b"].append(f"txn {call.index} read {key}={value}, an "
-                                        f"intermediate write of txn {source.index}")
-                else:
-                    edge(source, call, "wr")
-            versions = orders.get(key, [])
-            position = versions.index(value) + 1 if value in versions else (
-                0 if value is None else None)
-            if position is None:
-                continue
-            readers_of[(key, position)][call.index] = call
-            if position < len(versions):
-                nxt = f.writer.get((key, versions[position]))
-                if nxt is not None:
-                    edge(call, nxt, "rw")
-    for (key, position), readers in readers_of.items():
-        writers_too = [c for c in readers.values() if key in c.writes and f.committed(c)]
-        if len(writers_too) > 1:
-            found["lost-update"].append(
-                f"txns {', '.join(str(c.index) for c in writers_too)} all read version "
-                f"{position} of key {key} and all wrote it")
-    for component in _cycles(edges):
-        kinds = {edges[a][b] for a in component for b in edges[a] if b in component}
-        name = "G0" if kinds == {"ww"} else "G1c" if "rw" not in kinds else "G2"
-        # The smallest kind set the cycle needs decides its name; with only ww edges in
-        # the component it is a write cycle.
-        found[name].append(f"cycle among txns {sorted(component)[:8]} "
-                           f"({', '.join(sorted(kinds))} edges)")
-    return found
+def _basis(f: Facts) -> str:
+    """The evidence the verdict rests on, in words."""
+    if not f.reporters:
+        return "judged from the client history alone: no node reports versions"
+    return (f"judged from the client history, with the version orders reported by "
+            f"{f.reported_by()}, cross-checked against it")
 
 
-def _rank(kind: str) -> int:
-    return {"ww": 0, "wr": 1, "rw": 2}[kind]
-
-
-def _cycles(edges: Mapping[int, Mapping[int, str]]) -> list[set[int]]:
-    """Strongly connected components with more than one transaction (Tarjan, iterative)."""
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    stack: list[int] = []
-    on_stack: set[int] = set()
-    result: list[set[int]] = []
-    counter = 0
-    for root in list(edges):
-        if root in index:
-            continue
-        work = [(root, iter(edges.get(root, {})))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            advanced = False
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(edges.get(child, {}))))
-                    advanced = True
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = set()
-                while True:
-                    top = stack.pop()
-                    on_stack.discard(top)
-                    component.add(top)
-                    if top == node:
-                        break
-                if len(component) > 1:
-                    result.append(component)
-    return result
+def _witness(f: Facts, found: dict[str, list[Anomaly]], names: Iterable[str]
+              ) -> dict[str, Any]:
+    """The anomalies, with the transactions they name as the clients saw them."""
+    out: dict[str, Any] = {}
+    named: set[int] = set()
+    for name in names:
+        out[name] = [a.to_json() for a in found[name][:KEPT]]
+        named.update(t for a in found[name][:KEPT] for t in a.txns)
+    if named:
+        out["transactions"] = {str(c.index): c.describe() for c in f.calls if c.index in named}
+    return out
