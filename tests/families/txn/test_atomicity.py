@@ -39,7 +39,7 @@ def test_a_key_no_report_speaks_for_is_not_judged() -> None:
     del rec.node_states["n2"]  # down at the end: any key no other node lists may be its
     verdict = Atomicity().check(NoOptions(), rec)
     assert verdict.passed, verdict.detail
-    assert "keys [1, 4, 5] not judged" in verdict.detail
+    assert "keys 1, 4, 5 not judged" in verdict.detail
 
 
 def test_a_read_of_a_failed_write_is_caught_from_the_history() -> None:

@@ -54,8 +54,15 @@ class Atomicity(CheckerType[NoOptions]):
         if problems:
             return self.verdict(False, listing(problems), witness={"problems": problems[:50]},
                                 figures=figures)
-        note = (f"; keys {sorted(f.unknown_keys)} not judged: no node that reported lists "
-                "them, and not every node reported its versions" if f.unknown_keys else "")
+        if not f.reporters:
+            note = "; no node reports versions, so no write was judged lost or partial"
+        elif f.unknown_keys:
+            keys = sorted(f.unknown_keys)
+            more = f" and {len(keys) - 10} more" if len(keys) > 10 else ""
+            note = (f"; keys {', '.join(map(str, keys[:10]))}{more} not judged: no node "
+                    "that reported lists them, and not every node reported")
+        else:
+            note = ""
         return self.verdict(True, f"{len(f.decisions)} transaction decisions agree on every "
                             f"node; nothing partly committed, no aborted write read, no "
                             f"acknowledged write lost (the client history against the "

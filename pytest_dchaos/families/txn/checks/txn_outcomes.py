@@ -50,7 +50,8 @@ class Outcomes(CheckerType[NoOptions]):
         return self.verdict(True, f"{counts['ok']} ok, {counts['fail']} aborted, "
                             f"{counts['info']} unknown (of which {turned['commit']} committed, "
                             f"{turned['abort']} did not): every outcome holds (the client "
-                            f"history against the versions reported by {f.reported_by()})",
+                            f"history against the versions reported by {f.reported_by()}"
+                            + ("" if f.reporters else ": writes not judged") + ")",
                             figures=figures)
 
 
