@@ -21,7 +21,9 @@ class Blocking(InDoubtCheck):
     name = "blocking"
     doc = ("Two-phase commit blocks, as it must: a participant that voted yes and lost its "
            "coordinator stays undecided (holding its locks) while the coordinator is down, "
-           "and decides within `within` of the coordinator's restart.")
+           "and decides within `within` of the coordinator's restart. A decision the "
+           "coordinator sent before it went down, arriving just after (the message trace "
+           "shows it), is no failure to block.")
     protocols = ("txn",)
     evidence = "reported"
     requires = frozenset({"dchaos_state"})

@@ -196,6 +196,9 @@ class InDoubt:
 
 
 CASES = ("before_decision", "after_decision")
+#: What the in-doubt verdicts rest on, in their words.
+BASIS = (" (the participants' blocked spans and the coordinators' recovery, as the nodes "
+         "report them, against the crashes and the message trace the harness saw)")
 
 
 def _case(record: RunRecord, doubt: InDoubt) -> str:
@@ -218,17 +221,67 @@ def cases_option() -> s.Field:
                    "coordinator down before it decided, after (decided, not delivered)", ())
 
 
+#: How soon after a message arrives a participant may act on it, deciding: it forces its
+#: log first, and on a loaded machine that takes a while. A decision this soon after a
+#: message its coordinator sent before going down may have been taken on that message.
+ACTING = 0.25
+
+#: (sender, receiver) -> (when sent, when it arrived) of every message that arrived.
+Deliveries = dict[tuple[str, str], list[tuple[float, float]]]
+
+
+def _deliveries(record: RunRecord) -> Deliveries:
+    """The message trace (observed: the agents carried these), for the nodes that crashed:
+    only their last words matter here."""
+    crashed = {n for e in record.faults if e.effect == "crash" for n in e.nodes}
+    sent: dict[str, float] = {}
+    arrived: Deliveries = defaultdict(list)
+    for event in record.trace():
+        if event.get("src") not in crashed:
+            continue
+        if event.get("ev") == "send":
+            sent[str(event.get("id"))] = float(event["t"])
+        elif event.get("ev") == "recv" and str(event.get("id")) in sent:
+            arrived[(event["src"], event["dest"])].append((sent[str(event["id"])],
+                                                           float(event["t"])))
+    return dict(arrived)
+
+
+def told_before_down(deliveries: Deliveries, coord: str, node: str, back: float | None,
+                     decided: float) -> bool:
+    """Did ``node`` decide right after a message ``coord`` sent it before going down had
+    arrived? Then the coordinator may well have told it the outcome (a decision on its way
+    when the coordinator died): the participant was not left in doubt.
+
+    Every message the coordinator sent before it came back (``back``) was sent before it
+    went down: a dead node sends nothing, and what its agent reads after the kill is what
+    it wrote before. The trace carries no transaction, so any message counts; what bounds
+    the excuse is time: such messages arrive within a link's delay of the crash, and a
+    participant that does not block decides on its own clock, later."""
+    if back is not None and decided >= back:
+        return False  # decided once the coordinator was back: judged as such
+    return any((back is None or sent < back) and decided - ACTING <= arrived <= decided
+               for sent, arrived in deliveries.get((coord, node), []))
+
+
 def in_doubt(record: RunRecord) -> Iterable[InDoubt]:
     """Every (participant, transaction) that waited on its outcome (the nodes' ``blocked``
-    spans) while the transaction's coordinator was down (the crash faults)."""
+    spans, reported) while the transaction's coordinator was down (the crash faults,
+    observed), unless the coordinator's word was on its way when it went down (the
+    message trace, observed: see :func:`told_before_down`)."""
     down = _down_intervals(record)
+    deliveries = record.derive("txn_deliveries", _deliveries) if down else {}
     for node, state in record.node_states.items():
         for txn, span in (state.get("blocked") or {}).items():
             coord = txn.split(".", 1)[0]
             since, until = span.get("since"), span.get("until")
             for start, end in down.get(coord, []):
-                if since is not None and _overlaps(since, until, start, end):
-                    yield InDoubt(node, txn, coord, since, until, start, end)
+                if since is None or not _overlaps(since, until, start, end):
+                    continue
+                if until is not None and told_before_down(deliveries, coord, node, end,
+                                                          until):
+                    continue
+                yield InDoubt(node, txn, coord, since, until, start, end)
 
 
 @dataclass(frozen=True)
@@ -266,11 +319,12 @@ class InDoubtCheck(CheckerType[InDoubtOptions]):
         figures = {"in_doubt": len(doubts),
                    "max_s": round(max(delays), 3) if delays else None, **counts}
         if problems:
-            return self.verdict(False, listing(problems), figures=figures)
+            return self.verdict(False, listing(problems) + BASIS, figures=figures)
         if not doubts and options.require:
             return self.verdict(False, f"none {self.seen_as} by a crashed coordinator, so "
-                                f"{self.unshown}", figures=figures)
-        return self.verdict(True, self.summary(len(doubts), counts, delays), figures=figures)
+                                f"{self.unshown}{BASIS}", figures=figures)
+        return self.verdict(True, self.summary(len(doubts), counts, delays) + BASIS,
+                            figures=figures)
 
     @abstractmethod
     def judge_one(self, d: InDoubt, options: InDoubtOptions, record: RunRecord
