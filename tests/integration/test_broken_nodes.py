@@ -113,6 +113,16 @@ CASES = [
     # writer went on to commit.
     Case("txn_dirty_reads", "isolation", "G1a|G1b|G1c|G2",
          CONTENDED + "checks: [isolation]\n", "txn"),
+    # Reads that take no lock but see only committed values, from a node whose state lists
+    # no versions: only the client history shows the lost updates and the read skew. More
+    # reads than CONTENDED, over a few more keys: transactions that read before they write.
+    Case("txn_unlocked_reads", "isolation", "lost-update|G-single|G2", """\
+        cluster: {nodes: 3}
+        network: {latency: 10ms}
+        workload: {clients: 8, rate: 150/s, duration: 4s, recovery: 5s, keys: 6, min_ops: 2,
+                   max_ops: 4, read_ratio: 0.6}
+        checks: [isolation]
+        """, "txn"),
     Case("txn_trigger_happy", "deadlock_handling", "no confirmed cycle names it",
          CONTENDED + "checks: [deadlock_handling]\n", "txn"),
     Case("txn_forgets_commits", "atomicity", "acknowledged but lost", """\
