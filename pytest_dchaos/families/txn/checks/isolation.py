@@ -16,6 +16,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.txn.checks.common import Facts, facts, listing
 from pytest_dchaos.families.txn.checks.dependencies import ANOMALIES, Anomaly, analyse
+from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
@@ -76,7 +77,10 @@ class Isolation(CheckerType[IsolationOptions]):
             return self.verdict(False, "; ".join(parts) + f" ({basis})", witness=witness,
                                 figures=figures, evidence=rests_on)
         tolerated = [f"{n} {len(found[n])}" for n in ANOMALIES if found[n]]
-        return self.verdict(True, f"{result.transactions} committed transactions, no anomaly"
+        committed = sum(1 for c in f.calls if c.outcome == OK)
+        unknown = result.transactions - committed
+        also = f" and {unknown} unknown that wrote (they may have)" if unknown else ""
+        return self.verdict(True, f"{committed} committed transactions{also}, no anomaly"
                             + (f" (tolerated: {', '.join(tolerated)})" if tolerated else "")
                             + f" ({basis})", figures=figures, evidence=rests_on)
 
