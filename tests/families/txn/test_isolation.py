@@ -40,7 +40,7 @@ def w(key: int, value: Any) -> list[Any]:
 
 
 def found(verdict: Verdict, name: str) -> list[dict[str, Any]]:
-    return list(verdict.evidence.get(name, []))
+    return list(verdict.witness.get(name, []))
 
 
 # -- each anomaly, caught and named ----------------------------------------------------------
@@ -211,7 +211,7 @@ def test_reported_versions_that_contradict_the_history_fail(versions: dict[str, 
     assert verdict.detail.startswith("the versions the nodes report contradict the client "
                                      "history: ")
     assert expected in verdict.detail
-    assert verdict.evidence["mismatches"][0] == expected
+    assert verdict.witness["mismatches"][0] == expected
 
 
 def test_a_reported_order_overrules_a_read_before_a_write_and_makes_a_cycle() -> None:
@@ -222,7 +222,7 @@ def test_a_reported_order_overrules_a_read_before_a_write_and_makes_a_cycle() ->
     assert not verdict.passed
     assert verdict.detail.startswith(
         "G1c: 1 (T1 -wr (key 0)-> T2 -ww (key 0, as n2 reports)-> T1)")
-    assert verdict.evidence["overruled"] == ["n2 lists key 0 = 2 before 1, which T2 saw first"]
+    assert verdict.witness["overruled"] == ["n2 lists key 0 = 2 before 1, which T2 saw first"]
 
 
 def test_two_nodes_listing_a_key_in_different_orders_fail() -> None:
