@@ -190,8 +190,10 @@ class VectorClockNode:
         self.runtime.reply(msg, {"type": "cbcast_ok", "vc": event["vc"]})
 
     def deliver(self, body: JSON) -> None:
+        # The message rides along so that the harness can match the log to what clients
+        # read, entry by entry.
         self.commit(self.log.new("deliver", origin=body["origin"], seq_b=body["seq_b"],
-                                 body=body))
+                                 message=body["message"], body=body))
 
     def try_deliver(self) -> None:
         """Deliver every held-back broadcast whose causal past has been delivered."""

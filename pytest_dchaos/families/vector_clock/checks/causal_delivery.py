@@ -1,61 +1,198 @@
-"""The ``causal_delivery`` check: nothing delivered before its causal past."""
+"""The ``causal_delivery`` check: nothing delivered before its causal past — judged on what
+clients read, and, where nodes report event logs, on those logs checked against the reads.
+
+Observed (always): every successful read in the history — during the run and the final
+reads — lists what its node delivered, in delivery order. No read may list a broadcast
+before one in its causal past, or without it; none may list one twice, or one that was
+never broadcast. The causal past comes from the client history alone (``client_order``):
+program order of acknowledged broadcasts on a node, and what a read of a node showed it had
+delivered before a later broadcast there, closed transitively. It needs no report.
+
+What the history cannot show needs the nodes' event logs (``dchaos_state``, reported): the
+causal past through a node that delivered a broadcast but was not read before it broadcast
+again. The message trace cannot stand in for it — it does not say which broadcast a message
+carried, and a broadcast received is not yet delivered. So where nodes report logs, the
+check also (as before) judges each log's deliveries against the harness's happens-before
+from logs and trace (``causality``), and cross-checks the logs against the reads: a read of
+a node must list, position by position, the deliveries its log records (the same message
+where the log names it, a broadcast from the same origin where it does not). A mismatch —
+an honest log behind a read that hands out another order — fails, naming node, message and
+positions. Reads made before a node's last restart are not compared with its log: a node
+without stable storage starts a new log.
+"""
 
 from __future__ import annotations
 
-from pytest_dchaos.checkers.base import NoOptions
+from collections.abc import Hashable
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType, NoOptions
+from pytest_dchaos.families.vector_clock import client_order
 from pytest_dchaos.families.vector_clock.causality import Causality
-from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, CausalCheck
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, analysis
+from pytest_dchaos.families.vector_clock.client_order import ClientOrder, Read
+from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 
 
-class CausalDelivery(CausalCheck[NoOptions]):
+class CausalDelivery(CheckerType[NoOptions]):
     name = "causal_delivery"
-    doc = ("No node delivers a broadcast before every broadcast in its causal past (what "
-           "its origin had delivered when it sent it); none is delivered twice, and none "
-           "that was never broadcast.")
-    evidence = "reported"
-    requires = frozenset({"dchaos_state"})
+    doc = ("No read lists a broadcast before (or without) one in its causal past — the past "
+           "taken from the client history: what a node had acknowledged or been read to "
+           "have delivered before a broadcast there — nor one twice, nor one never "
+           "broadcast. Where nodes report event logs, each log's deliveries are also judged "
+           "against the happens-before the harness builds from logs and trace, and must "
+           "match, position by position, what reads of that node listed.")
+    protocols = ("vector_clock",)
+    evidence = "observed"
 
-    def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
-              model: Causality) -> Verdict:
-        violations: list[str] = []
-        count = deliveries = 0
-        for node, events in facts.logs.items():
-            delivered: dict[str, int] = {}
-            for position, event in enumerate(events, start=1):
-                if event.get("kind") != "deliver":
-                    continue
-                deliveries += 1
-                origin, seq = str(event.get("origin")), event.get("seq_b")
-                key = (origin, seq if isinstance(seq, int) else -1)
-                problem = None
-                if key not in model.broadcasts and facts.sources.get(origin) != "missing":
-                    problem = f"{node} delivered {origin}#{seq}, which {origin} never broadcast"
-                elif isinstance(seq, int) and delivered.get(origin, 0) >= seq:
-                    problem = f"{node} delivered {origin}#{seq} twice"
-                elif isinstance(seq, int) and delivered.get(origin, 0) != seq - 1:
-                    problem = (f"{node} delivered {origin}#{seq} before {origin}#"
-                               f"{delivered.get(origin, 0) + 1} (same origin, earlier)")
-                else:
-                    for other, need in sorted(model.causal_past.get(key, {}).items()):
-                        if delivered.get(other, 0) < need:
-                            problem = (f"{node} delivered {origin}#{seq} (its event {position}) "
-                                       f"before {other}#{delivered.get(other, 0) + 1}, "
-                                       f"which is in its causal past")
-                            break
-                if problem:
-                    count += 1
-                    if len(violations) < SHOWN:
-                        violations.append(problem)
-                if isinstance(seq, int):
-                    delivered[origin] = max(delivered.get(origin, 0), seq)
-        figures = {"deliveries": deliveries, "violations": count,
-                   "broadcasts": len(model.broadcasts)}
-        if count:
-            return self.verdict(False, f"{count} of {deliveries} deliveries broke causal "
-                                f"order: " + "; ".join(violations),
-                                witness={"violations": violations}, figures=figures)
-        if not deliveries:
-            return self.verdict(False, "no node delivered any broadcast", figures=figures)
-        return self.verdict(True, f"{deliveries} deliveries of {len(model.broadcasts)} "
-                            "broadcasts, all in causal order", figures=figures)
+    def check(self, options: NoOptions, record: RunRecord) -> Verdict:
+        order = record.derive("client_order",
+                              lambda r: client_order.build(r.history, r.faults))
+        seen, read_problems = _judge_reads(order)
+        figures: dict[str, Any] = {"reads": len(order.reads), "broadcasts":
+                                   len(order.broadcasts), "read_violations": len(read_problems)}
+        facts = analysis(record)
+        reported = facts.causality is not None
+        problems = list(read_problems)
+        if facts.causality is not None:
+            log_problems, deliveries = _judge_logs(facts, facts.causality)
+            mismatches = _logs_against_reads(facts, order, record)
+            figures.update(deliveries=deliveries, log_violations=len(log_problems),
+                           log_read_mismatches=len(mismatches))
+            problems += log_problems + mismatches
+        else:
+            deliveries = 0
+        evidence: EvidenceKind = "both" if reported else "observed"
+        if problems:
+            parts = [f"{len(read_problems)} read(s) broke causal order"] if read_problems \
+                else []
+            if reported:
+                parts.append(f"{figures['log_violations']} logged deliveries broke causal "
+                             f"order, {figures['log_read_mismatches']} node(s) logged "
+                             "other deliveries than reads listed")
+            return self.verdict(False, "; ".join(parts) + ": " + "; ".join(problems[:SHOWN]),
+                                witness={"violations": problems[:50]}, figures=figures,
+                                evidence=evidence)
+        if not seen and not deliveries:
+            return self.verdict(False, "no read listed any broadcast and no node logged a "
+                                "delivery, so nothing was judged", figures=figures,
+                                evidence=evidence)
+        detail = (f"{len(order.reads)} reads of {len(order.broadcasts)} broadcasts listed "
+                  "them in causal order")
+        if reported:
+            detail += (f"; {deliveries} logged deliveries in causal order, and every log "
+                       "agrees with the reads of its node")
+        return self.verdict(True, detail, figures=figures, evidence=evidence)
+
+
+def _judge_reads(order: ClientOrder) -> tuple[int, list[str]]:
+    """How many read entries there were, and a sentence per read that breaks the order."""
+    problems: list[str] = []
+    judged: dict[tuple[Hashable, ...], list[client_order.Misorder]] = {}
+    seen = 0
+    for read in order.reads:
+        seen += len(read.messages)
+        if read.messages not in judged:
+            judged[read.messages] = order.judge(read.messages)
+        found = judged[read.messages]
+        if found:
+            problems.append(_describe(order, read, found[0]))
+    return seen, problems
+
+
+def _describe(order: ClientOrder, read: Read, problem: client_order.Misorder) -> str:
+    where = f"{read.node}'s read by {read.process} (returned at {read.returned:.3f}s)"
+    what = f"{problem.message!r} (position {problem.position})"
+    if problem.kind == "duplicate":
+        return f"{where} lists {what} twice, first at position {problem.cause_position}"
+    if problem.kind == "unknown":
+        return f"{where} lists {what}, which was never broadcast"
+    cause = f"{problem.cause!r}"
+    placed = (f"before {cause} (position {problem.cause_position})"
+              if problem.cause_position is not None else f"without {cause}")
+    return (f"{where} lists {what} {placed}, which is in its causal past: "
+            f"{order.why(problem.message, problem.cause)}")
+
+
+def _judge_logs(facts: Analysis, model: Causality) -> tuple[list[str], int]:
+    """Each log's deliveries against the harness's happens-before (reported evidence)."""
+    violations: list[str] = []
+    deliveries = 0
+    for node, events in facts.logs.items():
+        delivered: dict[str, int] = {}
+        for position, event in enumerate(events, start=1):
+            if event.get("kind") != "deliver":
+                continue
+            deliveries += 1
+            origin, seq = str(event.get("origin")), event.get("seq_b")
+            key = (origin, seq if isinstance(seq, int) else -1)
+            problem = None
+            if key not in model.broadcasts and facts.sources.get(origin) != "missing":
+                problem = f"{node} logged delivering {origin}#{seq}, which {origin} never " \
+                          "broadcast"
+            elif isinstance(seq, int) and delivered.get(origin, 0) >= seq:
+                problem = f"{node} logged delivering {origin}#{seq} twice"
+            elif isinstance(seq, int) and delivered.get(origin, 0) != seq - 1:
+                problem = (f"{node} logged delivering {origin}#{seq} before {origin}#"
+                           f"{delivered.get(origin, 0) + 1} (same origin, earlier)")
+            else:
+                for other, need in sorted(model.causal_past.get(key, {}).items()):
+                    if delivered.get(other, 0) < need:
+                        problem = (f"{node} logged delivering {origin}#{seq} (its event "
+                                   f"{position}) before {other}#{delivered.get(other, 0) + 1}"
+                                   ", which is in its causal past")
+                        break
+            if problem:
+                violations.append(problem)
+            if isinstance(seq, int):
+                delivered[origin] = max(delivered.get(origin, 0), seq)
+    return violations, deliveries
+
+
+def _logs_against_reads(facts: Analysis, order: ClientOrder, record: RunRecord) -> list[str]:
+    """One sentence per node whose log records other deliveries than its reads listed."""
+    mismatches: list[str] = []
+    for node, events in facts.logs.items():
+        if facts.sources.get(node) == "missing":
+            continue
+        logged = [e for e in events if e.get("kind") == "deliver"]
+        life = _last_restart(record, node)
+        for read in order.reads:
+            if read.node != node or read.invoked < life:
+                continue
+            problem = _compare(order, node, logged, read)
+            if problem:
+                mismatches.append(problem)
+                break  # one per node: the rest of its reads follow from the same log
+    return mismatches
+
+
+def _compare(order: ClientOrder, node: str, logged: list[dict[str, Any]],
+             read: Read) -> str | None:
+    where = f"{node}'s read by {read.process} (returned at {read.returned:.3f}s)"
+    if len(read.messages) > len(logged):
+        return (f"{where} lists {len(read.messages)} broadcasts, but {node}'s log records "
+                f"only {len(logged)} deliveries (position {len(logged) + 1} is "
+                f"{read.messages[len(logged)]!r})")
+    for position, (message, event) in enumerate(zip(read.messages, logged, strict=False),
+                                                start=1):
+        origin, seq = event.get("origin"), event.get("seq_b")
+        if "message" in event:
+            agrees = client_order.message_key(event["message"]) == message
+            named = f"{origin}#{seq} (message {event['message']!r})"
+        else:
+            # The log names broadcasts by origin and number, reads by message: without the
+            # message in the log, the origin is what the two can be matched on.
+            agrees = order.origin.get(message, origin) == origin
+            named = f"{origin}#{seq}"
+        if not agrees:
+            return (f"{where} lists {message!r} at position {position}, but {node}'s log "
+                    f"records delivery {position} as {named}")
+    return None
+
+
+def _last_restart(record: RunRecord, node: str) -> float:
+    """When ``node`` last came back from a crash or restart (its log may start there)."""
+    times = [e.time for e in record.faults if node in e.nodes and (
+        e.effect == "restart" or (e.effect == "crash" and e.action == "end"))]
+    return max(times, default=float("-inf"))
