@@ -102,6 +102,11 @@ CASES = [
         """),
     Case("vc_deliver_on_arrival", "causal_delivery", "broke causal order",
          SKEWED + "checks: [causal_delivery]\n", "vector_clock"),
+    # Reads are the only place the bug shows: more of them, and the history has more causal
+    # order to hold them to.
+    Case("vc_reads_in_arrival_order", "causal_delivery", "which is in its causal past",
+         SKEWED.replace("transfer_ratio: 0.4", "read_ratio: 0.3, transfer_ratio: 0.2")
+         + "checks: [causal_delivery]\n", "vector_clock"),
     Case("vc_no_merge", "vector_clocks", "happened-before pair(s) not ordered",
          SKEWED + "checks: [vector_clocks]\n", "vector_clock"),
     Case("vc_scalar_clock", "vector_clocks", "pair(s) ordered that are not",

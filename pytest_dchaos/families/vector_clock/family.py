@@ -5,9 +5,10 @@ units of the resource between nodes (``transfer``) and start snapshots (``snapsh
 After the faults heal, the final phase reads every live node until each has delivered
 every acknowledged broadcast and has nothing in flight, so that snapshots can complete.
 
-The checks (``checks/``) judge the nodes' event logs against the happens-before relation
-the harness computes itself (``causality``). The report folder also gets ``shiviz.log``
-(open it in ShiViz as it is) and ``spacetime.svg``.
+The checks (``checks/``) judge what clients read against the causal order the client
+history shows (``client_order``), and the nodes' event logs against the happens-before
+relation the harness computes itself (``causality``) and against those reads. The report
+folder also gets ``shiviz.log`` (open it in ShiViz as it is) and ``spacetime.svg``.
 
 Registered through the ``dchaos`` entry-point group, as a third-party family would be.
 """

@@ -5,8 +5,10 @@ node's event log — from its ``dchaos_state``, or for a node that was down at t
 the ``events.jsonl`` it left in its folder — and the family's happens-before model
 (``causality``) built from those logs and the message trace.
 
-* ``causal_delivery``: no node delivers a broadcast before one in its causal past, none
-  delivers one twice or one that was never broadcast;
+* ``causal_delivery``: no read lists a broadcast before one in its causal past (judged on
+  the client history, ``client_order``), nor does any log deliver one so; logs agree with
+  the reads; none is delivered twice, none that was never broadcast (it uses the analysis
+  only where there are logs);
 * ``delivered_everywhere``: every acknowledged broadcast is delivered on every live node;
 * ``vector_clocks``: the clocks nodes report order two events exactly when one happened
   before the other — every concurrent pair is concurrent, no false order, no missed one;
