@@ -48,31 +48,33 @@ class CausalDelivery(CheckerType[NoOptions]):
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         order = record.derive("client_order",
                               lambda r: client_order.build(r.history, r.faults))
-        seen, read_problems = _judge_reads(order)
+        seen, bad_reads, read_problems = _judge_reads(order)
         figures: dict[str, Any] = {"reads": len(order.reads), "broadcasts":
-                                   len(order.broadcasts), "read_violations": len(read_problems)}
+                                   len(order.broadcasts), "read_violations": bad_reads}
         facts = analysis(record)
         reported = facts.causality is not None
-        problems = list(read_problems)
+        log_problems: list[str] = []
         if facts.causality is not None:
             log_problems, deliveries = _judge_logs(facts, facts.causality)
             mismatches = _logs_against_reads(facts, order, record)
             figures.update(deliveries=deliveries, log_violations=len(log_problems),
                            log_read_mismatches=len(mismatches))
-            problems += log_problems + mismatches
+            log_problems += mismatches
         else:
             deliveries = 0
         evidence: EvidenceKind = "both" if reported else "observed"
-        if problems:
-            parts = [f"{len(read_problems)} read(s) broke causal order"] if read_problems \
-                else []
+        if read_problems or log_problems:
+            parts = [f"{bad_reads} read(s) broke causal order"] if bad_reads else []
             if reported:
                 parts.append(f"{figures['log_violations']} logged deliveries broke causal "
                              f"order, {figures['log_read_mismatches']} node(s) logged "
                              "other deliveries than reads listed")
-            return self.verdict(False, "; ".join(parts) + ": " + "; ".join(problems[:SHOWN]),
-                                witness={"violations": problems[:50]}, figures=figures,
-                                evidence=evidence)
+            # Both kinds in the detail when there are both: each points at another fault.
+            shown = read_problems[:SHOWN - min(2, len(log_problems))]
+            shown += log_problems[:SHOWN - len(shown)]
+            return self.verdict(False, "; ".join(parts) + ": " + "; ".join(shown),
+                                witness={"violations": (read_problems + log_problems)[:50]},
+                                figures=figures, evidence=evidence)
         if not seen and not deliveries:
             return self.verdict(False, "no read listed any broadcast and no node logged a "
                                 "delivery, so nothing was judged", figures=figures,
@@ -85,19 +87,25 @@ class CausalDelivery(CheckerType[NoOptions]):
         return self.verdict(True, detail, figures=figures, evidence=evidence)
 
 
-def _judge_reads(order: ClientOrder) -> tuple[int, list[str]]:
-    """How many read entries there were, and a sentence per read that breaks the order."""
+def _judge_reads(order: ClientOrder) -> tuple[int, int, list[str]]:
+    """How many read entries there were, how many reads break the order, and a sentence
+    for each fault, once per node (its later reads repeat what an earlier one listed)."""
     problems: list[str] = []
     judged: dict[tuple[Hashable, ...], list[client_order.Misorder]] = {}
-    seen = 0
+    told: set[tuple[str, str, Hashable, Hashable]] = set()
+    seen = bad = 0
     for read in order.reads:
         seen += len(read.messages)
         if read.messages not in judged:
             judged[read.messages] = order.judge(read.messages)
         found = judged[read.messages]
         if found:
-            problems.append(_describe(order, read, found[0]))
-    return seen, problems
+            bad += 1
+            first = found[0]
+            if (read.node, first.kind, first.message, first.cause) not in told:
+                told.add((read.node, first.kind, first.message, first.cause))
+                problems.append(_describe(order, read, first))
+    return seen, bad, problems
 
 
 def _describe(order: ClientOrder, read: Read, problem: client_order.Misorder) -> str:
