@@ -46,10 +46,107 @@ def test_passes_when_every_live_node_marks_the_crashed_one_dead_in_time() -> Non
     verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": 7.0}))
     assert verdict.passed, verdict.detail
     assert verdict.detail == ("2 detection(s), slowest 2.00s (deadline 3s, sampled every "
-                              "0.50s); 0 false positive(s)")
+                              "0.50s), none flapped back; 0 false positive(s)")
     assert verdict.figures["detections"] == 2
     assert verdict.figures["max_detection_s"] == pytest.approx(2.0)
     assert verdict.figures["false_positives"] == 0
+
+
+def test_passes_when_the_crashed_node_stays_dead_to_the_end() -> None:
+    verdict = judge(KILL_N3, crash_views({"n1": 6.0, "n2": 6.5}), stop=20.0)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["flaps"] == 0
+    assert verdict.figures["not_dead_at_end"] == 0
+    assert list(verdict.witness["flaps"]) == []
+
+
+def flapping(back: tuple[float, float], state: str = "alive") -> State:
+    """n3 crashes at 5s for good; n1 marks it dead at 6s but shows it ``state`` again from
+    ``back[0]`` until ``back[1]``; n2 marks it dead at 6.5s and keeps it so."""
+    detected = crash_views({"n1": 6.0, "n2": 6.5})
+
+    def view(t: float, observer: str, member: str) -> Any:
+        if (observer, member) == ("n1", "n3") and back[0] <= t < back[1]:
+            return state
+        return detected(t, observer, member)
+
+    return view
+
+
+def test_fails_when_an_observer_flaps_back_to_alive_while_the_node_is_still_down() -> None:
+    verdict = judge(KILL_N3, flapping((8.0, 9.0)))
+    assert not verdict.passed
+    assert verdict.detail == (
+        "1 flap(s) back from dead while still down: n1 showed n3 alive again at 8.00s after "
+        "marking it dead at 6.00s (n3 down since 5.00s)")
+    assert verdict.figures["flaps"] == 1
+    assert verdict.figures["detections"] == 2  # the first detection itself was in time
+
+
+def test_a_dead_member_shown_suspect_again_is_a_flap_too() -> None:
+    verdict = judge(KILL_N3, flapping((8.0, 9.0), "suspect"))
+    assert not verdict.passed
+    assert "n1 showed n3 suspect again at 8.00s" in verdict.detail
+
+
+def test_fails_when_a_node_down_for_good_is_shown_alive_at_the_end() -> None:
+    verdict = judge(KILL_N3, flapping((10.0, 99.0)))
+    assert not verdict.passed
+    assert verdict.detail.endswith(
+        "n1 showed n3 alive again at 10.00s after marking it dead at 6.00s (n3 down since "
+        "5.00s), and still alive at the end (12.00s)")
+    assert verdict.figures["not_dead_at_end"] == 1
+
+
+def test_every_down_episode_is_judged_not_only_the_first() -> None:
+    faults = [fault(2.0, "start", "f1", "crash", ["n3"], kind="kill"),
+              fault(6.0, "end", "f1", "crash", ["n3"], kind="kill"),
+              fault(8.0, "start", "f2", "crash", ["n3"], kind="kill")]
+
+    def state(t: float, observer: str, member: str) -> str | None:
+        if observer == "n3" and (2.0 <= t < 6.0 or t >= 8.0):
+            return None
+        if member == "n3" and 3.0 <= t < 6.0:
+            return "dead"  # detected the first time; never the second
+        return "alive"
+
+    verdict = judge(faults, state, stop=14.0)
+    assert not verdict.passed
+    assert verdict.figures["detections"] == 2
+    assert "n1 marked n3 dead never while it lasted (failed at 8.00s)" in verdict.detail
+    assert "n2 marked n3 dead never while it lasted (failed at 8.00s)" in verdict.detail
+    assert verdict.figures["not_dead_at_end"] == 2
+
+
+def test_alive_again_once_the_node_is_back_is_no_flap() -> None:
+    faults = [fault(5.0, "start", "f1", "crash", ["n3"], kind="kill"),
+              fault(9.0, "end", "f1", "crash", ["n3"], kind="kill")]
+
+    def state(t: float, observer: str, member: str) -> str | None:
+        if observer == "n3" and 5.0 <= t < 9.0:
+            return None
+        if member == "n3" and 6.0 <= t < 8.5:
+            return "dead"
+        return "alive"  # the answers to the sample stamped 8.5s came after the restart
+
+    verdict = judge(faults, state)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["flaps"] == 0
+
+
+def test_an_observer_first_asked_late_that_still_shows_the_node_alive_missed_it() -> None:
+    def state(t: float, observer: str, member: str) -> str | None:
+        if observer == "n3" and t >= 5.0:
+            return None
+        if observer == "n2" and 5.0 <= t < 9.0:
+            return None  # n2 did not answer in time to be asked
+        if member == "n3" and t >= 5.0 and (observer == "n1" and t >= 6.0):
+            return "dead"
+        return "alive"
+
+    verdict = judge(KILL_N3, state)
+    assert not verdict.passed
+    assert "n2 marked n3 dead never while it lasted (failed at 5.00s)" in verdict.detail
 
 
 def test_fails_when_an_observer_never_marks_the_crashed_node_dead() -> None:
@@ -82,6 +179,17 @@ def test_nodes_option_limits_which_failures_are_judged() -> None:
     views = crash_views({"n1": None, "n2": None})
     assert not judge(KILL_N3, views).passed
     assert judge(KILL_N3, views, "failure_detection: {nodes: [n2]}").passed
+
+
+def test_false_positives_are_counted_over_every_sample() -> None:
+    def state(t: float, observer: str, member: str) -> str:
+        marked = (observer, member) == ("n1", "n2") and (2.0 <= t < 3.0 or 7.0 <= t < 8.0)
+        return "dead" if marked else "alive"
+
+    verdict = judge([], state)
+    assert not verdict.passed
+    assert verdict.figures["false_positives"] == 2
+    assert "n1 marked n2 dead at 7.00s while it was up and reachable" in verdict.detail
 
 
 def test_fails_on_a_false_positive_naming_observer_member_and_time() -> None:

@@ -1,16 +1,29 @@
-"""``failure_detection``: failed nodes are marked dead in time, healthy ones never are.
+"""``failure_detection``: failed nodes are marked dead in time and stay dead while they are
+down; healthy ones never are marked dead.
 
 Judged from the membership views sampled during the run (the gossip family's monitor asks
 every node for ``members`` every ``membership_interval``) against the conditions rebuilt
-from the fault timeline (see ``conditions``). A member must be marked dead by an observer
-within ``within`` once it has crashed, been paused, or been cut off from the observer with
-no path of working links between them — if that lasted long enough to judge. Marking a
-member dead while it was up and both links between the two had been intact for ``within``
-is a false positive.
+from the fault timeline (see ``conditions``). Every *down episode* of a member as seen
+from an observer — crashed, paused, or cut off from the observer with no path of working
+links between them — is judged on its own, over every sample taken while it lasted (if it
+lasted long enough to judge):
+
+* the observer must mark the member dead within ``within``;
+* once it has, it must keep it dead until the episode ends. Showing it alive or suspect
+  again is a *flap*: a down member cannot refute, so nothing the observer may believe can
+  outrank its own death verdict (SWIM orders suspect below dead at one incarnation, and
+  only the member raises its incarnation). A dead→suspect move matters as much as
+  dead→alive: suspects are still members, sent traffic and counted on;
+* so a member down for good must not be shown alive or suspect in the observer's last
+  view (a miss or a flap, named as one; the figure ``not_dead_at_end`` counts them).
+
+Marking a member dead while it was up and both links between the two had been intact for
+``within`` is a false positive, counted over every sample.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -25,6 +38,10 @@ from pytest_dchaos.families.gossip.observations import (
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
+#: The monitor stamps a sample when it asks and waits up to max(interval, 0.5 s) for the
+#: answers, so a view stamped this close to a heal or restart may already show its effect.
+ANSWER_WAIT = 0.5
+
 
 @dataclass(frozen=True)
 class FailureDetectionOptions:
@@ -34,11 +51,25 @@ class FailureDetectionOptions:
     nodes: tuple[str, ...] | None
 
 
+@dataclass
+class _Findings:
+    detections: list[float]
+    misses: list[str]
+    flaps: list[str]
+    #: Episodes lasting to the end whose last view shows the member not dead (each also
+    #: counted as a miss or a flap, which name it).
+    not_dead_at_end: int = 0
+    too_short: int = 0
+
+
 class FailureDetection(CheckerType[FailureDetectionOptions]):
     name = "failure_detection"
-    doc = ("Every live node marks a crashed, paused or cut-off node dead within `within`; "
-           "no node is marked dead while it is up and reachable (false positives, at most "
-           "`max_false_positives`). `nodes` limits which failed nodes are judged.")
+    doc = ("Every live node marks a crashed, paused or cut-off node dead within `within` and "
+           "keeps it dead while it stays down (shown alive or suspect again is a flap; shown "
+           "so at the end while down for good fails too); every down episode is judged. No "
+           "node is marked dead while it is up and reachable (false positives, counted over "
+           "every sample, at most `max_false_positives`). `nodes` limits which failed nodes "
+           "are judged.")
     protocols = ("gossip",)
     evidence = "reported"
     requires = frozenset({"members"})
@@ -59,63 +90,32 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
         within = options.within
         interval = _interval(answered)
         conditions = Conditions(record.faults, record.nodes)
-        end = answered[-1].t
-        targets = set(options.nodes or record.nodes)
+        found = _judge_episodes(answered, conditions, record.nodes,
+                                set(options.nodes or record.nodes), within, interval)
+        false_positives = _false_positives(answered, record.nodes, conditions, within)
 
-        detections: list[float] = []
-        misses: list[str] = []
-        too_short = 0
-        for observer in record.nodes:
-            for member in targets:
-                if member == observer:
-                    continue
-                for start, stop in conditions.failure_intervals(observer, member, end):
-                    if stop - start < within + interval:
-                        too_short += 1
-                        continue
-                    seen = [smp.t for smp in answered
-                            if start <= smp.t < stop and smp.state(observer, member) == DEAD]
-                    if not any(observer in smp.views for smp in answered
-                               if start <= smp.t <= start + within + interval):
-                        continue  # the observer could not be asked (paused, overloaded)
-                    if seen and seen[0] - start <= within + interval:
-                        detections.append(seen[0] - start)
-                    else:
-                        when = (f"only after {seen[0] - start:.2f}s" if seen
-                                else "never while it lasted")
-                        misses.append(f"{observer} marked {member} dead {when} "
-                                      f"(failed at {start:.2f}s)")
-
-        false_positives = []
-        previous: dict[tuple[str, str], str] = {}
-        for sample in answered:
-            t = sample.t
-            for observer, view in sample.views.items():
-                for member, state in view.items():
-                    key = (observer, member)
-                    was = previous.get(key)
-                    previous[key] = state
-                    if (state == DEAD and was != DEAD and member != observer
-                            and member in record.nodes
-                            and conditions.healthy(observer, member, t, within)):
-                        false_positives.append(f"{observer} marked {member} dead at {t:.2f}s "
-                                               "while it was up and reachable")
-
+        detections = found.detections
         figures = {
             "detections": len(detections),
             "max_detection_s": round(max(detections), 3) if detections else None,
+            "flaps": len(found.flaps),
+            "not_dead_at_end": found.not_dead_at_end,
             "false_positives": len(false_positives),
             "sample_interval_s": round(interval, 3),
-            "not_judged_too_short": too_short,
+            "not_judged_too_short": found.too_short,
         }
         problems = []
-        if misses:
-            problems.append(f"{len(misses)} late or missed detection(s) (deadline "
-                            f"{within:g}s): " + "; ".join(misses[:5]))
+        if found.misses:
+            problems.append(f"{len(found.misses)} late or missed detection(s) (deadline "
+                            f"{within:g}s): " + "; ".join(found.misses[:5]))
+        if found.flaps:
+            problems.append(f"{len(found.flaps)} flap(s) back from dead while still down: "
+                            + "; ".join(found.flaps[:5]))
         if len(false_positives) > options.max_false_positives:
             problems.append(f"{len(false_positives)} false positive(s): "
                             + "; ".join(false_positives[:5]))
-        witness = {"misses": misses[:50], "false_positives": false_positives[:50]}
+        witness = {"misses": found.misses[:50], "flaps": found.flaps[:50],
+                   "false_positives": false_positives[:50]}
         if problems:
             return self.verdict(False, "; ".join(problems), witness, figures)
         if not detections:
@@ -124,8 +124,84 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
                                 f"{len(answered)} samples", witness, figures)
         return self.verdict(
             True, f"{len(detections)} detection(s), slowest {max(detections):.2f}s "
-            f"(deadline {within:g}s, sampled every {interval:.2f}s); "
+            f"(deadline {within:g}s, sampled every {interval:.2f}s), none flapped back; "
             f"{len(false_positives)} false positive(s)", witness, figures)
+
+
+def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
+                    nodes: tuple[str, ...], targets: set[str], within: float,
+                    interval: float) -> _Findings:
+    """Every down episode of every judged member, from every observer's point of view."""
+    found = _Findings([], [], [])
+    end = answered[-1].t
+    blur = max(interval, ANSWER_WAIT)
+    for observer in nodes:
+        for member in targets:
+            if member == observer:
+                continue
+            for start, stop in conditions.failure_intervals(observer, member, end):
+                if stop - start < within + interval:
+                    found.too_short += 1
+                    continue
+                # Views stamped just before the episode ended may already show its end.
+                last = math.inf if stop >= end else stop - blur
+                seen = [(smp.t, state) for smp in answered
+                        if start <= smp.t < last and observer in smp.views
+                        and (state := smp.state(observer, member)) is not None]
+                _judge_episode(found, observer, member, start, seen, within + interval,
+                               down_for_good=stop >= end)
+    return found
+
+
+def _judge_episode(found: _Findings, observer: str, member: str, start: float,
+                   seen: list[tuple[float, str]], deadline: float, *,
+                   down_for_good: bool) -> None:
+    """One observer's answers about one member through one episode in which it was down."""
+    if not seen:
+        return  # the observer could not be asked (paused, overloaded)
+    first_dead = next((t for t, state in seen if state == DEAD), None)
+    asked_in_time = seen[0][0] <= start + deadline
+    undetected_past = next((t for t, state in seen if state != DEAD
+                            and t > start + deadline
+                            and (first_dead is None or t < first_dead)), None)
+    if first_dead is not None and first_dead - start <= deadline:
+        found.detections.append(first_dead - start)
+    elif asked_in_time or undetected_past is not None:
+        when = (f"only after {first_dead - start:.2f}s" if first_dead is not None
+                else "never while it lasted")
+        found.misses.append(f"{observer} marked {member} dead {when} (failed at {start:.2f}s)")
+    # Otherwise first asked after the deadline and already dead: in time or not, nobody
+    # can tell, so it is neither a detection nor a miss.
+    last_t, last_state = seen[-1]
+    at_end = ""
+    if down_for_good and last_state != DEAD:
+        found.not_dead_at_end += 1
+        at_end = f", and still {last_state} at the end ({last_t:.2f}s)"
+    back = next(((t, state) for t, state in seen
+                 if first_dead is not None and t > first_dead and state != DEAD), None)
+    if back is not None:
+        found.flaps.append(f"{observer} showed {member} {back[1]} again at {back[0]:.2f}s "
+                           f"after marking it dead at {first_dead:.2f}s ({member} down "
+                           f"since {start:.2f}s){at_end}")
+
+
+def _false_positives(answered: list[MembershipSample], nodes: tuple[str, ...],
+                     conditions: Conditions, within: float) -> list[str]:
+    """Each time an observer newly marks a member dead while it was up and reachable."""
+    false_positives = []
+    previous: dict[tuple[str, str], str] = {}
+    for sample in answered:
+        t = sample.t
+        for observer, view in sample.views.items():
+            for member, state in view.items():
+                key = (observer, member)
+                was = previous.get(key)
+                previous[key] = state
+                if (state == DEAD and was != DEAD and member != observer
+                        and member in nodes and conditions.healthy(observer, member, t, within)):
+                    false_positives.append(f"{observer} marked {member} dead at {t:.2f}s "
+                                           "while it was up and reachable")
+    return false_positives
 
 
 def _interval(samples: list[MembershipSample]) -> float:
