@@ -75,6 +75,17 @@ CASES = [
         faults: [{{at: 2s, kill: n3}}]
         checks: [{{failure_detection: {{within: 3s, nodes: [n3]}}}}]
         """),
+    # n5 restarts, again and again, after n3 has died and been marked dead everywhere: it
+    # comes back believing everyone alive, and its first anti-entropy exchange sends that
+    # whole table (to a random member, n3 too, hence three restarts). The others detected n3
+    # in time; they take the stale news and flap back. Only judging every sample of the
+    # episode, not the first detection, sees it.
+    Case("gossip_flaps", "failure_detection", "flap(s) back from dead", f"""\
+        cluster: {{nodes: 5, {FAST_START}}}
+        workload: {{clients: 1, rate: 20/s, duration: 10s, recovery: 3s}}
+        faults: [{{at: 1s, kill: n3}}, {{at: 2s, every: 2.5s, times: 3, kill: n5, duration: 1s}}]
+        checks: [{{failure_detection: {{within: 3s, nodes: [n3]}}}}]
+        """),
     Case("gossip_trigger_happy", "failure_detection", "false positive", f"""\
         cluster: {{nodes: 5, {FAST_START}}}
         network: {{latency: 100ms}}
