@@ -9,14 +9,24 @@ searched on its own.
 
 The search is Wing and Gong's, as Lowe improved it and Porcupine does it: depth first over
 the operations that may go next, remembering every (set of operations ordered, register
-value) configuration already explored so that none is explored twice. Two reductions keep it
-small on real histories, both exact (they never change the answer):
+value) configuration already explored so that none is explored twice. Its cost grows with
+the operations open at once on a key; these reductions keep it small on real histories, and
+none changes the answer (a test holds the checker to a brute-force one):
 
 * an operation that never changes the register (a read, a cas from a value to itself) and
   is allowed next is taken at once, without trying others first: it could be moved to the
   front of any order that works from there;
 * an unknown (``info``) write or cas whose value no operation ever observes is dropped: in an
-  order that holds it, only a write can follow it, so the order without it works too.
+  order that holds it, only a write can follow it, so the order without it works too;
+* a write whose value nothing observes is ordered only just before another write (or when
+  it is the first open operation to complete): any order can be rearranged so;
+* while the register holds a value only one operation leaves (workloads draw values so),
+  it may not change before every read of that value is ordered: the value cannot return.
+
+Before searching, each key is scanned for a few operations that prove a violation on their
+own (a read of a value overwritten before the read began, of a value nothing writes, or of
+one written only after the read): such a key fails at once, with those operations named,
+however large its history.
 
 How operations count follows Jepsen: ``ok`` happened, with its result; ``fail`` certainly did
 not happen and is left out, as is every failed read — except a read failing with error 20
@@ -29,10 +39,12 @@ linearizable.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
 import time
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -62,7 +74,8 @@ class Budget:
     """How far a search may go before it gives up and says *unknown*.
 
     ``max_states`` bounds the configurations one key's search may explore (and so its
-    memory, a few hundred bytes each); ``max_seconds`` bounds the whole check's wall time.
+    memory: about a hundred bytes each, more where many operations are open at once);
+    ``max_seconds`` bounds the whole check's wall time.
     """
 
     max_states: int = 500_000
@@ -114,46 +127,33 @@ class Operation:
 class Counterexample:
     """Why one key's operations cannot be ordered.
 
-    ``blocked`` is the operation that no order of the key's operations can place before it
-    completed (the search's furthest point, as Knossos and Porcupine report it);
-    ``holding`` the values the register could hold then, each with the operation that left
-    it (None: never written); ``open`` the other operations that could still have gone
-    first there.
+    ``blocked`` is an operation that cannot be given a place; ``explanation`` says why, in
+    one of two ways. Where three operations prove it on their own — a read (or cas) of a
+    value left by one operation only, and another that began after that one completed and
+    completed before the read began — they are named (a stale read, a lost write); so are
+    a value nothing writes and one written only after it was read. Otherwise it is the
+    search's furthest point, as Knossos and Porcupine report it: the first operation, by
+    completion, that no order can place, with ``holding``, the values the register could
+    hold by then and the operation that left each (None: never written).
     """
 
     key: Any
     blocked: Operation
-    holding: tuple[tuple[Any, Operation | None], ...]
-    open: tuple[Operation, ...]
+    explanation: str
+    #: Every operation the explanation names, by invocation (``blocked`` included).
+    operations: tuple[Operation, ...]
     #: Operations of this key invoked before ``blocked`` completed: the prefix of the
     #: key's history that is already not linearizable.
     prefix: int
-
-    @property
-    def operations(self) -> tuple[Operation, ...]:
-        """The operations involved, by invocation: the writers, the open ones, the
-        blocked one."""
-        involved = {op.index: op for op in self.open}
-        involved.update((w.index, w) for _, w in self.holding if w is not None)
-        involved[self.blocked.index] = self.blocked
-        return tuple(sorted(involved.values(), key=lambda op: (op.call, op.index)))
+    holding: tuple[tuple[Any, Operation | None], ...] = ()
 
     def explain(self) -> str:
-        held = " or ".join(f"{v!r} (left by {w.describe()})" if w is not None
-                           else f"{v!r} (never written)" for v, w in self.holding)
-        text = (f"key {self.key!r}: {self.blocked.describe()} cannot be ordered — whatever "
-                f"order the {self.prefix} operations invoked before it completed take, the "
-                f"register then holds {held}")
-        if self.open:
-            text += "; still open then: " + ", ".join(op.describe() for op in self.open)
-        return text
+        return f"key {self.key!r}: {self.explanation}"
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "blocked": self.blocked.to_json(),
-                "holding": [{"value": v, "left_by": w.to_json() if w else None}
-                            for v, w in self.holding],
-                "open": [op.to_json() for op in self.open], "prefix": self.prefix,
-                "explanation": self.explain()}
+                "operations": [op.to_json() for op in self.operations],
+                "prefix": self.prefix, "explanation": self.explain()}
 
 
 @dataclass(frozen=True)
@@ -304,19 +304,22 @@ def _frozen(value: Any) -> Hashable:
 _NONE: Final = -1
 #: How many distinct register values, and open operations, a counterexample lists.
 _SHOWN: Final = 5
+#: States the plain search may explore to explain a failure the reduced one found.
+_EXPLAIN_STATES: Final = 100_000
 #: Wall time is read once per this many steps: the clock costs more than a step.
 _CLOCK_EVERY: Final = 1024
 
 
 @dataclass
 class _Frame:
-    """One configuration on the search's path and the choices left to try from it."""
+    """One configuration on the search's path and the choices left to try from it: each
+    the operations to take, in order, and the register's value after them."""
 
-    options: list[tuple[int, Hashable]]
+    options: list[tuple[tuple[int, ...], Hashable]]
     state: Hashable
     writer: int
     tried: int = 0
-    applied: int = _NONE
+    applied: tuple[int, ...] = ()
 
 
 @dataclass
@@ -326,15 +329,16 @@ class _Furthest:
 
     rank: int = -1
     blocked: int = _NONE
-    holding: dict[Hashable, int] = field(default_factory=dict)
+    #: value -> (the operation that left it, the operations ordered by then)
+    holding: dict[Hashable, tuple[int, int]] = field(default_factory=dict)
     open: set[int] = field(default_factory=set)
 
 
 class _Search:
     """One key's search (see the module's docstring)."""
 
-    def __init__(self, operations: Sequence[Operation], max_states: int,
-                 deadline: float) -> None:
+    def __init__(self, operations: Sequence[Operation], max_states: int, deadline: float,
+                 reduce: bool = True) -> None:
         self.key = operations[0].key
         self.all = list(operations)
         ops = sorted(_observed(operations), key=lambda op: (op.call, op.index))
@@ -354,6 +358,25 @@ class _Search:
         # would change it.)
         self.observes = [op.f == "read" or (op.f == "cas" and self.arg[i] == self.new[i])
                          for i, op in enumerate(ops)]
+        self.observer = [self.ok[i] and op.f != "write" for i, op in enumerate(ops)]
+        writers: Counter[Hashable] = Counter({None: 1})  # None: the register's first value
+        observers: Counter[Hashable] = Counter()
+        for i, op in enumerate(ops):
+            if op.f == "write":
+                writers[self.arg[i]] += 1
+            else:
+                observers[self.arg[i]] += self.observer[i]
+            if op.f == "cas":
+                writers[self.new[i]] += 1
+        # A value only one operation leaves is held once, over one stretch of any order:
+        # every read of it (and a cas from it) must be ordered before the register changes
+        # again. How many of those are still to be ordered, by value.
+        self.left = {v: observers[v] for v, count in writers.items() if count == 1} \
+            if reduce else {}
+        self.counted = [self.observer[i] and self.arg[i] in self.left for i in range(n)]
+        # Writes of a value nothing ever observes: whatever follows them is a write.
+        self.blind = [reduce and self.ok[i] and op.f == "write" and self.arg[i] not in observers
+                      for i, op in enumerate(ops)]
         by_return = sorted(range(n), key=lambda i: (self.ret[i], i))
         self.rank = [0] * n
         for position, i in enumerate(by_return):
@@ -371,9 +394,21 @@ class _Search:
 
     def run(self) -> KeyResult:
         started = time.monotonic()
-        status, states, reason = self._search()
+        # Three operations that prove a violation on their own are found in a moment, even
+        # where the search would run out of budget first.
+        counterexample = _witness(self.ops, self.all)
+        status: Status = "fail"
+        states, reason = 0, ""
+        if counterexample is None:
+            status, states, reason = self._search()
+        if status == "fail" and counterexample is None:
+            # The reductions find a dead end sooner, often at a write that a read still to
+            # come makes impossible; the plain search's furthest point is where a person
+            # looks first (the read). Within a small budget: the verdict is known already.
+            plain = _Search(self.all, _EXPLAIN_STATES, self.deadline, reduce=False)
+            found = plain if plain._search()[0] == "fail" else self
+            counterexample = found._counterexample()
         seconds = time.monotonic() - started
-        counterexample = self._counterexample() if status == "fail" else None
         return KeyResult(self.key, status, self.n, states, seconds, counterexample, reason)
 
     def _search(self) -> tuple[Status, int, str]:
@@ -383,64 +418,88 @@ class _Search:
         linearized, done = 0, 0
         state: Hashable = None
         writer = _NONE
-        seen: set[tuple[int, Hashable]] = {(0, None)}
-        path = [self._frame(state, writer)]
+        seen: set[tuple[int, int, Hashable]] = {(0, 0, None)}
+        path = [self._frame(state, writer, linearized)]
         steps = 0
         while path:
             steps += 1
             if steps % _CLOCK_EVERY == 0 and time.monotonic() > self.deadline:
                 return "unknown", len(seen), "out of time"
             frame = path[-1]
-            if frame.applied != _NONE:  # back from a dead end: undo the last choice
-                j = frame.applied
-                self._put_back(j)
-                linearized ^= 1 << j
-                done -= self.ok[j]
-                state, writer, frame.applied = frame.state, frame.writer, _NONE
+            if frame.applied:  # back from a dead end: undo the last choice
+                for j in reversed(frame.applied):
+                    self._put_back(j)
+                    linearized ^= 1 << j
+                    done -= self.ok[j]
+                    if self.counted[j]:
+                        self.left[self.arg[j]] += 1
+                state, writer, frame.applied = frame.state, frame.writer, ()
             while frame.tried < len(frame.options):
-                j, after = frame.options[frame.tried]
+                taken, after = frame.options[frame.tried]
                 frame.tried += 1
-                config = (linearized | 1 << j, after)
+                ordered = linearized | sum(1 << j for j in taken)
+                # Remembered from the first operation not yet ordered on: below it, every
+                # one is, so a configuration costs the size of its window, not the history.
+                first = (~ordered & (ordered + 1)).bit_length() - 1
+                config = (first, ordered >> first, after)
                 if config in seen:
                     continue
                 if len(seen) >= self.max_states:
                     return "unknown", len(seen), f"over {self.max_states:,} states"
                 seen.add(config)
-                self._take_out(j)
-                linearized = config[0]
-                done += self.ok[j]
-                if self.kind[j] != "read":
-                    writer = j
+                for j in taken:
+                    self._take_out(j)
+                    done += self.ok[j]
+                    if self.counted[j]:
+                        self.left[self.arg[j]] -= 1
+                linearized = ordered
+                last = taken[-1]
+                if self.kind[last] != "read":
+                    writer = last
                 state = after
-                frame.applied = j
+                frame.applied = taken
                 if done == must:
                     return "pass", len(seen), ""
-                path.append(self._frame(state, writer))
+                path.append(self._frame(state, writer, linearized))
                 break
             else:
                 path.pop()
         return "fail", len(seen), ""
 
-    def _frame(self, state: Hashable, writer: int) -> _Frame:
-        """The configuration's choices: every open operation that may go next (none open
-        completed before it was invoked) and leaves the register consistent."""
-        options: list[tuple[int, Hashable]] = []
-        unknown: list[tuple[int, Hashable]] = []
+    def _frame(self, state: Hashable, writer: int, linearized: int) -> _Frame:
+        """The configuration's choices: the open operations that may go next (none open
+        completed before they were invoked) and leave the register consistent."""
+        candidates: list[tuple[int, Hashable]] = []
         bound, blocked = math.inf, _NONE
-        call, ret, ok, nxt = self.call, self.ret, self.ok, self.nxt
+        call, ret, nxt = self.call, self.ret, self.nxt
         j, tail = nxt[self.head], self.tail
         while j != tail and call[j] <= bound:
             after = self._step(j, state)
             if after is not _INVALID:
                 if self.observes[j]:
                     # It never changes the register: taking it now loses no order.
-                    return _Frame([(j, state)], state, writer)
-                (options if ok[j] else unknown).append((j, after))
+                    return _Frame([((j,), state)], state, writer)
+                candidates.append((j, after))
             if ret[j] < bound:
                 bound, blocked = ret[j], j
             j = nxt[j]
-        self._note(blocked, state, writer)
-        # Unknown operations may never have happened: try those that did first.
+        self._note(blocked, state, writer, linearized)
+        # Reads of the value held still to come: the register may not change before them
+        # (a cas from it, the last of them, may).
+        waiting = self.left.get(state, 0)
+        # Blind writes go just before another write (any order that holds one can be
+        # rearranged so), unless one is the first to complete of all open operations.
+        blind = tuple(j for j, _ in candidates if self.blind[j])
+        options: list[tuple[tuple[int, ...], Hashable]] = []
+        unknown: list[tuple[tuple[int, ...], Hashable]] = []
+        for j, after in candidates:
+            if waiting - (self.observer[j] and self.arg[j] == state) > 0:
+                continue
+            if self.blind[j] and ret[j] > bound:
+                continue
+            taken = (*(b for b in blind if b != j), j) if self.kind[j] == "write" else (j,)
+            # Unknown operations may never have happened: try those that did first.
+            (options if self.ok[j] else unknown).append((taken, after))
         return _Frame(options + unknown, state, writer)
 
     def _step(self, j: int, state: Hashable) -> Hashable:
@@ -451,7 +510,7 @@ class _Search:
             return state if arg == state else _INVALID
         return self.new[j] if arg == state else _INVALID
 
-    def _note(self, blocked: int, state: Hashable, writer: int) -> None:
+    def _note(self, blocked: int, state: Hashable, writer: int, linearized: int) -> None:
         """Remember the furthest configuration: where the earliest-completing open
         operation is latest."""
         if blocked == _NONE:
@@ -462,7 +521,7 @@ class _Search:
         if rank > furthest.rank:
             self.furthest = furthest = _Furthest(rank, blocked)
         if len(furthest.holding) < _SHOWN:
-            furthest.holding.setdefault(state, writer)
+            furthest.holding.setdefault(state, (writer, linearized))
         j = self.nxt[self.head]
         while j != self.tail and self.call[j] <= self.ret[blocked] \
                 and len(furthest.open) < _SHOWN:
@@ -485,11 +544,99 @@ class _Search:
         blocked = self.ops[furthest.blocked]
         # A configuration's value is what its last writer left (None before any).
         holding = tuple((self.ops[w].written, self.ops[w]) if w != _NONE else (None, None)
-                        for w in furthest.holding.values())
-        open_ops = tuple(sorted((self.ops[j] for j in furthest.open),
-                                key=lambda op: (op.call, op.index)))
-        prefix = sum(1 for op in self.all if op.call <= blocked.ret)
-        return Counterexample(self.key, blocked, holding, open_ops, prefix)
+                        for w, _ in furthest.holding.values())
+        # Reads of a value held that were not ordered yet, though it could not come back.
+        awaited = {j for state, (_, linearized) in furthest.holding.items()
+                   if state in self.left for j in range(self.n)
+                   if self.counted[j] and self.arg[j] == state and not linearized >> j & 1}
+        held = " or ".join(f"{v!r} (left by {w.describe()})" if w is not None
+                           else f"{v!r} (never written)" for v, w in holding)
+        prefix = _prefix(self.all, blocked)
+        text = (f"{blocked.describe()} cannot be ordered — whatever order the {prefix} "
+                f"operations invoked before it completed take, the register then holds "
+                f"{held}")
+        if awaited:
+            text += ("; still to read it, though nothing else leaves that value: "
+                     + _listed(self.ops[j] for j in awaited))
+        if furthest.open:
+            text += "; still open then: " + _listed(self.ops[j] for j in furthest.open)
+        involved = [blocked, *(w for _, w in holding if w is not None),
+                    *(self.ops[j] for j in furthest.open | awaited)]
+        return Counterexample(self.key, blocked, text, _by_call(involved), prefix, holding)
+
+
+def _witness(ops: Sequence[Operation], everything: Sequence[Operation]
+             ) -> Counterexample | None:
+    """The earliest-completing read or cas that a few operations alone show cannot be
+    ordered (see :class:`Counterexample`), if there is one."""
+    writers: dict[Hashable, list[Operation]] = {}
+    for op in ops:
+        if op.f != "read":
+            writers.setdefault(_frozen(op.written), []).append(op)
+    # Operations that certainly changed the register, by invocation, and from each on the
+    # one of them that completed first: the earliest change after any instant.
+    changes = sorted((op for op in ops if op.f != "read" and op.outcome == OK),
+                     key=lambda op: op.call)
+    starts = [op.call for op in changes]
+    first_done: list[Operation | None] = [None] * (len(changes) + 1)
+    for i in range(len(changes) - 1, -1, -1):
+        later = first_done[i + 1]
+        first_done[i] = changes[i] if later is None or changes[i].ret < later.ret else later
+    found: list[tuple[float, int, Counterexample]] = []
+    for reader in ops:
+        if reader.outcome != OK or reader.f == "write":
+            continue
+        value = reader.value if reader.f == "read" else reader.value[0]
+        left = writers.get(_frozen(value), [])
+        what = "read" if reader.f == "read" else "cas"
+        if value is None:
+            if left:
+                continue  # written again: the register's first value is not its alone
+            source = None  # the register's first value: nothing leaves it again
+        elif len(left) == 1:
+            source = left[0]
+        else:
+            if not left:
+                text = (f"{reader.describe()} cannot be ordered — no operation that may "
+                        f"have taken effect leaves {value!r}")
+                found.append((reader.ret, reader.index, Counterexample(
+                    reader.key, reader, text, (reader,), _prefix(everything, reader))))
+            continue
+        if source is not None and source.call > reader.ret:
+            text = (f"{reader.describe()} cannot be ordered — only "
+                    f"{source.describe()} leaves {value!r}, and it began after the {what} "
+                    f"completed")
+            found.append((reader.ret, reader.index, Counterexample(
+                reader.key, reader, text, _by_call([source, reader]),
+                _prefix(everything, reader))))
+            continue
+        after = bisect.bisect_right(starts, source.ret) if source is not None else 0
+        change = first_done[after]
+        if change is None or change.ret >= reader.call:
+            continue
+        had = (f"only {source.describe()} leaves {value!r}" if source is not None
+               else f"the register holds {value!r} only until it is first written")
+        text = (f"{reader.describe()} cannot be ordered — {had}, and {change.describe()} "
+                f"{'began after that completed and ' if source is not None else ''}"
+                f"completed before the {what} began")
+        found.append((reader.ret, reader.index, Counterexample(
+            reader.key, reader, text,
+            _by_call([op for op in (source, change, reader) if op is not None]),
+            _prefix(everything, reader), ((change.written, change),))))
+    return min(found, key=lambda f: f[:2])[2] if found else None
+
+
+def _prefix(operations: Sequence[Operation], blocked: Operation) -> int:
+    return sum(1 for op in operations if op.call <= blocked.ret)
+
+
+def _by_call(operations: Iterable[Operation]) -> tuple[Operation, ...]:
+    unique = {op.index: op for op in operations}
+    return tuple(sorted(unique.values(), key=lambda op: (op.call, op.index)))
+
+
+def _listed(operations: Iterable[Operation]) -> str:
+    return ", ".join(op.describe() for op in _by_call(operations))
 
 
 class _Invalid:
