@@ -196,19 +196,21 @@ class LinearizabilityResult:
 
     def summary(self) -> str:
         """One paragraph a person can act on."""
-        scope = (f"{self.operations} operations over {len(self.keys)} keys "
-                 f"({self.states:,} states explored in {self.seconds:.2f} s)")
+        scope = (f"{_count(self.operations, 'operation')} over "
+                 f"{_count(len(self.keys), 'key')} ({self.states:,} states explored in "
+                 f"{self.seconds:.2f} s)")
         if self.status == "fail":
             bad = self.counterexamples
-            return (f"not linearizable: {len(bad)} of {len(self.keys)} keys — "
+            return (f"not linearizable: {len(bad)} of {_count(len(self.keys), 'key')} — "
                     + "; ".join(c.explain() for c in bad[:3])
                     + (f" (and {len(bad) - 3} more keys)" if len(bad) > 3 else "")
                     + f" [{scope}]")
         if self.status == "unknown":
             gave_up = [k for k in self.keys if k.status == "unknown"]
-            return (f"unknown: the search gave up on {len(gave_up)} of {len(self.keys)} "
-                    f"keys ({'; '.join(f'key {k.key!r}: {k.reason}' for k in gave_up[:3])}); "
-                    f"the others are linearizable [{scope}]")
+            reasons = "; ".join(f"key {k.key!r}: {k.reason}" for k in gave_up[:3])
+            return (f"unknown: the search gave up on {len(gave_up)} of "
+                    f"{_count(len(self.keys), 'key')} ({reasons}); the others are "
+                    f"linearizable [{scope}]")
         return f"linearizable: {scope}"
 
 
@@ -287,6 +289,10 @@ def check_operations(operations: Iterable[Operation], budget: Budget = Budget(),
     status: Status = "fail" if "fail" in statuses else \
         "unknown" if "unknown" in statuses else "pass"
     return LinearizabilityResult(status, results, total, dropped, time.monotonic() - started)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _frozen(value: Any) -> Hashable:

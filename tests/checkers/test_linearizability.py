@@ -71,7 +71,7 @@ def test_a_correct_concurrent_history_passes() -> None:
                    cas("c5", 1, 3, 4.5, 5.0), read("c3", 3, 5.5, 6.0))
     assert result.status == "pass" and result.linearizable
     assert result.operations == 6
-    assert result.summary().startswith("linearizable: 6 operations over 1 keys")
+    assert result.summary().startswith("linearizable: 6 operations over 1 key")
 
 
 def test_a_read_of_a_missing_key_reads_none_before_any_write() -> None:
@@ -240,7 +240,7 @@ def test_a_search_over_budget_is_unknown_never_a_pass() -> None:
     assert result.status == "unknown" and not result.linearizable
     (key,) = result.keys
     assert key.status == "unknown" and key.reason == "over 50 states"
-    assert result.summary().startswith("unknown: the search gave up on 1 of 1 keys")
+    assert result.summary().startswith("unknown: the search gave up on 1 of 1 key")
     assert not result.counterexamples
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_dchaos.checkers.base import NoOptions
+from pytest_dchaos.checkers.linearizability import Budget
 from pytest_dchaos.families.pbft.checks.agreement import Agreement
 from pytest_dchaos.families.pbft.checks.linearizable import Linearizable, replay
 from pytest_dchaos.families.pbft.checks.liveness import Liveness
@@ -161,6 +162,53 @@ def test_replay_follows_the_store_specification() -> None:
 def test_linearizable_passes_results_that_match_the_log() -> None:
     verdict = Linearizable().check(NoOptions(), run(agreed(), sent()))
     assert verdict.passed, verdict.detail
+    assert verdict.detail.startswith("client history (observed): linearizable: 2 operations")
+    assert ("committed logs (reported) by n1, n2, n3, n4: 2 accepted results match the "
+            "merged log, in real-time order") in verdict.detail
+    assert verdict.evidence["rests_on"] == ["client history (observed)",
+                                            "committed logs (reported)"]
+
+
+def test_linearizable_without_any_state_judges_the_client_history() -> None:
+    verdict = Linearizable().check(NoOptions(), run({}, sent()))
+    assert verdict.passed, verdict.detail
+    assert verdict.detail.startswith("client history (observed): linearizable")
+    assert "no honest replica answered dchaos_state, so the client history alone decides" \
+        in verdict.detail
+    assert verdict.evidence["rests_on"] == ["client history (observed)"]
+
+
+def test_linearizable_without_any_state_catches_a_stale_read_in_the_client_history() -> None:
+    # c3 overwrote 5 with 6 before c2's read began; the read still returned 5.
+    ops = history(write(0.0, 1.0), op("c3", "write", {"key": 1, "value": 6}, 1, 1.5, 2.0),
+                  read(3.0, 4.0))
+    verdict = Linearizable().check(NoOptions(), run({}, ops))
+    assert not verdict.passed
+    assert verdict.detail.startswith("client history (observed): not linearizable: 1 of 1 "
+                                     "key — key 1: c2 read key 1 → 5 [3.000, 4.000] s cannot "
+                                     "be ordered — only c1 write key 1 := 5")
+    assert "c3 write key 1 := 6 [1.500, 2.000] s began after that completed" in verdict.detail
+    (counterexample,) = verdict.evidence["counterexamples"]
+    assert [o["client"] for o in counterexample["operations"]] == ["c1", "c3", "c2"]
+    assert Linearizable().judge(run({}, ops)).status == "fail"
+
+
+def test_linearizable_over_its_search_budget_fails_as_unknown() -> None:
+    class Hasty(Linearizable):
+        budget = Budget(max_states=2)
+
+    # Three writes and three reads one after another: more states than the budget.
+    ops = history(*(op("c1", "write", {"key": 1, "value": v}, v, 2.0 * v, 2.0 * v + 0.5)
+                    for v in (1, 2, 3)),
+                  *(op("c2", "read", {"key": 1}, v, 2.0 * v + 1, 2.0 * v + 1.5, OK,
+                       {"value": v}) for v in (1, 2, 3)))
+    judgement = Hasty().judge(run({}, ops))
+    assert judgement.status == "unknown"
+    verdict = Hasty().check(NoOptions(), run({}, ops))
+    assert not verdict.passed
+    assert verdict.detail.startswith("unknown: client history (observed): the search gave up "
+                                     "on 1 of 1 key (key 1: over 2 states)")
+    assert Linearizable().check(NoOptions(), run({}, ops)).passed
 
 
 def test_linearizable_catches_a_stale_read() -> None:
@@ -173,14 +221,20 @@ def test_linearizable_catches_a_stale_read() -> None:
 def test_linearizable_catches_a_read_of_the_wrong_value() -> None:
     ops = history(write(0.0, 1.0), read(2.0, 3.0, value=4))
     verdict = Linearizable().check(NoOptions(), run(agreed(), ops))
-    assert not verdict.passed and "c2's read #1 read 4; the log gives 5" in verdict.detail
+    assert not verdict.passed
+    assert "c2's read #1 read 4; the log gives 5 (seq 2, as n1 reported it)" in verdict.detail
+    assert "client history (observed): not linearizable" in verdict.detail
 
 
 def test_linearizable_catches_an_accepted_request_never_committed() -> None:
+    # The client history is fine; only the replicas' own logs show the read was never
+    # ordered: the reported evidence is checked against what clients saw.
     states = {n: state([1, "d1", W1]) for n in NODES}
     verdict = Linearizable().check(NoOptions(), run(states, sent()))
     assert not verdict.passed
-    assert "c2's read #1 was accepted but no honest replica committed it" in verdict.detail
+    assert verdict.detail.startswith("committed logs (reported) by n1, n2, n3, n4: c2's read "
+                                     "#1 was accepted but no honest replica committed it")
+    assert "client history (observed): linearizable" in verdict.detail
 
 
 def test_linearizable_catches_an_order_against_real_time() -> None:
