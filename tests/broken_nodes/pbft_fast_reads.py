@@ -7,8 +7,9 @@ then wait for 2f+1 matching replies, and the replica must have executed every re
 client saw). With a client that accepts f+1 replies, a read can miss a write that was
 already acknowledged.
 
-Must be caught by: the linearizable checker (a read that is in no committed log, or that
-returns what the log does not give).
+Must be caught by: the linearizable checker from the client history alone (a read of a
+value overwritten before the read began, once some replicas lag behind), and by its
+cross-check of the committed logs (a read that is in no committed log).
 """
 
 from __future__ import annotations
