@@ -200,14 +200,15 @@ def main() -> None:
     met = "met" if seconds < GOAL_SECONDS and result.linearizable else "NOT met"
     per_key = max(result.keys, key=lambda k: k.seconds)
     values = f"values from {args.distinct}" if args.distinct else "every value written once"
-    print(f"1. correct history (seed {args.seed}): {args.ops:,} operations, {args.keys} keys, "
+    keys = f"{args.keys} key{'' if args.keys == 1 else 's'}"
+    print(f"1. correct history (seed {args.seed}): {args.ops:,} operations, {keys}, "
           f"{args.clients} clients, {values} — {outcomes[OK]:,} ok, {outcomes[FAIL]:,} fail, "
           f"{outcomes[INFO]:,} info; {result.operations:,} register operations judged, "
           f"{result.dropped:,} left out as failed")
     print(f"   verdict: {result.status}; {seconds:.2f} s, {result.states:,} states explored "
           f"({result.states / max(seconds, 1e-9):,.0f}/s; slowest key {per_key.key!r}: "
           f"{per_key.seconds:.2f} s, {per_key.states:,} states)")
-    print(f"   goal: {args.ops:,} operations over {args.keys} keys in < {GOAL_SECONDS:.0f} s, "
+    print(f"   goal: {args.ops:,} operations over {keys} in < {GOAL_SECONDS:.0f} s, "
           f"linearizable — {met}")
     print("2. the same history with one violation put in"
           + (" (values repeat: a changed read may still have an order)" if args.distinct
