@@ -588,48 +588,54 @@ def _witness(ops: Sequence[Operation], everything: Sequence[Operation]
     for i in range(len(changes) - 1, -1, -1):
         later = first_done[i + 1]
         first_done[i] = changes[i] if later is None or changes[i].ret < later.ret else later
-    found: list[tuple[float, int, Counterexample]] = []
+    # (reader, the only operation that leaves what it needs or None for the register's
+    # first value, the change that came between or None if that operation came after it)
+    found: list[tuple[Operation, Operation | None, Operation | None]] = []
     for reader in ops:
         if reader.outcome != OK or reader.f == "write":
             continue
         value = reader.value if reader.f == "read" else reader.value[0]
         left = writers.get(_frozen(value), [])
-        what = "read" if reader.f == "read" else "cas"
         if value is None:
             if left:
                 continue  # written again: the register's first value is not its alone
-            source = None  # the register's first value: nothing leaves it again
+            source = None
         elif len(left) == 1:
             source = left[0]
         else:
             if not left:
-                text = (f"{reader.describe()} cannot be ordered — no operation that may "
-                        f"have taken effect leaves {value!r}")
-                found.append((reader.ret, reader.index, Counterexample(
-                    reader.key, reader, text, (reader,), _prefix(everything, reader))))
+                found.append((reader, None, None))
             continue
         if source is not None and source.call > reader.ret:
-            text = (f"{reader.describe()} cannot be ordered — only "
-                    f"{source.describe()} leaves {value!r}, and it began after the {what} "
-                    f"completed")
-            found.append((reader.ret, reader.index, Counterexample(
-                reader.key, reader, text, _by_call([source, reader]),
-                _prefix(everything, reader))))
+            found.append((reader, source, None))
             continue
         after = bisect.bisect_right(starts, source.ret) if source is not None else 0
         change = first_done[after]
-        if change is None or change.ret >= reader.call:
-            continue
+        if change is not None and change.ret < reader.call:
+            found.append((reader, source, change))
+    if not found:
+        return None
+    # Only the first is told: there may be thousands (a node that answers reads unordered).
+    reader, source, change = min(found, key=lambda f: (f[0].ret, f[0].index))
+    value = reader.value if reader.f == "read" else reader.value[0]
+    what = "read" if reader.f == "read" else "cas"
+    holding: tuple[tuple[Any, Operation | None], ...] = ()
+    if change is not None:
         had = (f"only {source.describe()} leaves {value!r}" if source is not None
                else f"the register holds {value!r} only until it is first written")
-        text = (f"{reader.describe()} cannot be ordered — {had}, and {change.describe()} "
-                f"{'began after that completed and ' if source is not None else ''}"
-                f"completed before the {what} began")
-        found.append((reader.ret, reader.index, Counterexample(
-            reader.key, reader, text,
-            _by_call([op for op in (source, change, reader) if op is not None]),
-            _prefix(everything, reader), ((change.written, change),))))
-    return min(found, key=lambda f: f[:2])[2] if found else None
+        why = (f"{had}, and {change.describe()} "
+               f"{'began after that completed and ' if source is not None else ''}"
+               f"completed before the {what} began")
+        holding = ((change.written, change),)
+    elif source is not None:
+        why = f"only {source.describe()} leaves {value!r}, and it began after the {what} " \
+            "completed"
+    else:
+        why = f"no operation that may have taken effect leaves {value!r}"
+    text = f"{reader.describe()} cannot be ordered — {why}"
+    named = [op for op in (source, change, reader) if op is not None]
+    return Counterexample(reader.key, reader, text, _by_call(named),
+                          _prefix(everything, reader), holding)
 
 
 def _prefix(operations: Sequence[Operation], blocked: Operation) -> int:
