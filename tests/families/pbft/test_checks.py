@@ -165,7 +165,7 @@ def test_linearizable_passes_results_that_match_the_log() -> None:
     assert verdict.detail.startswith("client history (observed): linearizable: 2 operations")
     assert ("committed logs (reported) by n1, n2, n3, n4: 2 accepted results match the "
             "merged log, in real-time order") in verdict.detail
-    assert verdict.evidence["rests_on"] == ["client history (observed)",
+    assert verdict.witness["rests_on"] == ["client history (observed)",
                                             "committed logs (reported)"]
 
 
@@ -175,7 +175,7 @@ def test_linearizable_without_any_state_judges_the_client_history() -> None:
     assert verdict.detail.startswith("client history (observed): linearizable")
     assert "no honest replica answered dchaos_state, so the client history alone decides" \
         in verdict.detail
-    assert verdict.evidence["rests_on"] == ["client history (observed)"]
+    assert verdict.witness["rests_on"] == ["client history (observed)"]
 
 
 def test_linearizable_without_any_state_catches_a_stale_read_in_the_client_history() -> None:
@@ -188,7 +188,7 @@ def test_linearizable_without_any_state_catches_a_stale_read_in_the_client_histo
                                      "key — key 1: c2 read key 1 → 5 [3.000, 4.000] s cannot "
                                      "be ordered — only c1 write key 1 := 5")
     assert "c3 write key 1 := 6 [1.500, 2.000] s began after that completed" in verdict.detail
-    (counterexample,) = verdict.evidence["counterexamples"]
+    (counterexample,) = verdict.witness["counterexamples"]
     assert [o["client"] for o in counterexample["operations"]] == ["c1", "c3", "c2"]
     assert Linearizable().judge(run({}, ops)).status == "fail"
 
@@ -205,7 +205,7 @@ def test_linearizable_over_its_search_budget_fails_as_unknown() -> None:
     judgement = Hasty().judge(run({}, ops))
     assert judgement.status == "unknown"
     verdict = Hasty().check(NoOptions(), run({}, ops))
-    assert not verdict.passed
+    assert verdict.status == "unknown" and verdict.passed is None and verdict.failed
     assert verdict.detail.startswith("unknown: client history (observed): the search gave up "
                                      "on 1 of 1 key (key 1: over 2 states)")
     assert Linearizable().check(NoOptions(), run({}, ops)).passed
