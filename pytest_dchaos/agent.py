@@ -185,6 +185,14 @@ class PeerLink:
         #: Frames sent during this loop turn: they leave together (Agent.flush_writes).
         self.outbox: list[tuple[bytes, str, str, int]] = []
 
+    def dial(self) -> None:
+        """Open the connection now, before the node's first message needs it: a cluster
+        of n nodes has n(n-1) links, and opening them all on the first messages of a run
+        would add the handshakes to those messages' latency."""
+        if self.writer is None and not self.connecting:
+            self.connecting = True
+            spawn(self._connect())
+
     def send(self, frame: bytes, mid: str, msg_type: str, size: int) -> None:
         if not self.outbox:
             self.agent.flush_link_later(self)
@@ -580,6 +588,8 @@ class Agent:
                     dest: PeerLink(self, dest, _address(address))
                     for dest, address in request["links"].items()
                 }
+                for link in self.links.values():
+                    link.dial()
             elif cmd == "start":
                 reply["pid"] = await self.start_node(list(request["command"]),
                                                      request.get("env"))
