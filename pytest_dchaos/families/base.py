@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
+from pytest_dchaos.record.history import FAIL, INFO, Outcome
 from pytest_dchaos.scenario import schema as s
 
 if TYPE_CHECKING:
@@ -88,9 +88,6 @@ class Workload(ABC):
     def timeout_outcome(self, f: str) -> Outcome:
         """A read that timed out changed nothing: fail. Anything else: unknown."""
         return FAIL if f == "read" else INFO
-
-    def ok(self) -> Outcome:
-        return OK
 
 
 @dataclass
