@@ -38,8 +38,9 @@ def _show(value: object, kind: s.Kind | None = None) -> str:
 RESTS_ON = {
     "observed": "observed evidence — what the harness saw itself (client history, message "
                 "trace, process and fault events).",
-    "reported": "reported evidence — what the nodes say about themselves; not cross-checked "
-                "against what the harness saw.",
+    "reported": "reported evidence — what the nodes say about themselves, judged against "
+                "the faults the harness caused: what it checks is a node's own belief, which "
+                "no observation shows.",
     "both": "both — the nodes' reports together with what the harness saw.",
 }
 
@@ -86,6 +87,8 @@ def catalogue_markdown(registry: Registry) -> str:
                   + (f" *Not applicable unless a node offers* "
                      f"{', '.join(f'`{r}`' for r in sorted(checker.requires))}."
                      if checker.requires else ""), ""]
+        if checker.blind_to:
+            lines += [f"*Cannot see:* {checker.blind_to}", ""]
         if checker.options.fields:
             lines += ["| option | kind | default | meaning |", "|---|---|---|---|",
                       *_field_rows(checker.options.fields), ""]

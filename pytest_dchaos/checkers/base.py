@@ -61,6 +61,9 @@ class CheckerType(ABC, Generic[OptionsT]):
     #: Extension messages (``members``, ``dchaos_state``, ``dchaos_byzantine``) the check
     #: cannot judge without: it is not applicable to a run where no node offers them.
     requires: ClassVar[frozenset[str]] = frozenset()
+    #: What the check cannot see, in a sentence for the catalogue: the limits of its
+    #: evidence a person should know before trusting a pass (empty: nothing worth saying).
+    blind_to: ClassVar[str] = ""
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for rules that span fields
