@@ -57,6 +57,8 @@ class Latency(CheckerType[LatencyOptions]):
     name = "latency"
     doc = ("Latency of acknowledged client operations (invoke to reply) stays under the "
            "given quantile bounds; `f` restricts it to one operation.")
+    blind_to = ("Operations without a reply (timed out or failed) are left out of the "
+                "quantiles; a reply's time includes the agent and harness hops on this machine.")
     options = s.Struct((
         *(s.Field(k, s.Duration(), f"bound on the {k} latency", None) for k in BOUNDS),
         s.Field("f", s.Str(), "only this operation (e.g. broadcast)", None),

@@ -22,6 +22,9 @@ class MsgsPerOp(CheckerType[MsgsPerOpOptions]):
     doc = ("Messages per client operation (as Maelstrom counts them: every message a node "
            "sends) is at most `max`; `of` picks servers (node-to-node, the default), clients "
            "or all.")
+    blind_to = ("Which messages served which operation: it divides every message sent by the "
+                "number of operations, so background traffic (heartbeats, anti-entropy) counts "
+                "against a quiet workload.")
     options = s.Struct((
         s.Field("max", s.Float(min=0), "the budget"),
         s.Field("of", s.Str(("servers", "clients", "all")), "which messages count", "servers"),

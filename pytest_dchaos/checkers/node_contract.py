@@ -15,6 +15,9 @@ class NodeContract(CheckerType[NoOptions]):
     name = "node_contract"
     doc = ("No node printed a non-message line on stdout or exited on its own; "
            "checked in every run.")
+    blind_to = ("A node that answers wrongly but well-formed: this check judges only the "
+                "framing (one JSON message per line) and that the process stayed up unless the "
+                "scenario stopped it.")
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         problems = [i for i in record.incidents if i.kind in ("bad_output", "crash",

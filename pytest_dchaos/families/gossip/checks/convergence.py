@@ -25,6 +25,9 @@ class Convergence(CheckerType[ConvergenceOptions]):
            "final phase, within `within` of the final heal (default: the workload's "
            "recovery time). Reports the time to converge and, on failure, which values each "
            "node is missing.")
+    blind_to = ("A value a node holds but leaves out of `read`, and values whose broadcast was "
+                "never acknowledged (a timed-out broadcast need not spread); a node down at the "
+                "end is not read.")
     protocols = ("gossip",)
     options = s.Struct((s.Field("within", s.Duration(), "time allowed after the heal", None),),
                        shorthand="within")

@@ -70,6 +70,9 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
            "node is marked dead while it is up and reachable (false positives, counted over "
            "every sample, at most `max_false_positives`). `nodes` limits which failed nodes "
            "are judged.")
+    blind_to = ("Whether a view is the node's own detection or a rumour it took from a peer, "
+                "and anything between two samples of the membership monitor "
+                "(`membership_interval`): a flap shorter than that is missed.")
     protocols = ("gossip",)
     evidence = "reported"
     requires = frozenset({"members"})

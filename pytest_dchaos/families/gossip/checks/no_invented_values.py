@@ -11,6 +11,7 @@ class NoInventedValues(CheckerType[NoOptions]):
     name = "no_invented_values"
     doc = ("No read (during the run or final) returns a value no client ever broadcast, nor "
            "one whose broadcast definitely failed.")
+    blind_to = ("A value a node holds but never returns in a read.")
     protocols = ("gossip",)
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:

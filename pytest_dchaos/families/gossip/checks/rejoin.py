@@ -20,6 +20,9 @@ class Rejoin(CheckerType[RejoinOptions]):
     doc = ("Within `within` of the last fault (the last time the timeline changed: a heal, "
            "a restart, a partition ending), every live node sees every other live node alive "
            "and keeps seeing it so: healed and restarted nodes are re-admitted.")
+    blind_to = ("Whether a rejoined node really takes part: `members` is its own belief "
+                "(convergence judges what it holds); and views between two samples of the "
+                "membership monitor.")
     protocols = ("gossip",)
     evidence = "reported"
     requires = frozenset({"members"})

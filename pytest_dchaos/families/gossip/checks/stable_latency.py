@@ -58,6 +58,9 @@ class StableLatency(CheckerType[Bounds]):
     doc = ("Stable latency of broadcasts (from the broadcast's invocation until the value is "
            "in every read invoked from then on, as Maelstrom measures it) stays under the "
            "given quantile bounds.")
+    blind_to = ("Anything between reads: a value is timed at the first read that shows it "
+                "everywhere from then on, so the figure is only as fine as the workload's read "
+                "rate.")
     protocols = ("gossip",)
     options = s.Struct(tuple(s.Field(k, s.Duration(), f"bound on the {k}", None)
                              for k in BOUNDS))
