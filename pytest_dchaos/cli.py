@@ -15,16 +15,15 @@ import argparse
 import os
 import shlex
 import shutil
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from pytest_dchaos import __version__
 from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.interrupts import sigterm_interrupts
 from pytest_dchaos.record import report
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import expand
@@ -115,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    _sigterm_interrupts()
+    sigterm_interrupts()
     try:
         if args.command == "run":
             return _run(args)
@@ -138,14 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the run. Point stdout at /dev/null so the interpreter's final flush is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_PASSED
-
-
-def _sigterm_interrupts() -> None:
-    """SIGTERM unwinds like Ctrl-C, so every ``finally`` stops what the run started."""
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _run(args: argparse.Namespace) -> int:

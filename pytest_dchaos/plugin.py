@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.interrupts import sigterm_interrupts
 from pytest_dchaos.manual import LiveCluster, start_cluster
 from pytest_dchaos.record import report
 from pytest_dchaos.record.result import RunResult
@@ -63,6 +64,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="bool", default=True)
 
 
+_RESTORE_SIGTERM = pytest.StashKey[Callable[[], None]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     seed = _setting(config, "seed")
     if seed is not None and not str(seed).strip().isdigit():
@@ -73,6 +77,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "and hand its result to the test through the dchaos_result fixture; overrides: "
         "seed, backend, node_command",
     )
+    # A cancelled CI job sends SIGTERM: let the runs unwind and remove what they started.
+    config.stash[_RESTORE_SIGTERM] = sigterm_interrupts()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    restore = config.stash.get(_RESTORE_SIGTERM, None)
+    if restore is not None:
+        restore()
 
 
 def _setting(config: pytest.Config, name: str) -> Any:

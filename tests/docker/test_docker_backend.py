@@ -236,6 +236,31 @@ def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, 
     assert labelled(engine) == (0, 0)
 
 
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_cancelled_pytest_session_removes_its_containers(engine: docker.DockerClient,
+                                                           tmp_path: Path) -> None:
+    # What a CI job's timeout or cancel does: SIGTERM to pytest, mid-scenario.
+    path = tmp_path / "long.yaml"
+    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
+    session = subprocess.Popen([sys.executable, "-m", "pytest", str(path), "-s", "-q",
+                                "-p", "no:cacheprovider", "--dchaos-backend", "docker",
+                                "--dchaos-progress", "--dchaos-report-dir", str(tmp_path / "r")],
+                               stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                               cwd=tmp_path)
+    assert session.stderr is not None
+    for line in session.stderr:
+        if "cluster ready" in line:
+            break
+    else:
+        raise AssertionError(f"the run never got ready (exit {session.wait(timeout=30)})")
+    assert labelled(engine)[0] >= 5
+    session.send_signal(signal.SIGTERM)
+    out, _ = session.communicate(timeout=60)
+    assert session.returncode == 2, out  # pytest's "interrupted"
+    assert labelled(engine) == (0, 0)
+
+
 @pytest.fixture
 def user_images(engine: docker.DockerClient) -> Iterator[list[str]]:
     """Tags of user images a test builds; removed after it."""
