@@ -1,0 +1,1 @@
+"""The grow-only counter's checks, one per module."""
