@@ -12,8 +12,8 @@ FINAL = "final"
 
 @dataclass(frozen=True)
 class FinalValues:
-    settled_at: float | None                     # when every live node read the same
-    values: Mapping[str, int | None]             # each live node's last read (None: none)
+    settled_at: float | None  # when every live node first read the same; None: never
+    values: Mapping[str, int | None]  # each live node's last read; None: no read succeeded
 
 
 def final_values(record: RunRecord) -> FinalValues | None:
