@@ -1,8 +1,10 @@
 """The PBFT family's clients (Castro & Liskov §4.1) and the keys the harness hands out.
 
 Each request goes to every replica with a MAC authenticator; a result is taken once f+1
-replicas agree on it. The keys (each replica's Ed25519 pair, every client's MAC key with
-each replica) are drawn from the run's seed, so a rerun uses the same keys.
+replicas agree on it. Every reply that comes until then is recorded (:class:`ReplyLog`, one
+per cluster): the checks hold what replicas report about themselves against it. The keys
+(each replica's Ed25519 pair, every client's MAC key with each replica) are drawn from the
+run's seed, so a rerun uses the same keys.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 import hmac
 import json
 import threading
+import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,6 +27,7 @@ from pytest_dchaos.cluster.running import Cluster, Multicast
 from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import NodeDown
 from pytest_dchaos.families.base import Workload
+from pytest_dchaos.families.pbft.observations import Replies, Reply
 from pytest_dchaos.families.pbft.quorums import max_faulty
 from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 from pytest_dchaos.scenario.model import Scenario
@@ -74,6 +79,51 @@ def canonical(value: Any) -> bytes:
     return _CANONICAL.encode(value).encode()
 
 
+#: A reply as the client's path records it, untouched but for its result's canonical form:
+#: (epoch time, client, timestamp, op, member, body type, view, result, reply timestamp).
+#: :meth:`ReplyLog.replies` makes :class:`Reply` s of them once the run is over.
+RawReply = tuple[float, str, int, Any, str, str, Any, bytes, Any]
+
+
+class ReplyLog:
+    """Every reply the harness's PBFT clients received from one cluster.
+
+    Appended on the agents' reader threads, one tuple per reply and nothing more on that
+    path (a list's append needs no lock); read once, after the run.
+    """
+
+    def __init__(self) -> None:
+        self.raw: list[RawReply] = []
+
+    def replies(self, t0: float, identity: Callable[[str], str]) -> Replies:
+        """The replies in arrival order, times on the run's clock (``t0``, the history's
+        start), each member named with the node id it speaks as (``identity``)."""
+        out = []
+        for at, client, timestamp, op, member, kind, view, result, replied in list(self.raw):
+            out.append(Reply(
+                at - t0, client, timestamp, op, member, identity(member),
+                "reply" if kind == "reply" else "error",
+                view if isinstance(view, int) and not isinstance(view, bool) else None,
+                result.decode(), replied))
+        out.sort(key=lambda reply: reply.at)
+        return Replies(tuple(out))
+
+
+_LOGS: weakref.WeakKeyDictionary[Cluster, ReplyLog] = weakref.WeakKeyDictionary()
+_LOGS_LOCK = threading.Lock()
+
+
+def reply_log(cluster: Cluster) -> ReplyLog:
+    """The replies received from ``cluster`` so far: one log per cluster, so the run's
+    workload and its final phase (each with a client of its own) write one record, which
+    goes when the cluster does."""
+    with _LOGS_LOCK:
+        found = _LOGS.get(cluster)
+        if found is None:
+            found = _LOGS[cluster] = ReplyLog()
+        return found
+
+
 class QuorumRequest:
     """One client request sent to every replica; done when f+1 replicas gave one result.
 
@@ -84,9 +134,10 @@ class QuorumRequest:
     """
 
     def __init__(self, cluster: Cluster, client: str, body: dict[str, Any],
-                 nodes: tuple[str, ...], retry: float) -> None:
+                 nodes: tuple[str, ...], retry: float, replies: ReplyLog | None = None
+                 ) -> None:
         self.cluster, self.client, self.body = cluster, client, body
-        self.nodes, self.retry = nodes, retry
+        self.nodes, self.retry, self.replies = nodes, retry, replies
         self.needed = max_faulty(len(nodes)) + 1
         # Settled once: the result, or the reason there is none. Waiters block on a held
         # lock that settling releases — the cheapest wake-up between threads.
@@ -120,15 +171,21 @@ class QuorumRequest:
             self._settle(NodeDown("no replica could be reached"))
 
     def _answered(self, node: str, reply: dict[str, Any]) -> None:
-        if reply.get("type") == "reply":
-            if reply.get("timestamp") != self.body["timestamp"]:
-                return
+        kind = reply.get("type")
+        if kind == "reply":
             answer = reply.get("result")
-        elif reply.get("type") == "error":
+        elif kind == "error":
             answer = {"type": "error", "code": reply.get("code")}
         else:
             return
         key = canonical(answer)
+        body = self.body
+        if self.replies is not None:
+            self.replies.raw.append((time.time(), self.client, body["timestamp"], body["op"],
+                                     node, kind, reply.get("view"), key,
+                                     reply.get("timestamp")))
+        if kind == "reply" and reply.get("timestamp") != body["timestamp"]:
+            return  # an answer to another of the client's requests
         with self._lock:
             # By node id: a Byzantine twin and its original are one replica, one vote.
             voters = self.votes[key]
@@ -195,6 +252,9 @@ class PbftWorkload(Workload):
         self.retry, self.seed = retry, seed
         self._timestamps: dict[str, int] = {}
         self._mac_keys: dict[tuple[str, str], bytes] = {}
+        # The cluster requests last went to, and its reply log: looked up once, not per
+        # request.
+        self._replies: tuple[Cluster, ReplyLog] | None = None
         self._written: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -239,7 +299,13 @@ class PbftWorkload(Workload):
                value: Any) -> QuorumRequest:
         nodes = cluster.node_ids
         body = self.authenticated(self.request(f, value), nodes)
-        return QuorumRequest(cluster, client, body, nodes, self.retry)
+        return QuorumRequest(cluster, client, body, nodes, self.retry, self.reply_log(cluster))
+
+    def reply_log(self, cluster: Cluster) -> ReplyLog:
+        known = self._replies
+        if known is None or known[0] is not cluster:
+            known = self._replies = (cluster, reply_log(cluster))
+        return known[1]
 
     def completion(self, f: str, value: Any, reply: Mapping[str, Any]
                    ) -> tuple[Outcome, Any]:

@@ -16,7 +16,9 @@ After the faults heal, the final phase sends probe writes until one is accepted 
 liveness is judged even when the workload ended during a fault), then waits until the
 honest replicas have executed the same number of requests, and reads every replica's
 ``dchaos_state``: its view, committed log, stable checkpoint, suspects and their evidence.
-Checks are in ``checks/``, a module each.
+Every reply a client received, the workload's and the probes', is kept as the ``replies``
+observation: what the harness saw each replica answer, in which view. Checks are in
+``checks/``, a module each.
 """
 
 from __future__ import annotations
@@ -36,8 +38,20 @@ from pytest_dchaos.families.pbft.checks.liveness import Liveness
 from pytest_dchaos.families.pbft.checks.suspects import Suspects
 from pytest_dchaos.families.pbft.checks.validity import Validity
 from pytest_dchaos.families.pbft.checks.view_change import ViewChange
-from pytest_dchaos.families.pbft.client import PbftWorkload, client_ids, key_material
-from pytest_dchaos.families.pbft.observations import PROBES, SETTLED, Probe, Probing, Settling
+from pytest_dchaos.families.pbft.client import (
+    PbftWorkload,
+    client_ids,
+    key_material,
+    reply_log,
+)
+from pytest_dchaos.families.pbft.observations import (
+    PROBES,
+    REPLIES,
+    SETTLED,
+    Probe,
+    Probing,
+    Settling,
+)
 from pytest_dchaos.families.pbft.quorums import max_faulty
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
@@ -86,7 +100,7 @@ class Pbft(ProtocolFamily):
 
     def final(self, ctx: RunContext) -> None:
         """Probe until a write is accepted; then wait for the honest replicas to have
-        executed as much as each other."""
+        executed as much as each other; then keep every reply the clients received."""
         healed_at, deadline = ctx.healed_at, ctx.deadline
         workload = self.workload(ctx.scenario, ctx.seed)
         assert isinstance(workload, PbftWorkload)
@@ -127,6 +141,9 @@ class Pbft(ProtocolFamily):
 
         settled_at = ctx.poll(settled)
         ctx.observations[SETTLED] = Settling(healed_at, settled_at, executed)
+        # Last: the probes' replies are in, and no request is listening any more.
+        ctx.observations[REPLIES] = reply_log(ctx.cluster).replies(ctx.history.t0,
+                                                                   ctx.cluster.plan.identity)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs()
