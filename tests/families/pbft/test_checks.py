@@ -10,11 +10,13 @@ import pytest
 from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.checkers.linearizability import Budget
 from pytest_dchaos.families.pbft.checks.agreement import Agreement
+from pytest_dchaos.families.pbft.checks.common import canonical_json
 from pytest_dchaos.families.pbft.checks.linearizable import Linearizable, replay
 from pytest_dchaos.families.pbft.checks.liveness import Liveness
 from pytest_dchaos.families.pbft.checks.suspects import Suspects
 from pytest_dchaos.families.pbft.checks.validity import Validity
 from pytest_dchaos.families.pbft.checks.view_change import ViewChange
+from pytest_dchaos.families.pbft.observations import REPLIES, Replies, Reply
 from pytest_dchaos.record.history import FAIL, INVOKE, OK, History, Op
 from pytest_dchaos.record.result import FaultEvent, RunRecord
 from tests.builders import fault, history, record, scenario
@@ -38,10 +40,27 @@ def state(*entries: list[Any], **extra: Any) -> dict[str, Any]:
 
 
 def run(states: dict[str, dict[str, Any]], ops: History | None = None,
-        faults: tuple[FaultEvent, ...] = ()) -> RunRecord:
-    rec = record(ops, nodes=4, faults=faults)
+        faults: tuple[FaultEvent, ...] = (), replies: list[Reply] | None = None) -> RunRecord:
+    """A record; with ``replies``, also what the harness's clients received."""
+    observations = {} if replies is None else {REPLIES: Replies(tuple(replies))}
+    rec = record(ops, nodes=4, faults=faults, observations=observations)
     rec.node_states = states
     return rec
+
+
+def reply(member: str, sent: dict[str, Any], result: dict[str, Any], at: float = 1.0,
+          view: int | None = 0, answers: int | None = None) -> Reply:
+    """``member``'s reply to the request ``sent`` (a :func:`request`), as the harness
+    received it; ``answers``: the timestamp the reply names, if not the request's."""
+    return Reply(at, sent["client"], sent["timestamp"], sent["op"], member, member, "reply",
+                 view, canonical_json(result), sent["timestamp"] if answers is None
+                 else answers)
+
+
+def replies_to(request_: dict[str, Any], result: dict[str, Any],
+               nodes: tuple[str, ...] = ("n1", "n2", "n3", "n4"), at: float = 1.0,
+               view: int = 0) -> list[Reply]:
+    return [reply(n, request_, result, at, view) for n in nodes]
 
 
 def op(client: str, f: str, fields: dict[str, Any], timestamp: int, start: float,
@@ -78,6 +97,15 @@ def agreed() -> dict[str, dict[str, Any]]:
 
 def byzantine(node: str, at: float = 0.5) -> FaultEvent:
     return fault(at, "start", f"b{node}", "byzantine", [node])
+
+
+WROTE = {"type": "write_ok"}
+READ5 = {"type": "read_ok", "value": 5}
+
+
+def observed() -> list[Reply]:
+    """Every replica answered both requests of :func:`agreed` alike."""
+    return replies_to(W1, WROTE, at=1.0) + replies_to(R1, READ5, at=3.0)
 
 
 # -- agreement ---------------------------------------------------------------------------
@@ -123,7 +151,121 @@ def test_agreement_without_any_state_fails_and_says_why() -> None:
     assert not verdict.passed and "no honest replica answered dchaos_state" in verdict.detail
 
 
+def test_agreement_judges_the_replies_alone_when_no_replica_reports() -> None:
+    verdict = Agreement().check(NoOptions(), run({}, replies=observed()))
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "observed"
+    assert "4 honest replicas answered 2 requests, never two results for one" \
+        in verdict.detail
+
+
+def test_agreement_catches_two_honest_replicas_replying_different_results() -> None:
+    replies = [*replies_to(W1, WROTE), *replies_to(R1, READ5, ("n2", "n4"), at=3.0),
+               reply("n3", R1, {"type": "read_ok", "value": 4}, at=3.1)]
+    verdict = Agreement().check(NoOptions(), run({}, replies=replies))
+    assert not verdict.passed and verdict.evidence == "observed"
+    assert ("c2's read #1 ({\"f\":\"read\",\"key\":1}): n2+n4 replied "
+            "{\"type\":\"read_ok\",\"value\":5} vs n3 replied "
+            "{\"type\":\"read_ok\",\"value\":4}") in verdict.detail
+
+
+def test_agreement_ignores_a_byzantine_replicas_reply_and_one_to_another_request() -> None:
+    replies = [
+        *observed(),
+        reply("n1", R1, {"type": "read_ok", "value": 666}, at=3.2),
+        # n2's cached answer to c2's earlier request: it says nothing of this one.
+        reply("n2", R1, {"type": "read_ok", "value": 4}, at=3.3, answers=0)]
+    verdict = Agreement().check(NoOptions(), run({}, replies=replies,
+                                                 faults=(byzantine("n1"),)))
+    assert verdict.passed, verdict.detail
+    assert "3 honest replicas answered 2 requests" in verdict.detail
+
+
+def test_agreement_rests_on_both_and_passes_logs_that_list_what_was_replied() -> None:
+    verdict = Agreement().check(NoOptions(), run(agreed(), replies=observed()))
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "both"
+    assert "every request an honest replica was seen replying to is in its log" \
+        in verdict.detail
+
+
+def test_agreement_catches_a_replica_reporting_an_empty_log_it_replied_from() -> None:
+    states = agreed()
+    states["n3"] = state()
+    verdict = Agreement().check(NoOptions(), run(states, replies=observed()))
+    assert not verdict.passed and verdict.evidence == "both"
+    assert ("n3 replied to c1's write #1 at +1.00s ({\"type\":\"write_ok\"}), but its "
+            "committed log lacks it: n1 committed it at seq 1, where n3 lists nothing and "
+            "reports no state transfer over it") in verdict.detail
+    assert verdict.figures["unlisted"] == 2
+
+
+def test_agreement_catches_a_log_with_another_request_where_the_replied_one_was() -> None:
+    states = agreed()
+    states["n4"] = state([1, "d1", W1], [2, "dX", request("c3", 1, "write", key=2, value=1)])
+    verdict = Agreement().check(NoOptions(), run(states, replies=observed()))
+    assert not verdict.passed
+    assert ("n4 replied to c2's read #1 at +3.00s ({\"type\":\"read_ok\",\"value\":5}), "
+            "but its committed log lacks it: it lists another request at seq 2, where n1 "
+            "committed it") in verdict.detail
+
+
+def test_agreement_excuses_what_a_replica_took_as_state_or_replied_before_it_restarted(
+        ) -> None:
+    states = agreed()
+    # n3 fetched checkpoint 2's state; n4 restarted at +4s, after both its replies.
+    states["n3"] = state(transfers=[[0, 2, 1e9]])
+    states["n4"] = state()
+    restart = fault(4.0, "start", "r4", "restart", ["n4"])
+    verdict = Agreement().check(NoOptions(), run(states, replies=observed(), faults=(restart,)))
+    assert verdict.passed, verdict.detail
+    assert "(2 by replicas that took that part as state)" in verdict.detail
+    # The same replies after n4's restart are held against its new, empty log.
+    late = [reply("n4", W1, WROTE, at=5.0)]
+    verdict = Agreement().check(NoOptions(), run(states, replies=[*observed(), *late],
+                                                 faults=(restart,)))
+    assert not verdict.passed and "n4 replied to c1's write #1 at +5.00s" in verdict.detail
+
+
+def test_agreement_is_not_applicable_with_neither_reports_nor_replies() -> None:
+    verdict = Agreement().check(NoOptions(), run({}, replies=[]))
+    assert verdict.status == "not_applicable"
+
+
 # -- validity ------------------------------------------------------------------------------
+
+
+def test_validity_rests_on_both_when_replies_were_recorded() -> None:
+    verdict = Validity().check(NoOptions(), run(agreed(), sent(), replies=observed()))
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "both"
+    assert "every one of 8 replies the harness saw them give is for a request in the " \
+        "replier's log" in verdict.detail
+    assert Validity().check(NoOptions(), run(agreed(), sent())).evidence == "reported"
+
+
+def test_validity_catches_a_replica_reporting_an_empty_log() -> None:
+    states = agreed()
+    states["n2"] = state()
+    # Without the replies, an empty log invents nothing: it passes.
+    assert Validity().check(NoOptions(), run(states, sent())).passed
+    verdict = Validity().check(NoOptions(), run(states, sent(), replies=observed()))
+    assert not verdict.passed
+    assert "n2 replied to c1's write #1 at +1.00s" in verdict.detail
+    assert "n2 replied to c2's read #1 at +3.00s" in verdict.detail
+
+
+def test_validity_catches_a_replica_reporting_a_request_nobody_logged_as_unlisted() -> None:
+    extra = request("c1", 2, "write", key=3, value=1)
+    verdict = Validity().check(NoOptions(), run(agreed(), sent(),
+                                                replies=[*observed(), reply("n2", extra, WROTE)]))
+    assert not verdict.passed
+    assert ("n2 replied to c1's write #2 at +1.00s ({\"type\":\"write_ok\"}), but its "
+            "committed log lacks it (no honest replica's log lists it, and n2 reports no "
+            "state transfer)") in verdict.detail
+
+
+# -- validity (reports alone) ----------------------------------------------------------------
 
 
 def test_validity_passes_requests_clients_sent() -> None:

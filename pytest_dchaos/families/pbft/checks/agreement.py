@@ -1,48 +1,132 @@
-"""The ``agreement`` check: PBFT's safety, over the honest replicas' committed logs."""
+"""The ``agreement`` check: PBFT's safety — honest replicas execute the same requests in the
+same order — judged first from what the clients received.
+
+* *observed* — every reply the harness's clients received: two honest replicas that
+  answered one request (client, timestamp) with different results executed different
+  histories. For the reference replica this is exact: it answers only once a request is
+  committed and executed (no tentative execution, no read-only shortcut), and its reply to
+  a retransmission is the cached result of that same execution, so honest replicas that
+  agree give byte-identical results;
+* *reported* — where honest replicas answer ``dchaos_state``: no two of their committed
+  logs differ at a sequence number, and each replica's log lists every request it was seen
+  replying to (:func:`~.common.replies_against_logs`), so a replica cannot pass by
+  reporting less than it did.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.pbft.checks.common import (
     bound_note,
     canonical_json,
     committed_entries,
+    honest_replies,
     honest_states,
     listing,
     no_state,
+    replies_against_logs,
+    request_name,
 )
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.families.pbft.observations import Reply
+from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
+
+
+def reply_conflicts(replies: list[Reply]) -> tuple[int, list[str]]:
+    """How many requests honest replicas answered, and one line per request two of them
+    answered differently."""
+    results: dict[tuple[str, int], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    ops: dict[tuple[str, int], Any] = {}
+    for reply in replies:
+        if reply.answers:
+            key = (reply.client, reply.timestamp)
+            results[key][reply.result].add(reply.member)
+            ops.setdefault(key, reply.op)
+    conflicts = []
+    for key in sorted(results):
+        if len(results[key]) > 1:
+            # The most-given result first: the odd ones out read last.
+            sides = " vs ".join(f"{'+'.join(sorted(nodes))} replied {result}"
+                                for result, nodes in sorted(results[key].items(),
+                                                            key=lambda s: (-len(s[1]), s[0])))
+            conflicts.append(f"{request_name(*key, ops[key])} "
+                             f"({canonical_json(ops[key])}): {sides}")
+    return len(results), conflicts
 
 
 class Agreement(CheckerType[NoOptions]):
     name = "agreement"
-    doc = ("No two honest replicas commit different requests (or batches) at one sequence "
-           "number (PBFT's safety).")
+    doc = ("Honest replicas execute the same requests in the same order (PBFT's safety). "
+           "Observed: no two honest replicas reply different results to one request. "
+           "Where honest replicas report their committed logs, also: no two commit different "
+           "requests (or batches) at one sequence number, and each replica's log lists "
+           "every request it was seen replying to (unless it reports taking that part as "
+           "state by a state transfer).")
     protocols = ("pbft",)
-    evidence = "reported"
-    requires = frozenset({"dchaos_state"})
+    evidence = "both"
+    blind_to = ("replies that come after f+1 replicas agreed (the client stops listening, "
+                "so a slow replica's divergent answer may go unseen); conflicts in logs no "
+                "honest replica reports; an honest replica that executed a request but "
+                "never answered it.")
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
-        missing = no_state(self, record)
-        if missing:
-            return missing
-        by_seq: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-        for node, state in sorted(honest_states(record).items()):
-            for seq, slot in committed_entries(state).items():
-                by_seq[seq][canonical_json(slot)].append(node)
-        conflicts = []
-        for seq in sorted(by_seq):
-            if len(by_seq[seq]) > 1:
-                sides = " vs ".join("+".join(nodes) for nodes in by_seq[seq].values())
-                conflicts.append(f"seq {seq}: {sides} committed different requests")
+        states = honest_states(record)
+        replies = honest_replies(record)
+        answered = [r for r in replies or () if r.answers]
+        if not states and not answered:
+            offered = any("dchaos_state" in ext for ext in record.extensions.values())
+            if replies is None or offered:
+                missing = no_state(self, record)
+                assert missing is not None
+                return missing
+            return self.not_applicable("no replica reports its committed log and no honest "
+                                       "replica answered a client, so there is nothing to "
+                                       "compare")
+        evidence: EvidenceKind = "both" if states and replies is not None else \
+            "reported" if states else "observed"
+        problems: list[str] = []
+        parts: list[str] = []
+        figures: dict[str, Any] = {"bound_broken": bool(bound_note(record))}
+
+        if replies is not None:
+            requests, conflicts = reply_conflicts(replies)
+            problems += conflicts
+            figures.update(requests_answered=requests, reply_conflicts=len(conflicts))
+            if not conflicts:
+                repliers = len({r.member for r in answered})
+                parts.append(f"replies (observed): {repliers} honest replicas answered "
+                             f"{requests} requests, never two results for one")
+
+        if states:
+            by_seq: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+            for node, state in sorted(states.items()):
+                for seq, slot in committed_entries(state).items():
+                    by_seq[seq][canonical_json(slot)].append(node)
+            log_conflicts = []
+            for seq in sorted(by_seq):
+                if len(by_seq[seq]) > 1:
+                    sides = " vs ".join("+".join(nodes) for nodes in by_seq[seq].values())
+                    log_conflicts.append(f"seq {seq}: {sides} committed different requests")
+            problems += log_conflicts
+            figures.update(sequence_numbers=len(by_seq), conflicts=len(log_conflicts))
+            if not log_conflicts:
+                parts.append(f"committed logs (reported): {len(states)} honest replicas "
+                             f"agree on every one of {len(by_seq)} sequence numbers")
+            held = replies_against_logs(record)
+            if held is not None:
+                problems += held.problems
+                figures.update(unlisted=len(held.problems), excused=held.excused)
+                if not held.problems:
+                    excused = (f" ({held.excused} by replicas that took that part as state)"
+                               if held.excused else "")
+                    parts.append(f"every request an honest replica was seen replying to is "
+                                 f"in its log{excused}")
+
         note = bound_note(record)
-        figures = {"sequence_numbers": len(by_seq), "conflicts": len(conflicts),
-                   "bound_broken": bool(note)}
-        if conflicts:
-            return self.verdict(False, listing(conflicts) + note,
-                                witness={"conflicts": conflicts[:50]}, figures=figures)
-        replicas = len(honest_states(record))
-        return self.verdict(True, f"{replicas} honest replicas agree on every one of "
-                            f"{len(by_seq)} sequence numbers" + note, figures=figures)
+        if problems:
+            return self.verdict(False, listing(problems) + note,
+                                witness={"conflicts": problems[:50]}, figures=figures,
+                                evidence=evidence)
+        return self.verdict(True, "; ".join(parts) + note, figures=figures, evidence=evidence)

@@ -1,9 +1,13 @@
 """What the PBFT family's checks share: reading the replicas' states and the run's faults.
 
-They read the replicas' ``dchaos_state`` — ``view``, ``committed`` (``[seq, digest, op]``
-entries, one per request, ``op`` null for a null request), ``suspects`` and, where the
-node gives it, ``views`` (``[view, time installed]``) and ``evidence`` (``{node: [{at,
-kind, detail}]}``) — together with the client history and the fault timeline.
+They read what the harness observed — the client history, the fault timeline, and every
+reply a replica gave a client (the ``replies`` observation: who answered which request
+with which result, in which view) — and the replicas' ``dchaos_state`` reports: ``view``,
+``committed`` (``[seq, digest, op]`` entries, one per request, ``op`` null for a null
+request), ``suspects`` and, where the node gives them, ``views`` (``[view, time
+installed]``), ``transfers`` (``[executed before, checkpoint, time]``) and ``evidence``
+(``{node: [{at, kind, detail}]}``). A report is held against the replies wherever both
+speak of one thing.
 
 *Honest* replicas are those no ``byzantine`` fault touched; only their states are held to
 the protocol's promises. The primary of view v is ``n{v mod n + 1}``, as in the paper.
@@ -14,9 +18,11 @@ broken: what PBFT promises then no longer holds, and the checks report what happ
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.pbft.observations import Reply, replies_of
 from pytest_dchaos.families.pbft.quorums import max_faulty
 from pytest_dchaos.record.result import RunRecord, Verdict
 
@@ -86,3 +92,115 @@ def request_of(invocation: Any) -> tuple[str, int, str] | None:
                                 if k not in ("client", "timestamp", "value")
                                 or (k == "value" and invocation.f == "write")}}
     return str(value.get("client")), int(value["timestamp"]), canonical_json(op)
+
+
+# -- what the harness's clients saw --------------------------------------------------------
+
+
+def honest_replies(record: RunRecord) -> list[Reply] | None:
+    """The replies honest replicas gave, in arrival order; None when the run recorded no
+    replies at all (then only the reports can be judged)."""
+    found = replies_of(record)
+    if found is None:
+        return None
+    bad = byzantine_nodes(record)
+    return [r for r in found if r.replica not in bad]
+
+
+def request_name(client: str, timestamp: int, op: Any) -> str:
+    f = op.get("f") if isinstance(op, dict) else None
+    return f"{client}'s {f or 'request'} #{timestamp}"
+
+
+def last_start(record: RunRecord, node: str) -> float:
+    """When ``node``'s process last started again (the end of a kill or stop, a restart),
+    on the run's clock; -inf if it never did. What it reports is its last life's: its log
+    and its views begin there."""
+    starts = [e.time for e in record.faults if node in e.nodes
+              and ((e.effect == "crash" and e.action == "end")
+                   or (e.effect == "restart" and e.action == "start"))]
+    return max(starts, default=float("-inf"))
+
+
+def _transfers(state: dict[str, Any]) -> list[tuple[int, int]]:
+    """The state transfers a replica reports, ``[executed before, checkpoint, time]``: the
+    sequence numbers ``(before, checkpoint]`` it took as state, not as log entries."""
+    out = []
+    for entry in state.get("transfers") or []:
+        if isinstance(entry, list) and len(entry) >= 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in entry[:2]):
+            out.append((entry[0], entry[1]))
+    return out
+
+
+@dataclass(frozen=True)
+class RepliesAgainstLogs:
+    """Each honest replica's replies held against the committed log it reports."""
+
+    #: Replies judged: by a replica with a report, in the life the report is of.
+    judged: int
+    #: Replies whose request the replica's log may lack: it took that part of the log as
+    #: state (a reported state transfer), or no honest log places the request and the
+    #: replica reports a transfer.
+    excused: int
+    #: One line per replica and request it answered that its log lacks.
+    problems: tuple[str, ...]
+
+
+def replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
+    """None when there are no replies or no reports to hold against each other."""
+    return record.derive("pbft.replies_against_logs", _replies_against_logs)
+
+
+def _replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
+    replies, states = honest_replies(record), honest_states(record)
+    if replies is None or not states:
+        return None
+    placed: dict[tuple[Any, Any], tuple[int, str]] = {}
+    listed: dict[str, set[tuple[Any, Any]]] = {}
+    seqs: dict[str, set[int]] = {}
+    for node, state in sorted(states.items()):
+        entries = committed_entries(state)
+        seqs[node] = set(entries)
+        mine = listed[node] = set()
+        for seq, slot in sorted(entries.items()):
+            for op in slot[1:]:
+                if isinstance(op, dict):
+                    key = (op.get("client"), op.get("timestamp"))
+                    mine.add(key)
+                    placed.setdefault(key, (seq, node))
+    judged = excused = 0
+    problems: list[str] = []
+    seen: set[tuple[str, tuple[Any, Any]]] = set()
+    starts = {node: last_start(record, node) for node in states}
+    for reply in replies:
+        node = reply.member
+        if node not in states or not reply.answers or reply.at < starts[node]:
+            continue
+        judged += 1
+        key = (reply.client, reply.timestamp)
+        if key in listed[node] or (node, key) in seen:
+            continue
+        seen.add((node, key))
+        transfers = _transfers(states[node])
+        name = request_name(reply.client, reply.timestamp, reply.op)
+        said = f"{node} replied to {name} at +{reply.at:.2f}s ({reply.result})"
+        where = placed.get(key)
+        if where is None:
+            if transfers:
+                excused += 1
+                continue
+            problems.append(f"{said}, but its committed log lacks it (no honest replica's "
+                            f"log lists it, and {node} reports no state transfer)")
+            continue
+        seq, reporter = where
+        if seq in seqs[node]:
+            problems.append(f"{said}, but its committed log lacks it: it lists another "
+                            f"request at seq {seq}, where {reporter} committed it")
+        elif any(before < seq <= upto for before, upto in transfers):
+            excused += 1
+        else:
+            problems.append(f"{said}, but its committed log lacks it: {reporter} committed "
+                            f"it at seq {seq}, where {node} lists nothing and reports no "
+                            "state transfer over it")
+    return RepliesAgainstLogs(judged, excused, tuple(problems))
