@@ -452,6 +452,107 @@ def test_view_change_needs_a_faulty_primary_unless_told_otherwise() -> None:
     assert ViewChange().check(options("view_change: {require: false}"), rec).passed
 
 
+def moved(views: dict[str, list[list[Any]]]) -> dict[str, dict[str, Any]]:
+    """States whose final view is the last one their ``views`` name."""
+    states = with_views(views)
+    for st in states.values():
+        st["view"] = st["views"][-1][0]
+    return states
+
+
+AFTER_N1 = {n: [[0, 0.0], [1, 2.6]] for n in ("n2", "n3", "n4")}
+
+
+def in_views(*replies: tuple[str, float, int]) -> list[Reply]:
+    """c1's write #1 answered by each ``(replica, at, view)``."""
+    return [reply(node, W1, WROTE, at, view) for node, at, view in replies]
+
+
+def test_view_change_rests_on_both_when_the_replies_match_the_reported_views() -> None:
+    replies = in_views(("n2", 1.0, 0), ("n3", 1.0, 0), ("n2", 3.0, 1), ("n4", 3.1, 1),
+                       # During the view change a replica's view is already the new one.
+                       ("n3", 2.3, 1))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run(moved(AFTER_N1), faults=(crash("n1", 2.0),),
+                                     replies=replies))
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "both"
+    assert "the views in 5 replies match the views the replicas report" in verdict.detail
+
+
+def test_view_change_catches_a_reply_in_a_view_older_than_one_reported_installed() -> None:
+    replies = in_views(("n2", 3.0, 1), ("n3", 5.0, 0))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run(moved(AFTER_N1), faults=(crash("n1", 2.0),),
+                                     replies=replies))
+    assert not verdict.passed
+    assert ("n3 replied to c1's write #1 in view 0 at +5.00s, but reports having installed "
+            "view 1 at +2.60s (a view never goes back)") in verdict.detail
+    # Within the slack, the reply may have left before the install: no mismatch.
+    near = in_views(("n3", 3.0, 0))
+    assert ViewChange().check(options("view_change: {within: 2s}"),
+                              run(moved(AFTER_N1), faults=(crash("n1", 2.0),),
+                                  replies=near)).passed
+
+
+def test_view_change_catches_a_replica_reporting_a_view_older_than_it_replied_in() -> None:
+    replies = in_views(("n2", 3.0, 1), ("n4", 4.0, 2))
+    rec = run(moved(AFTER_N1), faults=(crash("n1", 2.0),), replies=replies)
+    assert ViewChange().check(options("view_change: {within: 2s}"),
+                              run(moved(AFTER_N1), faults=(crash("n1", 2.0),))).passed
+    verdict = ViewChange().check(options("view_change: {within: 2s}"), rec)
+    assert not verdict.passed
+    assert ("n4 replied to c1's write #1 in view 2 at +4.00s, but reports view 1 as its "
+            "view at the end") in verdict.detail
+
+
+def test_view_change_holds_only_a_restarted_replicas_last_life_against_its_report() -> None:
+    # n4's first life got to view 2; restarted at +4s, its report starts again at view 0.
+    views = {**AFTER_N1, "n4": [[0, 4.0], [1, 4.5]]}
+    replies = in_views(("n4", 3.0, 2), ("n4", 3.9, 2), ("n4", 4.2, 0))
+    restart = fault(4.0, "start", "r4", "restart", ["n4"])
+    verdict = ViewChange().check(options("view_change: {within: 3s}"),
+                                 run(moved(views), faults=(crash("n1", 2.0), restart),
+                                     replies=replies))
+    assert verdict.passed, verdict.detail
+    # Without the restart, n4's report says less than its replies showed.
+    verdict = ViewChange().check(options("view_change: {within: 3s}"),
+                                 run(moved(views), faults=(crash("n1", 2.0),),
+                                     replies=replies))
+    assert not verdict.passed and "reports view 1 as its view at the end" in verdict.detail
+
+
+def test_view_change_from_replies_alone_when_no_replica_reports_views() -> None:
+    replies = in_views(("n1", 1.0, 0), ("n2", 1.0, 0), ("n2", 2.8, 1), ("n4", 2.9, 1))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run({}, faults=(crash("n1", 2.0),), replies=replies))
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "observed"
+    assert "f+1 = 2 honest replicas replied in a view with another primary within 0.90s" \
+        in verdict.detail
+
+
+def test_view_change_from_replies_alone_catches_too_few_or_too_late() -> None:
+    few = in_views(("n2", 1.0, 0), ("n2", 2.8, 1), ("n3", 3.0, 0))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run({}, faults=(crash("n1", 2.0),), replies=few))
+    assert not verdict.passed and verdict.evidence == "observed"
+    assert ("after n1's fault at +2.00s (crash n1), 1 honest replica(s) (n2) replied in a "
+            "later view with another primary; f+1 = 2 show the view changed") in verdict.detail
+    late = in_views(("n2", 2.8, 1), ("n3", 6.0, 1))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"),
+                                 run({}, faults=(crash("n1", 2.0),), replies=late))
+    assert not verdict.passed and "only 4.00s later (> 2s)" in verdict.detail
+
+
+def test_view_change_from_replies_follows_the_view_they_named() -> None:
+    # The replies are in view 1 (primary n2) when n1 crashes: n1 was no primary.
+    replies = in_views(("n2", 1.0, 1), ("n3", 1.0, 1), ("n3", 3.0, 1))
+    rec = run({}, faults=(crash("n1", 2.0),), replies=replies)
+    assert not ViewChange().check(options("view_change"), rec).passed
+    assert ViewChange().check(options("view_change: {require: false}"), rec).passed
+
+
 # -- suspects ------------------------------------------------------------------------------
 
 

@@ -66,10 +66,10 @@ class Agreement(CheckerType[NoOptions]):
            "state by a state transfer).")
     protocols = ("pbft",)
     evidence = "both"
-    blind_to = ("replies that come after f+1 replicas agreed (the client stops listening, "
-                "so a slow replica's divergent answer may go unseen); conflicts in logs no "
-                "honest replica reports; an honest replica that executed a request but "
-                "never answered it.")
+    blind_to = ("Replies that arrive after f+1 replicas agreed (the client stops listening "
+                "then, so a slow replica's different answer may go unseen); a request an "
+                "honest replica executed but never answered; the logs of replicas that "
+                "report none.")
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         states = honest_states(record)

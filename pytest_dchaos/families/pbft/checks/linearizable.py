@@ -170,6 +170,10 @@ class Linearizable(CheckerType[NoOptions]):
            "in an order that respects real time.")
     protocols = ("pbft",)
     evidence = "observed"
+    blind_to = ("A replica outvoted by the f+1 that agreed (only accepted results are "
+                "judged: agreement holds the replies against each other); when an "
+                "operation with an unknown outcome took effect, if at all; keys whose "
+                "search ran out of budget (unknown, which fails).")
     #: How far the search of the client history may go (see ``Budget``).
     budget: ClassVar[Budget] = Budget()
 

@@ -31,6 +31,9 @@ class Liveness(CheckerType[LivenessOptions]):
            "final phase keeps sending probe requests, so this is judged even when the "
            "workload ended first).")
     protocols = ("pbft",)
+    blind_to = ("Each replica's own progress: one request accepted by f+1 matching replies "
+                "is enough, so a replica that stays behind, or serves no client, goes "
+                "unseen.")
     options = s.Struct((
         s.Field("within", s.Duration(), "time after the last fault ended", 5.0),
     ))

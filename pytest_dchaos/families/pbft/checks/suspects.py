@@ -40,6 +40,10 @@ class Suspects(CheckerType[SuspectsOptions]):
     protocols = ("pbft",)
     evidence = "reported"
     requires = frozenset({"dchaos_state"})
+    blind_to = ("Whether a suspicion is justified: `suspects` and `evidence` are each "
+                "replica's own belief, timed by its own clock, and nothing the harness "
+                "observes says whom a replica suspects; replicas that answer no "
+                "dchaos_state.")
     options = s.Struct((
         s.Field("nodes", s.ListOf(s.NodeRef(()), scalar_ok=True), "the misbehaving replicas "
                 "(default: those the byzantine faults name)", None),

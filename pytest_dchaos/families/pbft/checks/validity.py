@@ -28,9 +28,9 @@ class Validity(CheckerType[NoOptions]):
     protocols = ("pbft",)
     evidence = "both"
     requires = frozenset({"dchaos_state"})
-    blind_to = ("requests a replica committed but never answered a client for (a log may "
-                "leave those out unseen); replies after f+1 replicas agreed (the client no "
-                "longer listens); replicas that answer no dchaos_state.")
+    blind_to = ("A request a replica committed but never answered a client for (its log "
+                "may leave it out unseen); replies after f+1 replicas agreed, which the "
+                "client no longer listens for; replicas that answer no dchaos_state.")
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         missing = no_state(self, record)
