@@ -86,15 +86,19 @@ class Agreement(CheckerType[NoOptions]):
                                        "compare")
         evidence: EvidenceKind = "both" if states and replies is not None else \
             "reported" if states else "observed"
-        problems: list[str] = []
+        # (what the part rests on, its problems): each part's problems listed on their own,
+        # so one kind of evidence's many lines cannot hide another's.
+        failed: list[tuple[str, list[str]]] = []
         parts: list[str] = []
         figures: dict[str, Any] = {"bound_broken": bool(bound_note(record))}
 
         if replies is not None:
             requests, conflicts = reply_conflicts(replies)
-            problems += conflicts
             figures.update(requests_answered=requests, reply_conflicts=len(conflicts))
-            if not conflicts:
+            if conflicts:
+                failed.append((f"replies (observed): {len(conflicts)} request(s) answered "
+                               "differently by honest replicas", conflicts))
+            else:
                 repliers = len({r.member for r in answered})
                 parts.append(f"replies (observed): {repliers} honest replicas answered "
                              f"{requests} requests, never two results for one")
@@ -109,24 +113,27 @@ class Agreement(CheckerType[NoOptions]):
                 if len(by_seq[seq]) > 1:
                     sides = " vs ".join("+".join(nodes) for nodes in by_seq[seq].values())
                     log_conflicts.append(f"seq {seq}: {sides} committed different requests")
-            problems += log_conflicts
             figures.update(sequence_numbers=len(by_seq), conflicts=len(log_conflicts))
-            if not log_conflicts:
+            if log_conflicts:
+                failed.append(("committed logs (reported)", log_conflicts))
+            else:
                 parts.append(f"committed logs (reported): {len(states)} honest replicas "
                              f"agree on every one of {len(by_seq)} sequence numbers")
             held = replies_against_logs(record)
             if held is not None:
-                problems += held.problems
                 figures.update(unlisted=len(held.problems), excused=held.excused)
-                if not held.problems:
+                if held.problems:
+                    failed.append(("logs against replies", list(held.problems)))
+                else:
                     excused = (f" ({held.excused} by replicas that took that part as state)"
                                if held.excused else "")
                     parts.append(f"every request an honest replica was seen replying to is "
                                  f"in its log{excused}")
 
         note = bound_note(record)
-        if problems:
-            return self.verdict(False, listing(problems) + note,
-                                witness={"conflicts": problems[:50]}, figures=figures,
+        if failed:
+            detail = "; ".join(f"{label}: {listing(problems)}" for label, problems in failed)
+            witness = {"conflicts": [p for _, problems in failed for p in problems[:50]]}
+            return self.verdict(False, detail + note, witness=witness, figures=figures,
                                 evidence=evidence)
         return self.verdict(True, "; ".join(parts) + note, figures=figures, evidence=evidence)
