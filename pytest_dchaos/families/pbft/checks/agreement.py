@@ -123,7 +123,8 @@ class Agreement(CheckerType[NoOptions]):
             if held is not None:
                 figures.update(unlisted=len(held.problems), excused=held.excused)
                 if held.problems:
-                    failed.append(("logs against replies", list(held.problems)))
+                    failed.append(("committed logs (reported) against replies (observed)",
+                                   list(held.problems)))
                 else:
                     excused = (f" ({held.excused} by replicas that took that part as state)"
                                if held.excused else "")
