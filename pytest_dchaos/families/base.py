@@ -111,6 +111,9 @@ class RunContext:
     seed: int = 0
     #: The run's fault schedule (:class:`~pytest_dchaos.run.nemesis.Firing`), random choices drawn.
     firings: list[Any] = field(default_factory=list)
+    #: The workload the run's clients used (the family's own type): what it kept of the
+    #: run, e.g. every reply its requests received, is the family's to read.
+    workload: Workload | None = None
     #: When the final phase began (the run's clock): the faults are healed.
     healed_at: float = field(init=False)
 

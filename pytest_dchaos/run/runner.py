@@ -241,8 +241,8 @@ class Run:
         needs = frozenset().union(*(self.registry.checkers[c.name].needs for c in self.checks))
         monitors = MonitorRunner(cluster, self.family.monitors(scenario, needs), history.now,
                                  self.observations)
-        workload = WorkloadRunner(cluster, self.family.workload(scenario, self.seed),
-                                  scenario.workload, history, self.seed)
+        clients = self.family.workload(scenario, self.seed)
+        workload = WorkloadRunner(cluster, clients, scenario.workload, history, self.seed)
         nemesis = Nemesis(cluster, self.firings, history.now)
         # Everything alive now (the interpreter, pytest, the scenario, the cluster) outlives
         # the workload: left out of the garbage collector's full passes, which otherwise
@@ -269,7 +269,7 @@ class Run:
         self.progress.phase("workload done" + (f"; healed {', '.join(healed)}" if healed else ""))
 
         ctx = RunContext(cluster, scenario, history, history.now, self.observations, self.seed,
-                         self.firings)
+                         self.firings, clients)
         self.phases["final_start"] = history.now()
         self.progress.phase(f"final phase (recovery up to {scenario.workload.recovery:g}s)")
         self.family.final(ctx)

@@ -14,7 +14,6 @@ import hmac
 import json
 import threading
 import time
-import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -107,21 +106,6 @@ class ReplyLog:
                 result.decode(), replied))
         out.sort(key=lambda reply: reply.at)
         return Replies(tuple(out))
-
-
-_LOGS: weakref.WeakKeyDictionary[Cluster, ReplyLog] = weakref.WeakKeyDictionary()
-_LOGS_LOCK = threading.Lock()
-
-
-def reply_log(cluster: Cluster) -> ReplyLog:
-    """The replies received from ``cluster`` so far: one log per cluster, so the run's
-    workload and its final phase (each with a client of its own) write one record, which
-    goes when the cluster does."""
-    with _LOGS_LOCK:
-        found = _LOGS.get(cluster)
-        if found is None:
-            found = _LOGS[cluster] = ReplyLog()
-        return found
 
 
 class QuorumRequest:
@@ -252,9 +236,9 @@ class PbftWorkload(Workload):
         self.retry, self.seed = retry, seed
         self._timestamps: dict[str, int] = {}
         self._mac_keys: dict[tuple[str, str], bytes] = {}
-        # The cluster requests last went to, and its reply log: looked up once, not per
-        # request.
-        self._replies: tuple[Cluster, ReplyLog] | None = None
+        #: Every reply its requests received; a workload made for the final phase is handed
+        #: the run's, so the run keeps one record.
+        self.replies = ReplyLog()
         self._written: dict[int, int] = {}
         self._lock = threading.Lock()
 
@@ -299,13 +283,7 @@ class PbftWorkload(Workload):
                value: Any) -> QuorumRequest:
         nodes = cluster.node_ids
         body = self.authenticated(self.request(f, value), nodes)
-        return QuorumRequest(cluster, client, body, nodes, self.retry, self.reply_log(cluster))
-
-    def reply_log(self, cluster: Cluster) -> ReplyLog:
-        known = self._replies
-        if known is None or known[0] is not cluster:
-            known = self._replies = (cluster, reply_log(cluster))
-        return known[1]
+        return QuorumRequest(cluster, client, body, nodes, self.retry, self.replies)
 
     def completion(self, f: str, value: Any, reply: Mapping[str, Any]
                    ) -> tuple[Outcome, Any]:

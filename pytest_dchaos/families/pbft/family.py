@@ -42,7 +42,6 @@ from pytest_dchaos.families.pbft.client import (
     PbftWorkload,
     client_ids,
     key_material,
-    reply_log,
 )
 from pytest_dchaos.families.pbft.observations import (
     PROBES,
@@ -104,6 +103,8 @@ class Pbft(ProtocolFamily):
         healed_at, deadline = ctx.healed_at, ctx.deadline
         workload = self.workload(ctx.scenario, ctx.seed)
         assert isinstance(workload, PbftWorkload)
+        if isinstance(ctx.workload, PbftWorkload):
+            workload.replies = ctx.workload.replies  # one record of replies for the run
         client = client_ids(ctx.scenario)[-1]
         probes: list[Probe] = []
         timestamp = 0
@@ -142,8 +143,8 @@ class Pbft(ProtocolFamily):
         settled_at = ctx.poll(settled)
         ctx.observations[SETTLED] = Settling(healed_at, settled_at, executed)
         # Last: the probes' replies are in, and no request is listening any more.
-        ctx.observations[REPLIES] = reply_log(ctx.cluster).replies(ctx.history.t0,
-                                                                   ctx.cluster.plan.identity)
+        ctx.observations[REPLIES] = workload.replies.replies(ctx.history.t0,
+                                                             ctx.cluster.plan.identity)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs()
