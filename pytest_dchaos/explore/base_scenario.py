@@ -1,0 +1,112 @@
+"""The scenario an exploration starts from: its cluster, workload and checks kept, its
+faults replaced by a generated schedule, and the result written as an ordinary scenario.
+
+A schedule becomes a scenario as text, and the text goes through the ordinary loader: what
+runs is exactly what ``minimal.yaml`` will hold, validated by the rules every scenario
+file is held to.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from pytest_dchaos.errors import DchaosError, ScenarioError
+from pytest_dchaos.scenario.loader import Catalog, load_scenario, parse_scenario
+from pytest_dchaos.scenario.model import Implementation, Scenario
+
+
+@dataclass(frozen=True)
+class BaseScenario:
+    """A validated scenario file and its YAML sections, ready to take other faults."""
+
+    path: str
+    scenario: Scenario
+    sections: Mapping[str, Any]
+    catalog: Catalog
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], catalog: Catalog,
+             node_command: tuple[str, ...] | None = None) -> BaseScenario:
+        """Load and validate ``path``; with ``node_command``, every node runs that
+        instead of the scenario's implementation (and the written scenarios say so)."""
+        path = os.fspath(path)
+        scenario = load_scenario(path, catalog)
+        if node_command:
+            scenario = scenario.with_implementation(Implementation(command=node_command))
+        with open(path, encoding="utf-8") as handle:
+            sections = yaml.safe_load(handle)
+        return cls(path, scenario, sections, catalog)
+
+    def check_explorable(self) -> None:
+        """Refuse a scenario whose runs could not tell a failure: one line, exit 2."""
+        if not self.scenario.checks:
+            raise ScenarioError("has no checks, so no run of it can fail: add a 'checks:' "
+                                "list (or drop it for the protocol's default checks)",
+                                path=self.path, field="checks")
+        expecting = [c.name for c in self.scenario.checks if c.expect == "fail"]
+        if expecting:
+            raise ScenarioError(
+                f"expects a violation ({', '.join(expecting)}: expect: fail), so a failure "
+                "found by exploring it would be its own demonstration",
+                path=self.path, field="checks", hint="explore a scenario whose checks must pass")
+        if self.scenario.workload.duration <= 0.1:
+            raise ScenarioError("the workload is too short to inject faults into",
+                                path=self.path, field="workload.duration")
+
+    def text(self, faults: Sequence[Mapping[str, Any]], seed: int, *, name: str | None = None,
+             description: str | None = None) -> str:
+        """The scenario with ``faults`` instead of its own, as YAML: the node
+        implementation made explicit (absolute paths), the seed fixed."""
+        sections = {k: v for k, v in self.sections.items() if k != "faults"}
+        if name is not None:
+            sections["name"] = name
+        if description is not None:
+            sections["description"] = description
+        cluster = dict(sections["cluster"])
+        cluster["implementation"] = _implementation(self.scenario.cluster.implementation)
+        sections["cluster"] = cluster
+        sections["seed"] = seed
+        order = ["name", "description", "protocol", "cluster", "network", "workload",
+                 "checks", "seed"]
+        head = {k: sections[k] for k in order if k in sections}
+        body = yaml.safe_dump(head, sort_keys=False, default_flow_style=None, width=100)
+        if faults:
+            lines = [f"  - {_flow(entry)}" for entry in faults]
+            body += "faults:\n" + "\n".join(lines) + "\n"
+        return body
+
+    def scenario_with(self, faults: Sequence[Mapping[str, Any]], seed: int,
+                      path: str | None = None) -> Scenario:
+        """The scenario with ``faults``, validated by the ordinary loader."""
+        where = path or f"{self.path} (generated schedule)"
+        try:
+            return parse_scenario(self.text(faults, seed), where, self.catalog)
+        except ScenarioError as exc:
+            # A generated schedule the loader refuses is a bug of the generator.
+            raise DchaosError(f"dchaos explore made a schedule the scenario loader refuses "
+                              f"(a bug in dchaos): {exc}") from exc
+
+
+def _implementation(impl: Implementation) -> Any:
+    if impl.is_reference:
+        return "reference"
+    out: dict[str, Any] = {}
+    if impl.command:
+        out["command"] = list(impl.command)
+    if impl.image:
+        out["image"] = impl.image
+    return out
+
+
+def _flow(entry: Mapping[str, Any]) -> str:
+    text: str = yaml.safe_dump(dict(entry), default_flow_style=True, sort_keys=False,
+                               width=10_000)
+    return text.strip()
+
+
+__all__ = ["BaseScenario"]

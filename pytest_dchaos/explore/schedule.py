@@ -1,0 +1,274 @@
+"""Fault schedules nobody wrote: drawn from a seed over the fault vocabulary.
+
+A schedule is a list of plain fault entries — the dicts a scenario's ``faults:`` list holds,
+with absolute ``at`` times and ``duration``s written in units (``1250ms``) — so a schedule
+put into a scenario is an ordinary scenario file, validated by the ordinary loader, and a
+minimal one can be handed to ``dchaos run`` and pytest as it is. Every choice (which shape,
+which nodes, when, how long) is drawn here, never left to the run's seed (no ``random``,
+no ``one_of``, no partition ``mode``): removing one entry while shrinking must leave every
+other entry exactly as it was.
+
+What is drawn, per fault, is a *shape*: a fault kind with a way of choosing its targets.
+:data:`SHAPES` maps each shape name to the function that makes its entry. The shapes cover
+Jepsen's partitions (one node isolated, minority/majority, majorities ring, bridge) and
+one-way cuts, crash / stop / pause / restart of a node, latency and bandwidth spikes on
+links, and message loss, duplication and reordering.
+
+Not generated yet, and the seam they plug into: faults aimed at the node in a leading role
+(the PBFT primary, a transaction coordinator) need the protocol family to name that role,
+and Byzantine behaviours, twins and ByzzFuzz-style message mutations need per-family
+knowledge of the protocol's messages. Each will be a further entry of :data:`SHAPES` that
+the :class:`ScheduleSpace` enables only for a family that offers what it needs; nothing
+here pretends to know a family's roles.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: One entry of a scenario's ``faults:`` list, as YAML holds it.
+FaultEntry = dict[str, Any]
+
+#: Times are drawn on this grid (seconds): fine enough for any workload, coarse enough to
+#: read, and exact in milliseconds.
+GRID = 0.01
+
+
+def seconds_text(seconds: float) -> str:
+    """``seconds`` as a scenario duration, exact to the millisecond: ``2s``, ``1250ms``."""
+    millis = round(seconds * 1000)
+    return f"{millis // 1000}s" if millis % 1000 == 0 else f"{millis}ms"
+
+
+def entry_seconds(value: Any) -> float:
+    """A duration of a generated entry (``1250ms``) back in seconds."""
+    text = str(value)
+    if text.endswith("ms"):
+        return int(text[:-2]) / 1000
+    if text.endswith("s"):
+        return float(text[:-1])
+    raise ValueError(f"not a generated duration: {value!r}")
+
+
+def fault_kind(entry: Mapping[str, Any]) -> str:
+    """The fault key of an entry: the one key that is not timing."""
+    kinds = [k for k in entry if k not in ("at", "duration", "every", "times", "until")]
+    if len(kinds) != 1:
+        raise ValueError(f"a fault entry holds one fault, got {sorted(entry)}")
+    return kinds[0]
+
+
+@dataclass(frozen=True)
+class ScheduleSpace:
+    """What schedules are drawn over: the cluster's nodes, the workload's length, how many
+    faults at most, and which shapes (all of :data:`SHAPES` that the cluster's size allows,
+    unless narrowed)."""
+
+    nodes: tuple[str, ...]
+    duration: float
+    max_faults: int = 3
+    shapes: tuple[str, ...] = ()
+    #: The fault kinds the installed plugins provide; shapes needing another are left out.
+    installed: frozenset[str] = field(default_factory=lambda: frozenset(
+        ("partition", "message", "kill", "stop", "pause", "restart", "latency", "toxic")))
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            raise ValueError("a schedule needs at least one node")
+        if self.duration <= 2 * GRID:
+            raise ValueError(f"the workload lasts {self.duration:g}s: too short for faults")
+        if self.max_faults < 1:
+            raise ValueError("max_faults must be at least 1")
+        unknown = [s for s in self.shapes if s not in SHAPES]
+        if unknown:
+            raise ValueError(f"unknown shape(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(SHAPES)}")
+
+    def usable_shapes(self) -> tuple[str, ...]:
+        """The shapes this cluster can have: a partition needs two nodes, a majorities
+        ring four (with three, every node already sees a majority), a bridge three."""
+        chosen = self.shapes or tuple(SHAPES)
+        n = len(self.nodes)
+        return tuple(name for name in chosen
+                     if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A way to make one fault entry: its kind, the smallest cluster it makes sense on,
+    whether it takes a ``duration``, and the function that draws its options."""
+
+    kind: str
+    min_nodes: int
+    make: Callable[[random.Random, tuple[str, ...]], Any]
+    timed: bool = True
+
+
+@dataclass(frozen=True)
+class GeneratedFault:
+    """One drawn fault: its entry, and the shape it was drawn as (for progress and
+    coverage; the entry alone is what runs)."""
+
+    shape: str
+    entry: FaultEntry
+
+
+def generate(space: ScheduleSpace, seed: int) -> list[GeneratedFault]:
+    """A schedule of 1..``space.max_faults`` faults, the same for the same seed, every time
+    and duration on :data:`GRID` with ``at + duration`` inside the workload, in time order.
+    """
+    shapes = space.usable_shapes()
+    if not shapes:
+        raise ValueError(f"no fault shape fits a cluster of {len(space.nodes)} node(s)")
+    rng = random.Random(f"dchaos-explore:{seed}")
+    count = rng.randint(1, space.max_faults)
+    faults = [_draw(rng, rng.choice(shapes), space) for _ in range(count)]
+    faults.sort(key=lambda f: entry_seconds(f.entry["at"]))
+    return faults
+
+
+def _draw(rng: random.Random, shape_name: str, space: ScheduleSpace) -> GeneratedFault:
+    shape = SHAPES[shape_name]
+    steps = math.floor(space.duration / GRID + 1e-9)
+    # Start in the first 80% of the workload, so there is time for the fault to matter.
+    at_step = rng.randint(0, max(0, math.floor(steps * 0.8) - 1))
+    entry: FaultEntry = {"at": seconds_text(at_step * GRID)}
+    entry[shape.kind] = shape.make(rng, space.nodes)
+    if shape.timed:
+        room = steps - at_step
+        # Between a tenth of the workload and all that is left of it.
+        shortest = min(room, max(1, steps // 10))
+        entry["duration"] = seconds_text(rng.randint(shortest, room) * GRID)
+    return GeneratedFault(shape_name, entry)
+
+
+def _shuffled(rng: random.Random, nodes: Sequence[str]) -> list[str]:
+    out = list(nodes)
+    rng.shuffle(out)
+    return out
+
+
+def _sorted(nodes: Sequence[str]) -> list[str]:
+    return sorted(nodes, key=lambda n: (len(n), n))
+
+
+def _links(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    return [f"{a}->{b}" for a, b in sorted(pairs, key=lambda p: (_key(p[0]), _key(p[1])))]
+
+
+def _key(node: str) -> tuple[int, str]:
+    return (len(node), node)
+
+
+def _isolate(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return {"isolate": rng.choice(nodes)}
+
+
+def _minority_majority(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    order = _shuffled(rng, nodes)
+    half = len(order) // 2
+    return {"groups": [_sorted(order[:half]), _sorted(order[half:])]}
+
+
+def _one_way(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    order = _shuffled(rng, nodes)
+    cut = rng.randint(1, len(order) - 1)
+    return {"from": _sorted(order[:cut]), "to": _sorted(order[cut:])}
+
+
+def _cut_links(links: Sequence[tuple[str, str]]) -> Any:
+    # The partition fault cuts between whole groups only; a cut of any set of links is
+    # made by the sending agents dropping every message on them (a message rule).
+    return {"drop": 1.0, "links": _links(links)}
+
+
+def _majorities_ring(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    """Jepsen's majorities ring: nodes on a ring, each sees its neighbours within ``k``
+    (a majority, itself included), and no two see the same majority."""
+    ring = _shuffled(rng, nodes)
+    n = len(ring)
+    k = math.ceil((n // 2) / 2)
+    cut = []
+    for i, a in enumerate(ring):
+        for j, b in enumerate(ring):
+            distance = min(abs(i - j), n - abs(i - j))
+            if distance > k:
+                cut.append((a, b))
+    return _cut_links(cut)
+
+
+def _bridge(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    """Two halves cut from each other, joined by one node that reaches both."""
+    order = _shuffled(rng, nodes)
+    rest = order[1:]
+    half = len(rest) // 2
+    left, right = rest[:half], rest[half:]
+    return _cut_links([(a, b) for a in left for b in right]
+                      + [(b, a) for a in left for b in right])
+
+
+def _one_node(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return rng.choice(nodes)
+
+
+def _some_links(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    """All links, one node's links (both ways), or a single link."""
+    pick = rng.random()
+    if pick < 0.3:
+        return "all"
+    if pick < 0.7:
+        node = rng.choice(nodes)
+        return _links([(node, o) for o in nodes if o != node]
+                      + [(o, node) for o in nodes if o != node])
+    a, b = rng.sample(nodes, 2)
+    return _links([(a, b)])
+
+
+def _latency(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    latency = rng.choice((50, 100, 200, 500, 1000))
+    jitter = rng.choice((0, latency // 4, latency // 2))
+    return {"latency": f"{latency}ms", "jitter": f"{jitter}ms", "links": _some_links(rng, nodes)}
+
+
+def _bandwidth(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    # Toxiproxy's bandwidth rate is KB/s; 1 KB/s is a few protocol messages a second.
+    return {"type": "bandwidth", "attributes": {"rate": rng.choice((1, 4, 16))},
+            "links": _some_links(rng, nodes)}
+
+
+def _message(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
+    def make(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+        options: dict[str, Any] = {kind: rng.choice((0.1, 0.3, 0.5, 0.9))}
+        if kind == "reorder":
+            options["window"] = f"{rng.choice((20, 50, 200))}ms"
+        options["links"] = _some_links(rng, nodes)
+        return options
+    return make
+
+
+#: Every shape the generator draws, by name. A shape for a family's leading role or for
+#: Byzantine behaviour will be added here once families can say what they need.
+SHAPES: dict[str, Shape] = {
+    "isolate": Shape("partition", 2, _isolate),
+    "minority_majority": Shape("partition", 2, _minority_majority),
+    "majorities_ring": Shape("message", 4, _majorities_ring),
+    "bridge": Shape("message", 3, _bridge),
+    "one_way": Shape("partition", 2, _one_way),
+    "kill": Shape("kill", 1, _one_node),
+    "stop": Shape("stop", 1, _one_node),
+    "pause": Shape("pause", 1, _one_node),
+    "restart": Shape("restart", 1, _one_node, timed=False),
+    "latency": Shape("latency", 2, _latency),
+    "bandwidth": Shape("toxic", 2, _bandwidth),
+    "loss": Shape("message", 2, _message("drop")),
+    "duplicate": Shape("message", 2, _message("duplicate")),
+    "reorder": Shape("message", 2, _message("reorder")),
+}
+
+
+__all__ = ["SHAPES", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape", "entry_seconds",
+           "fault_kind", "generate", "seconds_text"]

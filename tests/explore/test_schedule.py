@@ -1,0 +1,134 @@
+"""The schedule generator: seeded, inside the cluster and the workload, and every schedule
+an ordinary scenario the real loader accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_dchaos.explore.base_scenario import BaseScenario
+from pytest_dchaos.explore.schedule import (
+    SHAPES,
+    ScheduleSpace,
+    entry_seconds,
+    fault_kind,
+    generate,
+    seconds_text,
+)
+from pytest_dchaos.run.nemesis import expand
+from pytest_dchaos.scenario.loader import load_scenario
+from tests.builders import registry
+
+BASE = """\
+name: base
+protocol: {protocol}
+cluster: {{nodes: {nodes}}}
+workload: {{clients: 2, rate: 10/s, duration: {duration}, recovery: 2s}}
+faults:
+  - {{at: 1s, kill: n1, duration: 1s}}
+seed: 5
+"""
+
+
+def base(tmp_path: Path, nodes: int = 5, duration: str = "6s",
+         protocol: str = "gossip") -> BaseScenario:
+    path = tmp_path / "base.yaml"
+    path.write_text(BASE.format(nodes=nodes, duration=duration, protocol=protocol))
+    return BaseScenario.load(path, registry())
+
+
+def test_the_same_seed_gives_the_same_schedule_and_seeds_differ() -> None:
+    space = ScheduleSpace(("n1", "n2", "n3", "n4", "n5"), 10.0, max_faults=4)
+    assert generate(space, 7) == generate(space, 7)
+    schedules = {repr(generate(space, seed)) for seed in range(20)}
+    assert len(schedules) == 20
+
+
+@pytest.mark.parametrize(("nodes", "duration"), [(1, "2s"), (2, "3s"), (3, "5s"),
+                                                 (4, "1500ms"), (5, "6s"), (7, "20s")])
+def test_every_schedule_is_a_scenario_the_loader_accepts(tmp_path: Path, nodes: int,
+                                                         duration: str) -> None:
+    start = base(tmp_path, nodes, duration)
+    space = ScheduleSpace(start.scenario.node_ids, start.scenario.workload.duration,
+                          max_faults=5)
+    shapes = set()
+    for seed in range(60):
+        faults = generate(space, seed)
+        entries = [f.entry for f in faults]
+        shapes.update(f.shape for f in faults)
+        out = tmp_path / f"s{seed}.yaml"
+        out.write_text(start.text(entries, seed))
+        scenario = load_scenario(out, registry())
+        assert len(scenario.faults) == len(entries)
+        assert scenario.seed == seed
+        # Concrete: nothing left for the run's seed to draw.
+        assert not any(f.choices or isinstance(f.at, tuple) for f in scenario.faults)
+        for spec in scenario.faults:
+            assert 0 <= spec.at < scenario.workload.duration
+            if spec.duration is not None:
+                assert isinstance(spec.at, float)
+                assert spec.duration > 0
+                assert spec.at + spec.duration <= scenario.workload.duration + 1e-9
+        firings = expand(scenario, registry().faults, seed)
+        for firing in firings:
+            assert set(firing.fault.nodes(firing.options)) <= set(scenario.node_ids)
+    # Over many seeds every shape the cluster's size allows is drawn, and no other.
+    assert shapes == set(space.usable_shapes())
+
+
+def test_shapes_follow_the_cluster_size() -> None:
+    assert ScheduleSpace(("n1",), 5.0).usable_shapes() == ("kill", "stop", "pause", "restart")
+    three = ScheduleSpace(("n1", "n2", "n3"), 5.0).usable_shapes()
+    assert "bridge" in three and "majorities_ring" not in three
+    assert set(ScheduleSpace(tuple(f"n{i}" for i in range(1, 6)), 5.0).usable_shapes()) \
+        == set(SHAPES)
+
+
+def test_a_narrowed_space_draws_only_its_shapes() -> None:
+    space = ScheduleSpace(("n1", "n2", "n3"), 5.0, max_faults=3, shapes=("isolate", "kill"))
+    for seed in range(30):
+        for fault in generate(space, seed):
+            assert fault.shape in ("isolate", "kill")
+            assert fault_kind(fault.entry) in ("partition", "kill")
+    with pytest.raises(ValueError, match="unknown shape"):
+        ScheduleSpace(("n1",), 5.0, shapes=("meteor",))
+
+
+def test_shapes_whose_fault_is_not_installed_are_left_out() -> None:
+    space = ScheduleSpace(("n1", "n2", "n3"), 5.0, installed=frozenset({"kill"}))
+    assert space.usable_shapes() == ("kill",)
+
+
+def test_the_partition_shapes_cut_what_jepsen_cuts() -> None:
+    nodes = tuple(f"n{i}" for i in range(1, 6))
+    space = ScheduleSpace(nodes, 5.0, max_faults=1, shapes=("majorities_ring",))
+    (ring,) = generate(space, 3)
+    cut = {tuple(link.split("->")) for link in ring.entry["message"]["links"]}
+    assert ring.entry["message"]["drop"] == 1.0
+    # Every node still reaches a majority (itself and two others), and no two the same.
+    views = {n: frozenset(m for m in nodes if m == n or (n, m) not in cut) for n in nodes}
+    assert all(len(view) == 3 for view in views.values())
+    assert len(set(views.values())) == 5
+    bridge_space = ScheduleSpace(nodes, 5.0, max_faults=1, shapes=("bridge",))
+    (bridge,) = generate(bridge_space, 3)
+    cut = {tuple(link.split("->")) for link in bridge.entry["message"]["links"]}
+    touched = {n for link in cut for n in link}
+    (middle,) = set(nodes) - touched  # one node reaches both sides
+    assert middle in nodes
+    assert len(cut) == 2 * 2 * 2
+
+
+def test_durations_are_written_exactly() -> None:
+    assert seconds_text(2.0) == "2s"
+    assert seconds_text(1.25) == "1250ms"
+    assert seconds_text(0.01) == "10ms"
+    assert entry_seconds("1250ms") == 1.25
+    assert entry_seconds("3s") == 3.0
+
+
+def test_a_space_too_small_for_faults_is_refused() -> None:
+    with pytest.raises(ValueError, match="too short"):
+        ScheduleSpace(("n1",), 0.01)
+    with pytest.raises(ValueError, match="at least one node"):
+        ScheduleSpace((), 5.0)
