@@ -1,0 +1,106 @@
+"""The shrinking algorithm on deterministic predicates: which faults it keeps, which it
+drops, how far it shortens, and that it never moves a fault in time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pytest_dchaos.explore.schedule import FaultEntry, entry_seconds
+from pytest_dchaos.explore.shrink import Shrinker, shrink
+
+
+def faults(count: int) -> list[FaultEntry]:
+    return [{"at": f"{100 * i}ms", "kill": f"n{i + 1}", "duration": "4s"}
+            for i in range(count)]
+
+
+def names(schedule: Sequence[FaultEntry]) -> set[str]:
+    return {str(f["kill"]) for f in schedule}
+
+
+def counting(predicate: Callable[[Sequence[FaultEntry]], bool]
+             ) -> tuple[Callable[[Sequence[FaultEntry]], bool], list[int]]:
+    calls = [0]
+
+    def wrapped(schedule: Sequence[FaultEntry]) -> bool:
+        calls[0] += 1
+        return predicate(schedule)
+    return wrapped, calls
+
+
+def test_keeps_exactly_the_two_faults_the_failure_needs() -> None:
+    start = faults(8)
+    result = shrink(start, lambda s: {"n3", "n6"} <= names(s))
+    assert names(result.faults) == {"n3", "n6"}
+    assert result.complete
+    # Times are absolute: the kept faults are where they were.
+    by_node = {f["kill"]: f["at"] for f in start}
+    assert all(f["at"] == by_node[f["kill"]] for f in result.faults)
+
+
+def test_a_failure_that_needs_no_fault_shrinks_to_none_in_one_step() -> None:
+    predicate, calls = counting(lambda s: True)
+    result = shrink(faults(5), predicate)
+    assert result.faults == []
+    assert calls[0] == 1  # the empty schedule, and nothing is left to shorten
+
+
+def test_one_needed_fault_among_many_is_found_in_few_tries() -> None:
+    predicate, calls = counting(lambda s: "n13" in names(s))
+    result = shrink(faults(32), predicate, min_duration=4.0)
+    assert names(result.faults) == {"n13"}
+    assert calls[0] <= 2 * 6 + 2  # about two tries per halving, not 32
+
+
+def test_durations_are_halved_while_the_failure_holds() -> None:
+    # Fails while n2's fault lasts 1 s or more; n1's is needed at any length.
+    def predicate(schedule: Sequence[FaultEntry]) -> bool:
+        by = {f["kill"]: entry_seconds(f["duration"]) for f in schedule}
+        return "n1" in by and by.get("n2", 0.0) >= 1.0
+
+    result = shrink(faults(3), predicate, min_duration=0.1)
+    durations = {f["kill"]: entry_seconds(f["duration"]) for f in result.faults}
+    assert durations == {"n1": 0.1, "n2": 1.0}
+    assert [f["at"] for f in result.faults] == ["0ms", "100ms"]
+    assert any(s.action == "shorten" and not s.still_fails for s in result.steps)
+
+
+def test_faults_without_duration_are_kept_as_they_are() -> None:
+    start: list[FaultEntry] = [{"at": "1s", "restart": "n1"}, {"at": "2s", "restart": "n2"}]
+    result = shrink(start, lambda s: len(s) == 2)
+    assert result.faults == start
+
+
+def test_every_step_is_recorded_and_no_candidate_is_tried_twice() -> None:
+    seen: list[str] = []
+
+    def predicate(schedule: Sequence[FaultEntry]) -> bool:
+        seen.append(repr(schedule))
+        return {"n1", "n4"} <= names(schedule)
+
+    result = shrink(faults(6), predicate, min_duration=4.0)
+    assert len(seen) == len(set(seen)) == len(result.steps)
+    assert [s.still_fails for s in result.steps] == [
+        {"n1", "n4"} <= names(s.faults) for s in result.steps]
+
+
+def test_stopping_early_keeps_the_smallest_confirmed_schedule() -> None:
+    budget = [3]
+
+    def should_stop() -> bool:
+        budget[0] -= 1
+        return budget[0] < 0
+
+    shrinker = Shrinker(faults(8), lambda s: "n2" in names(s), should_stop=should_stop)
+    result = shrinker.run()
+    assert not result.complete
+    assert len(result.steps) == 3
+    assert "n2" in names(result.faults) and len(result.faults) < 8
+    assert shrinker.best == result.faults
+
+
+def test_the_input_is_not_changed() -> None:
+    start = faults(4)
+    copy = [dict(f) for f in start]
+    shrink(start, lambda s: "n1" in names(s))
+    assert start == copy
