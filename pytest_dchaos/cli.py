@@ -6,7 +6,10 @@ failed, 2 when the scenario is invalid or the harness could not run it (130 on C
 ``dchaos catalogue`` lists every protocol, fault, check and backend installed, with their
 options — the reference generated from the plugins themselves. ``dchaos conform`` checks a
 node against the node contract on an in-memory router (exit 0 when it conforms, 1 when it
-does not, 2 when the check could not run).
+does not, 2 when the check could not run). ``dchaos explore PATH`` runs generated fault
+schedules against a scenario until a check fails, then shrinks the failure to
+``DIR/minimal.yaml`` (exit 0 when none was found, 1 when one was found and shrunk, 2 on bad
+input).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pytest_dchaos import __version__
 from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.explore.base_scenario import BaseScenario
+from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
 from pytest_dchaos.interrupts import sigterm_interrupts
 from pytest_dchaos.record import report
 from pytest_dchaos.registry import Registry
@@ -31,6 +36,7 @@ from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
+from pytest_dchaos.units import UnitError, parse_duration
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -69,6 +75,37 @@ def _parser() -> argparse.ArgumentParser:
                      help="with --backend docker: leave the cluster running if a check "
                      "failed, and print how to reach it and remove it")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    explore = commands.add_parser(
+        "explore", help="search fault schedules nobody wrote; shrink a failure",
+        description="Keep the scenario's cluster, workload and checks, and run generated fault "
+        "schedules in place of its faults until a check fails or the budget ends; confirm "
+        "the failure by rerunning it, shrink it, and write DIR/minimal.yaml (an ordinary "
+        "scenario) and DIR/explore.json. Exit 0 if no failure was found, 1 if one was found "
+        "and shrunk, 2 on bad input.")
+    explore.add_argument("path", help="the scenario YAML file to start from")
+    explore.add_argument("--budget", required=True, metavar="DURATION",
+                         help="how long to search, like 15m or 90s (a run under way is "
+                         "finished)")
+    explore.add_argument("--report", required=True, metavar="DIR",
+                         help="where minimal.yaml, explore.json and the runs' reports go")
+    explore.add_argument("--runs", type=int, metavar="N",
+                         help="search at most N schedules (default: until the budget ends)")
+    explore.add_argument("--seed", type=int, help="seed of the whole exploration "
+                         "(default: a fresh one, printed)")
+    explore.add_argument("--confirm", type=int, default=3, metavar="N",
+                         help="runs that judge a failure: the one found is run N times in "
+                         "all, and each shrinking step must fail N times (default: 3)")
+    explore.add_argument("--max-faults", type=int, default=3, metavar="N",
+                         help="at most N faults per generated schedule (default: 3)")
+    explore.add_argument("--shrink-budget", metavar="DURATION",
+                         help="time for confirming and shrinking (default: as --budget)")
+    explore.add_argument("--node-command", metavar="CMD",
+                         help="run this executable as every node (written into "
+                         "minimal.yaml, so it reruns as it is)")
+    explore.add_argument("--backend", default="local", help="where nodes run (default: local)")
+    explore.add_argument("--toxiproxy", metavar="URL|embedded",
+                         help="the Toxiproxy server to use (as for dchaos run)")
 
     validate = commands.add_parser("validate", help="check scenario files, print schedules")
     validate.add_argument("paths", nargs="+", metavar="PATH")
@@ -120,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "validate":
             return _validate(args)
+        if args.command == "explore":
+            return _explore(args)
         if args.command == "cleanup":
             return _cleanup(args)
         if args.command == "conform":
@@ -139,20 +178,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_PASSED
 
 
+def _node_command(text: str | None, image: str | None = None) -> tuple[str, ...] | None:
+    if not text:
+        return None
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise DchaosError(f"--node-command: cannot split {text!r}: {exc}") from None
+    if not words:
+        raise DchaosError("--node-command is empty")
+    # Inside a user's image, paths are the image's: resolve only for local files.
+    return resolve_command(words, None if image else os.getcwd())
+
+
 def _run(args: argparse.Namespace) -> int:
     registry = Registry()
     scenario = load_scenario(args.path, registry)
-    node_command = None
-    if args.node_command:
-        try:
-            words = shlex.split(args.node_command)
-        except ValueError as exc:
-            raise DchaosError(f"--node-command: cannot split {args.node_command!r}: {exc}"
-                              ) from None
-        if not words:
-            raise DchaosError("--node-command is empty")
-        # Inside a user's image, paths are the image's: resolve only for local files.
-        node_command = resolve_command(words, None if args.node_image else os.getcwd())
+    node_command = _node_command(args.node_command, args.node_image)
     options = RunOptions(
         backend=args.backend,
         seed=args.seed,
@@ -167,6 +209,40 @@ def _run(args: argparse.Namespace) -> int:
     result = run_scenario(scenario, options, registry)
     print(report.summary(result))
     return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _explore(args: argparse.Namespace) -> int:
+    budget = _duration("--budget", args.budget)
+    shrink_budget = (_duration("--shrink-budget", args.shrink_budget)
+                     if args.shrink_budget is not None else None)
+    registry = Registry()
+    base = BaseScenario.load(args.path, registry, _node_command(args.node_command))
+    options = ExploreOptions(
+        report_dir=Path(args.report),
+        budget=budget,
+        runs=args.runs,
+        seed=args.seed,
+        confirm=args.confirm,
+        max_faults=args.max_faults,
+        shrink_budget=shrink_budget,
+        run=RunOptions(backend=args.backend, toxiproxy=args.toxiproxy),
+    )
+    explorer = Explorer(base, options, registry)
+    result = explorer.run()
+    print(explorer.summary())
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.found is not None else EXIT_PASSED
+
+
+def _duration(flag: str, text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except UnitError as exc:
+        raise DchaosError(f"{flag}: {exc}") from None
+    if seconds <= 0:
+        raise DchaosError(f"{flag} must be above zero (e.g. {flag} 15m)")
+    return seconds
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -1,0 +1,420 @@
+"""An exploration: generated schedules run one after another against a scenario's cluster,
+workload and checks until a check fails or the budget ends; a failure confirmed by reruns,
+shrunk, and written as an ordinary scenario.
+
+Every run is a real run (:func:`~pytest_dchaos.run.runner.run_scenario`) of the scenario
+the loader makes of the schedule. ``DIR/explore.json`` is rewritten after every run, so an
+exploration stopped by Ctrl-C still leaves what it found.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.explore.base_scenario import BaseScenario
+from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effects
+from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
+from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import load_scenario
+
+Verdict = Literal["pass", "fail", "error"]
+Phase = Literal["search", "confirm", "shrink", "minimal"]
+#: Consecutive runs that could not run at all before the exploration gives up.
+MAX_ERRORS = 3
+
+
+@dataclass
+class ExploreOptions:
+    """How to explore; each has a ``dchaos explore`` flag."""
+
+    report_dir: Path
+    #: Seconds of searching; a run under way when it ends is finished.
+    budget: float
+    #: At most this many schedules searched (None: until the budget ends).
+    runs: int | None = None
+    seed: int | None = None
+    #: Runs that judge a schedule: the found failure is run this many times in all, and a
+    #: shrinking step is kept only if its candidate fails this many times.
+    confirm: int = 3
+    max_faults: int = 3
+    #: Seconds for confirming and shrinking (None: as long as ``budget``).
+    shrink_budget: float | None = None
+    #: Backend, node command, Toxiproxy: as for ``dchaos run``.
+    run: RunOptions = field(default_factory=RunOptions)
+    stream: TextIO | None = None
+
+
+@dataclass
+class Tried:
+    """One run of a schedule, as ``explore.json`` lists it."""
+
+    number: int
+    phase: Phase
+    seed: int
+    faults: list[FaultEntry]
+    shapes: list[str]
+    verdict: Verdict
+    failed_checks: list[str]
+    detail: str
+    seconds: float
+    effects: list[FiringEffect]
+    report_dir: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run": self.number, "phase": self.phase, "seed": self.seed,
+                "faults": self.faults, "shapes": self.shapes, "verdict": self.verdict,
+                "failed_checks": self.failed_checks, "detail": self.detail,
+                "seconds": round(self.seconds, 2),
+                "effects": [e.to_json() for e in self.effects],
+                "report_dir": self.report_dir}
+
+
+@dataclass
+class ExploreResult:
+    found: Tried | None = None
+    #: Runs of the found schedule that failed, of those that judged it.
+    confirmed: tuple[int, int] = (0, 0)
+    minimal: list[FaultEntry] | None = None
+    shrink_complete: bool = False
+    minimal_path: Path | None = None
+    #: The verdict of running ``minimal.yaml`` as written (None if it was not run).
+    minimal_run: Tried | None = None
+    interrupted: bool = False
+    stopped_by: str = ""
+    runs: list[Tried] = field(default_factory=list)
+    steps: list[ShrinkStep] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+
+    @property
+    def flaky(self) -> bool:
+        failed, judged = self.confirmed
+        return 0 < failed < judged
+
+
+class Explorer:
+    def __init__(self, base: BaseScenario, options: ExploreOptions,
+                 registry: Registry | None = None) -> None:
+        if options.budget <= 0:
+            raise DchaosError("--budget must be above zero (e.g. --budget 15m)")
+        if options.runs is not None and options.runs < 1:
+            raise DchaosError("--runs must be at least 1")
+        if options.confirm < 1:
+            raise DchaosError("--confirm must be at least 1")
+        base.check_explorable()
+        self.base = base
+        self.options = options
+        self.registry = registry or Registry()
+        self.seed = (options.seed if options.seed is not None
+                     else random.SystemRandom().randrange(1, 2**31))
+        scenario = base.scenario
+        try:
+            self.space = ScheduleSpace(scenario.node_ids, scenario.workload.duration,
+                                       max_faults=options.max_faults,
+                                       installed=frozenset(self.registry.faults))
+        except ValueError as exc:
+            raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
+        self.out = options.report_dir
+        self.stream = options.stream or sys.stderr
+        self.result = ExploreResult()
+        self._started = time.monotonic()
+        self._errors_in_a_row = 0
+        self._shrinker: Shrinker | None = None
+
+    # -- the exploration -------------------------------------------------------------
+
+    def run(self) -> ExploreResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            found = self._search()
+            if found is not None:
+                self._confirm(found)
+                shrinker = self._shrink(found)
+                self._minimal(shrinker.best, found.seed)
+        except KeyboardInterrupt:
+            self.result.interrupted = True
+            self.result.stopped_by = "interrupt"
+            if self.result.found is not None:
+                best = (self._shrinker.best if self._shrinker is not None
+                        else self.result.found.faults)
+                self.result.minimal = best
+                self._write_minimal(best, self.result.found.seed)
+        finally:
+            self._write_json()
+        return self.result
+
+    def _search(self) -> Tried | None:
+        master = random.Random(f"dchaos-explore-run:{self.seed}")
+        deadline = self._started + self.options.budget
+        number = 0
+        while True:
+            if time.monotonic() >= deadline:
+                self.result.stopped_by = "budget"
+                return None
+            if self.options.runs is not None and number >= self.options.runs:
+                self.result.stopped_by = "runs"
+                return None
+            number += 1
+            seed = master.randrange(1, 2**31)
+            generated = generate(self.space, seed)
+            tried = self._run([f.entry for f in generated], seed, "search",
+                              [f.shape for f in generated])
+            self._progress(tried)
+            if tried.verdict == "fail":
+                self.result.found = tried
+                self.result.stopped_by = "failure"
+                return tried
+
+    def _confirm(self, found: Tried) -> None:
+        failed, judged = 1, 1
+        for _ in range(self.options.confirm - 1):
+            tried = self._run(found.faults, found.seed, "confirm", found.shapes)
+            judged += 1
+            failed += self._same_failure(tried, found)
+            self._say(f"confirm {judged}/{self.options.confirm}: {tried.verdict}")
+        self.result.confirmed = (failed, judged)
+
+    def _same_failure(self, tried: Tried, found: Tried) -> bool:
+        """A failure of at least one check that failed in the found run (another check
+        failing is another bug, not this one)."""
+        return tried.verdict == "fail" and bool(set(tried.failed_checks)
+                                                & set(found.failed_checks))
+
+    def _shrink(self, found: Tried) -> Shrinker:
+        failed, judged = self.result.confirmed
+        deterministic = failed == judged
+        budget = self.options.shrink_budget or self.options.budget
+        deadline = time.monotonic() + budget
+
+        def still_fails(candidate: Sequence[FaultEntry]) -> bool:
+            # A failure seen every time must hold in every rerun; a flaky one holds if any
+            # rerun shows it.
+            shapes = _shapes_of(candidate, found)
+            for _ in range(self.options.confirm):
+                tried = self._run(list(candidate), found.seed, "shrink", shapes)
+                fails = self._same_failure(tried, found)
+                if fails != deterministic:
+                    return fails
+            return deterministic
+
+        def on_step(step: ShrinkStep) -> None:
+            self.result.steps.append(step)
+            self.result.minimal = shrinker.best
+            mark = "kept" if step.still_fails else "passes"
+            self._say(f"shrink: {step.action} {step.detail}: {mark} "
+                      f"({len(shrinker.best)} fault(s) now)")
+            self._write_json()
+
+        shrinker = Shrinker(found.faults, still_fails, on_step=on_step,
+                            should_stop=lambda: time.monotonic() >= deadline)
+        self._shrinker = shrinker
+        outcome = shrinker.run()
+        self.result.minimal = outcome.faults
+        self.result.shrink_complete = outcome.complete
+        return shrinker
+
+    def _minimal(self, faults: list[FaultEntry], seed: int) -> None:
+        """Write ``minimal.yaml`` and run it as written, from the file, into
+        ``DIR/minimal-run/``: the proof that it is an ordinary scenario that fails."""
+        path = self._write_minimal(faults, seed)
+        scenario = load_scenario(path, self.registry)
+        target = self.out / "minimal-run"
+        shutil.rmtree(target, ignore_errors=True)
+        options = replace(self.options.run, seed=None, report_dir=target, node_command=None,
+                          node_image=None)
+        began = time.monotonic()
+        try:
+            result = run_scenario(scenario, options, self.registry)
+        except DchaosError as exc:
+            self.result.minimal_run = Tried(
+                0, "minimal", seed, faults, _shapes_of(faults, self.result.found), "error",
+                [], str(exc), time.monotonic() - began, [], str(target))
+            return
+        record = result.record
+        effects = firing_effects(record, faults) if record is not None else []
+        failed = [v.name for v in result.failed_checks()]
+        self.result.minimal_run = Tried(
+            0, "minimal", seed, faults, _shapes_of(faults, self.result.found),
+            "pass" if result.passed else "fail", failed, _detail(result.failed_checks()),
+            time.monotonic() - began, effects, str(target))
+
+    def _write_minimal(self, faults: list[FaultEntry], seed: int) -> Path:
+        found = self.result.found
+        assert found is not None
+        path = self.out / "minimal.yaml"
+        failed, judged = self.result.confirmed
+        name = f"{self.base.scenario.name}-minimal"
+        description = (
+            f"Found by dchaos explore from {self.base.path} (exploration seed {self.seed}, "
+            f"run {found.number}): {', '.join(found.failed_checks)} failed with "
+            f"{len(found.faults)} generated fault(s), in {failed} of {judged} runs; shrunk "
+            f"to the {len(faults)} below.")
+        path.write_text(self.base.text(faults, seed, name=name, description=description),
+                        encoding="utf-8")
+        self.result.minimal_path = path
+        return path
+
+    # -- one run ---------------------------------------------------------------------
+
+    def _run(self, faults: list[FaultEntry], seed: int, phase: Phase,
+             shapes: list[str]) -> Tried:
+        number = len(self.result.runs) + 1
+        target = self.out / "runs" / f"{number:04d}"
+        scenario = self.base.scenario_with(faults, seed)
+        options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
+                          node_image=None)
+        began = time.monotonic()
+        try:
+            result = run_scenario(scenario, options, self.registry)
+        except DchaosError as exc:
+            self._errors_in_a_row += 1
+            tried = Tried(number, phase, seed, faults, shapes, "error", [], str(exc),
+                          time.monotonic() - began, [])
+            self.result.runs.append(tried)
+            if self._errors_in_a_row >= MAX_ERRORS or number == 1:
+                raise DchaosError(f"the scenario could not run (run {number}): {exc}"
+                                  ) from None
+            return tried
+        self._errors_in_a_row = 0
+        record = result.record
+        effects = firing_effects(record, faults) if record is not None else []
+        self.result.coverage.add(effects)
+        failing = result.failed_checks()
+        tried = Tried(number, phase, seed, faults, shapes,
+                      "pass" if result.passed else "fail", [v.name for v in failing],
+                      _detail(failing), time.monotonic() - began, effects)
+        if result.passed or phase != "search":
+            shutil.rmtree(target, ignore_errors=True)  # kept: the found run, the minimal
+        else:
+            tried.report_dir = str(target)
+        self.result.runs.append(tried)
+        if len(self.result.runs) % 5 == 0:
+            self._write_json()
+        return tried
+
+    # -- output ----------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        elapsed = time.monotonic() - self._started
+        self.stream.write(f"[{elapsed:6.1f}s] {text}\n")
+        self.stream.flush()
+
+    def _progress(self, tried: Tried) -> None:
+        searched = [t for t in self.result.runs if t.phase == "search"]
+        failures = sum(t.verdict == "fail" for t in searched)
+        shapes = sorted({s for t in searched for s in t.shapes})
+        what = ", ".join(tried.shapes) or "no faults"
+        verdict = tried.verdict.upper()
+        if tried.failed_checks:
+            verdict += f" ({', '.join(tried.failed_checks)})"
+        self._say(f"run {tried.number}: {verdict} in {tried.seconds:.1f}s [{what}] — "
+                  f"runs {len(searched)}, failures {failures}, "
+                  f"kinds tried {len(shapes)}/{len(self.space.usable_shapes())}")
+
+    def _write_json(self) -> None:
+        result = self.result
+        failed, judged = result.confirmed
+        data: dict[str, Any] = {
+            "scenario": self.base.path,
+            "seed": self.seed,
+            "budget_s": self.options.budget,
+            "confirm": self.options.confirm,
+            "stopped_by": result.stopped_by,
+            "interrupted": result.interrupted,
+            "shapes": list(self.space.usable_shapes()),
+            "runs": [t.to_json() for t in result.runs],
+            "found": None if result.found is None else {
+                "run": result.found.number,
+                "failed_checks": result.found.failed_checks,
+                "detail": result.found.detail,
+                "faults": result.found.faults,
+                "confirmed": {"failed": failed, "runs": judged,
+                              "rate": round(failed / judged, 3) if judged else None,
+                              "flaky": result.flaky},
+                "report_dir": result.found.report_dir,
+            },
+            "shrink": {
+                "complete": result.shrink_complete,
+                "steps": [s.to_json() for s in result.steps],
+                "minimal": result.minimal,
+            },
+            "minimal": None if result.minimal_path is None else {
+                "path": str(result.minimal_path),
+                "rerun": None if result.minimal_run is None else result.minimal_run.to_json(),
+            },
+            "coverage": result.coverage.to_json(),
+        }
+        tmp = self.out / "explore.json.tmp"
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(self.out / "explore.json")
+
+    def summary(self) -> str:
+        """What a person reads at the end."""
+        result = self.result
+        searched = sum(t.phase == "search" for t in result.runs)
+        lines = [f"dchaos explore {self.base.path}: {len(result.runs)} run(s) "
+                 f"({searched} schedule(s) searched) in "
+                 f"{time.monotonic() - self._started:.0f}s, seed {self.seed}"]
+        if result.interrupted:
+            lines.append("  interrupted: the run under way was stopped; what was found so "
+                         "far is written")
+        found = result.found
+        if found is None:
+            lines.append(f"  no failure found (stopped by {result.stopped_by or 'interrupt'})")
+        else:
+            lines.append(f"  found: run {found.number} failed "
+                         f"{', '.join(found.failed_checks)} with {len(found.faults)} "
+                         f"fault(s): {found.detail}")
+            failed, judged = result.confirmed
+            if judged:
+                rate = f"{failed}/{judged} runs failed ({failed / judged:.0%})"
+                lines.append(f"  {'FLAKY' if result.flaky else 'confirmed'}: {rate}")
+            if result.minimal is not None:
+                state = "complete" if result.shrink_complete else "stopped early"
+                lines.append(f"  shrunk: {len(found.faults)} -> {len(result.minimal)} "
+                             f"fault(s) in {len(result.steps)} step(s) ({state})")
+            if result.minimal_path is not None:
+                lines.append(f"  minimal: {result.minimal_path}")
+                for entry in result.minimal or []:
+                    lines.append(f"    - {json.dumps(entry)}")
+            if result.minimal_run is not None:
+                rerun = result.minimal_run
+                lines.append(f"  minimal.yaml rerun: {rerun.verdict.upper()}"
+                             + (f" ({', '.join(rerun.failed_checks)})"
+                                if rerun.failed_checks else "")
+                             + f"; report: {rerun.report_dir}")
+                lines.append(f"  rerun it: dchaos run {result.minimal_path} --backend "
+                             f"{self.options.run.backend}")
+        lines.append(f"  every schedule tried: {self.out / 'explore.json'}")
+        lines.append(result.coverage.table())
+        return "\n".join(lines)
+
+
+def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:
+    """The shapes of a subset of the found schedule's faults."""
+    if found is None:
+        return [fault_kind(f) for f in faults]
+    by_time = {json.dumps({k: v for k, v in f.items() if k != "duration"}, sort_keys=True): s
+               for f, s in zip(found.faults, found.shapes, strict=True)}
+    return [by_time.get(json.dumps({k: v for k, v in f.items() if k != "duration"},
+                                   sort_keys=True), fault_kind(f)) for f in faults]
+
+
+def _detail(failing: Sequence[Any]) -> str:
+    if not failing:
+        return ""
+    first = failing[0]
+    return f"{first.name}: {str(first.detail).splitlines()[0][:200]}"
+
+
+__all__ = ["ExploreOptions", "ExploreResult", "Explorer", "Tried"]
