@@ -31,8 +31,8 @@ from pytest_dchaos.families.txn.checks.deadlock_handling import DeadlockHandling
 from pytest_dchaos.families.txn.checks.isolation import Isolation
 from pytest_dchaos.families.txn.checks.termination import Termination
 from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
-from pytest_dchaos.families.txn.observations import SETTLED, Settling
-from pytest_dchaos.families.txn.workload import TxnWorkload
+from pytest_dchaos.families.txn.observations import REQUESTS, SETTLED, Requests, Settling
+from pytest_dchaos.families.txn.workload import TxnWorkload, request_log
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, OK
 from pytest_dchaos.record.result import RunRecord
@@ -72,7 +72,9 @@ class Transactions(ProtocolFamily):
                            o["read_ratio"])
 
     def final(self, ctx: RunContext) -> None:
-        """Wait until no live node has a pending decision, or recovery time is up."""
+        """Wait until no live node has a pending decision, or recovery time is up; note
+        which request carried each transaction."""
+        ctx.observations[REQUESTS] = Requests(request_log(ctx.cluster).msg_ids(ctx.history))
         pending: dict[str, list[str]] | None = {}
 
         def settled() -> bool:

@@ -5,11 +5,15 @@ small key space, in Maelstrom's txn-rw-register format.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_dchaos.families.base import Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
+from pytest_dchaos.families.base import Pending, Workload
+from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Outcome
+
+if TYPE_CHECKING:
+    from pytest_dchaos.cluster.running import Cluster
 
 #: Maelstrom's codes for an aborted transaction: certainly not committed.
 ABORT_CODES = frozenset({14, 30})
@@ -36,6 +40,15 @@ class TxnWorkload(Workload):
                 ops.append(["w", key, value])
         return "txn", ops
 
+    def submit(self, cluster: Cluster, client: str, node: str, f: str,
+               value: Any) -> Pending:
+        """One request to ``node``, as by default; its ``msg_id`` is noted (see
+        :class:`RequestLog`)."""
+        request = cluster.submit(node, self.request(f, value), client=client)
+        if request.msg_id is not None:
+            request_log(cluster).note(value, request.msg_id)
+        return request
+
     def request(self, f: str, value: Any) -> dict[str, Any]:
         return {"type": "txn", "txn": value}
 
@@ -52,3 +65,49 @@ class TxnWorkload(Workload):
 
     def timeout_outcome(self, f: str) -> Outcome:
         return INFO
+
+
+class RequestLog:
+    """The ``msg_id`` each transaction of a run was sent with.
+
+    The history does not keep message ids, and the workload's requests do not know their
+    invocation; but the value a call is invoked with is the very object the workload is
+    asked to send, so the history's invocations find their ``msg_id`` by identity
+    (:meth:`msg_ids`). Observed evidence: the harness chose these ids itself.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # id(value) -> (value, msg_id): the value is held, so its id is not reused.
+        self._sent: dict[int, tuple[Any, int]] = {}
+
+    def note(self, value: Any, msg_id: int) -> None:
+        with self._lock:
+            self._sent[id(value)] = (value, msg_id)
+
+    def msg_ids(self, history: History) -> dict[int, int]:
+        """The history's index of each transaction invocation -> its request's msg_id."""
+        with self._lock:
+            sent = dict(self._sent)
+        out = {}
+        for op in history.ops:
+            if op.type == INVOKE and op.f == "txn":
+                noted = sent.get(id(op.value))
+                if noted is not None and noted[0] is op.value:
+                    out[op.index] = noted[1]
+        return out
+
+
+# One log per running cluster (the family object is shared by every run of a process; the
+# cluster is the run's own): the workload writes it, the family's final phase reads it.
+_LOGS: weakref.WeakKeyDictionary[Cluster, RequestLog] = weakref.WeakKeyDictionary()
+_LOGS_LOCK = threading.Lock()
+
+
+def request_log(cluster: Cluster) -> RequestLog:
+    """The request log of the run ``cluster`` belongs to."""
+    with _LOGS_LOCK:
+        log = _LOGS.get(cluster)
+        if log is None:
+            log = _LOGS[cluster] = RequestLog()
+        return log
