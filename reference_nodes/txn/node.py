@@ -7,7 +7,14 @@ Client messages (the contract, Maelstrom's txn-rw-register):
   values read, or an error: 14 (aborted), 30 (a lock conflict: deadlock victim or lock-wait
   timeout), 12 (a malformed transaction; nothing changes);
 * ``dchaos_state`` → ``dchaos_state_ok {decisions, locks, wal_len, store, versions,
-  victims, waits, blocked}``.
+  victims, waits, blocked, txns}``.
+
+Transaction ids are this node's own (``<coordinator>.<incarnation>.<n>``); ``txns`` ties
+each to the client request that started it (``{"client": cK, "msg_id": N}``), the harness's
+optional convention: the coordinator learns it from the request, hands it to the
+participants with their operations, and every node keeps it in its log with the
+transaction, so a node that restarted still says which request each transaction it
+reports came from.
 
 Keys are integers; key ``k`` lives on node ``node_ids[k % n]``. A transaction runs in two
 stages. Execution: the coordinator sends each participant its operations (``txn_exec``);
@@ -87,6 +94,8 @@ class Coord:
     aborted: asyncio.Event = field(default_factory=asyncio.Event)
     reason: str = ""
     telling: bool = False
+    #: The client request that started it (``{"client", "msg_id"}``), if known.
+    request: JSON | None = None
 
 
 class TxnNode:
@@ -124,6 +133,8 @@ class TxnNode:
         self.parts: dict[str, Part] = {}
         self.coords: dict[str, Coord] = {}
         self.decisions: dict[str, str] = {}
+        #: txn -> the client request that started it: {"client": cK, "msg_id": N}.
+        self.txns: dict[str, JSON] = {}
         self.locks = LockTable()
         self.victims: list[JSON] = []
         #: Prepared transactions that waited on their outcome past ``decision_retry_ms``:
@@ -154,6 +165,8 @@ class TxnNode:
         prepared: dict[str, JSON] = {}
         for record in self.wal.records:
             kind, txn = record["r"], record.get("txn", "")
+            if isinstance(record.get("req"), dict):
+                self.txns.setdefault(txn, record["req"])
             if kind == "boot":
                 incarnation = record["incarnation"]
             elif kind == "p_prepared":
@@ -167,12 +180,14 @@ class TxnNode:
                 if record["d"] == COMMIT and done is not None:
                     self.apply(done["writes"])
             elif kind == "c_begin":
-                self.coords[txn] = Coord(txn, record["parts"], state=PREPARED)
+                self.coords[txn] = Coord(txn, record["parts"], state=PREPARED,
+                                         request=record.get("req"))
                 self.decisions.setdefault(txn, PENDING)
             elif kind == "c_precommit" and txn in self.coords:
                 self.coords[txn].state = PRECOMMITTED
             elif kind == "c_decide":
-                coord = self.coords.setdefault(txn, Coord(txn, record["parts"]))
+                coord = self.coords.setdefault(txn, Coord(txn, record["parts"],
+                                                          request=record.get("req")))
                 coord.decision = record["d"]
                 self.decisions[txn] = record["d"]
             elif kind == "c_end":
@@ -197,8 +212,8 @@ class TxnNode:
             if self.protocol == "2pc" or coord.state != PRECOMMITTED:
                 # Presumed abort: no decision in the log means nobody was told "commit".
                 coord.decision = ABORT
-                self.wal.append({"r": "c_decide", "txn": coord.txn, "d": ABORT,
-                                 "parts": coord.participants})
+                self.wal.append(with_request({"r": "c_decide", "txn": coord.txn, "d": ABORT,
+                                              "parts": coord.participants}, coord.request))
                 self.decisions[coord.txn] = ABORT
                 self.note_recovered(coord.txn, "presumed abort")
         self.in_doubt = [c for c in self.coords.values() if c.decision is None]
@@ -227,7 +242,7 @@ class TxnNode:
 
     async def on_txn(self, msg: Message) -> JSON:
         ops = parse_txn(msg.body.get("txn"))
-        coord = self.begin(ops)
+        coord = self.begin(ops, client_request(msg))
         try:
             results = await self.execute(coord, ops)
             decision = await self.commit(coord)
@@ -241,12 +256,16 @@ class TxnNode:
                            f"{coord.txn} aborted: {coord.reason or 'a participant voted no'}")
         return {"type": "txn_ok", "txn": results}
 
-    def begin(self, ops: list[tuple[str, int, Any]]) -> Coord:
-        """Name a new transaction of this node's and start coordinating it."""
+    def begin(self, ops: list[tuple[str, int, Any]], request: JSON | None = None) -> Coord:
+        """Name a new transaction of this node's and start coordinating it; ``request``
+        is the client request that started it (see ``txns`` in the module's docstring)."""
         self.next_txn += 1
         txn = f"{self.me}.{self.incarnation}.{self.next_txn}"
-        coord = self.coords[txn] = Coord(txn, sorted({self.shard(k) for _, k, _ in ops}))
+        coord = self.coords[txn] = Coord(txn, sorted({self.shard(k) for _, k, _ in ops}),
+                                         request=request)
         self.decisions[txn] = PENDING
+        if request is not None:
+            self.txns[txn] = request
         return coord
 
     async def execute(self, coord: Coord, ops: list[tuple[str, int, Any]]
@@ -257,8 +276,9 @@ class TxnNode:
         for index, (f, key, value) in enumerate(ops):
             groups.setdefault(self.shard(key), []).append([index, f, key, value])
         replies = await self.gather(coord, {
-            p: {"type": "txn_exec", "txn": coord.txn, "ops": groups[p], "coord": self.me,
-                "parts": coord.participants, "started": time.time()}
+            p: with_request({"type": "txn_exec", "txn": coord.txn, "ops": groups[p],
+                             "coord": self.me, "parts": coord.participants,
+                             "started": time.time()}, coord.request)
             for p in coord.participants}, self.lock_timeout + 1.0)
         results: list[list[Any]] = [list(op) for op in ops]
         for reply in replies.values():
@@ -301,7 +321,8 @@ class TxnNode:
             self.decisions[txn] = decision
             self.coords.pop(txn, None)
             return str(decision)
-        self.wal.append({"r": "c_begin", "txn": txn, "parts": participants})
+        self.wal.append(with_request({"r": "c_begin", "txn": txn, "parts": participants},
+                                     coord.request))
         coord.state = PREPARED
         votes = await self.gather(coord, {p: {"type": "prepare", "txn": txn}
                                           for p in participants}, self.timeout)
@@ -339,8 +360,8 @@ class TxnNode:
             return
         coord.decision = decision
         self.decisions[coord.txn] = decision
-        record = {"r": "c_decide", "txn": coord.txn, "d": decision,
-                  "parts": coord.participants}
+        record = with_request({"r": "c_decide", "txn": coord.txn, "d": decision,
+                               "parts": coord.participants}, coord.request)
         if decision == COMMIT:
             await self.wal.force(record)
         else:
@@ -441,6 +462,8 @@ class TxnNode:
         part = self.parts.setdefault(txn, Part(txn, msg.body["coord"],
                                                participants=msg.body["parts"],
                                                started=msg.body.get("started", 0.0)))
+        if isinstance(msg.body.get("req"), dict):
+            self.txns.setdefault(txn, msg.body["req"])
         part.since = time.monotonic()
         reads = []
         for index, f, key, value in msg.body["ops"]:
@@ -490,9 +513,10 @@ class TxnNode:
         if part is None or part.state != ACTIVE:
             vote = self.decisions.get(txn, ABORT) if part is None else COMMIT
             return {"type": "vote", "txn": txn, "vote": vote if vote != PENDING else ABORT}
-        record = {"r": "p_prepared", "txn": txn, "coord": part.coord,
-                  "parts": part.participants, "writes": sorted(part.writes.items()),
-                  "reads": sorted(part.reads)}
+        record = with_request({"r": "p_prepared", "txn": txn, "coord": part.coord,
+                               "parts": part.participants,
+                               "writes": sorted(part.writes.items()),
+                               "reads": sorted(part.reads)}, self.txns.get(txn))
         if msg.body.get("one_phase"):
             await self.wal.force(record)
             part.state = PREPARED
@@ -626,8 +650,23 @@ class TxnNode:
                 "versions": {str(k): v for k, v in self.versions.items()},
                 "victims": self.victims, "waits": self.locks.waits_for(),
                 "blocked": self.blocked, "deadlocks": self.deadlocks.found,
-                "recovered": self.recovered,
+                "recovered": self.recovered, "txns": self.txns,
                 "protocol": self.protocol, "wal_flushes": self.wal.flushes}
+
+
+def client_request(msg: Message) -> JSON | None:
+    """The client request ``msg`` as the harness names it (``txns``): its sender and its
+    ``msg_id``; None for a request without one (no reply is expected, no call to tie)."""
+    msg_id = msg.body.get("msg_id")
+    if isinstance(msg_id, bool) or not isinstance(msg_id, int):
+        return None
+    return {"client": msg.src, "msg_id": msg_id}
+
+
+def with_request(body: JSON, request: JSON | None) -> JSON:
+    """``body`` (a message or a log record) with the request that started its transaction,
+    when it is known."""
+    return {**body, "req": request} if request is not None else body
 
 
 def parse_txn(txn: Any) -> list[tuple[str, int, Any]]:

@@ -81,6 +81,21 @@ def test_a_transaction_commits_and_survives_a_restart(tmp_path: Path) -> None:
     assert read["txn"] == [["r", 3, 30]]
 
 
+def test_each_transaction_names_the_request_that_started_it_across_a_restart(
+        tmp_path: Path) -> None:
+    # The harness's optional convention (dchaos_state_ok.txns): the node's own transaction
+    # id, tied to the client and msg_id of the request; kept in the log with the
+    # transaction, so a restarted node still says it.
+    done, state = ask(tmp_path, {"type": "txn", "txn": [["w", 3, 30]]},
+                      {"type": "dchaos_state"})
+    assert done["type"] == "txn_ok"
+    (txn,) = state["decisions"]
+    assert state["txns"] == {txn: {"client": "c1", "msg_id": 1}}
+    (after,) = ask(tmp_path, {"type": "dchaos_state"})
+    assert after["decisions"] == {txn: "commit"}
+    assert after["txns"] == state["txns"]
+
+
 def previous_life(folder: Path) -> bytes:
     """The log of a participant that committed A (key 1 = 11), and prepared B (key 2 =
     22, coordinated by n2) and then logged B's commit as its last record."""
