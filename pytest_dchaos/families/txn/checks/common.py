@@ -6,7 +6,9 @@ unique per key, so a value names its writer). From the nodes' ``dchaos_state`` (
 each node's decisions, and each key's committed versions in order
 (``dchaos_state_ok.versions``) as whichever node lists the key reports them. No check
 assumes which node holds a key: a node that lists a key speaks for it, and every such
-statement is attributed to the node that made it.
+statement is attributed to the node that made it. Where the nodes tie their transactions to
+the client requests that started them (``dchaos_state_ok.txns``, optional: see
+:mod:`.ties`), each decision they report can be set against what that client was told.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
-from pytest_dchaos.record.history import OK, Op, Outcome, outcome_of
+from pytest_dchaos.families.txn.checks.ties import Ties, build_ties
+from pytest_dchaos.record.history import FAIL, OK, Op, Outcome, outcome_of
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
@@ -32,10 +35,34 @@ class Call:
     outcome: Outcome
     ops: list[list[Any]]  # what was asked; with read values when ok
     writes: dict[int, list[Any]] = field(default_factory=dict)  # key -> values in order
+    done: Op | None = None  # its completion; None if it never completed
+    #: The msg_id of the request that carried it, where the run noted it.
+    msg_id: int | None = None
 
     def describe(self) -> str:
         return (f"txn {self.index} on {self.invoke.node} at {self.invoke.time:.2f}s "
                 f"({self.outcome}) {self.ops}")
+
+    def named(self) -> str:
+        """The call as the client made it: which request, to whom, when."""
+        request = f"{self.invoke.process}'s request" + (
+            f" msg_id {self.msg_id}" if self.msg_id is not None else "")
+        return (f"txn {self.index} ({request} to {self.invoke.node} at "
+                f"{self.invoke.time:.2f}s)")
+
+    def told(self) -> str:
+        """What the client was told, in words."""
+        if self.outcome == OK:
+            return "was told it committed (txn_ok)"
+        error = self.done.error if self.done is not None and self.done.error else ""
+        if self.outcome == FAIL:
+            return "was told it aborted" + (f" ({error})" if error else "")
+        return "was never told its outcome" + (f" ({error})" if error else "")
+
+    @property
+    def end(self) -> float | None:
+        """When the client learnt the outcome (history time); None if it never did."""
+        return self.done.time if self.done is not None else None
 
 
 @dataclass
@@ -51,6 +78,9 @@ class Facts:
     #: be that node's.
     unknown_keys: set[int]
     decisions: dict[str, dict[str, str]]  # txn id -> node -> decision
+    #: The nodes' transactions tied to the calls that started them (reported, checked
+    #: against the requests the harness sent).
+    ties: Ties = field(default_factory=Ties)
 
     def holders(self, key: int, value: Any) -> list[str]:
         """The nodes that list ``value`` among ``key``'s committed versions."""
@@ -105,7 +135,7 @@ def _facts(record: RunRecord) -> Facts:
         outcome = outcome_of(done)
         ops = done.value if done is not None and outcome == OK and isinstance(
             done.value, list) else invoke.value
-        call = Call(len(calls) + 1, invoke, outcome, ops)
+        call = Call(len(calls) + 1, invoke, outcome, ops, done=done)
         for f, key, value in invoke.value:
             if f == "w":
                 call.writes.setdefault(key, []).append(value)
@@ -131,7 +161,8 @@ def _facts(record: RunRecord) -> Facts:
     for node, state in record.node_states.items():
         for txn, decision in (state.get("decisions") or {}).items():
             decisions[txn][node] = decision
-    return Facts(calls, writer, dict(versions), tuple(reporters), unknown, dict(decisions))
+    return Facts(calls, writer, dict(versions), tuple(reporters), unknown, dict(decisions),
+                 build_ties(record, calls))
 
 
 def reported_key(key: Any) -> int | None:
