@@ -23,7 +23,19 @@ class Blocking(InDoubtCheck):
            "coordinator stays undecided (holding its locks) while the coordinator is down, "
            "and decides within `within` of the coordinator's restart. A decision the "
            "coordinator sent before it went down, arriving just after (the message trace "
-           "shows it), is no failure to block.")
+           "shows it), is no failure to block. Where the nodes tie their transactions to "
+           "client requests (the optional dchaos_state_ok.txns), what the clients saw is "
+           "set against the reports: a client that read an in-doubt transaction's write, to "
+           "a key only the blocked participant lists, wholly within the span it says it "
+           "was undecided, fails the check; a client told 'committed' before the "
+           "coordinator crashed shows the coordinator had decided (the case is taken from "
+           "that), and a coordinator whose log then lacks the commit fails it. The verdict "
+           "still rests on the nodes' reports: staying undecided, locks held, is a "
+           "participant's own state, which no client or message shows.")
+    blind_to = ("A lock or an undecided state: the blocked spans are the participants' "
+                "word, so one that decided alone yet reports itself blocked goes unseen "
+                "unless a client read the transaction's write within the span; without txns "
+                "nothing in doubt is set against the clients.")
     protocols = ("txn",)
     evidence = "reported"
     requires = frozenset({"dchaos_state"})

@@ -81,6 +81,8 @@ class Facts:
     #: The nodes' transactions tied to the calls that started them (reported, checked
     #: against the requests the harness sent).
     ties: Ties = field(default_factory=Ties)
+    #: (key, value) -> the ok calls that read it (built on first use).
+    readers: dict[tuple[int, Any], list[Call]] | None = None
 
     def holders(self, key: int, value: Any) -> list[str]:
         """The nodes that list ``value`` among ``key``'s committed versions."""
@@ -116,6 +118,23 @@ class Facts:
             parts.append(f"key {key} = {values[-1]} listed by "
                          + (", ".join(nodes) if nodes else "no node"))
         return "; ".join(parts)
+
+    def reads_of(self, call: Call) -> list[tuple[Call, int, Any]]:
+        """The completed reads of ``call``'s writes by other calls: (reader, key, value)."""
+        return [(reader, k, v) for (k, v), readers in self._readers().items()
+                if self.writer.get((k, v)) is call for reader in readers]
+
+    def _readers(self) -> dict[tuple[int, Any], list[Call]]:
+        if self.readers is None:
+            self.readers = {}
+            for c in self.calls:
+                if c.outcome != OK:
+                    continue
+                for op in c.ops:
+                    if op[0] == "r" and op[2] is not None and \
+                            self.writer.get((op[1], op[2])) not in (None, c):
+                        self.readers.setdefault((op[1], op[2]), []).append(c)
+        return self.readers
 
     def reported_by(self) -> str:
         """The nodes whose versions the verdict rests on, for a verdict's words."""
@@ -228,12 +247,26 @@ class InDoubt:
 
 CASES = ("before_decision", "after_decision")
 #: What the in-doubt verdicts rest on, in their words.
-BASIS = (" (the participants' blocked spans and the coordinators' recovery, as the nodes "
-         "report them, against the crashes and the message trace the harness saw)")
+BASIS = ("the participants' blocked spans and the coordinators' recovery, as the nodes "
+         "report them, against the crashes and the message trace the harness saw")
+#: How far apart the harness's clock and a node's may be taken to be (same host).
+MARGIN = 0.05
+
+
+def _told_before_down(f: Facts, record: RunRecord, doubt: InDoubt) -> Call | None:
+    """The call that started the in-doubt transaction, if its client was told the outcome
+    before the coordinator went down (observed: the coordinator had decided by then)."""
+    call = f.ties.call_of.get(doubt.txn)
+    if call is None or call.end is None or call.outcome not in (OK, FAIL):
+        return None
+    return call if record.history.t0 + call.end < doubt.down else None
 
 
 def _case(record: RunRecord, doubt: InDoubt) -> str:
-    """Had the coordinator decided when it went down? Its log says, in ``recovered``."""
+    """Had the coordinator decided when it went down? A client told the outcome before the
+    crash says so (observed); else the coordinator's log, in ``recovered`` (reported)."""
+    if _told_before_down(facts(record), record, doubt) is not None:
+        return "after_decision"
     recovered = (record.node_states.get(doubt.coord) or {}).get("recovered") or {}
     return "after_decision" if str(recovered.get(doubt.txn, "")).startswith("logged") \
         else "before_decision"
@@ -245,6 +278,47 @@ def _cases_missing(record: RunRecord, doubts: list[InDoubt], wanted: Iterable[st
     for doubt in doubts:
         counts[_case(record, doubt)] += 1
     return counts, [c for c in wanted if not counts[c]]
+
+
+def against_clients(f: Facts, record: RunRecord, doubt: InDoubt) -> list[str]:
+    """An in-doubt transaction tied to a client call, against what the clients saw:
+
+    * told "committed" before the coordinator went down, the coordinator had logged its
+      commit — if it says its log held no such decision (``recovered``), it lost one;
+    * no client read one of its writes, to a key only this participant lists, wholly
+      within the span the participant says it was undecided (holding its locks): such a
+      read shows the write was visible, so the participant had decided, or exposed a
+      write it had not."""
+    call = f.ties.call_of.get(doubt.txn)
+    if call is None:
+        return []
+    problems = []
+    t0 = record.history.t0
+    early = _told_before_down(f, record, doubt)
+    recovered = (record.node_states.get(doubt.coord) or {}).get("recovered") or {}
+    found = recovered.get(doubt.txn) if isinstance(recovered, Mapping) else None
+    if early is not None and early.outcome == OK and early.end is not None \
+            and found is not None and not str(found).startswith("logged commit"):
+        problems.append(f"{doubt.coord} reports it found {doubt.txn} in its log as "
+                        f"'{found}', but the client call that started it, {call.named()}, "
+                        f"{call.told()} at {early.end:.2f}s, before {doubt.coord} went "
+                        f"down at {doubt.down - t0:.2f}s: a commit it acknowledged was not "
+                        "in its log")
+    until = doubt.until if doubt.until is not None else float("inf")
+    for reader, key, value in f.reads_of(call):
+        if reader.end is None or f.holders(key, value) != [doubt.node]:
+            continue
+        if doubt.since + MARGIN <= t0 + reader.invoke.time and \
+                t0 + reader.end <= until - MARGIN:
+            problems.append(
+                f"{doubt.node} reports {doubt.txn} (started by {call.named()}) undecided "
+                f"from {doubt.since - t0:.2f}s to "
+                + (f"{doubt.until - t0:.2f}s" if doubt.until is not None else "the end")
+                + f", but {reader.named()} read its write key {key} = {value}, which only "
+                f"{doubt.node} lists, between {reader.invoke.time:.2f}s and "
+                f"{reader.end:.2f}s")
+            break
+    return problems
 
 
 def cases_option() -> s.Field:
@@ -338,23 +412,28 @@ class InDoubtCheck(CheckerType[InDoubtOptions]):
     def check(self, options: InDoubtOptions, record: RunRecord) -> Verdict:
         problems, delays = [], []
         doubts = list(in_doubt(record))
+        f = facts(record)
         for doubt in doubts:
             problem, delay = self.judge_one(doubt, options, record)
             if problem:
                 problems.append(problem)
             if delay is not None:
                 delays.append(delay)
+            problems += against_clients(f, record, doubt)
         counts, missing = _cases_missing(record, doubts, options.cases)
         problems += [f"none {self.seen_as} by a coordinator that crashed "
                      f"{c.replace('_', ' ')}" for c in missing]
+        tied = sum(1 for d in doubts if d.txn in f.ties.call_of)
         figures = {"in_doubt": len(doubts),
-                   "max_s": round(max(delays), 3) if delays else None, **counts}
+                   "max_s": round(max(delays), 3) if delays else None, **counts,
+                   "tied": tied}
+        basis = f" ({BASIS}; {_tie_words(f, tied, len(doubts))})"
         if problems:
-            return self.verdict(False, listing(problems) + BASIS, figures=figures)
+            return self.verdict(False, listing(problems) + basis, figures=figures)
         if not doubts and options.require:
             return self.verdict(False, f"none {self.seen_as} by a crashed coordinator, so "
-                                f"{self.unshown}{BASIS}", figures=figures)
-        return self.verdict(True, self.summary(len(doubts), counts, delays) + BASIS,
+                                f"{self.unshown}{basis}", figures=figures)
+        return self.verdict(True, self.summary(len(doubts), counts, delays) + basis,
                             figures=figures)
 
     @abstractmethod
@@ -365,6 +444,15 @@ class InDoubtCheck(CheckerType[InDoubtOptions]):
     @abstractmethod
     def summary(self, seen: int, counts: Mapping[str, int], delays: list[float]) -> str:
         """The passing verdict's words."""
+
+
+def _tie_words(f: Facts, tied: int, doubts: int) -> str:
+    if not doubts:
+        return "nothing in doubt to set against the clients"
+    if not f.ties.available:
+        return f"{f.ties.unavailable}, so nothing in doubt was set against the clients"
+    return (f"{tied} of {doubts} in doubt tied to a client call, and set against what its "
+            "client was told and what clients read")
 
 
 def in_time(delays: list[float]) -> str:

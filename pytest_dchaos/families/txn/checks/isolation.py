@@ -42,6 +42,10 @@ class Isolation(CheckerType[IsolationOptions]):
            "reported versions, if they offer them, add version order after a cross-check "
            "against the history; a mismatch fails the check. Strict two-phase locking "
            "allows none.")
+    blind_to = ("What no read shows: a committed write nobody reads afterwards (lost or "
+                "not), the order of blind writes no read connects (without reported "
+                "versions), and transactions whose outcome the client never learnt unless "
+                "their writes were read; anomalies among those go unseen.")
     protocols = ("txn",)
     evidence = "observed"
     options = s.Struct((s.Field("allow", s.ListOf(s.Str(ANOMALIES)),

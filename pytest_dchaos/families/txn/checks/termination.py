@@ -19,7 +19,17 @@ class Termination(InDoubtCheck):
     name = "termination"
     doc = ("Three-phase commit terminates without its coordinator: every transaction a "
            "crashed coordinator left undecided is decided by its participants within "
-           "`within` of the crash (crash faults, no partition).")
+           "`within` of the crash (crash faults, no partition). Where the nodes tie their "
+           "transactions to client requests (the optional dchaos_state_ok.txns), a client "
+           "that read an in-doubt transaction's write, to a key only the waiting "
+           "participant lists, within the span it says it was still undecided, fails the "
+           "check, and so does a coordinator whose log lacks a commit a client was told "
+           "before the crash. The verdict still rests on the nodes' reports: when a "
+           "participant decided is its own state, which no client or message shows.")
+    blind_to = ("A decision, or when it was taken: the spans are the participants' word "
+                "(a false early 'until' goes unseen), the message trace carries no "
+                "transaction, and a decision whose writes nobody read shows in no client's "
+                "history; without txns nothing in doubt is set against the clients.")
     protocols = ("txn",)
     evidence = "reported"
     requires = frozenset({"dchaos_state"})

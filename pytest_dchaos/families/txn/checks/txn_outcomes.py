@@ -15,7 +15,12 @@ class Outcomes(CheckerType[NoOptions]):
     doc = ("What each client was told holds: an ok transaction committed (its writes are "
            "installed, its reads returned committed values or its own writes), a failed "
            "one (abort, code 14 or 30) committed nothing. Unknown outcomes are counted "
-           "as they turned out.")
+           "as they turned out: by the reported versions, else by the decisions of the "
+           "nodes' transactions tied to the call (the optional dchaos_state_ok.txns).")
+    blind_to = ("Whether a write was installed is the nodes' word (versions, cross-checked "
+                "against the reads): without versions only the reads are judged; an unknown "
+                "outcome is counted, never failed. What the nodes decided against what the "
+                "clients were told is atomicity's.")
     protocols = ("txn",)
     evidence = "both"
     requires = frozenset({"dchaos_state"})
@@ -35,6 +40,8 @@ class Outcomes(CheckerType[NoOptions]):
                 problems.append(f"told ok, but not committed: {call.describe()} "
                                 f"({f.where(call)})")
             elif call.outcome not in (OK, FAIL) and call.writes:
+                if committed is None:
+                    committed = _decided(f, call)
                 turned["commit" if committed else "abort" if committed is False
                        else "unknown"] += 1
             if call.outcome == OK:
@@ -53,6 +60,18 @@ class Outcomes(CheckerType[NoOptions]):
                             f"history against the versions reported by {f.reported_by()}"
                             + ("" if f.reporters else ": writes not judged") + ")",
                             figures=figures)
+
+
+def _decided(f: Facts, call: Call) -> bool | None:
+    """How the nodes decided the transactions tied to ``call``: True if one committed,
+    False if every one is reported aborted, None if undecided or not tied."""
+    txns = f.ties.attempts.get(call.index, [])
+    said = [set(f.decisions.get(t, {}).values()) for t in txns]
+    if any("commit" in d for d in said):
+        return True
+    if said and all(d == {"abort"} for d in said):
+        return False
+    return None
 
 
 def _bad_reads(f: Facts, call: Call) -> list[str]:
