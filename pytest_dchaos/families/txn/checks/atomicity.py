@@ -104,15 +104,19 @@ def told_otherwise(f: Facts) -> list[str]:
         said = {t: f.decisions.get(t, {}) for t in txns}
         committed = [t for t in txns if COMMIT in said[t].values()]
         if call.outcome == OK and not committed:
-            problems += [f"{node} reports {t} aborted, but the client call that started it, "
-                         f"{call.named()}, {call.told()}"
-                         for t in txns for node, d in sorted(said[t].items()) if d == ABORT]
+            problems += [f"{_who(said[t], ABORT)} {t} aborted, but the client call that "
+                         f"started it, {call.named()}, {call.told()}"
+                         for t in txns if ABORT in said[t].values()]
         elif call.outcome == OK and len(committed) > 1:
             problems.append(f"{call.named()} was committed {len(committed)} times, as "
                             f"{', '.join(committed)}")
         elif call.outcome == FAIL:
-            problems += [f"{node} reports {t} committed, but the client call that started "
-                         f"it, {call.named()}, {call.told()}"
-                         for t in committed for node, d in sorted(said[t].items())
-                         if d == COMMIT]
+            problems += [f"{_who(said[t], COMMIT)} {t} committed, but the client call "
+                         f"that started it, {call.named()}, {call.told()}" for t in committed]
     return problems
+
+
+def _who(said: dict[str, str], decision: str) -> str:
+    """The nodes that report ``decision``, as the subject of a sentence."""
+    nodes = sorted(n for n, d in said.items() if d == decision)
+    return f"{', '.join(nodes)} report" + ("s" if len(nodes) == 1 else "")
