@@ -63,7 +63,23 @@ def state_problems(body: Mapping[str, Any], node_ids: tuple[str, ...]) -> list[s
     return (field_problems(body, "decisions", map_of(one_of("commit", "abort", "pending")),
                            "an object of transaction id → commit | abort | pending")
             + field_problems(body, "locks", is_object, "an object")
-            + field_problems(body, "wal_len", is_int, "an integer"))
+            + field_problems(body, "wal_len", is_int, "an integer")
+            + txns_problems(body))
+
+
+def txns_problems(body: Mapping[str, Any]) -> list[str]:
+    """The optional ``txns`` (each transaction's client request), where a node gives it."""
+    txns = body.get("txns")
+    if txns is None:
+        return []
+    shape = 'an object of transaction id → {"client": cK, "msg_id": N}'
+    if not isinstance(txns, Mapping):
+        return [f"'txns', where given, must be {shape}, got {txns!r:.80}"]
+    for txn, request in txns.items():
+        if not isinstance(request, Mapping) or not isinstance(request.get("client"), str) \
+                or not is_int(request.get("msg_id")):
+            return [f"'txns', where given, must be {shape}; {txn!r} is {request!r:.80}"]
+    return []
 
 
 class TxnConformance(Conformance):
