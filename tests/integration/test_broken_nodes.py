@@ -157,6 +157,17 @@ CASES = [
         faults: [{at: 2s, every: 1.5s, times: 2, partition: {isolate: n3}, duration: 0.8s}]
         checks: [txn_outcomes]
         """, "txn"),
+    # n1 is killed twice: each time the commits it acknowledged in the last 200 ms are not
+    # yet in its log, so it presumes them aborted on restart, and so do their waiting
+    # participants. The node reports no versions and no node disagrees: only the ties show
+    # the outcome the clients were told was not the one decided.
+    Case("txn_acks_unlogged", "atomicity", "was told it committed (txn_ok)", """\
+        cluster: {nodes: 3, params: {commit_protocol: 2pc}}
+        network: {latency: 2ms}
+        workload: {clients: 12, rate: 150/s, duration: 6s, recovery: 5s, keys: 300}
+        faults: [{at: 2s, every: 2s, times: 2, kill: n1, duration: 1s}]
+        checks: [atomicity]
+        """, "txn"),
     Case("txn_no_blocking", "blocking", "it did not block", """\
         cluster: {nodes: 3, params: {commit_protocol: 2pc}}
         network: {latency: 2ms, links: [{links: [n1<->n2, n1<->n3], latency: 50ms}]}
