@@ -139,7 +139,7 @@ class TxnNode:
         self.victims: list[JSON] = []
         #: Prepared transactions that waited on their outcome past ``decision_retry_ms``:
         #: txn -> {since, until} (wall-clock seconds; until None while still waiting).
-        self.blocked: dict[str, dict[str, float | None]] = {}
+        self.blocked: dict[str, dict[str, str | float | None]] = {}
         #: Transactions this node coordinated and found unfinished in its log at start:
         #: txn -> "logged commit" | "logged abort" | "presumed abort".
         self.recovered: dict[str, str] = {}
@@ -405,7 +405,8 @@ class TxnNode:
                 continue
             if now - part.since < self.retry:
                 continue
-            self.blocked.setdefault(part.txn, {"since": time.time(), "until": None})
+            self.blocked.setdefault(part.txn, {"since": time.time(), "until": None,
+                                               "coordinator": part.coord})
             if self.protocol == "3pc" and now - part.since >= self.termination_timeout:
                 self.runtime.spawn(self.terminate(part))
             elif self.protocol == "2pc" or part.coord == self.me:

@@ -166,3 +166,19 @@ def test_a_client_told_before_the_crash_shows_the_coordinator_had_decided(
     del rec.node_states["n1"]["txns"]
     rec.derived.clear()
     assert not Blocking().check(OPTIONS, rec).passed  # without the tie: not shown
+
+
+def test_a_blocked_span_that_names_its_coordinator_needs_no_id_convention(
+        tmp_path: Path) -> None:
+    # The same run from a node whose transaction ids say nothing of their coordinator:
+    # each blocked span names it instead.
+    rec = crash_run(tmp_path, DOWN + 0.5)
+    renamed = {"n1.1.313": "tx-9f2c", "n1.1.325": "tx-77aa"}
+    for state in rec.node_states.values():
+        spans = state.get("blocked") or {}
+        state["blocked"] = {renamed[t]: {**span, "coordinator": "n1"}
+                            for t, span in spans.items()}
+    verdict = Blocking().check(OPTIONS, rec)
+    assert not verdict.passed
+    assert verdict.detail.startswith("n2 decided tx-77aa at +0.50s, while its coordinator n1 "
+                                     "was still down")

@@ -41,3 +41,13 @@ def test_an_unknown_outcome_turns_as_the_tied_decisions_say_when_no_versions_do(
     verdict = Outcomes().check(NoOptions(), rec)
     assert verdict.passed, verdict.detail
     assert verdict.figures["info_turned"] == {"commit": 1, "abort": 0, "unknown": 0}
+
+
+def test_without_versions_or_ties_the_verdict_rests_on_the_history_alone() -> None:
+    rec = record(history(txn("c1", [["w", 0, 1]], 0.0, 0.1),
+                         txn("c2", [["r", 0, 1]], 0.2, 0.3)), nodes=1)
+    rec.node_states = {"n1": {"decisions": {}}}
+    verdict = Outcomes().check(NoOptions(), rec)
+    assert verdict.passed, verdict.detail
+    assert verdict.evidence == "observed"
+    assert Outcomes().check(NoOptions(), sharded_by_range()).evidence == "both"

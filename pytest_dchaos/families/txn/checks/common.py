@@ -378,7 +378,10 @@ def in_doubt(record: RunRecord) -> Iterable[InDoubt]:
     deliveries = record.derive("txn_deliveries", _deliveries) if down else {}
     for node, state in record.node_states.items():
         for txn, span in (state.get("blocked") or {}).items():
-            coord = txn.split(".", 1)[0]
+            # The span names its coordinator; a node that leaves it out is taken to name
+            # its transactions as the reference node does, "<coordinator>.<...>".
+            named = span.get("coordinator")
+            coord = named if isinstance(named, str) else txn.split(".", 1)[0]
             since, until = span.get("since"), span.get("until")
             for start, end in down.get(coord, []):
                 if since is None or not _overlaps(since, until, start, end):

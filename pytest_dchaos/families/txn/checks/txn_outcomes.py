@@ -7,7 +7,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.families.txn.checks.common import Call, Facts, facts, listing, no_state
 from pytest_dchaos.record.history import FAIL, OK
-from pytest_dchaos.record.result import RunRecord, Verdict
+from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 
 
 class Outcomes(CheckerType[NoOptions]):
@@ -48,18 +48,20 @@ class Outcomes(CheckerType[NoOptions]):
                 problems += _bad_reads(f, call)
         counts = {o: sum(1 for c in f.calls if c.outcome == o) for o in ("ok", "fail", "info")}
         figures = {**counts, "info_turned": turned}
+        # With neither versions nor ties reported, only the reads were judged: the history.
+        evidence: EvidenceKind = "both" if f.reporters or f.ties.call_of else "observed"
         if problems:
             return self.verdict(False, listing(problems), witness={"problems": problems[:50]},
-                                figures=figures)
+                                figures=figures, evidence=evidence)
         if not counts["ok"]:
             return self.verdict(False, "no transaction committed, so no outcome shows the "
-                                "store works", figures=figures)
+                                "store works", figures=figures, evidence=evidence)
         return self.verdict(True, f"{counts['ok']} ok, {counts['fail']} aborted, "
                             f"{counts['info']} unknown (of which {turned['commit']} committed, "
                             f"{turned['abort']} did not): every outcome holds (the client "
                             f"history against the versions reported by {f.reported_by()}"
                             + ("" if f.reporters else ": writes not judged") + ")",
-                            figures=figures)
+                            figures=figures, evidence=evidence)
 
 
 def _decided(f: Facts, call: Call) -> bool | None:
