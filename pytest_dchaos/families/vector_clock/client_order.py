@@ -30,6 +30,13 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_dchaos.families.vector_clock.workload import (
+    Clock,
+    broadcast_clock,
+    broadcast_message,
+    read_clocks,
+    read_messages,
+)
 from pytest_dchaos.record.history import INVOKE, OK, History
 from pytest_dchaos.record.result import FaultEvent
 
@@ -53,6 +60,8 @@ class Read:
     invoked: float
     returned: float
     messages: tuple[Hashable, ...]
+    #: Beside each message, the sender and clock the node gave it (None: not kept).
+    clocks: tuple[tuple[Any, Clock | None], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,11 @@ class ClientOrder:
     #: Broadcast -> its causal past, a bitset over ``bit`` (transitively closed).
     past: dict[Hashable, int] = field(default_factory=dict)
     reads: list[Read] = field(default_factory=list)
+    #: Broadcast -> the clock its cbcast_ok gave (acknowledged broadcasts that had one).
+    acked_clock: dict[Hashable, Clock] = field(default_factory=dict)
+    #: Broadcast -> which life of its origin it was invoked in (0 until the first crash or
+    #: restart of that node): a node without stable storage starts its clock again.
+    life: dict[Hashable, int] = field(default_factory=dict)
     #: Per node, what the history showed it knew, in order: (broadcast, why), and where
     #: each broadcast's window into that list starts and ends (for explanations).
     _learnt: dict[str, list[tuple[Hashable, str]]] = field(default_factory=dict)
@@ -131,6 +145,9 @@ def build(history: History, faults: Iterable[FaultEvent] = ()) -> ClientOrder:
     """The causal past of every broadcast the history shows (see the module docstring)."""
     order = ClientOrder()
     ops = history.ops
+    forget = sorted((e.time, n) for e in faults
+                    if e.effect in FORGETTING and e.action in ("start", "end")
+                    for n in e.nodes)
     for op in ops:  # every broadcast first: a read may list one whose cbcast is still open
         if op.f == "cbcast" and op.type == INVOKE and op.node is not None:
             key = message_key(op.value)
@@ -138,9 +155,7 @@ def build(history: History, faults: Iterable[FaultEvent] = ()) -> ClientOrder:
                 order.bit[key] = len(order.broadcasts)
                 order.broadcasts.append(key)
                 order.origin[key], order.invoked[key] = op.node, op.time
-    forget = sorted((e.time, n) for e in faults
-                    if e.effect in FORGETTING and e.action in ("start", "end")
-                    for n in e.nodes)
+                order.life[key] = sum(1 for t, n in forget if n == op.node and t <= op.time)
     known: dict[str, int] = {}
     invocations: dict[str, float] = {}
     for op in ops:
@@ -164,11 +179,18 @@ def build(history: History, faults: Iterable[FaultEvent] = ()) -> ClientOrder:
         if op.type != OK:
             continue
         if op.f == "cbcast":
-            _learn(order, known, node, message_key(op.value),
-                   f"{op.value!r} was acknowledged on {node} at {op.time:.3f}s")
-        elif op.f == "read" and isinstance(op.value, list):
-            messages = tuple(message_key(m) for m in op.value)
-            order.reads.append(Read(node, op.process, invoked_at, op.time, messages))
+            message = broadcast_message(op.value)
+            clock = broadcast_clock(op.value)
+            if clock is not None:
+                order.acked_clock.setdefault(message_key(message), clock)
+            _learn(order, known, node, message_key(message),
+                   f"{message!r} was acknowledged on {node} at {op.time:.3f}s")
+        elif op.f == "read" and (listed := read_messages(op.value)) is not None:
+            messages = tuple(message_key(m) for m in listed)
+            clocks = read_clocks(op.value)
+            order.reads.append(Read(node, op.process, invoked_at, op.time, messages,
+                                    tuple(clocks) if clocks is not None
+                                    and len(clocks) == len(messages) else None))
             for key in messages:
                 _learn(order, known, node, key,
                        f"{node} listed {key!r} in a read that returned at {op.time:.3f}s")

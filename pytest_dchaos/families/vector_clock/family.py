@@ -33,7 +33,11 @@ from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.families.vector_clock.conformance import VectorClockConformance
 from pytest_dchaos.families.vector_clock.observations import DELIVERY, Delivering, delivering
-from pytest_dchaos.families.vector_clock.workload import CausalWorkload
+from pytest_dchaos.families.vector_clock.workload import (
+    CausalWorkload,
+    broadcast_message,
+    read_messages,
+)
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord
@@ -73,7 +77,7 @@ class VectorClock(ProtocolFamily):
     def final(self, ctx: RunContext) -> None:
         """Read every live node until all delivered every acknowledged broadcast and none
         has messages in flight or held back, or recovery time is up."""
-        acknowledged = {op.value for op in ctx.history.ops
+        acknowledged = {broadcast_message(op.value) for op in ctx.history.ops
                         if op.f == "cbcast" and op.type == OK}
         converged_at: float | None = None
 
@@ -82,7 +86,7 @@ class VectorClock(ProtocolFamily):
             outcomes = reads.read()
             live = tuple(outcomes)
             if converged_at is None and live and all(
-                    outcome == OK and acknowledged <= set(value)
+                    outcome == OK and acknowledged <= set(read_messages(value) or ())
                     for outcome, value in outcomes.values()):
                 converged_at = ctx.clock()
             return converged_at is not None and _quiet(ctx.cluster, live)
@@ -93,7 +97,8 @@ class VectorClock(ProtocolFamily):
         ctx.observations[DELIVERY] = Delivering(
             healed_at=ctx.healed_at, deadline=ctx.deadline, converged_at=converged_at,
             quiet_at=quiet_at, acknowledged=len(acknowledged),
-            live_nodes=ctx.cluster.live_nodes(), final_reads=reads.last)
+            live_nodes=ctx.cluster.live_nodes(),
+            final_reads={n: read_messages(v) or [] for n, v in reads.last.items()})
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         out: dict[str, Any] = {}

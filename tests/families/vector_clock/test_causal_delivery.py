@@ -9,6 +9,11 @@ from typing import Any
 from pytest_dchaos.checkers.base import NoOptions
 from pytest_dchaos.families.vector_clock.checks.causal_delivery import CausalDelivery
 from pytest_dchaos.families.vector_clock.client_order import build
+from pytest_dchaos.families.vector_clock.workload import (
+    CausalWorkload,
+    broadcast_message,
+    read_messages,
+)
 from pytest_dchaos.record.history import History, Op
 from pytest_dchaos.record.result import RunRecord, Verdict
 from tests.builders import call, fault, history, record
@@ -191,3 +196,96 @@ def test_a_read_longer_than_the_log_fails(tmp_path: Path) -> None:
     verdict = judge(ops, tmp_path, logs, trace)
     assert not verdict.passed
     assert "but n3's log records only 1 deliveries" in verdict.detail
+
+
+# -- the clocks reads and cbcast_ok give ------------------------------------------------
+
+
+def acked(message: int, node: str, start: float, end: float, vc: dict[str, int],
+          process: str = "c1") -> list[Op]:
+    return call(process, "cbcast", message, start, end, node=node,
+                result={"message": message, "vc": vc})
+
+
+def read_with(node: str, entries: list[tuple[int, str, dict[str, int]]], start: float,
+              end: float, process: str = "c2") -> list[Op]:
+    return call(process, "read", None, start, end, node=node,
+                result={"messages": [m for m, _, _ in entries],
+                        "clocks": [[s, vc] for _, s, vc in entries]})
+
+
+def overlapping() -> list[list[Op]]:
+    """1 and 2 broadcast on n1 by two clients at once: the history alone leaves them
+    unordered; n1's clocks say 1 came first."""
+    return [acked(1, "n1", 0.0, 0.3, {"n1": 2}), acked(2, "n1", 0.1, 0.2, {"n1": 3}, "c3")]
+
+
+def test_the_workload_keeps_senders_and_clocks_compactly() -> None:
+    workload = CausalWorkload(0.1, 0.0, 0.0, 1)
+    _, value = workload.completion("read", None, {"type": "read_ok", "delivered": [
+        {"message": 7, "sender": "n2", "vc": {"n1": 0, "n2": 3}}]})
+    assert value == {"messages": [7], "clocks": [["n2", {"n2": 3}]]}
+    assert read_messages(value) == [7] and read_messages([7]) == [7]
+    _, value = workload.completion("cbcast", 7, {"type": "cbcast_ok", "vc": {"n2": 3}})
+    assert broadcast_message(value) == 7 and broadcast_message(7) == 7
+
+
+def test_clocks_that_agree_with_cbcast_ok_pass_and_are_counted() -> None:
+    ops = history(*overlapping(),
+                  read_with("n2", [(1, "n1", {"n1": 2}), (2, "n1", {"n1": 3})], 1.0, 1.1))
+    verdict = judge(ops)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["read_clocks"] == 2
+    assert "the 2 clocks they gave agree with cbcast_ok" in verdict.detail
+
+
+def test_a_read_giving_another_clock_than_cbcast_ok_fails() -> None:
+    ops = history(*overlapping(),
+                  read_with("n2", [(1, "n1", {"n1": 2}), (2, "n1", {"n1": 4})], 1.0, 1.1))
+    verdict = judge(ops)
+    assert not verdict.passed and verdict.evidence == "observed"
+    assert ("n2's read by c2 (returned at 1.100s) gives 2 the clock {'n1': 4}, but its "
+            "cbcast_ok gave {'n1': 3}") in verdict.detail
+
+
+def test_two_reads_giving_one_broadcast_different_clocks_fail() -> None:
+    # 5's cbcast never completed: the reads are all there is, and they disagree.
+    ops = history(call("c1", "cbcast", 5, 0.0, None, node="n3"),
+                  read_with("n1", [(5, "n3", {"n3": 2})], 1.0, 1.1),
+                  read_with("n2", [(5, "n3", {"n3": 2, "n1": 1})], 1.2, 1.3, process="c4"))
+    verdict = judge(ops)
+    assert not verdict.passed
+    assert ("n2's read by c4 (returned at 1.300s) gives 5 the clock {'n1': 1, 'n3': 2}, but "
+            "n1's read by c2 gave it {'n3': 2}") in verdict.detail
+
+
+def test_a_read_naming_another_sender_fails() -> None:
+    ops = history(*overlapping(),
+                  read_with("n2", [(1, "n2", {"n1": 2}), (2, "n1", {"n1": 3})], 1.0, 1.1))
+    verdict = judge(ops)
+    assert not verdict.passed
+    assert "gives 1 (position 1) the sender 'n2', but its cbcast went to n1" in verdict.detail
+
+
+def test_the_origins_clocks_order_what_the_history_leaves_unordered() -> None:
+    # Without clocks the history cannot order 1 and 2 (see the overlapping test above).
+    swapped = read_with("n2", [(2, "n1", {"n1": 3}), (1, "n1", {"n1": 2})], 1.0, 1.1)
+    verdict = judge(history(*overlapping(), swapped))
+    assert not verdict.passed
+    assert ("lists 1 (position 2, n1's entry 2) after 2 (position 1, entry 3): n1's own "
+            "clock says it broadcast 1 first") in verdict.detail
+    alone = read_with("n2", [(2, "n1", {"n1": 3})], 1.0, 1.1)
+    verdict = judge(history(*overlapping(), alone))
+    assert not verdict.passed
+    assert ("lists 2 without 1, which n1 acknowledged with its own entry 2 before 3"
+            in verdict.detail)
+
+
+def test_clocks_across_a_restart_without_storage_are_not_compared() -> None:
+    # n1 restarts and counts from 1 again: its new broadcast 2 has a lower entry than 1.
+    restarted = [fault(0.4, "start", "kill", "crash", ["n1"]),
+                 fault(0.5, "end", "kill", "crash", ["n1"])]
+    ops = history(acked(1, "n1", 0.0, 0.1, {"n1": 5}), acked(2, "n1", 0.6, 0.7, {"n1": 2}),
+                  read_with("n2", [(1, "n1", {"n1": 5}), (2, "n1", {"n1": 2})], 1.0, 1.1))
+    verdict = judge(ops, faults=restarted)
+    assert verdict.passed, verdict.detail

@@ -31,6 +31,7 @@ from pytest_dchaos.families.vector_clock import client_order
 from pytest_dchaos.families.vector_clock.causality import Causality
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN, Analysis, analysis
 from pytest_dchaos.families.vector_clock.client_order import ClientOrder, Read
+from pytest_dchaos.families.vector_clock.workload import Clock
 from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 
 
@@ -49,8 +50,12 @@ class CausalDelivery(CheckerType[NoOptions]):
         order = record.derive("client_order",
                               lambda r: client_order.build(r.history, r.faults))
         seen, bad_reads, read_problems = _judge_reads(order)
+        carried, clock_problems = _judge_clocks(order)
+        read_problems += clock_problems
         figures: dict[str, Any] = {"reads": len(order.reads), "broadcasts":
-                                   len(order.broadcasts), "read_violations": bad_reads}
+                                   len(order.broadcasts), "read_violations": bad_reads,
+                                   "read_clocks": carried,
+                                   "read_clock_faults": len(clock_problems)}
         facts = analysis(record)
         reported = facts.causality is not None
         log_problems: list[str] = []
@@ -65,6 +70,9 @@ class CausalDelivery(CheckerType[NoOptions]):
         evidence: EvidenceKind = "both" if reported else "observed"
         if read_problems or log_problems:
             parts = [f"{bad_reads} read(s) broke causal order"] if bad_reads else []
+            if clock_problems:
+                parts.append(f"{len(clock_problems)} sender(s) or clock(s) reads gave "
+                             "contradict what clients were told or what they read")
             if reported:
                 parts.append(f"{figures['log_violations']} logged deliveries broke causal "
                              f"order, {figures['log_read_mismatches']} node(s) logged "
@@ -81,6 +89,9 @@ class CausalDelivery(CheckerType[NoOptions]):
                                 evidence=evidence)
         detail = (f"{len(order.reads)} reads of {len(order.broadcasts)} broadcasts listed "
                   "them in causal order")
+        if carried:
+            detail += (f"; the {carried} clocks they gave agree with cbcast_ok and with one "
+                       "another, and order each origin's broadcasts as they were read")
         if reported:
             detail += (f"; {deliveries} logged deliveries in causal order, and every log "
                        "agrees with the reads of its node")
@@ -204,3 +215,85 @@ def _last_restart(record: RunRecord, node: str) -> float:
     times = [e.time for e in record.faults if node in e.nodes and (
         e.effect == "restart" or (e.effect == "crash" and e.action == "end"))]
     return max(times, default=float("-inf"))
+
+
+def _judge_clocks(order: ClientOrder) -> tuple[int, list[str]]:
+    """What the clocks clients were given say against what they were given with them: how
+    many read entries carried a clock, and a sentence per fault (once per node and kind).
+
+    * a read's sender for a broadcast must be the node its cbcast went to;
+    * every clock given for one broadcast — by its cbcast_ok, by any read of any node —
+      must be the same: it is the broadcast's timestamp;
+    * a read must list one origin's broadcasts in the order of that origin's own clock
+      entry, and none without an acknowledged one of the same origin (and the same life of
+      it) with a lower entry: a node broadcasts its own messages in order, and causal
+      delivery includes FIFO. Across origins the clocks prove nothing: an event clock
+      orders a broadcast after one its origin received but still held back.
+    """
+    problems: list[str] = []
+    told: set[tuple[str, str, Hashable]] = set()
+    first_read: dict[Hashable, tuple[Clock, str]] = {}
+    # Per origin and life, the acknowledged broadcasts by their origin's own entry.
+    acked: dict[tuple[str, int], list[tuple[int, Hashable]]] = {}
+    for broadcast, given in order.acked_clock.items():
+        source = order.origin.get(broadcast)
+        if source is not None and isinstance(given.get(source), int):
+            acked.setdefault((source, order.life.get(broadcast, 0)), []).append(
+                (given[source], broadcast))
+    for entries in acked.values():
+        entries.sort(key=lambda e: e[0])
+    carried = 0
+
+    def tell(read: Read, kind: str, message: Hashable, text: str) -> None:
+        if (read.node, kind, message) not in told:
+            told.add((read.node, kind, message))
+            problems.append(f"{read.node}'s read by {read.process} (returned at "
+                            f"{read.returned:.3f}s) {text}")
+
+    for read in order.reads:
+        if read.clocks is None:
+            continue
+        highest: dict[tuple[str, int], tuple[int, Hashable, int]] = {}
+        listed: set[Hashable] = set(read.messages)
+        for position, (message, (sender, clock)) in enumerate(
+                zip(read.messages, read.clocks, strict=True), start=1):
+            origin = order.origin.get(message)
+            if origin is None:
+                continue  # never broadcast: told by the read's own judgement
+            if sender != origin:
+                tell(read, "sender", message, f"gives {message!r} (position {position}) the "
+                     f"sender {sender!r}, but its cbcast went to {origin}")
+            if clock is None:
+                continue
+            carried += 1
+            acked_clock = order.acked_clock.get(message)
+            if acked_clock is not None and clock != acked_clock:
+                tell(read, "clock", message, f"gives {message!r} the clock {clock}, but its "
+                     f"cbcast_ok gave {acked_clock}")
+            elif acked_clock is None:
+                earlier = first_read.setdefault(message, (clock, f"{read.node}'s read by "
+                                                          f"{read.process}"))
+                if earlier[0] != clock:
+                    tell(read, "clock", message, f"gives {message!r} the clock {clock}, but "
+                         f"{earlier[1]} gave it {earlier[0]}")
+            mine = (acked_clock or clock).get(origin)
+            if not isinstance(mine, int):
+                continue
+            life = (origin, order.life.get(message, 0))
+            top = highest.get(life)
+            if top is not None and mine < top[0]:
+                tell(read, "fifo", message, f"lists {message!r} (position {position}, "
+                     f"{origin}'s entry {mine}) after {top[1]!r} (position {top[2]}, entry "
+                     f"{top[0]}): {origin}'s own clock says it broadcast {message!r} first")
+            if top is None or mine > top[0]:
+                highest[life] = (mine, message, position)
+        for life, (mine, message, _) in highest.items():
+            for entry, before in acked.get(life, []):
+                if entry >= mine:
+                    break
+                if before not in listed:
+                    tell(read, "fifo", message, f"lists {message!r} without {before!r}, "
+                         f"which {life[0]} acknowledged with its own entry {entry} before "
+                         f"{mine}: broadcast there first")
+                    break
+    return carried, problems

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.vector_clock.checks.common import SHOWN
 from pytest_dchaos.families.vector_clock.observations import delivering
+from pytest_dchaos.families.vector_clock.workload import broadcast_message
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
@@ -33,7 +34,7 @@ class DeliveredEverywhere(CheckerType[DeliveredEverywhereOptions]):
         seen = delivering(record)
         if seen is None:
             return self.verdict(False, "the final phase did not run, so nothing was read")
-        acknowledged = {op.value for op in record.history.ops
+        acknowledged = {broadcast_message(op.value) for op in record.history.ops
                         if op.f == "cbcast" and op.type == OK}
         if not acknowledged:
             return self.verdict(False, "no broadcast was acknowledged, so there is nothing "
