@@ -6,7 +6,12 @@ reads — lists what its node delivered, in delivery order. No read may list a b
 before one in its causal past, or without it; none may list one twice, or one that was
 never broadcast. The causal past comes from the client history alone (``client_order``):
 program order of acknowledged broadcasts on a node, and what a read of a node showed it had
-delivered before a later broadcast there, closed transitively. It needs no report.
+delivered before a later broadcast there, closed transitively. It needs no report. The
+clocks clients are given are held to one another too (``_judge_clocks``): a read's sender
+for a broadcast is the node its cbcast went to, one broadcast has one clock (its
+cbcast_ok's, every read's), and reads list each origin's broadcasts in the order of that
+origin's own clock entry — which orders broadcasts the history leaves unordered (two
+clients broadcasting through one node at once).
 
 What the history cannot show needs the nodes' event logs (``dchaos_state``, reported): the
 causal past through a node that delivered a broadcast but was not read before it broadcast
@@ -40,11 +45,22 @@ class CausalDelivery(CheckerType[NoOptions]):
     doc = ("No read lists a broadcast before (or without) one in its causal past — the past "
            "taken from the client history: what a node had acknowledged or been read to "
            "have delivered before a broadcast there — nor one twice, nor one never "
-           "broadcast. Where nodes report event logs, each log's deliveries are also judged "
-           "against the happens-before the harness builds from logs and trace, and must "
-           "match, position by position, what reads of that node listed.")
+           "broadcast. Reads' senders and clocks must agree with what clients were told: the "
+           "sender is the node the cbcast went to, one broadcast has one clock (its "
+           "cbcast_ok's, and every read's), and each origin's broadcasts are listed in the "
+           "order of that origin's own clock entry, none missing. Where nodes report event "
+           "logs, each log's deliveries are also judged against the happens-before the "
+           "harness builds from logs and trace, and must match, position by position, what "
+           "reads of that node listed.")
     protocols = ("vector_clock",)
     evidence = "observed"
+    blind_to = ("Which broadcast a node-to-node message carried (the trace does not read "
+                "bodies), so without event logs the causal past of a broadcast is only what "
+                "clients saw: broadcasts whose cbcasts overlapped on different nodes, or that "
+                "follow a delivery no read showed, are unordered; the clocks order only one "
+                "origin's broadcasts (an event clock also counts messages received but held "
+                "back, which are not in the causal past); what a node knew before a crash "
+                "orders nothing after it.")
 
     def check(self, options: NoOptions, record: RunRecord) -> Verdict:
         order = record.derive("client_order",

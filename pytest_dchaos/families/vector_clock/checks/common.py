@@ -8,14 +8,21 @@ the ``events.jsonl`` it left in its folder — and the family's happens-before m
 * ``causal_delivery``: no read lists a broadcast before one in its causal past (judged on
   the client history, ``client_order``), nor does any log deliver one so; logs agree with
   the reads; none is delivered twice, none that was never broadcast (it uses the analysis
-  only where there are logs);
+  only where there are logs), and the senders and clocks reads give must agree with what
+  clients were told;
 * ``delivered_everywhere``: every acknowledged broadcast is delivered on every live node;
 * ``vector_clocks``: the clocks nodes report order two events exactly when one happened
   before the other — every concurrent pair is concurrent, no false order, no missed one;
 * ``snapshots``: each snapshot is a consistent cut, its channel states are exactly the
-  messages in transit, and it conserves the resource;
-* ``fifo_channels``: each channel delivers in the order it was sent;
-* ``shiviz_log``: the nodes' clocks obey the rules ShiViz enforces, so their logs open.
+  messages in transit (by the logs, and by the trace: ahead of the channel's marker), and it
+  conserves the resource;
+* ``fifo_channels``: each node takes each channel's messages in the order the sender wrote
+  them, without a gap, and only messages the trace handed it;
+* ``shiviz_log``: the nodes' clocks obey the rules ShiViz enforces, so their logs open, and
+  the messages the logs show are those the trace carried.
+
+What the trace shows of each message (who wrote it, in what order, when it was handed over)
+is indexed once in ``wire``.
 """
 
 from __future__ import annotations

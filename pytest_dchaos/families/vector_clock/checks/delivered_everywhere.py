@@ -26,6 +26,10 @@ class DeliveredEverywhere(CheckerType[DeliveredEverywhereOptions]):
     doc = ("Every acknowledged broadcast is delivered on every node that is live at the end "
            "(read after the faults heal), optionally within a time of the final heal.")
     protocols = ("vector_clock",)
+    blind_to = ("Whether a node delivered what a read lists (a read is the node's word; "
+                "causal_delivery holds reads to the logs where there are any); nodes down "
+                "at the end, which cannot be read; broadcasts never acknowledged (a cbcast "
+                "that timed out may or may not have happened), which are not required.")
     options = s.Struct((s.Field("within", s.Duration(), "time after the final heal by which "
                                 "every live node must have delivered everything", None),))
     options_type = DeliveredEverywhereOptions

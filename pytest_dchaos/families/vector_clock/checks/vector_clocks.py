@@ -27,6 +27,10 @@ class VectorClocks(CausalCheck[NoOptions]):
            "concurrent. Also fails when a log claims a receive the trace never carried.")
     evidence = "both"
     requires = frozenset({"dchaos_state"})
+    blind_to = ("The order of a node's own events beyond what the trace pins down (its "
+                "sends to each peer in the order written): a log that reorders its local "
+                "events — deliveries, snapshot recordings — consistently with its clocks is "
+                "believed; the events of a node that left no log are not judged.")
 
     def judge(self, options: NoOptions, record: RunRecord, facts: Analysis,
               model: Causality) -> Verdict:
