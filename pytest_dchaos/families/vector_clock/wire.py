@@ -45,6 +45,22 @@ class Wire:
     #: Per node, where it last answered the harness's state query (what it reported ends
     #: there); absent when the trace has no such reply.
     state_reply: dict[str, int] = field(default_factory=dict)
+    #: Nodes whose agent lost part of its trace: another agent handed over a message of
+    #: theirs that their own trace never shows written (an agent killed with its container
+    #: loses what it had not flushed). What the trace does *not* show about their messages
+    #: proves nothing.
+    torn: set[str] = field(default_factory=set)
+
+    def complete(self, *nodes: str) -> bool:
+        """Whether the trace of every one of ``nodes`` is whole (absence there is evidence)."""
+        return not self.torn.intersection(nodes)
+
+    def torn_note(self) -> str:
+        if not self.torn:
+            return ""
+        names = ", ".join(sorted(self.torn))
+        return (f" (the trace lost records of {names} — an agent killed before it flushed — "
+                "so what is missing about messages to or from it is not held against anyone)")
 
     def first_arrival(self, key: Key) -> int | None:
         times = self.arrivals.get(key)
@@ -72,9 +88,12 @@ def read(trace: Iterable[Mapping[str, Any]]) -> Wire:
     """Index ``trace`` (every agent's records; each agent's in its order)."""
     result = Wire()
     by_mid: dict[str, Key] = {}
-    handed: list[tuple[int, str, str, float]] = []
+    every_mid: set[str] = set()
+    handed: list[tuple[int, str, str, str, float]] = []
     for at, entry in enumerate(trace):
         ev = entry.get("ev")
+        if ev == "send":
+            every_mid.add(str(entry.get("id")))
         if ev == "send" and "mi" in entry:
             src, dest, mi = str(entry.get("src")), str(entry.get("dest")), entry["mi"]
             if not isinstance(mi, (int, str)):
@@ -87,12 +106,14 @@ def read(trace: Iterable[Mapping[str, Any]]) -> Wire:
                 result.types[key] = str(entry.get("type"))
                 result.sent.setdefault((src, dest), []).append(mi)
         elif ev == "recv":
-            handed.append((at, str(entry.get("id")), str(entry.get("dest")),
-                           float(entry.get("t", 0.0))))
+            handed.append((at, str(entry.get("id")), str(entry.get("src")),
+                           str(entry.get("dest")), float(entry.get("t", 0.0))))
         elif ev == "client_out" and entry.get("type") == STATE_REPLY:
             result.state_reply[str(entry.get("src"))] = at
     # A receiver's agent may come before the sender's in the trace: match by id afterwards.
-    for at, mid, dest, t in handed:
+    for at, mid, src, dest, t in handed:
+        if mid not in every_mid:
+            result.torn.add(src)
         found = by_mid.get(mid)
         if found is None or found[2] != dest:
             continue

@@ -129,3 +129,22 @@ def test_a_log_that_takes_a_message_before_it_arrived_fails(tmp_path: Path) -> N
         for event in events:
             event.pop("vc", None)
     assert judge(tmp_path, logs, trace).passed
+
+
+def test_what_a_killed_agent_did_not_flush_is_not_held_against_the_node(
+        tmp_path: Path) -> None:
+    # n1's agent lost its records (killed with its container): n2's agent handed over a
+    # message of n1's that n1's trace never shows written. n2's log takes msg 1, whose
+    # handover the trace cannot tie to it: no fault, and the verdict says why.
+    trace = wire(("write", "n1", 2, "n2"), ("hand", "n1", 2, "n2"))
+    trace.insert(0, {"t": 0.5, "ev": "recv", "id": "n1:1.lost", "src": "n1", "dest": "n2",
+                     "type": "vc_x", "size": 1})
+    logs = {"n1": [ev("n1", 1, "start"), *sends("n1", 1, 2)],
+            "n2": [ev("n2", 1, "start"), *takes("n2", 1, 2)]}
+    verdict = judge(tmp_path, logs, trace)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["trace_incomplete"] == ["n1"]
+    assert "the trace lost records of n1" in verdict.detail
+    # With n1's trace whole, the same log claims a receive that never arrived.
+    verdict = judge(tmp_path, logs, trace[1:])
+    assert not verdict.passed

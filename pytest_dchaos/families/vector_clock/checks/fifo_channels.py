@@ -62,14 +62,16 @@ class FifoChannels(CausalCheck[NoOptions]):
             for src, messages in sorted(took.items()):
                 channels.add((src, node))
                 taken += len(messages)
-                node_problems += _channel(src, node, messages, seen, kinds)
+                if seen.complete(src, node):
+                    node_problems += _channel(src, node, messages, seen, kinds)
             problems += node_problems
         reordered = _transport_reordered(seen, kinds)
         figures = {"taken": taken, "channels": len(channels), "problems": len(problems),
-                   "reordered_in_transport": reordered}
+                   "reordered_in_transport": reordered, "trace_incomplete": sorted(seen.torn)}
         if problems:
             return self.verdict(False, f"{len(problems)} fault(s) in how nodes took their "
-                                "channels' messages: " + "; ".join(problems[:SHOWN]),
+                                "channels' messages: " + "; ".join(problems[:SHOWN])
+                                + seen.torn_note(),
                                 witness={"problems": problems[:50]}, figures=figures)
         if not taken:
             return self.verdict(False, "no node logged taking a message from another, so "
@@ -80,7 +82,8 @@ class FifoChannels(CausalCheck[NoOptions]):
                      "repair: add a `message` fault with `reorder` to test it)")
         return self.verdict(True, f"{taken} messages on {len(channels)} channels, each taken "
                             f"in the order its sender wrote it, every one confirmed by the "
-                            f"trace; {transport}", figures=figures)
+                            f"trace where it is whole; {transport}" + seen.torn_note(),
+                            figures=figures)
 
 
 def _receives(node: str, events: list[dict[str, Any]], seen: Wire,
@@ -95,6 +98,8 @@ def _receives(node: str, events: list[dict[str, Any]], seen: Wire,
         key = (src, msg_id, node)
         what = f"{node}'s log (event {position}) takes msg_id {msg_id!r} from {src}"
         if not isinstance(msg_id, (int, str)) or not seen.arrived(key):
+            if not seen.complete(src, node):
+                continue  # the trace lost what would show it
             why = ("but the trace shows it written to "
                    f"{node} and never handed over" if key in seen.written else
                    f"but the trace never shows {src} writing msg_id {msg_id!r} to {node}")
@@ -111,6 +116,8 @@ def _receives(node: str, events: list[dict[str, Any]], seen: Wire,
 def _timeline(node: str, events: list[dict[str, Any]], seen: Wire) -> list[str]:
     """A receive logged before a send: the message must have reached the node before the
     send was written (the agent saw both). One sentence per node: the rest follow."""
+    if not seen.complete(node):
+        return []
     later_write: int | None = None
     later: tuple[Any, str, int] | None = None
     for position in range(len(events), 0, -1):
@@ -123,6 +130,8 @@ def _timeline(node: str, events: list[dict[str, Any]], seen: Wire) -> list[str]:
                     later_write, later = at, (msg_id, str(dest), position)
         elif event.get("kind") == "receive" and later_write is not None:
             key = (str(event.get("from")), event.get("msg_id"), node)
+            if not seen.complete(key[0]):
+                continue  # its first copy may be one the trace lost
             first = seen.first_arrival(key) if isinstance(key[1], (int, str)) else None
             if first is not None and first > later_write and later is not None:
                 msg_id, dest, sent_at = later

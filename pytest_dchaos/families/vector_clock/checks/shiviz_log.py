@@ -50,13 +50,13 @@ class ShivizLog(CausalCheck[NoOptions]):
                              "; ".join(facts.clock_problems))
             if faults:
                 parts.append(f"{len(faults)} message(s) the logs show otherwise than the "
-                             "trace: " + "; ".join(faults[:SHOWN]))
+                             "trace: " + "; ".join(faults[:SHOWN]) + seen.torn_note())
             return self.verdict(False, "; ".join(parts), witness={"trace": faults[:50]},
                                 figures=figures)
         return self.verdict(True, f"{events} events whose clocks ShiViz accepts (see "
                             f"shiviz.log in the report); their {len(names.sends)} message "
                             f"sends and {len(names.receives)} receives are what the trace "
-                            "carried, none left out", figures=figures)
+                            "carried, none left out" + seen.torn_note(), figures=figures)
 
 
 def _against_trace(facts: Analysis, seen: Wire, names: Named) -> list[str]:
@@ -76,10 +76,13 @@ def _against_trace(facts: Analysis, seen: Wire, names: Named) -> list[str]:
                     logged.setdefault(str(dest), []).append((msg_id, position, written))
             elif kind == "receive":
                 key = (str(event.get("from")), event.get("msg_id"), node)
-                if not isinstance(key[1], (int, str)) or not seen.arrived(key):
+                if (not isinstance(key[1], (int, str)) or not seen.arrived(key)) \
+                        and seen.complete(key[0], node):
                     faults.append(f"{node}'s event {position} receives msg_id {key[1]!r} "
                                   f"from {key[0]}, which the trace never handed to {node}")
         for dest, sends in sorted(logged.items()):
+            if not seen.complete(node):
+                break  # what it wrote last may be what its agent lost
             last_written = max((i for i, (_, _, w) in enumerate(sends) if w), default=-1)
             for msg_id, position, written in sends[:last_written]:
                 if not written:

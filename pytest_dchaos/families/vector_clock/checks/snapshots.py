@@ -111,8 +111,9 @@ class Snapshots(CausalCheck[SnapshotsOptions]):
                    "recorded went with it" if down else "no snapshot completed")
             return self.verdict(False, why, figures=figures)
         on_trace = (f"; {tied} channel state(s) agree with what the trace shows in flight"
-                    + (f", {untied} judged from the logs alone (no log names their marker)"
-                       if untied else ""))
+                    + (f", {untied} judged from the logs alone (no log names their marker, or the "
+                       "trace of one end is incomplete)"
+                       if untied else "") + seen.torn_note())
         return self.verdict(True, f"{judged} complete snapshot(s): consistent cuts, exact "
                             f"channel states, {initial} units conserved in each"
                             + (f" ({incomplete} incomplete, excused)" if incomplete else "")
@@ -209,7 +210,7 @@ def _against_trace(snap_id: str, parts: Mapping[str, Mapping[str, Any]],
             if p == q:
                 continue
             msg_id = markers.get((snap_id, p, q))
-            if msg_id is None:
+            if msg_id is None or not seen.complete(p, q):
                 continue
             marker = (p, msg_id, q)
             if marker not in seen.written:
