@@ -180,27 +180,34 @@ class ContainerHost:
         link.call("configure", node_id=plan.identity(node), links=links,
                   seed=plan.seed * 1000 + plan.node_ids.index(node))
 
-    def _let_go(self, cluster: Cluster, node: str) -> None:
+    def _let_go(self, cluster: Cluster, node: str, *, kill_node: bool = False) -> None:
         # The trace is the harness's record, not the node's state: save what the agent
         # buffered — unless the container is frozen, agent and all (a paused machine that
-        # dies loses what it had not written). Then close its link, so its death is not
-        # taken for an accident.
+        # dies loses what it had not written). A kill has the agent SIGKILL the node first:
+        # the node dies at once, as it would with its container, and nothing it does can
+        # add to the trace between the flush and the container's end (what it did in that
+        # window was lost, and the checks then saw receives the trace never showed). Then
+        # close its link, so its death is not taken for an accident.
         link = cluster.agents[node]
         if node in self.paused:
             cluster.note(node, "trace_cut", "killed while paused: the agent's "
                          "unwritten trace lines were lost with the container")
         else:
+            if kill_node:
+                with contextlib.suppress(HarnessError):  # it may have died on its own
+                    link.call("signal", action="kill", timeout=2)
             with contextlib.suppress(HarnessError):
                 link.call("flush", timeout=2)
         self.paused.discard(node)
         link.close()
 
     def kill(self, cluster: Cluster, node: str) -> None:
-        self._let_go(cluster, node)
+        self._let_go(cluster, node, kill_node=True)
         self.containers[node].kill(signal="SIGKILL")
 
     def stop(self, cluster: Cluster, node: str, grace: float) -> None:
-        # docker stop: SIGTERM (the agent passes it to the node), SIGKILL after the grace.
+        # docker stop: SIGTERM (the agent passes it to the node, and flushes when it has
+        # ended), SIGKILL after the grace.
         self._let_go(cluster, node)
         self.containers[node].stop(timeout=max(1, round(grace)))
 
