@@ -120,6 +120,10 @@ def stats_line(stats: dict[str, Any]) -> str:
         parts.append(f"latency p50 {lat['p50']:.1f}ms p99 {lat['p99']:.1f}ms")
     if mpo.get("servers") is not None:
         parts.append(f"msgs/op {mpo['servers']:.2f}")
+    transit = stats.get("messages", {}).get("transit_ms") or {}
+    if transit.get("count"):
+        parts.append(f"node-to-node transit p50 {transit['p50']:.1f}ms "
+                     f"p99 {transit['p99']:.1f}ms")
     stable = stats.get("stable_latency_ms")
     if stable and stable.get("count"):
         parts.append(f"stable latency p50 {stable['p50']:.0f}ms max {stable['max']:.0f}ms")

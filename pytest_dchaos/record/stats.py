@@ -56,23 +56,43 @@ def op_stats(history: History) -> dict[str, Any]:
 
 
 def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> dict[str, Any]:
-    """Count trace events: messages sent between servers and to/from clients, by type."""
+    """Count trace events: messages sent between servers and to/from clients, by type; and
+    the transit of node-to-node messages (``transit_ms``: from the sending agent taking a
+    message to the receiving agent getting it — the latency the scenario injected plus the
+    harness's own transport, which a node's timeouts feel too)."""
     nodes = set(nodes)
     servers = 0
     clients = 0
     dropped = 0
     by_type: Counter[str] = Counter()
+    # The trace comes file by file: a message's arrival may be read before its sending.
+    sent: dict[str, float] = {}
+    arrived: dict[str, float] = {}
+    transit: list[float] = []
     for event in events:
         ev = event.get("ev")
         if ev in ("send", "dup") and event.get("src") in nodes and event.get("dest") in nodes:
             servers += 1
             by_type[str(event.get("type"))] += 1
+            if ev == "send":
+                mid, at = str(event.get("id")), float(event.get("t", 0.0))
+                if (got := arrived.pop(mid, None)) is not None:
+                    transit.append(got - at)
+                else:
+                    sent[mid] = at
+        elif ev == "recv" and event.get("src") in nodes:
+            mid, at = str(event.get("id")), float(event.get("t", 0.0))
+            if (left := sent.pop(mid, None)) is not None:
+                transit.append(at - left)
+            elif mid not in arrived:  # a duplicate's second arrival counts once
+                arrived[mid] = at
         elif ev in ("client_in", "client_out"):
             clients += 1
         elif ev == "drop":
             dropped += 1
     return {"servers": servers, "clients": clients, "all": servers + clients,
-            "dropped": dropped, "by_type": dict(by_type.most_common())}
+            "dropped": dropped, "transit_ms": quantiles_ms(transit),
+            "by_type": dict(by_type.most_common())}
 
 
 def msgs_per_op(messages: dict[str, Any], history: History) -> dict[str, float | None]:

@@ -88,6 +88,7 @@ def test_message_counts_servers_clients_drops_and_types() -> None:
         event("recv", "n1", "n2"),  # receipts do not count: Maelstrom counts sends
     ]
     counts = message_counts(events, ["n1", "n2", "n3"])
+    counts.pop("transit_ms")  # see the transit test below
     assert counts == {"servers": 4, "clients": 2, "all": 6, "dropped": 1,
                       "by_type": {"gossip": 3, "ihave": 1}}
     assert list(counts["by_type"]) == ["gossip", "ihave"]  # most sent first
@@ -95,7 +96,23 @@ def test_message_counts_servers_clients_drops_and_types() -> None:
 
 def test_message_counts_of_no_events() -> None:
     assert message_counts([], ["n1"]) == {"servers": 0, "clients": 0, "all": 0, "dropped": 0,
-                                          "by_type": {}}
+                                          "transit_ms": quantiles_ms([]), "by_type": {}}
+
+
+def test_transit_times_node_to_node_messages_in_either_reading_order() -> None:
+    # Each node's trace is read on its own: n2's arrivals may come before n1's sends.
+    events = [
+        {"ev": "recv", "id": "a", "src": "n1", "dest": "n2", "type": "gossip", "t": 10.103},
+        {"ev": "recv", "id": "b", "src": "n1", "dest": "n2", "type": "gossip", "t": 10.2},
+        {"ev": "send", "id": "a", "src": "n1", "dest": "n2", "type": "gossip", "t": 10.0},
+        {"ev": "send", "id": "b", "src": "n1", "dest": "n2", "type": "gossip", "t": 10.09},
+        {"ev": "send", "id": "c", "src": "n2", "dest": "n1", "type": "gossip", "t": 11.0},
+        {"ev": "recv", "id": "c", "src": "n2", "dest": "n1", "type": "gossip", "t": 11.105},
+        {"ev": "send", "id": "d", "src": "n2", "dest": "n1", "type": "gossip", "t": 12.0},
+    ]  # d never arrived: no transit
+    transit = message_counts(events, ["n1", "n2"])["transit_ms"]
+    assert transit["count"] == 3
+    assert (transit["p0"], transit["p50"], transit["max"]) == (103.0, 105.0, 110.0)
 
 
 def test_msgs_per_op_divides_by_invocations() -> None:
