@@ -200,6 +200,24 @@ def test_agreement_catches_a_replica_reporting_an_empty_log_it_replied_from() ->
     assert verdict.figures["unlisted"] == 2
 
 
+def test_a_log_collected_below_its_stable_checkpoint_is_no_lie() -> None:
+    # PBFT lets a replica discard its log below a stable checkpoint: n3 keeps only seq 2.
+    states = agreed()
+    states["n3"] = state([2, "d2", R1], stable_checkpoint=1)
+    verdict = Agreement().check(NoOptions(), run(states, replies=observed()))
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["unlisted"] == 0
+
+
+def test_a_stable_checkpoint_no_honest_log_bears_out_excuses_nothing() -> None:
+    # n3 reports an empty log and a checkpoint past anything any replica committed.
+    states = agreed()
+    states["n3"] = state(stable_checkpoint=99)
+    verdict = Agreement().check(NoOptions(), run(states, replies=observed()))
+    assert not verdict.passed
+    assert "n3 replied to c1's write #1" in verdict.detail
+
+
 def test_agreement_catches_a_log_with_another_request_where_the_replied_one_was() -> None:
     states = agreed()
     states["n4"] = state([1, "d1", W1], [2, "dX", request("c3", 1, "write", key=2, value=1)])

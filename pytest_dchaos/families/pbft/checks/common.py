@@ -147,6 +147,14 @@ class RepliesAgainstLogs:
     problems: tuple[str, ...]
 
 
+def _stable_checkpoint(state: dict[str, Any], highest: int) -> int:
+    """The replica's reported stable checkpoint, if one that honest logs bear out."""
+    checkpoint = state.get("stable_checkpoint")
+    if not isinstance(checkpoint, int) or isinstance(checkpoint, bool) or checkpoint < 0:
+        return 0
+    return checkpoint if checkpoint <= highest else 0
+
+
 def replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
     """None when there are no replies or no reports to hold against each other."""
     return record.derive("pbft.replies_against_logs", _replies_against_logs)
@@ -173,6 +181,11 @@ def _replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
     problems: list[str] = []
     seen: set[tuple[str, tuple[Any, Any]]] = set()
     starts = {node: last_start(record, node) for node in states}
+    # A replica may garbage-collect its log below its stable checkpoint, as PBFT allows:
+    # what it lacks there is no lie. A checkpoint above every sequence number any honest
+    # replica committed is no checkpoint at all, and excuses nothing.
+    highest = max((seq for numbers in seqs.values() for seq in numbers), default=0)
+    collected = {node: _stable_checkpoint(states[node], highest) for node in states}
     for reply in replies:
         node = reply.member
         if node not in states or not reply.answers or reply.at < starts[node]:
@@ -187,8 +200,8 @@ def _replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
         said = f"{node} replied to {name} at +{reply.at:.2f}s ({reply.result})"
         where = placed.get(key)
         if where is None:
-            if transfers:
-                excused += 1
+            if transfers or collected[node]:
+                excused += 1  # below the checkpoints of every log that could list it
                 continue
             problems.append(f"{said}, but its committed log lacks it (no honest replica's "
                             f"log lists it, and {node} reports no state transfer)")
@@ -197,7 +210,7 @@ def _replies_against_logs(record: RunRecord) -> RepliesAgainstLogs | None:
         if seq in seqs[node]:
             problems.append(f"{said}, but its committed log lacks it: it lists another "
                             f"request at seq {seq}, where {reporter} committed it")
-        elif any(before < seq <= upto for before, upto in transfers):
+        elif seq <= collected[node] or any(before < seq <= upto for before, upto in transfers):
             excused += 1
         else:
             problems.append(f"{said}, but its committed log lacks it: {reporter} committed "
