@@ -61,7 +61,8 @@ def catalogue_markdown(registry: Registry) -> str:
         lines += [f"### `{name}`", "", family.doc, "",
                   f"- topologies: {', '.join(f'`{t}`' for t in family.topologies) or '—'}",
                   f"- checks when none are listed: "
-                  f"{', '.join(f'`{c}`' for c in family.default_checks) or '—'}", ""]
+                  f"{', '.join(f'`{c}`' for c in family.default_checks) or '—'}",
+                  f"- `leader` in a fault: {family.leader_role or '— (refused)'}", ""]
         if family.workload_options:
             lines += ["Extra `workload:` keys:", "", "| key | kind | default | meaning |",
                       "|---|---|---|---|", *_field_rows(family.workload_options), ""]
@@ -69,7 +70,8 @@ def catalogue_markdown(registry: Registry) -> str:
               "Every entry of `faults:` has `at` (a duration, or `{between: [a, b]}` drawn "
               "from the seed) and optionally `duration` (revert after it), `every` (repeat), "
               "`times` / `until` (stop repeating). Instead of one fault, `one_of: [...]` "
-              "draws one per firing. Node lists accept `random`.", ""]
+              "draws one per firing. Node lists accept `random`; where a fault's options say so, "
+              "`leader` is the node in the protocol's leading role when the fault fires.", ""]
     for name in registry.fault_names():
         fault = registry.faults[name]
         short = f" Shorthand: `{name}: <{fault.options.shorthand}>`." \

@@ -131,7 +131,7 @@ def firing_effects(record: RunRecord, entries: Sequence[FaultEntry]) -> list[Fir
             took = bool(nodes - down - paused)
             paused |= nodes - down
         elif event.kind == "restart":
-            took = True
+            took = bool(nodes)  # none when aimed at a leader and no node led
             down -= nodes
             paused -= nodes
         else:

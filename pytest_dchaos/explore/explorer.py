@@ -24,6 +24,7 @@ from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effects
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep
+from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario
@@ -121,7 +122,8 @@ class Explorer:
         try:
             self.space = ScheduleSpace(scenario.node_ids, scenario.workload.duration,
                                        max_faults=options.max_faults,
-                                       installed=frozenset(self.registry.faults))
+                                       installed=frozenset(self.registry.faults),
+                                       leader=bool(self._family().leader_role))
         except ValueError as exc:
             raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
         self.out = options.report_dir
@@ -130,6 +132,9 @@ class Explorer:
         self._started = time.monotonic()
         self._errors_in_a_row = 0
         self._shrinker: Shrinker | None = None
+
+    def _family(self) -> ProtocolFamily:
+        return self.registry.protocols[self.base.scenario.protocol]
 
     # -- the exploration -------------------------------------------------------------
 

@@ -14,12 +14,14 @@ Jepsen's partitions (one node isolated, minority/majority, majorities ring, brid
 one-way cuts, crash / stop / pause / restart of a node, latency and bandwidth spikes on
 links, and message loss, duplication and reordering.
 
-Not generated yet, and the seam they plug into: faults aimed at the node in a leading role
-(the PBFT primary, a transaction coordinator) need the protocol family to name that role,
-and Byzantine behaviours, twins and ByzzFuzz-style message mutations need per-family
-knowledge of the protocol's messages. Each will be a further entry of :data:`SHAPES` that
-the :class:`ScheduleSpace` enables only for a family that offers what it needs; nothing
-here pretends to know a family's roles.
+Faults aimed at the node in a leading role (``kill: leader``, ``partition: {isolate:
+leader}``) are drawn only for a family that names that role
+(:attr:`~pytest_dchaos.families.base.ProtocolFamily.leader_role`); the node is the one
+leading when the fault fires, so the entry says ``leader`` and the run's fault timeline says
+which node it was. Not generated yet: Byzantine behaviours, twins and ByzzFuzz-style message
+mutations, which need per-family knowledge of the protocol's messages; each will be a
+further entry of :data:`SHAPES` that the :class:`ScheduleSpace` enables only for a family
+that offers what it needs.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class ScheduleSpace:
     #: The fault kinds the installed plugins provide; shapes needing another are left out.
     installed: frozenset[str] = field(default_factory=lambda: frozenset(
         ("partition", "message", "kill", "stop", "pause", "restart", "latency", "toxic")))
+    #: Whether the family can tell which node leads (shapes aimed at ``leader`` need it).
+    leader: bool = False
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -94,7 +98,8 @@ class ScheduleSpace:
         chosen = self.shapes or tuple(SHAPES)
         n = len(self.nodes)
         return tuple(name for name in chosen
-                     if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed)
+                     if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed
+                     and (self.leader or not SHAPES[name].needs_leader))
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class Shape:
     min_nodes: int
     make: Callable[[random.Random, tuple[str, ...]], Any]
     timed: bool = True
+    #: Aimed at ``leader``: drawn only where the family can tell who leads.
+    needs_leader: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +222,14 @@ def _one_node(rng: random.Random, nodes: tuple[str, ...]) -> Any:
     return rng.choice(nodes)
 
 
+def _leader(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return "leader"
+
+
+def _isolate_leader(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return {"isolate": "leader"}
+
+
 def _some_links(rng: random.Random, nodes: tuple[str, ...]) -> Any:
     """All links, one node's links (both ways), or a single link."""
     pick = rng.random()
@@ -250,8 +265,8 @@ def _message(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
     return make
 
 
-#: Every shape the generator draws, by name. A shape for a family's leading role or for
-#: Byzantine behaviour will be added here once families can say what they need.
+#: Every shape the generator draws, by name. A shape for Byzantine behaviour will be added
+#: here once families can say what they need.
 SHAPES: dict[str, Shape] = {
     "isolate": Shape("partition", 2, _isolate),
     "minority_majority": Shape("partition", 2, _minority_majority),
@@ -262,6 +277,11 @@ SHAPES: dict[str, Shape] = {
     "stop": Shape("stop", 1, _one_node),
     "pause": Shape("pause", 1, _one_node),
     "restart": Shape("restart", 1, _one_node, timed=False),
+    "isolate_leader": Shape("partition", 2, _isolate_leader, needs_leader=True),
+    "kill_leader": Shape("kill", 1, _leader, needs_leader=True),
+    "stop_leader": Shape("stop", 1, _leader, needs_leader=True),
+    "pause_leader": Shape("pause", 1, _leader, needs_leader=True),
+    "restart_leader": Shape("restart", 1, _leader, timed=False, needs_leader=True),
     "latency": Shape("latency", 2, _latency),
     "bandwidth": Shape("toxic", 2, _bandwidth),
     "loss": Shape("message", 2, _message("drop")),

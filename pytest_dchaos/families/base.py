@@ -99,6 +99,18 @@ class Monitor:
     sample: Callable[[Cluster, float], Any]
 
 
+@dataclass(frozen=True)
+class LiveRun:
+    """What a family may look at while the workload runs (see
+    :meth:`ProtocolFamily.leader`): the live cluster, the history so far, and the run's
+    workload (the family's own type, with whatever it keeps of the run)."""
+
+    cluster: Cluster
+    scenario: Scenario
+    history: History
+    workload: Workload
+
+
 @dataclass
 class RunContext:
     """What a family's final phase gets: the live cluster and the run so far."""
@@ -150,6 +162,11 @@ class ProtocolFamily(ABC):
     twins: ClassVar[bool] = False
     #: Extra keys the family accepts in ``workload:``.
     workload_options: ClassVar[tuple[s.Field, ...]] = ()
+    #: What ``leader`` names in a fault (``kill: leader``, ``partition: {isolate:
+    #: leader}``), in a few words ("the primary of the current view"). Empty: the family
+    #: has no leading role, and a scenario that names ``leader`` is refused on load. A
+    #: family that sets it implements :meth:`leader`.
+    leader_role: ClassVar[str] = ""
 
     @abstractmethod
     def reference_command(self) -> tuple[str, ...]:
@@ -175,6 +192,16 @@ class ProtocolFamily(ABC):
     def final(self, ctx: RunContext) -> None:
         """After the final heal: wait for recovery and read the final state into
         ``ctx.observations``. Bounded by ``scenario.workload.recovery``."""
+
+    def leader(self, run: LiveRun) -> str | None:
+        """The node in the leading role (:attr:`leader_role`) now, or None if none leads
+        now. Called on the nemesis thread at the moment a fault aimed at ``leader`` fires,
+        while the workload runs, so it must be quick and must not block on the nodes.
+
+        Judge from what the harness saw (the requests its clients sent, the replies they
+        got), not from what nodes say of themselves: a fault aimed at the leader must hit
+        the node that leads, not the one a lying node names."""
+        return None
 
     def notes(self, scenario: Scenario, firings: list[Any]) -> list[str]:
         """Plain warnings about the experiment itself, printed at the start of the run and

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar
 
@@ -42,6 +43,9 @@ class FaultEnv:
     key: str
     #: The nemesis, for faults that act on other faults (``heal``).
     nemesis: Any = None
+    #: The node in the protocol's leading role now, as its family tells it from what the
+    #: harness saw (None: no node leads now, or the family cannot tell).
+    leader: Callable[[], str | None] = lambda: None
 
 
 class FaultType(ABC, Generic[OptionsT]):
@@ -74,6 +78,11 @@ class FaultType(ABC, Generic[OptionsT]):
         """Replace random selectors with concrete choices (called once per firing)."""
         return options
 
+    def at_fire(self, options: OptionsT, env: FaultEnv) -> OptionsT:
+        """The options as they fire: ``leader`` replaced by the node leading now (called
+        once, just before :meth:`start`; :meth:`stop` gets what this returns)."""
+        return options
+
     def nodes(self, options: OptionsT) -> tuple[str, ...]:
         """The nodes a resolved fault targets, for the timeline (may be empty)."""
         return ()
@@ -101,3 +110,13 @@ class FaultType(ABC, Generic[OptionsT]):
 def pick_node(value: str, rng: random.Random, nodes: tuple[str, ...]) -> str:
     """Resolve a node selector: ``random`` draws one node from the seed."""
     return rng.choice(nodes) if value == "random" else value
+
+
+def with_leader(names: tuple[str, ...], env: FaultEnv) -> tuple[str, ...]:
+    """``names`` with ``leader`` replaced by the node leading now, each node once; left out
+    when no node leads (the fault then targets only the others, maybe none)."""
+    if "leader" not in names:
+        return names
+    leader = env.leader()
+    out = [leader if n == "leader" else n for n in names]
+    return tuple(dict.fromkeys(n for n in out if n is not None))

@@ -53,7 +53,7 @@ class Byzantine(FaultType[ByzantineOptions]):
     effect = "byzantine"
     healable = False  # a heal restores the network, not the node's honesty
     options = s.Struct((
-        s.Field("node", s.NodeRef(), "which node (or random)"),
+        s.Field("node", s.NodeRef(("random",)), "which node (or random)"),
         s.Field("behavior", s.Str((*BEHAVIOURS, "random")), "what it does"),
         s.Field("delay", s.Duration(), "slow_primary: how long each pre-prepare is held",
                 1.5),

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_dchaos.cluster.network import Link, partition_links
 from pytest_dchaos.errors import ScenarioError
-from pytest_dchaos.faults.base import NETWORK, FaultEnv, FaultType
+from pytest_dchaos.faults.base import NETWORK, FaultEnv, FaultType, with_leader
 from pytest_dchaos.record.result import Effect
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.loader import LINKS
@@ -21,7 +21,9 @@ TOXIC_TYPES = ("latency", "bandwidth", "slow_close", "timeout", "reset_peer", "s
 #: Toxics that lose data or connections (the rest only delay).
 LOSSY_TOXICS = ("timeout", "reset_peer", "limit_data")
 
-_NODES = s.ListOf(s.NodeRef(), scalar_ok=True, min_items=1)
+_NODES = s.ListOf(s.NodeRef(("random",)), scalar_ok=True, min_items=1)
+#: ``isolate: leader`` cuts off the node leading when the partition starts.
+_ISOLATED = s.ListOf(s.NodeRef(), scalar_ok=True, min_items=1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class Partition(FaultType[PartitionOptions]):
     options = s.Struct((
         s.Field("mode", s.Str(PARTITION_MODES), "a partition drawn from the seed", None),
         s.Field("groups", s.ListOf(_NODES, min_items=1), "the sides of the partition", None),
-        s.Field("isolate", _NODES, "nodes cut off from everyone (and each other)", None),
+        s.Field("isolate", _ISOLATED, "nodes cut off from everyone (and each other); "
+                "leader: the node leading when it starts", None),
         s.Field("from", _NODES, "one-way: senders whose messages are lost ...", None),
         s.Field("to", _NODES, "... on their way to these nodes", None),
     ), shorthand="mode")
@@ -108,6 +111,9 @@ class Partition(FaultType[PartitionOptions]):
             links = frozenset((a, b) for a in src for b in dst if a != b)
             return PartitionOptions(one_way=(src, dst), links=links)
         groups: tuple[tuple[str, ...], ...]
+        if "leader" in options.isolate:
+            # The links are known only once the leader is (at_fire).
+            return PartitionOptions(isolate=concrete(options.isolate))
         if options.isolate:
             groups = tuple((n,) for n in concrete(options.isolate))
         elif options.groups:
@@ -129,6 +135,13 @@ class Partition(FaultType[PartitionOptions]):
 
     effect = "cut"
 
+    def at_fire(self, options: PartitionOptions, env: FaultEnv) -> PartitionOptions:
+        if "leader" not in options.isolate:
+            return options
+        groups = tuple((n,) for n in with_leader(options.isolate, env))
+        return PartitionOptions(groups=groups,
+                                links=partition_links(groups, env.cluster.plan.identity_ids))
+
     def nodes(self, options: PartitionOptions) -> tuple[str, ...]:
         return tuple(sorted({n for link in options.links for n in link}))
 
@@ -139,6 +152,8 @@ class Partition(FaultType[PartitionOptions]):
         if options.one_way is not None:
             return (f"one-way partition {','.join(options.one_way[0])} -> "
                     f"{','.join(options.one_way[1])}")
+        if not options.groups and options.isolate:
+            return f"partition: isolate {' '.join(options.isolate)}"
         sides = " | ".join(" ".join(g) for g in options.groups)
         label = f"partition ({options.mode})" if options.mode else "partition"
         return f"{label} {sides}".strip()

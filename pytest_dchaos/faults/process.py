@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node
+from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node, with_leader
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.yamlsource import YNode
 
@@ -13,10 +13,11 @@ _NODES = s.ListOf(s.NodeRef(), scalar_ok=True, min_items=1)
 
 
 class _NodesFault(FaultType[tuple[str, ...]]):
-    """A fault on a list of nodes: ``kill: n3``, ``kill: [n1, n2]``, ``kill: random``."""
+    """A fault on a list of nodes: ``kill: n3``, ``kill: [n1, n2]``, ``kill: random``,
+    ``kill: leader`` (the node leading when it fires: PBFT's primary, a coordinator)."""
 
     scope = PROCESS
-    options = s.Struct((s.Field("nodes", _NODES, "which nodes (or random)"),),
+    options = s.Struct((s.Field("nodes", _NODES, "which nodes (or random, or leader)"),),
                        shorthand="nodes")
     verb = ""
 
@@ -27,6 +28,7 @@ class _NodesFault(FaultType[tuple[str, ...]]):
     def resolve(self, options: tuple[str, ...], rng: random.Random,
                 nodes: tuple[str, ...]) -> tuple[str, ...]:
         # `random` draws among nodes not named or drawn already: `[random, n2]` is two nodes.
+        # `leader` is left for the moment the fault fires (at_fire).
         chosen: list[str] = [n for n in options if n != "random"]
         for name in options:
             if name == "random":
@@ -35,11 +37,14 @@ class _NodesFault(FaultType[tuple[str, ...]]):
                     chosen.append(pick_node(name, rng, pool))
         return tuple(dict.fromkeys(chosen))
 
+    def at_fire(self, options: tuple[str, ...], env: FaultEnv) -> tuple[str, ...]:
+        return with_leader(options, env)
+
     def nodes(self, options: tuple[str, ...]) -> tuple[str, ...]:
-        return options
+        return tuple(n for n in options if n != "leader")
 
     def describe(self, options: tuple[str, ...]) -> str:
-        return f"{self.verb} {' '.join(options)}"
+        return f"{self.verb} {' '.join(options) or '(no node leads)'}"
 
 
 class Kill(_NodesFault):

@@ -14,7 +14,7 @@ import itertools
 import random
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_dchaos.cluster.running import Cluster
@@ -77,9 +77,13 @@ class Nemesis:
     """Plays a schedule against a cluster on its own thread."""
 
     def __init__(self, cluster: Cluster, firings: Iterable[Firing],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 leader: Callable[[], str | None] | None = None) -> None:
         self.cluster = cluster
         self.clock = clock
+        #: Who leads now (the family's word, from what the harness saw): ``leader`` in a
+        #: fault is this node at the moment the fault fires.
+        self.leader: Callable[[], str | None] = leader or (lambda: None)
         self.timeline: list[FaultEvent] = []
         self.error: DchaosError | None = None
         self._queue: list[tuple[float, int, FaultAction, Firing]] = []
@@ -126,11 +130,18 @@ class Nemesis:
                     return
 
     def _env(self, firing: Firing) -> FaultEnv:
-        return FaultEnv(cluster=self.cluster, key=firing.key, nemesis=self)
+        return FaultEnv(cluster=self.cluster, key=firing.key, nemesis=self, leader=self.leader)
 
     def _start(self, firing: Firing) -> None:
-        firing.fault.start(firing.options, self._env(firing))
-        self._record("start", firing)
+        env = self._env(firing)
+        options = firing.fault.at_fire(firing.options, env)
+        aimed = ""
+        if options != firing.options:
+            # What fired is what is recorded, reverted and judged: the node that led then.
+            aimed = f" (aimed at the leader: {firing.description})"
+            firing = replace(firing, options=options)
+        firing.fault.start(firing.options, env)
+        self._record("start", firing, firing.description + aimed)
         if firing.fault.revertible and (firing.duration or firing.fault.healable):
             self._active[firing.key] = firing
         if firing.duration:

@@ -26,7 +26,7 @@ from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.network import BASELINE
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.errors import DchaosError
-from pytest_dchaos.families.base import Monitor, ProtocolFamily, RunContext
+from pytest_dchaos.families.base import LiveRun, Monitor, ProtocolFamily, RunContext
 from pytest_dchaos.record import report
 from pytest_dchaos.record.history import History
 from pytest_dchaos.record.result import IncidentRecord, RunRecord, RunResult, Verdict
@@ -243,7 +243,9 @@ class Run:
                                  self.observations)
         clients = self.family.workload(scenario, self.seed)
         workload = WorkloadRunner(cluster, clients, scenario.workload, history, self.seed)
-        nemesis = Nemesis(cluster, self.firings, history.now)
+        live = LiveRun(cluster, scenario, history, clients)
+        nemesis = Nemesis(cluster, self.firings, history.now,
+                          leader=lambda: self.family.leader(live))
         # Everything alive now (the interpreter, pytest, the scenario, the cluster) outlives
         # the workload: left out of the garbage collector's full passes, which otherwise
         # walk it all and stall every client for tens of milliseconds a time.

@@ -67,6 +67,7 @@ class ProtocolDecl(Protocol):
     topologies: ClassVar[tuple[str, ...]]
     default_checks: ClassVar[tuple[str, ...]]
     twins: ClassVar[bool]
+    leader_role: ClassVar[str]
 
 
 class Catalog(Protocol):
@@ -116,7 +117,7 @@ def parse_scenario(text: str, path: str, catalog: Catalog) -> Scenario:
         description = s.Str().parse(sections["description"], "description", s.ParseContext())
     protocol = _protocol(sections["protocol"], catalog)
     cluster = _cluster(sections["cluster"], protocol, path)
-    ctx = s.ParseContext(nodes=cluster.node_ids)
+    ctx = s.ParseContext(nodes=cluster.node_ids, leader_role=protocol.leader_role)
     network = _network(sections["network"], ctx) if "network" in sections else NetworkSpec()
     workload = _workload(sections.get("workload"), protocol, ctx)
     faults = _faults(sections["faults"], catalog, ctx) if "faults" in sections else ()

@@ -26,7 +26,11 @@ class _Required:
 REQUIRED: Any = _Required()
 
 #: Words that select nodes when the schedule is expanded, rather than naming one node.
-NODE_SELECTORS = ("random",)
+#: ``random`` is drawn from the seed before the run; ``leader`` names the node in the
+#: protocol's leading role (PBFT's primary, a transaction's coordinator) when the fault
+#: fires, and is accepted only for a protocol whose family can tell it
+#: (:attr:`ParseContext.leader_role`).
+NODE_SELECTORS = ("random", "leader")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class ParseContext:
     """What option parsing may need to know about the scenario around it."""
 
     nodes: tuple[str, ...] = ()
+    #: What ``leader`` means for this scenario's protocol (e.g. "the primary of the current
+    #: view"); empty when its family names no leading node, and ``leader`` is refused.
+    leader_role: str = ""
 
 
 class Kind:
@@ -161,6 +168,10 @@ class NodeRef(Kind):
         value = node.value
         if not isinstance(value, str):
             raise node.error(f"expected a node id like n1, got {_show(node)}", field=field)
+        if value == "leader" and value in self.selectors and not ctx.leader_role:
+            raise node.error("this protocol names no leading node, so 'leader' cannot be "
+                             "targeted", field=field,
+                             hint="name a node (n1..nN) or use random")
         if value in self.selectors:
             return value
         if ctx.nodes and value not in ctx.nodes:

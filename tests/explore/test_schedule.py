@@ -81,8 +81,29 @@ def test_shapes_follow_the_cluster_size() -> None:
     assert ScheduleSpace(("n1",), 5.0).usable_shapes() == ("kill", "stop", "pause", "restart")
     three = ScheduleSpace(("n1", "n2", "n3"), 5.0).usable_shapes()
     assert "bridge" in three and "majorities_ring" not in three
-    assert set(ScheduleSpace(tuple(f"n{i}" for i in range(1, 6)), 5.0).usable_shapes()) \
-        == set(SHAPES)
+    five = tuple(f"n{i}" for i in range(1, 6))
+    aimed = {name for name, shape in SHAPES.items() if shape.needs_leader}
+    assert aimed == {"isolate_leader", "kill_leader", "stop_leader", "pause_leader",
+                     "restart_leader"}
+    assert set(ScheduleSpace(five, 5.0).usable_shapes()) == set(SHAPES) - aimed
+    assert set(ScheduleSpace(five, 5.0, leader=True).usable_shapes()) == set(SHAPES)
+
+
+@pytest.mark.parametrize("protocol", ["txn", "pbft"])
+def test_shapes_aimed_at_the_leader_load_for_a_family_that_names_it(
+        tmp_path: Path, protocol: str) -> None:
+    start = base(tmp_path, 4, "6s", protocol)
+    space = ScheduleSpace(start.scenario.node_ids, start.scenario.workload.duration,
+                          max_faults=3, leader=True,
+                          shapes=("kill_leader", "isolate_leader", "restart_leader"))
+    seen = set()
+    for seed in range(20):
+        entries = [f.entry for f in generate(space, seed)]
+        seen.update(fault_kind(e) for e in entries)
+        scenario = start.scenario_with(entries, seed)
+        for firing in expand(scenario, registry().faults, seed):
+            assert "leader" in firing.description  # left for the moment it fires
+    assert seen == {"kill", "partition", "restart"}
 
 
 def test_a_narrowed_space_draws_only_its_shapes() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from pytest_dchaos.cluster.network import partition_links
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.faults.network import PartitionOptions
-from pytest_dchaos.run.nemesis import Firing, expand
+from pytest_dchaos.run.nemesis import Firing, Nemesis, expand
 from tests.builders import registry, scenario
 
 SHORT_RUN = "name: r\nprotocol: gossip\ncluster: {nodes: 3}\nworkload: {duration: 10s}\n"
@@ -287,3 +288,98 @@ def test_a_check_no_node_can_feed_is_not_applicable_unless_required() -> None:
     assert "no node offers members" in loose.detail
     strict = unjudged(CheckSpec("rejoin", None, 1, required=True), Rejoin(), ["members"])
     assert strict.status == "fail" and strict.detail.startswith("required, but no node")
+
+
+# --- leader: resolved when the fault fires ------------------------------------------------
+
+
+class RecordingCluster:
+    """What the process and partition faults call, noted in order."""
+
+    class Net:
+        def __init__(self, calls: list[tuple[str, Any]]) -> None:
+            self.calls = calls
+
+        def cut(self, key: str, links: Any) -> None:
+            self.calls.append(("cut", frozenset(links)))
+
+        def revert(self, key: str) -> None:
+            self.calls.append(("revert", key))
+
+    class Plan:
+        identity_ids = ("n1", "n2", "n3")
+
+    node_ids = ("n1", "n2", "n3")
+    plan = Plan()
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.network = self.Net(self.calls)
+
+    def kill(self, node: str) -> None:
+        self.calls.append(("kill", node))
+
+    def restart(self, node: str) -> None:
+        self.calls.append(("restart", node))
+
+
+PBFT_LEADER = """\
+    name: x
+    protocol: pbft
+    cluster: {nodes: 3}
+    workload: {duration: 10s}
+    faults:
+      - {at: 0s, kill: leader, duration: 50ms}
+      - {at: 0.1s, partition: {isolate: leader}, duration: 50ms}
+    """
+
+
+def play(text: str, leaders: list[str | None]) -> tuple[RecordingCluster, Any]:
+    cluster = RecordingCluster()
+    answers = iter(leaders)
+    began = time.monotonic()
+    nemesis = Nemesis(cluster, schedule(text),  # type: ignore[arg-type]
+                      lambda: time.monotonic() - began,
+                      leader=lambda: next(answers))
+    nemesis.start()
+    nemesis._thread.join(5)
+    return cluster, nemesis
+
+
+def test_leader_is_the_node_leading_when_the_fault_fires() -> None:
+    # Asked once per firing, at the moment it fires: the kill hits n2, the partition n3.
+    cluster, nemesis = play(PBFT_LEADER, ["n2", "n3"])
+    assert nemesis.error is None
+    assert cluster.calls == [
+        ("kill", "n2"), ("restart", "n2"),
+        ("cut", partition_links([("n3",)], ("n1", "n2", "n3"))), ("revert", "f2")]
+    starts = [e for e in nemesis.timeline if e.action == "start"]
+    assert [e.nodes for e in starts] == [("n2",), ("n1", "n2", "n3")]
+    assert "aimed at the leader: kill leader" in starts[0].description
+    ends = [e for e in nemesis.timeline if e.action == "end"]
+    assert [e.nodes for e in ends] == [("n2",), ("n1", "n2", "n3")]
+
+
+def test_no_leader_means_no_target() -> None:
+    cluster, nemesis = play(PBFT_LEADER, [None, None])
+    assert nemesis.error is None
+    assert cluster.calls == [("cut", frozenset()), ("revert", "f2")]
+    start = next(e for e in nemesis.timeline if e.action == "start")
+    assert start.nodes == () and "no node leads" in start.description
+
+
+def test_leader_is_refused_where_the_family_names_none() -> None:
+    with pytest.raises(ScenarioError, match="names no leading node"):
+        schedule(with_faults("  - {at: 1s, kill: leader}\n"))
+
+
+def test_leader_is_refused_where_the_fault_cannot_aim_at_it() -> None:
+    text = PBFT_LEADER.replace("partition: {isolate: leader}", "partition: {groups: [[leader]]}")
+    with pytest.raises(ScenarioError, match="not a node of this cluster"):
+        schedule(text)
+
+
+def test_leader_is_left_for_the_moment_the_fault_fires() -> None:
+    kill, partition = schedule(PBFT_LEADER, 3)
+    assert kill.options == ("leader",) and kill.description == "kill leader"
+    assert partition.options.isolate == ("leader",) and not partition.options.links

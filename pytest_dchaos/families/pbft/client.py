@@ -94,6 +94,22 @@ class ReplyLog:
     def __init__(self) -> None:
         self.raw: list[RawReply] = []
 
+    def current_view(self, quorum: int, identity: Callable[[str], str]) -> int:
+        """The highest view in which ``quorum`` (f+1) distinct replicas have replied so far:
+        at least one of them honest, so the cluster has been in that view. 0 before any
+        (every replica starts in view 0). Safe to call while replies arrive."""
+        seen: dict[int, set[str]] = {}
+        best = 0
+        for _, _, _, _, member, kind, view, _, _ in list(self.raw):
+            if kind != "reply" or not isinstance(view, int) or isinstance(view, bool) \
+                    or view <= best:
+                continue
+            voters = seen.setdefault(view, set())
+            voters.add(identity(member))
+            if len(voters) >= quorum:
+                best = view
+        return best
+
     def replies(self, t0: float, identity: Callable[[str], str]) -> Replies:
         """The replies in arrival order, times on the run's clock (``t0``, the history's
         start), each member named with the node id it speaks as (``identity``)."""

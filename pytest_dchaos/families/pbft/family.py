@@ -29,7 +29,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.errors import HarnessError
-from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.base import LiveRun, ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.pbft.checks.agreement import Agreement
 from pytest_dchaos.families.pbft.checks.common import byzantine_nodes
@@ -51,7 +51,7 @@ from pytest_dchaos.families.pbft.observations import (
     Probing,
     Settling,
 )
-from pytest_dchaos.families.pbft.quorums import max_faulty
+from pytest_dchaos.families.pbft.quorums import max_faulty, primary_of
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import FAIL, INFO, OK
 from pytest_dchaos.record.result import RunRecord
@@ -84,8 +84,21 @@ class Pbft(ProtocolFamily):
 
         return PbftConformance()
 
+    leader_role = ("the primary of the current view: the highest view f+1 replicas have "
+                   "replied in so far (view 0 before any reply)")
+
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.pbft")
+
+    def leader(self, run: LiveRun) -> str | None:
+        """The primary of the view the clients' replies show: f+1 replicas replied in it,
+        so a lying replica alone cannot move it."""
+        if not isinstance(run.workload, PbftWorkload):
+            return None
+        nodes = run.scenario.node_ids
+        quorum = max_faulty(len(nodes)) + 1
+        view = run.workload.replies.current_view(quorum, run.cluster.plan.identity)
+        return primary_of(view, nodes)
 
     def init_extra(self, scenario: Scenario, node: str, seed: int) -> dict[str, Any]:
         extra = super().init_extra(scenario, node, seed)

@@ -23,7 +23,7 @@ from typing import Any
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.running import Cluster
-from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.base import LiveRun, ProtocolFamily, RunContext, Workload
 from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.txn.checks.atomicity import Atomicity
 from pytest_dchaos.families.txn.checks.blocking import Blocking
@@ -63,8 +63,14 @@ class Transactions(ProtocolFamily):
 
         return TxnConformance()
 
+    leader_role = ("a coordinator: the node the oldest client transaction still unanswered "
+                   "was sent to (with none in flight, the node the latest one went to)")
+
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.txn")
+
+    def leader(self, run: LiveRun) -> str | None:
+        return run.workload.coordinator() if isinstance(run.workload, TxnWorkload) else None
 
     def workload(self, scenario: Scenario, seed: int) -> Workload:
         o = scenario.workload.options

@@ -5,15 +5,16 @@ small key space, in Maelstrom's txn-rw-register format.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pytest_dchaos.families.base import Pending, Workload
 from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, Outcome
 
 if TYPE_CHECKING:
-    from pytest_dchaos.cluster.running import Cluster
+    from pytest_dchaos.cluster.running import Cluster, Request
 
 #: Maelstrom's codes for an aborted transaction: certainly not committed.
 ABORT_CODES = frozenset({14, 30})
@@ -27,6 +28,10 @@ class TxnWorkload(Workload):
         self.read_ratio = read_ratio
         self._next: dict[int, int] = {}
         self._lock = threading.Lock()
+        #: Requests not yet answered: a serial number -> (when sent, the node it went to).
+        self._in_flight: dict[int, tuple[float, str]] = {}
+        self._sent = 0
+        self._last_target: str | None = None
 
     def next_op(self, rng: Any) -> tuple[str, Any]:
         ops: list[list[Any]] = []
@@ -47,7 +52,25 @@ class TxnWorkload(Workload):
         request = cluster.submit(node, self.request(f, value), client=client)
         if request.msg_id is not None:
             request_log(cluster).note(value, request.msg_id)
-        return request
+        with self._lock:
+            self._sent += 1
+            serial = self._sent
+            self._in_flight[serial] = (time.monotonic(), node)
+            self._last_target = node
+        return _InFlight(request, lambda: self._settled(serial))
+
+    def _settled(self, serial: int) -> None:
+        with self._lock:
+            self._in_flight.pop(serial, None)
+
+    def coordinator(self) -> str | None:
+        """The node coordinating the oldest transaction still unanswered — the one
+        likeliest to be deciding now; with none in flight, the node the latest transaction
+        was sent to; None before the first. From the harness's own requests alone."""
+        with self._lock:
+            if self._in_flight:
+                return min(self._in_flight.values())[1]
+            return self._last_target
 
     def request(self, f: str, value: Any) -> dict[str, Any]:
         return {"type": "txn", "txn": value}
@@ -65,6 +88,26 @@ class TxnWorkload(Workload):
 
     def timeout_outcome(self, f: str) -> Outcome:
         return INFO
+
+
+class _InFlight:
+    """A transaction request that leaves the workload's in-flight set once answered or
+    abandoned (a timed-out request is never answered)."""
+
+    def __init__(self, request: Request, settled: Callable[[], None]) -> None:
+        self.request = request
+        self._settled = settled
+        request.add_done_callback(lambda _: settled())
+
+    def result(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.request.result(timeout)
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        self.request.add_done_callback(lambda _: fn(self))
+
+    def abandon(self, cluster: Cluster) -> None:
+        self._settled()
+        self.request.abandon(cluster)
 
 
 class RequestLog:
