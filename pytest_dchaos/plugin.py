@@ -12,10 +12,15 @@
 Options: ``--dchaos-backend``, ``--dchaos-seed``, ``--dchaos-report-dir``,
 ``--dchaos-node-command``, ``--dchaos-toxiproxy``, ``--dchaos-progress``, each also an ini
 key (``dchaos_backend`` ...) for ``[tool.pytest.ini_options]``.
+
+``--dchaos-explore BUDGET`` (with ``--dchaos-explore-runs N``) makes each collected scenario
+file an exploration (``dchaos explore``) instead of one run: the item fails when a failure
+was found, with the path of ``minimal.yaml`` and the command that reruns it.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import shlex
 import sys
@@ -27,6 +32,8 @@ import pytest
 import yaml
 
 from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.explore.base_scenario import BaseScenario
+from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
 from pytest_dchaos.interrupts import sigterm_interrupts
 from pytest_dchaos.manual import LiveCluster, start_cluster
 from pytest_dchaos.record import report
@@ -35,6 +42,7 @@ from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+from pytest_dchaos.units import UnitError, parse_duration
 
 # The testing kit's fixtures come with the plugin, so a user's suite needs no conftest.
 pytest_plugins = ["pytest_dchaos.testing.fixtures"]
@@ -49,6 +57,9 @@ OPTIONS = {
     "toxiproxy_image": "with the docker backend: the Toxiproxy image to use",
     "toxiproxy": "Toxiproxy server URL, or 'embedded' (default: toxiproxy-server on PATH, "
                  "else the embedded one)",
+    "explore": "explore each collected scenario file for this long (like 15m) instead of "
+               "running it once: fail with the minimal scenario found (dchaos explore)",
+    "explore_runs": "with --dchaos-explore: search at most N schedules per scenario",
 }
 
 
@@ -77,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "and hand its result to the test through the dchaos_result fixture; overrides: "
         "seed, backend, node_command",
     )
+    _explore_budget(config)  # a bad one is a usage error before anything runs
     # A cancelled CI job sends SIGTERM: let the runs unwind and remove what they started.
     config.stash[_RESTORE_SIGTERM] = sigterm_interrupts()
 
@@ -85,6 +97,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     restore = config.stash.get(_RESTORE_SIGTERM, None)
     if restore is not None:
         restore()
+
+
+def _explore_budget(config: pytest.Config) -> float | None:
+    """``--dchaos-explore`` in seconds (None: run scenarios once); checked with its runs."""
+    text = _setting(config, "explore")
+    runs = _setting(config, "explore_runs")
+    if runs is not None and not str(runs).strip().isdigit():
+        raise pytest.UsageError(f"--dchaos-explore-runs must be a whole number, got {runs!r}")
+    if text is None:
+        return None
+    try:
+        budget = parse_duration(str(text))
+    except UnitError as exc:
+        raise pytest.UsageError(f"--dchaos-explore: {exc}") from None
+    if budget <= 0:
+        raise pytest.UsageError("--dchaos-explore must be above zero (e.g. 15m)")
+    return budget
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -173,8 +202,17 @@ class ScenarioFailed(Exception):
         self.result = result
 
 
+class ExplorationFound(Exception):
+    """An exploration of a scenario found a failure and shrunk it."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+
+
 class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
+        if _setting(self.config, "explore") is not None:
+            return self._explore()
         try:
             scenario = load_scenario(self.path, registry())
             result = run_scenario(scenario, run_options(self.config, self.name), registry())
@@ -184,8 +222,35 @@ class ScenarioItem(pytest.Item):
         if not result.passed:
             raise ScenarioFailed(result)
 
+    def _explore(self) -> None:
+        budget = _explore_budget(self.config)
+        assert budget is not None
+        runs_text = _setting(self.config, "explore_runs")
+        options = run_options(self.config, self.name)
+        out = (options.report_dir or Path("dchaos-reports")).with_name(
+            _safe(self.name) + "-explore")
+        try:
+            base = BaseScenario.load(self.path, registry(), options.node_command)
+            explorer = Explorer(base, ExploreOptions(
+                report_dir=out, budget=budget, seed=options.seed,
+                runs=int(runs_text) if runs_text is not None else None,
+                run=RunOptions(backend=options.backend, toxiproxy=options.toxiproxy,
+                               toxiproxy_image=options.toxiproxy_image),
+                stream=sys.stderr if self.config.getoption("dchaos_progress") else io.StringIO(),
+            ), registry())
+            result = explorer.run()
+        except DchaosError as exc:
+            raise ScenarioCouldNotRun(exc) from None
+        self.user_properties.append(("dchaos_explore", str(out)))
+        if result.interrupted:
+            raise KeyboardInterrupt
+        if result.found is not None:
+            raise ExplorationFound(explorer.summary())
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
+        if isinstance(excinfo.value, ExplorationFound):
+            return f"dchaos explore found a failure\n{excinfo.value.args[0]}"
         if isinstance(excinfo.value, ScenarioFailed):
             return explain(excinfo.value.result)
         if isinstance(excinfo.value, ScenarioCouldNotRun):

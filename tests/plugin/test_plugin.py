@@ -155,3 +155,63 @@ def test_bad_seed_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-seed=abc")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--dchaos-seed must be a whole number, got 'abc'*"])
+
+
+# --- explorations as pytest items (--dchaos-explore) ------------------------------------
+
+QUICK = """\
+name: {name}
+protocol: gossip
+cluster: {{nodes: 3}}
+workload: {{clients: 1, rate: 20/s, duration: 1s, recovery: 1s}}
+checks: [convergence]
+seed: 8
+"""
+
+
+@pytest.mark.slow
+def test_an_exploration_that_finds_a_failure_fails_with_minimal_yaml_and_its_rerun(
+        pytester: pytest.Pytester) -> None:
+    # The echo node answers no broadcast, so the first schedule already fails; shrinking
+    # removes every fault and minimal.yaml still fails.
+    write(pytester, "explored.yaml", QUICK.format(name="explored"))
+    result = pytester.runpytest_subprocess(
+        "explored.yaml", f"--dchaos-node-command={sys.executable} {ECHO}",
+        "--dchaos-explore=60s", "--dchaos-explore-runs=1", "--dchaos-seed=3",
+        "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
+    result.assert_outcomes(failed=1)
+    minimal = pytester.path / "reports" / "explored-explore" / "minimal.yaml"
+    assert minimal.exists()
+    result.stdout.fnmatch_lines([
+        "*dchaos explore found a failure*",
+        "*found: run 1 failed convergence*",
+        f"*minimal: {minimal}*",
+        f"*rerun it: dchaos run {minimal} --backend local*",
+    ])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.slow
+def test_an_exploration_that_finds_nothing_passes(pytester: pytest.Pytester) -> None:
+    write(pytester, "healthy.yaml", QUICK.format(name="healthy"))
+    result = pytester.runpytest_subprocess(
+        "healthy.yaml", "--dchaos-explore=60s", "--dchaos-explore-runs=1", "--dchaos-seed=2",
+        "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
+    result.assert_outcomes(passed=1)
+    report = json.loads((pytester.path / "reports" / "healthy-explore" / "explore.json"
+                         ).read_text())
+    assert report["seed"] == 2 and len(report["runs"]) == 1 and report["found"] is None
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--dchaos-explore=soon"], "--dchaos-explore: expected a duration"),
+    (["--dchaos-explore=0s"], "--dchaos-explore must be above zero"),
+    (["--dchaos-explore=1m", "--dchaos-explore-runs=many"],
+     "--dchaos-explore-runs must be a whole number"),
+])
+def test_bad_exploration_options_are_usage_errors(pytester: pytest.Pytester,
+                                                  flags: list[str], message: str) -> None:
+    write(pytester, "healthy.yaml", QUICK.format(name="healthy"))
+    result = pytester.runpytest_subprocess("healthy.yaml", *flags)
+    assert result.ret != 0
+    result.stderr.fnmatch_lines([f"*{message}*"])
