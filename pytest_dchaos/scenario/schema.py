@@ -176,11 +176,12 @@ class NodeRef(Kind):
             return value
         if ctx.nodes and value not in ctx.nodes:
             allowed = f"{ctx.nodes[0]}..{ctx.nodes[-1]}"
-            extra = f" or {', '.join(self.selectors)}" if self.selectors else ""
+            usable = [x for x in self.selectors if x != "leader" or ctx.leader_role]
+            extra = f" or {', '.join(usable)}" if usable else ""
             raise node.error(
                 f"{value!r} is not a node of this cluster ({allowed}{extra})",
                 field=field,
-                hint=_suggest(value, (*ctx.nodes, *self.selectors)),
+                hint=_suggest(value, (*ctx.nodes, *usable)),
             )
         return value
 
