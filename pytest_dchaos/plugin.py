@@ -138,17 +138,16 @@ def run_options(config: pytest.Config, name: str, **overrides: Any) -> RunOption
     return RunOptions(
         backend=overrides.get("backend") or _setting(config, "backend") or "local",
         seed=seed,
-        report_dir=report_root / _safe(name),
+        # Each run makes its own folder, <name>-<time>-<run id>, under the root: a run that
+        # cannot start must not leave a CI artifact showing an earlier run's verdict.
+        report_root=report_root,
+        report_name=name,
         node_command=tuple(command) if command else None,
         node_image=image,
         toxiproxy=_setting(config, "toxiproxy"),
         toxiproxy_image=_setting(config, "toxiproxy_image"),
         progress=Progress(sys.stderr) if config.getoption("dchaos_progress") else None,
     )
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "run"
 
 
 _registry: Registry | None = None

@@ -5,6 +5,10 @@ operations, Jepsen-style), ``trace.jsonl`` (every message, merged from all agent
 order), ``faults.jsonl`` (the fault timeline), ``observations.json`` and ``states.json``
 (what the family observed and what nodes reported), ``summary.md``, and ``nodes/nX/`` with
 each node's ``stderr.log`` and its agent's log.
+
+A run that ends before its verdicts (it could not start, or was interrupted) leaves only
+``summary.md`` saying so and why, and ``nodes/`` with what its nodes logged: no
+``result.json``, so nothing reads as a verdict.
 """
 
 from __future__ import annotations
@@ -20,6 +24,29 @@ from typing import Any
 
 from pytest_dchaos.record.result import RunRecord, RunResult
 from pytest_dchaos.run.nemesis import Firing
+
+#: What a finished run writes (besides ``nodes/`` and its family's artifacts).
+FILES = ("result.json", "summary.md", "history.jsonl", "trace.jsonl", "faults.jsonl",
+         "observations.json", "states.json", "checker-errors.log")
+
+
+def clear(directory: Path) -> None:
+    """Remove what an earlier run wrote into ``directory``."""
+    for name in FILES:
+        (directory / name).unlink(missing_ok=True)
+
+
+def not_run(directory: Path, scenario: str, run_id: str, seed: int, backend: str,
+            why: str) -> None:
+    """A folder of a run that ended before it was judged says so, and why."""
+    clear(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "summary.md").write_text(
+        f"# {scenario}: did not run to the end, no verdict\n\n"
+        f"- backend: {backend}, seed: {seed}, run id: {run_id}\n\n"
+        f"Why:\n\n```text\n{why.rstrip()}\n```\n\n"
+        "There is no `result.json`: nothing was judged. What the nodes logged before the "
+        "run stopped is under `nodes/`.\n", encoding="utf-8")
 
 
 def write(result: RunResult, record: RunRecord, firings: list[Firing],

@@ -8,8 +8,10 @@ on every path out of it: success, a failed check, an error, Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import random
+import re
 import shlex
 import shutil
 import threading
@@ -51,7 +53,14 @@ class RunOptions:
 
     backend: str = "local"
     seed: int | None = None
+    #: The report folder itself; an existing one is reused (its old results removed first).
     report_dir: Path | None = None
+    #: Without ``report_dir``: where the run makes a folder of its own,
+    #: ``<report_name>-<time>-<run id>`` (default ``dchaos-reports``), so no two runs share
+    #: one and no run's folder holds another's verdicts.
+    report_root: Path | None = None
+    #: The first part of that folder's name (default: the scenario's name).
+    report_name: str | None = None
     node_command: tuple[str, ...] | None = None
     #: A Docker image to run as every node (with ``node_command``, or the image's own).
     node_image: str | None = None
@@ -78,9 +87,11 @@ def rerun_flags(options: RunOptions) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def default_report_dir(scenario: Scenario, run_id: str) -> Path:
+def default_report_dir(name: str, run_id: str, root: Path | None = None) -> Path:
+    """``root/<name>-<time>-<run id>``: a folder no other run uses."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("dchaos-reports") / f"{scenario.name}-{stamp}-{run_id}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "run"
+    return (root or Path("dchaos-reports")) / f"{safe}-{stamp}-{run_id}"
 
 
 def resolve_seed(scenario: Scenario, options: RunOptions) -> int:
@@ -118,7 +129,8 @@ class Run:
         self.scenario = scenario.with_seed(self.seed)
         self.family: ProtocolFamily = registry.protocols[scenario.protocol]
         self.run_id = uuid.uuid4().hex[:8]
-        self.report_dir = Path(options.report_dir or default_report_dir(scenario, self.run_id))
+        self.report_dir = Path(options.report_dir or default_report_dir(
+            options.report_name or scenario.name, self.run_id, options.report_root))
         self.progress = options.progress or Progress.silent()
         self.checks = self._checks()
         # Draw the whole schedule before anything starts: bad input fails fast, and the
@@ -172,9 +184,22 @@ class Run:
     def execute(self) -> RunResult:
         self.report_dir.mkdir(parents=True, exist_ok=True)
         # A report folder used again starts clean: nodes keep state in their folders (a
-        # write-ahead or event log), and a previous run's must not become this run's past.
+        # write-ahead or event log), and a previous run's must not become this run's past;
+        # nor may its verdicts pass for this run's if this one never gets to judge.
         shutil.rmtree(self.report_dir / "nodes", ignore_errors=True)
-        (self.report_dir / "checker-errors.log").unlink(missing_ok=True)
+        report.clear(self.report_dir)
+        try:
+            result = self._execute()
+        except BaseException as exc:
+            with contextlib.suppress(OSError):  # the run's own error is what to report
+                report.not_run(self.report_dir, self.scenario.name, self.run_id, self.seed,
+                               self.options.backend, _why(exc))
+            raise
+        self.progress.finish(result)
+        self.registry.hook.dchaos_run_finished(result=result)
+        return result
+
+    def _execute(self) -> RunResult:
         self.registry.hook.dchaos_run_started(scenario=self.scenario, run_id=self.run_id,
                                               report_dir=self.report_dir)
         notes = self.family.notes(self.scenario, self.firings)
@@ -213,8 +238,6 @@ class Run:
             rerun_flags=rerun_flags(self.options),
         )
         report.write(result, record, self.firings, self.family.artifacts)
-        self.progress.finish(result)
-        self.registry.hook.dchaos_run_finished(result=result)
         return result
 
     def _keep(self, cluster: Cluster) -> bool:
@@ -336,6 +359,15 @@ class Run:
         stats["nodes"] = len(record.nodes)
         stats.update(self.family.stats(record))
         return stats
+
+
+def _why(exc: BaseException) -> str:
+    """Why a run ended before its verdicts, in the words a user is shown."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (Ctrl-C or SIGTERM); every node and proxy of the run was stopped"
+    if isinstance(exc, DchaosError):
+        return str(exc)
+    return f"the harness failed ({type(exc).__name__}: {exc}); this is a bug in the harness"
 
 
 def unjudged(spec: CheckSpec, checker: CheckerType[Any], unoffered: list[str]) -> Verdict:

@@ -44,8 +44,28 @@ def test_a_passing_scenario_passes(pytester: pytest.Pytester) -> None:
     write(pytester, "ok.yaml", SMALL.format(name="healthy"))
     result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-report-dir", "reports")
     result.assert_outcomes(passed=1)
-    saved = json.loads((pytester.path / "reports" / "healthy" / "result.json").read_text())
+    (folder,) = (pytester.path / "reports").glob("healthy-*")
+    saved = json.loads((folder / "result.json").read_text())
     assert saved["passed"] is True and saved["seed"] == 8
+
+
+@pytest.mark.slow
+def test_a_run_that_cannot_start_leaves_no_earlier_verdict_in_sight(
+        pytester: pytest.Pytester) -> None:
+    # What a CI artifact would show: the folders of both runs, the second without a verdict.
+    write(pytester, "ok.yaml", SMALL.format(name="flaky-start"))
+    pytester.runpytest_subprocess("ok.yaml", "--dchaos-report-dir", "reports") \
+        .assert_outcomes(passed=1)
+    result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-report-dir", "reports",
+                                           "--dchaos-node-command", "./no-such-node")
+    result.assert_outcomes(failed=1)
+    folders = sorted((pytester.path / "reports").glob("flaky-start-*"))
+    assert len(folders) == 2
+    (passed,) = [f for f in folders if (f / "result.json").exists()]
+    (failed,) = [f for f in folders if f != passed]
+    assert json.loads((passed / "result.json").read_text())["passed"] is True
+    summary = (failed / "summary.md").read_text()
+    assert "did not run to the end, no verdict" in summary and "does not exist" in summary
 
 
 def test_an_invalid_scenario_fails_with_its_line_and_no_traceback(
@@ -146,7 +166,8 @@ def test_options_come_from_the_ini_file(pytester: pytest.Pytester) -> None:
     write(pytester, "ok.yaml", SMALL.format(name="ini"))
     result = pytester.runpytest_subprocess("ok.yaml")
     result.assert_outcomes(passed=1)
-    saved = json.loads((pytester.path / "from-ini" / "ini" / "result.json").read_text())
+    (folder,) = (pytester.path / "from-ini").glob("ini-*")
+    saved = json.loads((folder / "result.json").read_text())
     assert saved["seed"] == 1234
 
 
