@@ -157,6 +157,17 @@ def stats_line(stats: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def _cell(text: str) -> str:
+    """``text`` as one markdown table cell: a ``|`` would end the cell (even in a code span)
+    and a line break the row."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    return "<br>".join(line.strip() for line in text.splitlines()) or " "
+
+
 def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
              extra_files: Sequence[str] = ()) -> str:
     scenario = record.scenario
@@ -175,16 +186,15 @@ def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
         "|---|---|---|---|",
     ]
     for verdict in result.checks:
-        detail = verdict.detail.replace("|", "\\|").replace("\n", "<br>")
         mark = MARKS[verdict.status].lower()
-        lines.append(f"| {verdict.name} | {f'**{mark}**' if verdict.failed else mark} | "
-                     f"{verdict.evidence} | {detail} |")
+        lines.append(_row(verdict.name, f"**{mark}**" if verdict.failed else mark,
+                          verdict.evidence, verdict.detail))
     lines += ["", "## Figures", "", f"{stats_line(result.stats)}", ""]
     lines += ["## Fault timeline", ""]
     if record.faults:
         lines += ["| time | event | fault |", "|---|---|---|"]
         for event in record.faults:
-            lines.append(f"| {event.time:.2f}s | {event.action} | {event.description} |")
+            lines.append(_row(f"{event.time:.2f}s", event.action, event.description))
     else:
         lines.append("No faults.")
     if record.incidents:
