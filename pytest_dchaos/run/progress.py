@@ -1,8 +1,13 @@
-"""Progress while a run is under way: time, active faults, operations ok / failed / unknown.
+"""Progress while a run is under way: time, operations ok / failed / unknown, the rate
+achieved when it falls short of the one asked for, active faults, and nodes down or paused.
 
 On a terminal one status line is redrawn in place; elsewhere (CI logs) a line is printed
-every few seconds and whenever the set of active faults changes, so a long run in CI shows
-where it is without flooding the log.
+every few seconds and whenever the active faults or the nodes' states change, so a long run
+in CI shows where it is without flooding the log.
+
+A fault can be over while what it did is not: a kill without a duration leaves its node
+down until a restart or the final heal, so nodes are shown by their state, not by the
+faults active.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ if TYPE_CHECKING:
 
 LOG_EVERY = 5.0
 REDRAW_EVERY = 0.25
+#: The achieved rate is shown when it is below this share of the rate asked for ...
+SHORTFALL = 0.8
+#: ... once the workload has run this long (the first operations say little).
+RATE_AFTER = 1.0
+#: Node states the status line names (running ones are not news).
+SHOWN_STATES = ("down", "paused", "starting")
 
 
 class Progress:
@@ -34,7 +45,7 @@ class Progress:
         self._nemesis: Nemesis | None = None
         self._duration = 0.0
         self._last_print = 0.0
-        self._last_faults: list[str] = []
+        self._last_state: tuple[object, ...] = ()
         self._line_open = False
 
     @classmethod
@@ -78,28 +89,54 @@ class Progress:
 
     def status_line(self) -> str:
         assert self._history and self._workload and self._nemesis
+        now = self._history.now()
         counts = self._workload.counts
-        faults = self._nemesis.active()
-        shown = "; ".join(faults) if faults else "none"
-        return (f"  [{self._history.now():6.1f}s/{self._duration:g}s] "
-                f"ops ok {counts['ok']} fail {counts['fail']} info {counts['info']} "
-                f"| faults: {shown}")
+        faults, nodes = self._state()
+        parts = [f"  [{now:6.1f}s/{self._duration:g}s] ops ok {counts['ok']} "
+                 f"fail {counts['fail']} info {counts['info']}"]
+        rate = self._shortfall(now, sum(counts.values()))
+        if rate:
+            parts.append(rate)
+        parts.append(f"faults: {'; '.join(faults) if faults else 'none'}")
+        parts.extend(f"{state}: {' '.join(names)}" for state, names in nodes)
+        return " | ".join(parts)
+
+    def _state(self) -> tuple[list[str], list[tuple[str, list[str]]]]:
+        """The active faults, and the nodes in each state worth showing."""
+        assert self._nemesis
+        cluster = self._nemesis.cluster
+        statuses = {node: cluster.status(node) for node in cluster.node_ids}
+        nodes = [(state, [n for n, s in statuses.items() if s == state])
+                 for state in SHOWN_STATES]
+        return self._nemesis.active(), [(state, names) for state, names in nodes if names]
+
+    def _shortfall(self, now: float, done: int) -> str:
+        """The rate achieved, if it is well below the rate asked for."""
+        assert self._workload
+        asked = self._workload.spec.rate
+        elapsed = min(now, self._duration)
+        if elapsed < RATE_AFTER or asked <= 0:
+            return ""
+        achieved = done / elapsed
+        if achieved >= SHORTFALL * asked:
+            return ""
+        return f"rate {achieved:.0f}/s of {asked:g}/s asked"
 
     def tick(self) -> None:
         if not self.enabled or self._history is None:
             return
         now = time.monotonic()
-        faults = self._nemesis.active() if self._nemesis else []
+        state = self._state() if self._nemesis else ()
         if self.interactive:
             if now - self._last_print >= REDRAW_EVERY:
                 self.stream.write("\r\x1b[2K" + self.status_line()[: _width()])
                 self.stream.flush()
                 self._line_open = True
                 self._last_print = now
-        elif now - self._last_print >= LOG_EVERY or faults != self._last_faults:
+        elif now - self._last_print >= LOG_EVERY or state != self._last_state:
             self._write(self.status_line())
             self._last_print = now
-        self._last_faults = faults
+        self._last_state = state
 
     def finish(self, result: RunResult) -> None:
         if self._line_open:
