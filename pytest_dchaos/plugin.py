@@ -42,6 +42,7 @@ from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
+from pytest_dchaos.scenario.yamlsource import MAX_BYTES
 from pytest_dchaos.units import UnitError, parse_duration
 
 # The testing kit's fixtures come with the plugin, so a user's suite needs no conftest.
@@ -172,9 +173,11 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 
 
 def _looks_like_scenario(path: Path) -> bool:
-    """A mapping with protocol and cluster at the top: cheap to tell, even when invalid."""
+    """A mapping with protocol and cluster at the top: cheap to tell, even when invalid
+    (a file too big to be a scenario is told from its beginning, and its item says so)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(MAX_BYTES)
     except (OSError, UnicodeDecodeError):
         return False
     keys = set(re.findall(r"^([A-Za-z_]+)\s*:", text, flags=re.MULTILINE))
@@ -185,11 +188,13 @@ class ScenarioFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         name = self.path.stem
         try:
-            data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-            if isinstance(data, dict) and isinstance(data.get("name"), str):
-                name = data["name"]
-        except yaml.YAMLError:
-            pass  # the item reports the error, with its line, when it runs
+            # The item reports a file too big, or not YAML, when it runs (with its line).
+            if self.path.stat().st_size <= MAX_BYTES:
+                data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+                if isinstance(data, dict) and isinstance(data.get("name"), str):
+                    name = data["name"]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            pass
         yield ScenarioItem.from_parent(self, name=name)
 
 

@@ -29,7 +29,12 @@ from pytest_dchaos.scenario.model import (
     frozen_mapping,
     node_ids,
 )
-from pytest_dchaos.scenario.yamlsource import YNode, load_yaml
+from pytest_dchaos.scenario.yamlsource import (
+    MAX_BYTES,
+    YNode,
+    check_size,
+    load_yaml,
+)
 
 TOP_LEVEL = (
     "name", "description", "protocol", "cluster", "network", "workload", "faults", "checks",
@@ -85,8 +90,11 @@ def load_scenario(path: str | os.PathLike[str], catalog: Catalog) -> Scenario:
     """Read and validate the scenario file at ``path``."""
     path = os.fspath(path)
     try:
+        check_size(os.stat(path).st_size, path)
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            # Read no more than the cap, even where the size said nothing (a pipe); what
+            # is read is then checked by bytes, in load_yaml.
+            text = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError(
             "no such scenario file", path=path, hint="check the path and the working folder"

@@ -4,6 +4,11 @@ PyYAML's composer gives nodes with marks; we turn them into :class:`YNode` trees
 schema can say ``scenario.yaml:14: faults[2].partition.groups: ...`` about any value. Only
 YAML's standard data tags are constructed: a tag that asks to build a Python object is
 refused with an error, never executed.
+
+Input is bounded before it costs anything: a file over :data:`MAX_BYTES` is refused
+unread, and composing stops at :data:`_MAX_NODES` values or :data:`_MAX_DEPTH` levels, so a
+wrong file (a log, a data dump) or an alias bomb is refused in about a second, with a
+message that says which it was.
 """
 
 from __future__ import annotations
@@ -17,7 +22,58 @@ from pytest_dchaos.errors import ScenarioError
 
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _MAX_DEPTH = 64  # far deeper than any scenario; stops self-referencing anchors
-_MAX_NODES = 100_000  # far more values than any scenario; stops alias bombs (billion laughs)
+# Far more values than any scenario (they have a few dozen); stops alias bombs (billion
+# laughs), and a file of nothing but values is refused in about a second.
+_MAX_NODES = 20_000
+#: The largest scenario file read; the shipped ones are under 2 kB. Pure-Python YAML
+#: parsing costs about ten seconds and hundreds of megabytes per megabyte of input.
+MAX_BYTES = 1 << 20
+
+
+def check_size(size: int, path: str) -> None:
+    """Refuse a scenario file of ``size`` bytes if it is over :data:`MAX_BYTES`."""
+    if size > MAX_BYTES:
+        raise ScenarioError(
+            f"the file is {_bytes(size)}, more than the {_bytes(MAX_BYTES)} a scenario file "
+            "may be", path=path,
+            hint="a scenario is a few kB of YAML; is this the right file?")
+
+
+def _bytes(size: int) -> str:
+    if size % (1 << 20) == 0:
+        return f"{size >> 20} MiB"
+    if size >= 1 << 20:
+        return f"{size / (1 << 20):.1f} MiB ({size} bytes)"
+    return f"{size / 1024:.0f} KiB ({size} bytes)" if size >= 1024 else f"{size} bytes"
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """Composes at most :data:`_MAX_NODES` values, :data:`_MAX_DEPTH` deep: a huge or
+    deeply nested file is refused before it costs time, memory or Python's stack."""
+
+    def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
+        self.path = path
+        self.values = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.AliasEvent):
+            self.values += 1
+            line = self.get_mark().line + 1  # where the reader is: near enough
+            if self.values > _MAX_NODES:
+                raise ScenarioError(
+                    f"the file holds more than {_MAX_NODES} values, where a scenario has a "
+                    "few dozen", path=self.path, line=line,
+                    hint="is this the right file?")
+            if self.depth > _MAX_DEPTH:
+                raise ScenarioError(f"nesting is deeper than {_MAX_DEPTH} levels",
+                                    path=self.path, line=line)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +121,8 @@ class YNode:
 
 def load_yaml(text: str, path: str) -> YNode:
     """Parse one YAML document into a :class:`YNode` tree, refusing anything but data."""
-    loader = yaml.SafeLoader(text)
+    check_size(len(text.encode("utf-8")), path)
+    loader = _BoundedLoader(text, path)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -102,8 +159,9 @@ def _convert(node: yaml.Node, path: str, constructor: yaml.SafeLoader, depth: in
     budget[0] -= 1
     if budget[0] < 0:
         raise ScenarioError(
-            f"the document expands to more than {_MAX_NODES} values (aliases repeated "
-            "inside aliases?)", path=path, line=line)
+            f"aliases expand the document to more than {_MAX_NODES} values (an alias "
+            "repeats everything under its anchor, and aliases inside anchors multiply)",
+            path=path, line=line, hint="write the values out, or use fewer aliases")
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
         raise _refused_tag(node, path)
     if isinstance(node, yaml.MappingNode):

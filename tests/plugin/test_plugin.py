@@ -99,6 +99,17 @@ def test_a_failed_check_explains_itself_and_how_to_rerun(pytester: pytest.Pytest
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
+def test_a_file_too_big_to_be_a_scenario_fails_its_item_at_once(
+        pytester: pytest.Pytester) -> None:
+    with open(pytester.path / "dump.yaml", "w", encoding="utf-8") as out:
+        out.write(SMALL.format(name="dump") + "values:\n")
+        out.write("  - 1\n" * (8 * 1024 * 1024 // 6))  # parsed whole, this took 82 s
+    result = pytester.runpytest_subprocess("dump.yaml", timeout=60)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*dump.yaml: the file is 8.0 MiB (* bytes), more than the "
+                                 "1 MiB a scenario file may be*"])
+
+
 @pytest.mark.slow
 def test_marker_hands_the_result_to_the_test(pytester: pytest.Pytester) -> None:
     write(pytester, "scenarios/ok.yaml", SMALL.format(name="marked"))

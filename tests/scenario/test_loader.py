@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 from types import MappingProxyType
 
@@ -195,6 +196,20 @@ def test_load_scenario_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(path, registry())
     assert str(info.value).startswith(f"{path}:4: key 'cluster' appears twice")
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "dump.yaml"
+    with open(path, "wb") as out:  # 8 MiB, the size a user once pointed dchaos at
+        out.write((HEAD + "values:\n").encode())
+        out.write(b"  - 1\n" * (8 * 1024 * 1024 // 6))
+    size = path.stat().st_size
+    started = time.monotonic()
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, registry())
+    assert time.monotonic() - started < 1
+    assert str(info.value).startswith(f"{path}: the file is 8.0 MiB ({size} bytes), more "
+                                      "than the 1 MiB a scenario file may be")
 
 
 def test_load_scenario_missing_file() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -200,5 +201,26 @@ def test_alias_bombs_are_refused_quickly() -> None:
     levels = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]"]
     for previous, name in zip("abcdefgh", "bcdefghi", strict=True):
         levels.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 10) + "]")
-    with pytest.raises(ScenarioError, match="expands to more than"):
+    started = time.monotonic()
+    with pytest.raises(ScenarioError, match="aliases expand the document to more than"):
         load_yaml("\n".join(levels) + "\n", "bomb.yaml")
+    assert time.monotonic() - started < 5  # about a tenth of a second
+
+
+def test_a_file_of_many_values_is_refused_without_a_word_about_aliases() -> None:
+    started = time.monotonic()
+    error = error_of("values: [" + "1, " * 300_000 + "1]\n")  # under the size cap
+    assert time.monotonic() - started < 10  # about a second
+    assert "holds more than 20000 values" in str(error) and "alias" not in str(error)
+    assert error.line == 1
+
+
+def test_deep_nesting_is_refused_before_python_runs_out_of_stack() -> None:
+    error = error_of("deep: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nesting is deeper than 64 levels" in str(error)
+
+
+def test_text_over_the_size_cap_is_refused_unparsed() -> None:
+    error = error_of("description: '" + "é" * (600 * 1024) + "'\n")  # 2 bytes each
+    assert str(error).startswith("scenario.yaml: the file is 1.2 MiB (")
+    assert "more than the 1 MiB a scenario file may be" in str(error)
