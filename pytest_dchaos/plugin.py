@@ -24,6 +24,7 @@ import io
 import re
 import shlex
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from pytest_dchaos.record import report
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.progress import Progress
-from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, default_report_dir, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 from pytest_dchaos.scenario.yamlsource import MAX_BYTES
 from pytest_dchaos.units import UnitError, parse_duration
@@ -231,8 +232,9 @@ class ScenarioItem(pytest.Item):
         assert budget is not None
         runs_text = _setting(self.config, "explore_runs")
         options = run_options(self.config, self.name)
-        out = (options.report_dir or Path("dchaos-reports")).with_name(
-            _safe(self.name) + "-explore")
+        # Its own folder, as every run's: <name>-explore-<time>-<id> under the report root.
+        out = default_report_dir(f"{self.name}-explore", uuid.uuid4().hex[:8],
+                                 options.report_root)
         try:
             base = BaseScenario.load(self.path, registry(), options.node_command)
             explorer = Explorer(base, ExploreOptions(

@@ -212,7 +212,8 @@ def test_an_exploration_that_finds_a_failure_fails_with_minimal_yaml_and_its_rer
         "--dchaos-explore=60s", "--dchaos-explore-runs=1", "--dchaos-seed=3",
         "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
     result.assert_outcomes(failed=1)
-    minimal = pytester.path / "reports" / "explored-explore" / "minimal.yaml"
+    [folder] = (pytester.path / "reports").glob("explored-explore-*")
+    minimal = folder / "minimal.yaml"
     assert minimal.exists()
     result.stdout.fnmatch_lines([
         "*dchaos explore found a failure*",
@@ -230,8 +231,8 @@ def test_an_exploration_that_finds_nothing_passes(pytester: pytest.Pytester) -> 
         "healthy.yaml", "--dchaos-explore=60s", "--dchaos-explore-runs=1", "--dchaos-seed=2",
         "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
     result.assert_outcomes(passed=1)
-    report = json.loads((pytester.path / "reports" / "healthy-explore" / "explore.json"
-                         ).read_text())
+    [folder] = (pytester.path / "reports").glob("healthy-explore-*")
+    report = json.loads((folder / "explore.json").read_text())
     assert report["seed"] == 2 and len(report["runs"]) == 1 and report["found"] is None
 
 
