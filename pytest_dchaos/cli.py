@@ -33,7 +33,7 @@ from pytest_dchaos.record import report
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.run.progress import Progress
-from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.run.runner import RunOptions, resolve_seed, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
 from pytest_dchaos.units import UnitError, parse_duration
@@ -251,15 +251,21 @@ def _validate(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             scenario = load_scenario(path, registry)
-            seed = args.seed if args.seed is not None else (scenario.seed or 0)
+            # The seed a run would use: --seed, else the scenario's, else a fresh one —
+            # printed, since the schedule shown is that seed's and no other's.
+            seed = resolve_seed(scenario, RunOptions(seed=args.seed))
             firings = expand(scenario, registry.faults, seed)
         except DchaosError as exc:
-            print(f"{exc}", file=sys.stderr)
+            print(f"dchaos: error: {exc}", file=sys.stderr)
             status = EXIT_ERROR
             continue
+        drawn = args.seed is None and scenario.seed is None
         print(f"{path}: ok — {scenario.name} ({scenario.protocol}, {scenario.cluster.nodes} "
-              f"nodes, {len(firings)} fault firing(s), checks: "
+              f"nodes, seed {seed}, {len(firings)} fault firing(s), checks: "
               f"{', '.join(c.name for c in scenario.checks)})")
+        if drawn and firings:
+            print(f"  seed {seed} was drawn (the scenario has none): a run draws its own; "
+                  f"--seed {seed} replays this schedule")
         for firing in firings:
             print(f"  {firing.describe_timing()}")
     return status

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -154,6 +155,45 @@ def test_validate_prints_the_schedule(tmp_path: Path) -> None:
     assert first.returncode == 0
     assert first.stdout == second.stdout
     assert first.stdout.count("for 3s") == 3
+
+
+RANDOM_SCHEDULE = """\
+    name: r
+    protocol: gossip
+    cluster: {nodes: 5}
+    workload: {duration: 30s}
+    faults:
+      - {at: {between: [1s, 5s]}, every: 7s, one_of: [{kill: random}, {pause: random}]}
+    """
+
+
+def firings(out: str) -> list[str]:
+    return [line for line in out.splitlines() if re.match(r" +\d+\.\d\ds  ", line)]
+
+
+def test_validate_prints_the_seed_of_the_schedule_it_shows(tmp_path: Path) -> None:
+    path = scenario(tmp_path, RANDOM_SCHEDULE)
+    given = dchaos("validate", path, "--seed", "17")
+    assert given.returncode == 0 and ", seed 17, " in given.stdout
+    assert "drawn" not in given.stdout
+    drawn = dchaos("validate", path)
+    assert drawn.returncode == 0, drawn.stderr
+    seed = drawn.stdout.split(", seed ", 1)[1].split(",", 1)[0]
+    assert f"  seed {seed} was drawn (the scenario has none)" in drawn.stdout
+    replayed = dchaos("validate", path, "--seed", seed)
+    assert firings(drawn.stdout) and firings(drawn.stdout) == firings(replayed.stdout)
+    own = scenario(tmp_path, RANDOM_SCHEDULE + "seed: 5\n", "own.yaml")
+    assert ", seed 5, " in dchaos("validate", own).stdout
+
+
+def test_validate_errors_read_as_every_dchaos_error(tmp_path: Path) -> None:
+    good = scenario(tmp_path, RANDOM_SCHEDULE, "good.yaml")
+    bad = scenario(tmp_path, "name: x\nprotocol: gosip\ncluster: {nodes: 3}\n", "bad.yaml")
+    done = dchaos("validate", bad, good)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"dchaos: error: {bad}:2: ")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stdout.startswith(f"{good}: ok — r (")
 
 
 def test_catalogue_lists_everything() -> None:
