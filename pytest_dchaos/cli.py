@@ -1,7 +1,8 @@
 """The ``dchaos`` command.
 
 ``dchaos run PATH`` runs a scenario and exits 0 when every check passed, 1 when a check
-failed, 2 when the scenario is invalid or the harness could not run it (130 on Ctrl-C).
+failed, 2 when the scenario is invalid or the harness could not run it (130 on Ctrl-C, 143 on
+SIGTERM, as a shell reports a process they ended).
 ``dchaos validate`` checks scenario files and prints their fault schedules;
 ``dchaos catalogue`` lists every protocol, fault, check and backend installed, with their
 options — the reference generated from the plugins themselves. ``dchaos conform`` checks a
@@ -28,7 +29,8 @@ from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
-from pytest_dchaos.interrupts import sigterm_interrupts
+from pytest_dchaos.interrupts import Terminated, sigterm_interrupts
+from pytest_dchaos.interrupts import exit_code as interrupt_exit
 from pytest_dchaos.record import report
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import expand
@@ -38,7 +40,7 @@ from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
 from pytest_dchaos.units import UnitError, parse_duration
 
-EXIT_PASSED, EXIT_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -167,10 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DchaosError as exc:
         print(f"dchaos: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("dchaos: interrupted; every node and proxy of the run was stopped",
+    except KeyboardInterrupt as interrupt:
+        by = " by SIGTERM" if isinstance(interrupt, Terminated) else ""
+        print(f"dchaos: interrupted{by}; every node and proxy of the run was stopped",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupt_exit(interrupt)
     except BrokenPipeError:
         # The reader of our output went away (`dchaos run ... | head`): not an error of
         # the run. Point stdout at /dev/null so the interpreter's final flush is quiet.
@@ -231,7 +234,7 @@ def _explore(args: argparse.Namespace) -> int:
     result = explorer.run()
     print(explorer.summary())
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return interrupt_exit(result.interrupt)
     return EXIT_FAILED if result.found is not None else EXIT_PASSED
 
 

@@ -92,6 +92,8 @@ class ExploreResult:
     #: The verdict of running ``minimal.yaml`` as written (None if it was not run).
     minimal_run: Tried | None = None
     interrupted: bool = False
+    #: What interrupted it (Ctrl-C, or SIGTERM as :class:`~pytest_dchaos.interrupts.Terminated`).
+    interrupt: KeyboardInterrupt | None = None
     stopped_by: str = ""
     runs: list[Tried] = field(default_factory=list)
     steps: list[ShrinkStep] = field(default_factory=list)
@@ -146,8 +148,9 @@ class Explorer:
                 self._confirm(found)
                 shrinker = self._shrink(found)
                 self._minimal(shrinker.best, found.seed)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             self.result.interrupted = True
+            self.result.interrupt = interrupt
             self.result.stopped_by = "interrupt"
             if self.result.found is not None:
                 best = (self._shrinker.best if self._shrinker is not None

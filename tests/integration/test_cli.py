@@ -276,9 +276,44 @@ def test_interrupting_a_run_stops_everything(tmp_path: Path, sig: signal.Signals
     process = _start_long_run(tmp_path)
     os.kill(process.pid, sig)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 130, err
+    assert process.returncode == 128 + sig, err  # 130 after Ctrl-C, 143 after SIGTERM
     assert "interrupted" in err and "Traceback" not in err
     assert not _wait_no_leaks(before)
+
+
+HANGING_NODE = """\
+import pathlib, sys, time
+pathlib.Path(sys.argv[1]).touch()
+time.sleep(120)
+"""
+
+
+def _hanging_start(tmp_path: Path, *command: str) -> subprocess.Popen[str]:
+    """A dchaos command whose first run waits for a node that never answers init."""
+    node = scenario(tmp_path, HANGING_NODE, "hang.py")
+    path = scenario(tmp_path, SMALL.format(implementation=", start_timeout: 120s",
+                                           duration="2s"))
+    started = tmp_path / "node-started"
+    process = subprocess.Popen([*DCHAOS, *command, str(path), "--report", str(tmp_path / "r"),
+                                "--node-command", f"{sys.executable} {node} {started}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not started.exists():
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    return process
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("command", [("run",), ("explore", "--budget", "5m")])
+def test_sigterm_exits_143_and_ctrl_c_130(tmp_path: Path, no_leaks: None,
+                                          sig: signal.Signals, code: int,
+                                          command: tuple[str, ...]) -> None:
+    process = _hanging_start(tmp_path, *command)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
 
 
 @pytest.mark.slow
