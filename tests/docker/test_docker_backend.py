@@ -1,7 +1,8 @@
 """The Docker backend on the real engine: containers, the Toxiproxy container, cleanup.
 
-Skipped, with the reason, only where no Docker engine answers. The first test on a fresh
-machine builds the base image with debootstrap (about 35 s).
+Skipped, with the reason and how to enable them, where no Docker engine answers or the base
+image can be neither found nor built (see conftest.py). The first test on a fresh machine
+builds the base image with debootstrap (about 35 s).
 """
 
 from __future__ import annotations
@@ -43,14 +44,6 @@ checks:
   - rejoin: {within: 5s}
 seed: 21
 """
-
-
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    try:
-        return dockerenv.connect()
-    except HarnessError as exc:
-        pytest.skip(f"no Docker engine here: {exc}")
 
 
 def labelled(client: docker.DockerClient, run_id: str | None = None) -> tuple[int, int]:

@@ -69,21 +69,37 @@ def _exists(client: docker.DockerClient, tag: str) -> bool:
         return False
 
 
+def _debootstrap() -> str | None:
+    return shutil.which("debootstrap") or (
+        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
+
+
+def base_image_unavailable(client: docker.DockerClient) -> str | None:
+    """Why the base image is neither here nor can be built here, and how to change that;
+    None when it is here or can be built (which may still fail: a mirror out of reach)."""
+    tag = f"dchaos-base:{_recipe_hash()}"
+    if _exists(client, tag):
+        return None
+    if _debootstrap() is None:
+        return ("the Docker backend builds its base image with debootstrap, which is not "
+                "installed (Debian/Ubuntu: apt-get install debootstrap), and no image "
+                f"{tag} exists yet")
+    if os.geteuid() != 0:
+        return ("building the base image needs root (debootstrap makes device files); run "
+                f"once as root, or import an image tagged {tag}")
+    return None
+
+
 def base_image(client: docker.DockerClient, say: Say) -> str:
     """The Debian base image, built with debootstrap if this machine does not have it."""
     tag = f"dchaos-base:{_recipe_hash()}"
     if _exists(client, tag):
         return tag
-    debootstrap = shutil.which("debootstrap") or (
-        "/usr/sbin/debootstrap" if os.path.exists("/usr/sbin/debootstrap") else None)
-    if debootstrap is None:
-        raise HarnessError(
-            "the Docker backend builds its base image with debootstrap, which is not "
-            "installed (Debian/Ubuntu: apt-get install debootstrap), and no image "
-            f"{tag} exists yet")
-    if os.geteuid() != 0:
-        raise HarnessError("building the base image needs root (debootstrap makes device "
-                           f"files); run once as root, or import an image tagged {tag}")
+    why = base_image_unavailable(client)
+    if why is not None:
+        raise HarnessError(why)
+    debootstrap = _debootstrap()
+    assert debootstrap is not None  # base_image_unavailable said so
     say(f"building the base image {tag} from {SUITE} with debootstrap "
         f"({', '.join(PACKAGES)}); this happens once per machine")
     started = time.monotonic()

@@ -1,0 +1,43 @@
+"""The Docker tests' engine: skipped, with the reason and how to enable them, where they
+cannot run — no Docker engine answers, or the base image is not here and cannot be built
+(no debootstrap, not root). Where debootstrap is present, the first test builds the image,
+and a build that breaks fails that test: it is not skipped.
+
+CI sets ``DCHAOS_REQUIRE_DOCKER=1``, which turns each of those skips into a failure, so a
+machine that lost its engine or its debootstrap cannot pass CI without the Docker tests.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NoReturn
+
+import docker
+import pytest
+
+from pytest_dchaos.backends.docker import dockerenv, images
+from pytest_dchaos.errors import HarnessError
+
+REQUIRE = "DCHAOS_REQUIRE_DOCKER"
+
+
+def cannot_run(reason: str) -> NoReturn:
+    """Skip the Docker tests with ``reason`` — or fail them, where they are required."""
+    if os.environ.get(REQUIRE, "") not in ("", "0"):
+        pytest.fail(f"{REQUIRE} is set, but the Docker tests cannot run: {reason}",
+                    pytrace=False)
+    pytest.skip(f"{reason} (the Docker tests run where they can; set {REQUIRE}=1 to fail "
+                "rather than skip)")
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    """A Docker engine on which the Docker backend can run."""
+    try:
+        client = dockerenv.connect()
+    except HarnessError as exc:
+        cannot_run(f"no Docker engine here: {exc}")
+    why = images.base_image_unavailable(client)
+    if why is not None:
+        cannot_run(why)
+    return client
