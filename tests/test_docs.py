@@ -27,6 +27,19 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert commands[1] == "pip install -e '.[test]' && pytest"
 
 
+def test_readme_says_how_long_the_tests_take_and_names_the_fast_tier() -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    # Measured in CI here (.ci/run, two cores): the whole suite about 30 minutes, the fast
+    # tier one to two. Say so, and keep the fast tier's command runnable.
+    assert "about 30 minutes in CI here" in readme
+    fast = re.search(r'The fast tier, `pytest -m "([^"]+)"`, is [^:]+: about 1\u20132 minutes',
+                     readme)
+    assert fast is not None
+    markers = re.findall(r'^\s*"(\w+):', (ROOT / "pyproject.toml").read_text(),
+                         flags=re.MULTILINE)
+    assert set(re.findall(r"\w+", fast.group(1))) - {"not", "and", "or"} <= set(markers)
+
+
 def test_local_links_in_docs_point_at_files() -> None:
     for doc in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
         for target in re.findall(r"\]\(([^)#]+)\)", doc.read_text()):
