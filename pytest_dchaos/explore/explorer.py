@@ -25,9 +25,11 @@ from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effect
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep
 from pytest_dchaos.families.base import ProtocolFamily
+from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario
+from pytest_dchaos.scenario.model import Scenario
 
 Verdict = Literal["pass", "fail", "error"]
 Phase = Literal["search", "confirm", "shrink", "minimal"]
@@ -240,21 +242,10 @@ class Explorer:
         shutil.rmtree(target, ignore_errors=True)
         options = replace(self.options.run, seed=None, report_dir=target, node_command=None,
                           node_image=None)
-        began = time.monotonic()
-        try:
-            result = run_scenario(scenario, options, self.registry)
-        except DchaosError as exc:
-            self.result.minimal_run = Tried(
-                0, "minimal", seed, faults, _shapes_of(faults, self.result.found), "error",
-                [], str(exc), time.monotonic() - began, [], str(target))
-            return
-        record = result.record
-        effects = firing_effects(record, faults) if record is not None else []
-        failed = [v.name for v in result.failed_checks()]
-        self.result.minimal_run = Tried(
-            0, "minimal", seed, faults, _shapes_of(faults, self.result.found),
-            "pass" if result.passed else "fail", failed, _detail(result.failed_checks()),
-            time.monotonic() - began, effects, str(target))
+        tried, _ = self._attempt(scenario, options, 0, "minimal", seed, faults,
+                                 _shapes_of(faults, self.result.found))
+        tried.report_dir = str(target)
+        self.result.minimal_run = tried
 
     def _write_minimal(self, faults: list[FaultEntry], seed: int) -> Path:
         found = self.result.found
@@ -281,26 +272,16 @@ class Explorer:
         scenario = self.base.scenario_with(faults, seed)
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
-        began = time.monotonic()
-        try:
-            result = run_scenario(scenario, options, self.registry)
-        except DchaosError as exc:
+        tried, result = self._attempt(scenario, options, number, phase, seed, faults, shapes)
+        if result is None:
             self._errors_in_a_row += 1
-            tried = Tried(number, phase, seed, faults, shapes, "error", [], str(exc),
-                          time.monotonic() - began, [])
             self.result.runs.append(tried)
             if self._errors_in_a_row >= MAX_ERRORS or number == 1:
-                raise DchaosError(f"the scenario could not run (run {number}): {exc}"
-                                  ) from None
+                raise DchaosError(f"the scenario could not run (run {number}): "
+                                  f"{tried.detail}") from None
             return tried
         self._errors_in_a_row = 0
-        record = result.record
-        effects = firing_effects(record, faults) if record is not None else []
-        self.result.coverage.add(effects)
-        failing = result.failed_checks()
-        tried = Tried(number, phase, seed, faults, shapes,
-                      "pass" if result.passed else "fail", [v.name for v in failing],
-                      _detail(failing), time.monotonic() - began, effects)
+        self.result.coverage.add(tried.effects)
         if result.passed or phase != "search":
             shutil.rmtree(target, ignore_errors=True)  # kept: the found run, the minimal
         else:
@@ -309,6 +290,23 @@ class Explorer:
         if len(self.result.runs) % 5 == 0:
             self._write_json()
         return tried
+
+    def _attempt(self, scenario: Scenario, options: RunOptions, number: int, phase: Phase,
+                 seed: int, faults: list[FaultEntry], shapes: list[str]
+                 ) -> tuple[Tried, RunResult | None]:
+        """One run, told as a :class:`Tried`; the result too, unless it could not run."""
+        began = time.monotonic()
+        try:
+            result = run_scenario(scenario, options, self.registry)
+        except DchaosError as exc:
+            return Tried(number, phase, seed, faults, shapes, "error", [], str(exc),
+                         time.monotonic() - began, []), None
+        record = result.record
+        effects = firing_effects(record, faults) if record is not None else []
+        failing = result.failed_checks()
+        return Tried(number, phase, seed, faults, shapes, "pass" if result.passed else "fail",
+                     [v.name for v in failing], _detail(failing), time.monotonic() - began,
+                     effects), result
 
     # -- output ----------------------------------------------------------------------
 
