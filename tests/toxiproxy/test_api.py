@@ -540,3 +540,16 @@ def running(pid: int) -> bool:
         return False
     state = stat.rpartition(")")[2].split()[0]
     return state not in ("Z", "X")
+
+
+def test_the_driver_populates_nothing_for_a_cluster_without_links(
+        toxiproxy: embedded.BackgroundServer, echo_server: TcpServer) -> None:
+    # A one-node cluster (Glomers 3a) has no links: populating none is no error, and a
+    # server answering null for an empty list (as Go's Toxiproxy writes it) is understood.
+    from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+
+    driver = ToxiproxyDriver(toxiproxy.url)
+    assert driver.populate([]) == {}
+    made = driver.populate([{"name": "a", "listen": "127.0.0.1:0",
+                             "upstream": echo_server.address}])
+    assert list(made) == ["a"]
