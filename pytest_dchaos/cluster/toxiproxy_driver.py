@@ -81,11 +81,14 @@ class ToxiproxyDriver:
 
     def populate(self, proxies: list[dict[str, Any]]) -> dict[str, str]:
         """Create (or replace) ``proxies`` in one call; returns name → real listen address."""
-        if not proxies:  # a one-node cluster has no links
+        if not proxies:  # a one-node cluster has no links (and Toxiproxy answers null)
             return {}
         reply = self._call("post", "/populate", json=proxies).json()
-        # Toxiproxy writes Go's empty list as null.
-        return {proxy["name"]: proxy["listen"] for proxy in reply.get("proxies") or []}
+        made = reply.get("proxies") if isinstance(reply, dict) else None
+        if not isinstance(made, list):
+            raise HarnessError(f"Toxiproxy at {self.url} answered /populate of "
+                               f"{len(proxies)} proxies without them: {reply!r:.200}")
+        return {proxy["name"]: proxy["listen"] for proxy in made}
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._call("post", f"/proxies/{name}", json={"enabled": enabled})

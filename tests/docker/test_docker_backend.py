@@ -52,13 +52,19 @@ def labelled(client: docker.DockerClient, run_id: str | None = None) -> tuple[in
             len(client.networks.list(filters=selector)))
 
 
-def start_long_run(tmp_path: Path) -> subprocess.Popen[str]:
-    """``dchaos run`` of a one-minute scenario on docker, returned once its cluster is up."""
+def start_long_run(tmp_path: Path, pytest_session: bool = False) -> subprocess.Popen[str]:
+    """A one-minute scenario on docker — by ``dchaos run``, or as a pytest session — returned
+    once its cluster is up."""
     path = tmp_path / "long.yaml"
     path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
-    harness = subprocess.Popen([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
-                                "--backend", "docker", "--report", str(tmp_path / "r")],
-                               stderr=subprocess.PIPE, text=True)
+    report = str(tmp_path / "r")
+    command = ([sys.executable, "-m", "pytest", str(path), "-s", "-q", "-p", "no:cacheprovider",
+                "--dchaos-backend", "docker", "--dchaos-progress", "--dchaos-report-dir", report]
+               if pytest_session else
+               [sys.executable, "-m", "pytest_dchaos.cli", "run", str(path), "--backend",
+                "docker", "--report", report])
+    harness = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True, cwd=tmp_path)
     assert harness.stderr is not None
     for line in harness.stderr:
         if "cluster ready" in line:
@@ -234,19 +240,7 @@ def test_an_interrupted_run_removes_its_containers(engine: docker.DockerClient, 
 def test_a_cancelled_pytest_session_removes_its_containers(engine: docker.DockerClient,
                                                            tmp_path: Path) -> None:
     # What a CI job's timeout or cancel does: SIGTERM to pytest, mid-scenario.
-    path = tmp_path / "long.yaml"
-    path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
-    session = subprocess.Popen([sys.executable, "-m", "pytest", str(path), "-s", "-q",
-                                "-p", "no:cacheprovider", "--dchaos-backend", "docker",
-                                "--dchaos-progress", "--dchaos-report-dir", str(tmp_path / "r")],
-                               stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                               cwd=tmp_path)
-    assert session.stderr is not None
-    for line in session.stderr:
-        if "cluster ready" in line:
-            break
-    else:
-        raise AssertionError(f"the run never got ready (exit {session.wait(timeout=30)})")
+    session = start_long_run(tmp_path, pytest_session=True)
     assert labelled(engine)[0] >= 5
     session.send_signal(signal.SIGTERM)
     out, _ = session.communicate(timeout=60)
