@@ -126,6 +126,9 @@ class RunContext:
     #: The workload the run's clients used (the family's own type): what it kept of the
     #: run, e.g. every reply its requests received, is the family's to read.
     workload: Workload | None = None
+    #: What fired (:class:`~pytest_dchaos.record.result.FaultEvent`): unlike ``firings``,
+    #: it names the node a fault aimed at ``leader`` hit.
+    faults: list[Any] = field(default_factory=list)
     #: When the final phase began (the run's clock): the faults are healed.
     healed_at: float = field(init=False)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_dchaos.cluster.extensions import BYZANTINE
@@ -22,6 +22,9 @@ from pytest_dchaos.scenario import schema as s
 #: What the reference replicas implement (docs/nodes/pbft.md); a user's node may know others.
 BEHAVIOURS = ("silent", "equivocate", "forge", "corrupt", "replay", "slow_primary", "invent")
 ANSWER_TIMEOUT = 5.0
+LEADER = "leader"
+#: Begins the reason in every refusal (:func:`_tell`), so a caller can tell one apart.
+CANNOT_TURN = "cannot turn"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class Byzantine(FaultType[ByzantineOptions]):
     effect = "byzantine"
     healable = False  # a heal restores the network, not the node's honesty
     options = s.Struct((
-        s.Field("node", s.NodeRef(("random",)), "which node (or random)"),
+        s.Field("node", s.NodeRef(("random", "leader")),
+                "which node (or random, or leader: the node leading when it starts)"),
         s.Field("behavior", s.Str((*BEHAVIOURS, "random")), "what it does"),
         s.Field("delay", s.Duration(), "slow_primary: how long each pre-prepare is held",
                 1.5),
@@ -69,24 +73,31 @@ class Byzantine(FaultType[ByzantineOptions]):
         return ByzantineOptions(pick_node(options.node, rng, nodes), behavior, options.delay,
                                 options.copies, options.collude)
 
+    def at_fire(self, options: ByzantineOptions, env: FaultEnv) -> ByzantineOptions:
+        if options.node != LEADER:
+            return options
+        # With no node leading, nobody turns: an empty node, which start and stop skip.
+        return replace(options, node=env.leader() or "")
+
     def nodes(self, options: ByzantineOptions) -> tuple[str, ...]:
-        return (options.node,)
+        return (options.node,) if options.node not in ("", LEADER) else ()
 
     def describe(self, options: ByzantineOptions) -> str:
-        return f"{options.node} turns {options.behavior}"
+        return f"{options.node or '(no node leads)'} turns {options.behavior}"
 
     def start(self, options: ByzantineOptions, env: FaultEnv) -> None:
-        _tell(env, options.node, options.body())
+        if options.node:
+            _tell(env, options.node, options.body())
 
     def stop(self, options: ByzantineOptions, env: FaultEnv) -> None:
-        if env.cluster.status(options.node) != "down":
+        if options.node and env.cluster.status(options.node) != "down":
             _tell(env, options.node, {"type": "dchaos_byzantine", "behavior": "honest"})
 
 
 def _tell(env: FaultEnv, node: str, body: dict[str, Any]) -> None:
     if not env.cluster.offering(BYZANTINE, (node,)):
         raise HarnessError(
-            f"{node} cannot turn {body['behavior']}: it does not list {BYZANTINE} among the "
+            f"{node} {CANNOT_TURN} {body['behavior']}: it does not list {BYZANTINE} among the "
             "extensions in its init_ok, so it is not sent one (a node that does not "
             "implement it can still be tested with Byzantine twins: cluster.twins)")
     future = env.cluster.submit(node, body)
@@ -98,6 +109,6 @@ def _tell(env: FaultEnv, node: str, body: dict[str, Any]) -> None:
                            f"{ANSWER_TIMEOUT:g}s") from None
     if reply.get("type") != "dchaos_byzantine_ok":
         raise HarnessError(
-            f"{node} cannot turn {body['behavior']}: it answered {reply.get('type')} "
+            f"{node} {CANNOT_TURN} {body['behavior']}: it answered {reply.get('type')} "
             f"{reply.get('text', '')}".rstrip() + " (a node that does not implement "
             "dchaos_byzantine can still be tested with Byzantine twins: cluster.twins)")

@@ -294,7 +294,7 @@ class Run:
         self.progress.phase("workload done" + (f"; healed {', '.join(healed)}" if healed else ""))
 
         ctx = RunContext(cluster, scenario, history, history.now, self.observations, self.seed,
-                         self.firings, clients)
+                         self.firings, clients, list(nemesis.timeline))
         self.phases["final_start"] = history.now()
         self.progress.phase(f"final phase (recovery up to {scenario.workload.recovery:g}s)")
         self.family.final(ctx)

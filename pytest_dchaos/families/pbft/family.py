@@ -140,7 +140,8 @@ class Pbft(ProtocolFamily):
             if outcome == OK:
                 break
         ctx.observations[PROBES] = Probing(healed_at, tuple(probes))
-        byzantine = scheduled_byzantine(ctx.firings) | twinned(ctx.scenario)
+        byzantine = {n for e in ctx.faults if e.effect == "byzantine" and e.action == "start"
+                     for n in e.nodes} | twinned(ctx.scenario)
         # Honest replicas that report their state; of the others nothing is known to await.
         honest = [n for n in ctx.cluster.offering(STATE)
                   if ctx.cluster.plan.identity(n) not in byzantine]
