@@ -64,6 +64,10 @@ class CheckerType(ABC, Generic[OptionsT]):
     #: What the check cannot see, in a sentence for the catalogue: the limits of its
     #: evidence a person should know before trusting a pass (empty: nothing worth saying).
     blind_to: ClassVar[str] = ""
+    #: A bound on speed or cost (latency, messages per operation) that a run meets with the
+    #: faults its scenario planned and that other faults may rightly break: ``dchaos
+    #: explore`` leaves such checks out, since breaking them under its faults is no bug.
+    performance: ClassVar[bool] = False
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for rules that span fields

@@ -55,6 +55,7 @@ def require_a_bound(values: dict[str, Any], node: YNode) -> None:
 
 class Latency(CheckerType[LatencyOptions]):
     name = "latency"
+    performance = True
     doc = ("Latency of acknowledged client operations (invoke to reply) stays under the "
            "given quantile bounds; `f` restricts it to one operation.")
     blind_to = ("Operations without a reply (timed out or failed) are left out of the "

@@ -19,6 +19,7 @@ class MsgsPerOpOptions:
 
 class MsgsPerOp(CheckerType[MsgsPerOpOptions]):
     name = "msgs_per_op"
+    performance = True
     doc = ("Messages per client operation (as Maelstrom counts them: every message a node "
            "sends) is at most `max`; `of` picks servers (node-to-node, the default), clients "
            "or all.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
@@ -28,6 +28,10 @@ class BaseScenario:
     scenario: Scenario
     sections: Mapping[str, Any]
     catalog: Catalog
+    #: Checks of the file left out: bounds on speed or cost
+    #: (:attr:`~pytest_dchaos.checkers.base.CheckerType.performance`), which faults the
+    #: file did not plan may rightly break.
+    left_out: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], catalog: Catalog,
@@ -40,10 +44,26 @@ class BaseScenario:
             scenario = scenario.with_implementation(Implementation(command=node_command))
         with open(path, encoding="utf-8") as handle:
             sections = yaml.safe_load(handle)
-        return cls(path, scenario, sections, catalog)
+        left_out = tuple(c.name for c in scenario.checks
+                         if getattr(catalog.checker(c.name), "performance", False))
+        if left_out:
+            kept = [c for c in scenario.checks if c.name not in left_out]
+            # Entries are names or {name: options}; the protocol's default checks (no
+            # `checks:` at all) are written out by name.
+            entries = sections.get("checks") or [c.name for c in scenario.checks]
+            sections = {**sections, "checks": [e for e in entries
+                                               if _check_name(e) not in left_out]}
+            scenario = replace(scenario, checks=tuple(kept))
+        return cls(path, scenario, sections, catalog, left_out)
 
     def check_explorable(self) -> None:
         """Refuse a scenario whose runs could not tell a failure: one line, exit 2."""
+        if not self.scenario.checks and self.left_out:
+            raise ScenarioError(
+                f"has only performance checks ({', '.join(self.left_out)}), which explore "
+                "leaves out: faults it was not written for may rightly break them",
+                path=self.path, field="checks",
+                hint="add a correctness check (the catalogue lists them: dchaos catalogue)")
         if not self.scenario.checks:
             raise ScenarioError("has no checks, so no run of it can fail: add a 'checks:' "
                                 "list (or drop it for the protocol's default checks)",
@@ -90,6 +110,10 @@ class BaseScenario:
             # A generated schedule the loader refuses is a bug of the generator.
             raise DchaosError(f"dchaos explore made a schedule the scenario loader refuses "
                               f"(a bug in dchaos): {exc}") from exc
+
+
+def _check_name(entry: Any) -> str:
+    return str(next(iter(entry))) if isinstance(entry, Mapping) else str(entry)
 
 
 def _implementation(impl: Implementation) -> Any:

@@ -12,7 +12,8 @@ message trace its agents carried), never from what nodes say:
 - a latency or bandwidth fault took effect if a message was sent on one of its links while
   it held;
 - a kill or stop took effect if the node was up (not already killed or stopped, nor
-  crashed on its own); a pause if the node was running; a restart always does something.
+  crashed on its own); a pause if the node was running; a restart always does something;
+- a Byzantine behaviour took effect if the node, up, sent a message while it held.
 
 A firing the fault layer could not apply (an ``error`` line in the timeline) is counted as
 injected and as an error.
@@ -134,6 +135,12 @@ def firing_effects(record: RunRecord, entries: Sequence[FaultEntry]) -> list[Fir
             took = bool(nodes)  # none when aimed at a leader and no node led
             down -= nodes
             paused -= nodes
+        elif event.kind == "byzantine":
+            # It turned (none when aimed at a leader and no node led) and, up, said
+            # something while it was a traitor.
+            low, high = window
+            took = any(low <= t <= high and ev == "send" and src in nodes - down
+                       for t, ev, src, _, _ in trace)
         else:
             took = _network_effect(event, _entry(entries, event.key), trace, window)
         effects.append(FiringEffect(event.key, event.kind, took))

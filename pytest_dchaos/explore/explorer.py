@@ -25,6 +25,7 @@ from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effect
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep
 from pytest_dchaos.families.base import ProtocolFamily
+from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
@@ -127,7 +128,8 @@ class Explorer:
             self.space = ScheduleSpace(scenario.node_ids, scenario.workload.duration,
                                        max_faults=options.max_faults,
                                        installed=frozenset(self.registry.faults),
-                                       leader=bool(self._family().leader_role))
+                                       leader=bool(self._family().leader_role),
+                                       byzantine=self._byzantine_allowed())
         except ValueError as exc:
             raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
         self.out = options.report_dir
@@ -140,10 +142,21 @@ class Explorer:
     def _family(self) -> ProtocolFamily:
         return self.registry.protocols[self.base.scenario.protocol]
 
+    def _byzantine_allowed(self) -> int:
+        """How many replicas a schedule may make Byzantine: for a Byzantine-fault-tolerant
+        family, the f its cluster tolerates (n >= 3f + 1) less the twins it already has."""
+        if not self._family().twins:
+            return 0
+        cluster = self.base.scenario.cluster
+        return max(0, (len(self.base.scenario.node_ids) - 1) // 3 - len(cluster.twins))
+
     # -- the exploration -------------------------------------------------------------
 
     def run(self) -> ExploreResult:
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.base.left_out:
+            self._say(f"left out: {', '.join(self.base.left_out)} (performance bounds, which "
+                      "faults the scenario did not plan may rightly break)")
         try:
             found = self._search()
             if found is not None:
@@ -273,6 +286,12 @@ class Explorer:
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
         tried, result = self._attempt(scenario, options, number, phase, seed, faults, shapes)
+        if result is None and CANNOT_TURN in tried.detail and self.space.byzantine:
+            # A node that implements no (or not this) Byzantine behaviour: explore without.
+            self.space = replace(self.space, byzantine=0)
+            self._say(f"run {number}: {tried.detail}; no Byzantine faults from now on")
+            self.result.runs.append(tried)
+            return tried
         if result is None:
             self._errors_in_a_row += 1
             self.result.runs.append(tried)

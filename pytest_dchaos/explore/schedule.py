@@ -18,10 +18,14 @@ Faults aimed at the node in a leading role (``kill: leader``, ``partition: {isol
 leader}``) are drawn only for a family that names that role
 (:attr:`~pytest_dchaos.families.base.ProtocolFamily.leader_role`); the node is the one
 leading when the fault fires, so the entry says ``leader`` and the run's fault timeline says
-which node it was. Not generated yet: Byzantine behaviours, twins and ByzzFuzz-style message
-mutations, which need per-family knowledge of the protocol's messages; each will be a
-further entry of :data:`SHAPES` that the :class:`ScheduleSpace` enables only for a family
-that offers what it needs.
+which node it was.
+
+Byzantine behaviours (``byzantine: {node, behavior}``, of a random node or of the leader)
+are drawn only where the space allows Byzantine replicas (:attr:`ScheduleSpace.byzantine`:
+a Byzantine-fault-tolerant family, a cluster big enough, ``f`` not already spent on
+twins), in half the schedules and at most one per schedule, so no schedule breaks the bound
+the protocol promises to hold under: a failure found is a bug, never too many traitors.
+Not generated yet: twins and ByzzFuzz-style message mutations.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pytest_dchaos.faults.byzantine import BEHAVIOURS
 
 #: One entry of a scenario's ``faults:`` list, as YAML holds it.
 FaultEntry = dict[str, Any]
@@ -76,9 +82,12 @@ class ScheduleSpace:
     shapes: tuple[str, ...] = ()
     #: The fault kinds the installed plugins provide; shapes needing another are left out.
     installed: frozenset[str] = field(default_factory=lambda: frozenset(
-        ("partition", "message", "kill", "stop", "pause", "restart", "latency", "toxic")))
+        ("partition", "message", "kill", "stop", "pause", "restart", "latency", "toxic",
+         "byzantine")))
     #: Whether the family can tell which node leads (shapes aimed at ``leader`` need it).
     leader: bool = False
+    #: How many replicas may turn Byzantine (0: none, and no Byzantine shape is drawn).
+    byzantine: int = 0
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -99,7 +108,8 @@ class ScheduleSpace:
         n = len(self.nodes)
         return tuple(name for name in chosen
                      if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed
-                     and (self.leader or not SHAPES[name].needs_leader))
+                     and (self.leader or not SHAPES[name].needs_leader)
+                     and (self.byzantine > 0 or not SHAPES[name].byzantine))
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,8 @@ class Shape:
     timed: bool = True
     #: Aimed at ``leader``: drawn only where the family can tell who leads.
     needs_leader: bool = False
+    #: Makes a replica Byzantine: drawn only where the space allows one, once per schedule.
+    byzantine: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,21 @@ def generate(space: ScheduleSpace, seed: int) -> list[GeneratedFault]:
         raise ValueError(f"no fault shape fits a cluster of {len(space.nodes)} node(s)")
     rng = random.Random(f"dchaos-explore:{seed}")
     count = rng.randint(1, space.max_faults)
-    faults = [_draw(rng, rng.choice(shapes), space) for _ in range(count)]
+    traitors = [x for x in shapes if SHAPES[x].byzantine]
+    faults: list[GeneratedFault] = []
+    if traitors and rng.random() < 0.5:
+        # Byzantine behaviour is what such a protocol is for: half the schedules have one
+        # (drawn as one shape among many, it would be in one in ten).
+        faults.append(_draw(rng, rng.choice(traitors), space))
+    while len(faults) < count:
+        shape = rng.choice(shapes)
+        if SHAPES[shape].byzantine and any(SHAPES[f.shape].byzantine for f in faults):
+            # One traitor per schedule: a second is drawn again among the other shapes.
+            others = [x for x in shapes if not SHAPES[x].byzantine]
+            if not others:
+                break
+            shape = rng.choice(others)
+        faults.append(_draw(rng, shape, space))
     faults.sort(key=lambda f: entry_seconds(f.entry["at"]))
     return faults
 
@@ -230,6 +256,14 @@ def _isolate_leader(rng: random.Random, nodes: tuple[str, ...]) -> Any:
     return {"isolate": "leader"}
 
 
+def _byzantine(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return {"node": rng.choice(nodes), "behavior": rng.choice(BEHAVIOURS)}
+
+
+def _byzantine_leader(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+    return {"node": "leader", "behavior": rng.choice(BEHAVIOURS)}
+
+
 def _some_links(rng: random.Random, nodes: tuple[str, ...]) -> Any:
     """All links, one node's links (both ways), or a single link."""
     pick = rng.random()
@@ -287,6 +321,10 @@ SHAPES: dict[str, Shape] = {
     "loss": Shape("message", 2, _message("drop")),
     "duplicate": Shape("message", 2, _message("duplicate")),
     "reorder": Shape("message", 2, _message("reorder")),
+    # n >= 3f + 1 with f >= 1.
+    "byzantine": Shape("byzantine", 4, _byzantine, byzantine=True),
+    "byzantine_leader": Shape("byzantine", 4, _byzantine_leader, needs_leader=True,
+                              byzantine=True),
 }
 
 

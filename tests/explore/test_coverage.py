@@ -89,3 +89,20 @@ def test_message_faults_count_what_the_agents_did_and_reordering_is_not_measured
     assert coverage.to_json()["kill"]["errors"] == 1
     table = coverage.table()
     assert "took effect" in table and "not measured: reordering" in table
+
+
+def test_a_byzantine_replica_took_effect_only_if_it_spoke_while_a_traitor(
+        tmp_path: Path) -> None:
+    run = record(faults=[
+        event(1.0, "start", "f1", "byzantine", ("n2",)),
+        event(2.0, "end", "f1", "byzantine", ("n2",)),
+        event(3.0, "start", "f2", "byzantine", ("n3",)),  # said nothing while it held
+        event(3.5, "end", "f2", "byzantine", ("n3",)),
+        event(4.0, "start", "f3", "byzantine", ()),       # aimed at a leader; none led
+    ])
+    run.trace_files = [trace(tmp_path,
+                             (1.5, "send", "n2", "n1", None),
+                             (3.2, "send", "n2", "n3", None),   # another node
+                             (3.8, "send", "n3", "n1", None))]  # after it turned back
+    took = {e.key: e.took_effect for e in firing_effects(run, [])}
+    assert took == {"f1": True, "f2": False, "f3": False}

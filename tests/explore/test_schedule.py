@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.schedule import (
     SHAPES,
@@ -84,9 +85,38 @@ def test_shapes_follow_the_cluster_size() -> None:
     five = tuple(f"n{i}" for i in range(1, 6))
     aimed = {name for name, shape in SHAPES.items() if shape.needs_leader}
     assert aimed == {"isolate_leader", "kill_leader", "stop_leader", "pause_leader",
-                     "restart_leader"}
-    assert set(ScheduleSpace(five, 5.0).usable_shapes()) == set(SHAPES) - aimed
-    assert set(ScheduleSpace(five, 5.0, leader=True).usable_shapes()) == set(SHAPES)
+                     "restart_leader", "byzantine_leader"}
+    traitors = {name for name, shape in SHAPES.items() if shape.byzantine}
+    assert traitors == {"byzantine", "byzantine_leader"}
+    assert set(ScheduleSpace(five, 5.0).usable_shapes()) == set(SHAPES) - aimed - traitors
+    assert (set(ScheduleSpace(five, 5.0, leader=True).usable_shapes())
+            == set(SHAPES) - traitors)
+    assert set(ScheduleSpace(five, 5.0, leader=True, byzantine=1).usable_shapes()) == set(SHAPES)
+    # A Byzantine replica needs n >= 3f + 1 with f >= 1: four replicas at least.
+    assert not traitors & set(ScheduleSpace(five[:3], 5.0, byzantine=1).usable_shapes())
+
+
+def test_byzantine_schedules_have_one_traitor_and_the_loader_takes_them(
+        tmp_path: Path) -> None:
+    start = base(tmp_path, 4, "6s", "pbft")
+    space = ScheduleSpace(start.scenario.node_ids, start.scenario.workload.duration,
+                          max_faults=3, leader=True, byzantine=1)
+    with_traitor = 0
+    for seed in range(60):
+        generated = generate(space, seed)
+        traitors = [f for f in generated if SHAPES[f.shape].byzantine]
+        assert len(traitors) <= 1  # never more than the f = 1 four replicas tolerate
+        with_traitor += bool(traitors)
+        scenario = start.scenario_with([f.entry for f in generated], seed)
+        for firing in expand(scenario, registry().faults, seed):
+            if firing.kind == "byzantine":
+                assert firing.options.behavior != "random"  # drawn here, not by the run
+    # Half the schedules begin with one (about 30 of 60), not one in ten.
+    assert 20 <= with_traitor <= 45, with_traitor
+    # Without the allowance nothing changes for other families: the same draws as before.
+    plain = ScheduleSpace(start.scenario.node_ids, 6.0, max_faults=3, leader=True)
+    assert all(not SHAPES[f.shape].byzantine for seed in range(60)
+               for f in generate(plain, seed))
 
 
 @pytest.mark.parametrize("protocol", ["txn", "pbft"])
@@ -153,3 +183,20 @@ def test_a_space_too_small_for_faults_is_refused() -> None:
         ScheduleSpace(("n1",), 0.01)
     with pytest.raises(ValueError, match="at least one node"):
         ScheduleSpace((), 5.0)
+
+
+def test_performance_checks_are_left_out_of_an_exploration(tmp_path: Path) -> None:
+    path = tmp_path / "perf.yaml"
+    path.write_text(BASE.format(nodes=4, duration="6s", protocol="pbft")
+                    + "checks: [agreement, {latency: {p99: 500ms}}, validity]\n")
+    start = BaseScenario.load(path, registry())
+    assert start.left_out == ("latency",)
+    assert [c.name for c in start.scenario.checks] == ["agreement", "validity"]
+    written = start.scenario_with([], 5)
+    assert [c.name for c in written.checks] == ["agreement", "validity"]
+    start.check_explorable()
+    only = tmp_path / "only.yaml"
+    only.write_text(BASE.format(nodes=4, duration="6s", protocol="pbft")
+                    + "checks: [{latency: {p99: 500ms}}]\n")
+    with pytest.raises(ScenarioError, match="only performance checks"):
+        BaseScenario.load(only, registry()).check_explorable()

@@ -55,6 +55,7 @@ def stable_latencies(history: History) -> tuple[dict[int, float], set[int]]:
 
 class StableLatency(CheckerType[Bounds]):
     name = "stable_latency"
+    performance = True
     doc = ("Stable latency of broadcasts (from the broadcast's invocation until the value is "
            "in every read invoked from then on, as Maelstrom measures it) stays under the "
            "given quantile bounds.")
