@@ -16,6 +16,8 @@ from typing import Any
 import yaml
 
 from pytest_dchaos.errors import DchaosError, ScenarioError
+from pytest_dchaos.explore.schedule import seconds_text
+from pytest_dchaos.explore.shrink import Trim
 from pytest_dchaos.scenario.loader import Catalog, load_scenario, parse_scenario
 from pytest_dchaos.scenario.model import Implementation, Scenario
 
@@ -79,9 +81,10 @@ class BaseScenario:
                                 path=self.path, field="workload.duration")
 
     def text(self, faults: Sequence[Mapping[str, Any]], seed: int, *, name: str | None = None,
-             description: str | None = None) -> str:
+             description: str | None = None, trim: Trim | None = None) -> str:
         """The scenario with ``faults`` instead of its own, as YAML: the node
-        implementation made explicit (absolute paths), the seed fixed."""
+        implementation made explicit (absolute paths), the seed fixed; with ``trim``, the
+        workload's length and clients and the cluster's size as it says."""
         sections = {k: v for k, v in self.sections.items() if k != "faults"}
         if name is not None:
             sections["name"] = name
@@ -89,6 +92,12 @@ class BaseScenario:
             sections["description"] = description
         cluster = dict(sections["cluster"])
         cluster["implementation"] = _implementation(self.scenario.cluster.implementation)
+        if trim is not None:
+            cluster["nodes"] = trim.nodes
+            workload = dict(sections.get("workload") or {})
+            workload["duration"] = seconds_text(trim.duration)
+            workload["clients"] = trim.clients
+            sections["workload"] = workload
         sections["cluster"] = cluster
         sections["seed"] = seed
         order = ["name", "description", "protocol", "cluster", "network", "workload",
@@ -101,12 +110,16 @@ class BaseScenario:
         return body
 
     def scenario_with(self, faults: Sequence[Mapping[str, Any]], seed: int,
-                      path: str | None = None) -> Scenario:
-        """The scenario with ``faults``, validated by the ordinary loader."""
+                      path: str | None = None, trim: Trim | None = None) -> Scenario:
+        """The scenario with ``faults``, validated by the ordinary loader. A trimmed one the
+        loader refuses raises its :class:`ScenarioError` (a candidate too small to be a
+        scenario: the caller moves on)."""
         where = path or f"{self.path} (generated schedule)"
         try:
-            return parse_scenario(self.text(faults, seed), where, self.catalog)
+            return parse_scenario(self.text(faults, seed, trim=trim), where, self.catalog)
         except ScenarioError as exc:
+            if trim is not None:
+                raise
             # A generated schedule the loader refuses is a bug of the generator.
             raise DchaosError(f"dchaos explore made a schedule the scenario loader refuses "
                               f"(a bug in dchaos): {exc}") from exc

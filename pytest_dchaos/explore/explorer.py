@@ -19,11 +19,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.errors import DchaosError, ScenarioError
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effects
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
-from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep
+from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim
 from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
@@ -90,6 +90,8 @@ class ExploreResult:
     #: Runs of the found schedule that failed, of those that judged it.
     confirmed: tuple[int, int] = (0, 0)
     minimal: list[FaultEntry] | None = None
+    #: The run's size the shrink ended with (None: as the scenario has it).
+    minimal_trim: Trim | None = None
     shrink_complete: bool = False
     minimal_path: Path | None = None
     #: The verdict of running ``minimal.yaml`` as written (None if it was not run).
@@ -162,7 +164,7 @@ class Explorer:
             if found is not None:
                 self._confirm(found)
                 shrinker = self._shrink(found)
-                self._minimal(shrinker.best, found.seed)
+                self._minimal(shrinker.best, found.seed, trim=shrinker.best_trim)
         except KeyboardInterrupt as interrupt:
             self.result.interrupted = True
             self.result.interrupt = interrupt
@@ -170,8 +172,10 @@ class Explorer:
             if self.result.found is not None:
                 best = (self._shrinker.best if self._shrinker is not None
                         else self.result.found.faults)
+                trim = self._shrinker.best_trim if self._shrinker is not None else None
                 self.result.minimal = best
-                self._write_minimal(best, self.result.found.seed)
+                self.result.minimal_trim = trim
+                self._write_minimal(best, self.result.found.seed, trim=trim)
         finally:
             self._write_json()
         return self.result
@@ -230,26 +234,53 @@ class Explorer:
                     return fails
             return deterministic
 
+        def still_fails_trimmed(candidate: Sequence[FaultEntry], trim: Trim) -> bool:
+            try:
+                self.base.scenario_with(candidate, found.seed, trim=trim)
+            except ScenarioError as exc:
+                self._say(f"shrink: a run of {trim.nodes} node(s), {trim.clients} client(s) "
+                          f"is no scenario ({exc.message}): kept as it was")
+                return False
+            shapes = _shapes_of(candidate, found)
+            for _ in range(self.options.confirm):
+                tried = self._run(list(candidate), found.seed, "shrink", shapes, trim=trim)
+                fails = self._same_failure(tried, found)
+                if fails != deterministic:
+                    return fails
+            return deterministic
+
         def on_step(step: ShrinkStep) -> None:
             self.result.steps.append(step)
             self.result.minimal = shrinker.best
+            self.result.minimal_trim = shrinker.best_trim
             mark = "kept" if step.still_fails else "passes"
             self._say(f"shrink: {step.action} {step.detail}: {mark} "
                       f"({len(shrinker.best)} fault(s) now)")
             self._write_json()
 
         shrinker = Shrinker(found.faults, still_fails, on_step=on_step,
-                            should_stop=lambda: time.monotonic() >= deadline)
+                            should_stop=lambda: time.monotonic() >= deadline,
+                            trim=self._trim(found), still_fails_trimmed=still_fails_trimmed)
         self._shrinker = shrinker
         outcome = shrinker.run()
         self.result.minimal = outcome.faults
+        self.result.minimal_trim = outcome.trim
         self.result.shrink_complete = outcome.complete
         return shrinker
 
-    def _minimal(self, faults: list[FaultEntry], seed: int) -> None:
+    def _trim(self, found: Tried) -> Trim:
+        """The run's size as the scenario has it, and the fewest nodes a trimmed run may
+        have: a Byzantine replica (or twin) needs 3f + 1 of them."""
+        scenario = self.base.scenario
+        traitors = sum(fault_kind(f) == "byzantine" for f in found.faults)
+        traitors += len(scenario.cluster.twins)
+        return Trim(scenario.workload.duration, scenario.workload.clients,
+                    len(scenario.node_ids), min_nodes=3 * traitors + 1 if traitors else 1)
+
+    def _minimal(self, faults: list[FaultEntry], seed: int, trim: Trim | None = None) -> None:
         """Write ``minimal.yaml`` and run it as written, from the file, into
         ``DIR/minimal-run/``: the proof that it is an ordinary scenario that fails."""
-        path = self._write_minimal(faults, seed)
+        path = self._write_minimal(faults, seed, trim=trim)
         scenario = load_scenario(path, self.registry)
         target = self.out / "minimal-run"
         shutil.rmtree(target, ignore_errors=True)
@@ -260,7 +291,8 @@ class Explorer:
         tried.report_dir = str(target)
         self.result.minimal_run = tried
 
-    def _write_minimal(self, faults: list[FaultEntry], seed: int) -> Path:
+    def _write_minimal(self, faults: list[FaultEntry], seed: int,
+                       trim: Trim | None = None) -> Path:
         found = self.result.found
         assert found is not None
         path = self.out / "minimal.yaml"
@@ -270,19 +302,19 @@ class Explorer:
             f"Found by dchaos explore from {self.base.path} (exploration seed {self.seed}, "
             f"run {found.number}): {', '.join(found.failed_checks)} failed with "
             f"{len(found.faults)} generated fault(s), in {failed} of {judged} runs; shrunk "
-            f"to the {len(faults)} below.")
-        path.write_text(self.base.text(faults, seed, name=name, description=description),
-                        encoding="utf-8")
+            f"to the {len(faults)} below{_trimmed(self.base.scenario, trim)}.")
+        path.write_text(self.base.text(faults, seed, name=name, description=description,
+                                       trim=trim), encoding="utf-8")
         self.result.minimal_path = path
         return path
 
     # -- one run ---------------------------------------------------------------------
 
     def _run(self, faults: list[FaultEntry], seed: int, phase: Phase,
-             shapes: list[str]) -> Tried:
+             shapes: list[str], trim: Trim | None = None) -> Tried:
         number = len(self.result.runs) + 1
         target = self.out / "runs" / f"{number:04d}"
-        scenario = self.base.scenario_with(faults, seed)
+        scenario = self.base.scenario_with(faults, seed, trim=trim)
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
         tried, result = self._attempt(scenario, options, number, phase, seed, faults, shapes)
@@ -372,6 +404,7 @@ class Explorer:
                 "complete": result.shrink_complete,
                 "steps": [s.to_json() for s in result.steps],
                 "minimal": result.minimal,
+                "run": None if result.minimal_trim is None else result.minimal_trim.to_json(),
             },
             "minimal": None if result.minimal_path is None else {
                 "path": str(result.minimal_path),
@@ -423,6 +456,17 @@ class Explorer:
         lines.append(f"  every schedule tried: {self.out / 'explore.json'}")
         lines.append(result.coverage.table())
         return "\n".join(lines)
+
+
+def _trimmed(scenario: Scenario, trim: Trim | None) -> str:
+    """What trimming changed, for minimal.yaml's description ('' if nothing)."""
+    if trim is None:
+        return ""
+    changes = [f"{what} {was:g} -> {now:g}" for what, was, now in (
+        ("workload seconds", scenario.workload.duration, trim.duration),
+        ("clients", scenario.workload.clients, trim.clients),
+        ("nodes", len(scenario.node_ids), trim.nodes)) if abs(was - now) > 1e-9]
+    return f", the run trimmed ({', '.join(changes)})" if changes else ""
 
 
 def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:

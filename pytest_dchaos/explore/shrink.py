@@ -8,6 +8,10 @@ Two passes, each step kept only when ``still_fails`` confirms the failure with t
    fault at a time, going back to coarser chunks after every success.
 2. Shorten what is left: each fault's ``duration`` halved while the failure holds, down to
    ``min_duration``.
+3. Trim the run (given a :class:`Trim`): the workload cut short, down to a little after the
+   last fault ends; the clients halved, down to one; the cluster one node smaller at a
+   time, while no fault names the last node and the floor the caller sets (a Byzantine
+   replica needs 3f + 1) allows.
 
 Times stay absolute: removing a fault never moves another, so every candidate is a subset
 of the original faults at their original moments (shortened at most). No candidate is tried
@@ -18,14 +22,37 @@ confirmed so far.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pytest_dchaos.explore.schedule import GRID, FaultEntry, entry_seconds, seconds_text
 
 StillFails = Callable[[Sequence[FaultEntry]], bool]
-ShrinkAction = Literal["remove", "shorten"]
+ShrinkAction = Literal["remove", "shorten", "trim"]
+
+#: Left after the last fault ends when the workload is cut short (seconds): time for what
+#: the fault set off to show.
+TAIL = 0.5
+
+
+@dataclass(frozen=True)
+class Trim:
+    """The size of the run beside its faults: what the third pass makes smaller."""
+
+    duration: float
+    clients: int
+    nodes: int
+    #: The fewest nodes the cluster may shrink to.
+    min_nodes: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"duration": seconds_text(self.duration), "clients": self.clients,
+                "nodes": self.nodes}
+
+
+StillFailsTrimmed = Callable[[Sequence[FaultEntry], Trim], bool]
 
 
 @dataclass(frozen=True)
@@ -37,10 +64,14 @@ class ShrinkStep:
     detail: str
     faults: tuple[FaultEntry, ...]
     still_fails: bool
+    trim: Trim | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "detail": self.detail, "faults": list(self.faults),
-                "still_fails": self.still_fails}
+        out = {"action": self.action, "detail": self.detail, "faults": list(self.faults),
+               "still_fails": self.still_fails}
+        if self.trim is not None:
+            out["run"] = self.trim.to_json()
+        return out
 
 
 @dataclass
@@ -49,6 +80,8 @@ class ShrinkResult:
     steps: list[ShrinkStep] = field(default_factory=list)
     #: False when ``should_stop`` ended the search before it was done.
     complete: bool = True
+    #: The run's size after the third pass (None: not trimmed).
+    trim: Trim | None = None
 
 
 class _Stopped(Exception):
@@ -62,10 +95,18 @@ class Shrinker:
     def __init__(self, faults: Sequence[FaultEntry], still_fails: StillFails, *,
                  min_duration: float = 0.1,
                  on_step: Callable[[ShrinkStep], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> None:
+                 should_stop: Callable[[], bool] | None = None,
+                 trim: Trim | None = None,
+                 still_fails_trimmed: StillFailsTrimmed | None = None) -> None:
+        """With ``trim``, every candidate is judged by ``still_fails_trimmed`` (the faults
+        and the run's size) and the third pass runs; otherwise by ``still_fails``."""
+        if trim is not None and still_fails_trimmed is None:
+            raise ValueError("trimming the run needs still_fails_trimmed")
         self.best: list[FaultEntry] = [dict(f) for f in faults]
+        self.best_trim = trim
         self.steps: list[ShrinkStep] = []
         self._still_fails = still_fails
+        self._still_fails_trimmed = still_fails_trimmed
         self._min_duration = max(min_duration, GRID)
         self._on_step = on_step
         self._should_stop = should_stop
@@ -75,22 +116,29 @@ class Shrinker:
         try:
             self._remove()
             self._shorten()
+            self._trim()
         except _Stopped:
-            return ShrinkResult(self.best, self.steps, complete=False)
-        return ShrinkResult(self.best, self.steps)
+            return ShrinkResult(self.best, self.steps, complete=False, trim=self.best_trim)
+        return ShrinkResult(self.best, self.steps, trim=self.best_trim)
 
-    def _try(self, action: ShrinkAction, detail: str, candidate: list[FaultEntry]) -> bool:
-        key = json.dumps(candidate, sort_keys=True)
+    def _try(self, action: ShrinkAction, detail: str, candidate: list[FaultEntry],
+             trim: Trim | None = None) -> bool:
+        trim = trim or self.best_trim
+        key = json.dumps([candidate, trim.to_json() if trim else None], sort_keys=True)
         if key in self._tried:
             return False
         self._tried.add(key)
         if self._should_stop is not None and self._should_stop():
             raise _Stopped
-        fails = bool(self._still_fails(candidate))
-        step = ShrinkStep(action, detail, tuple(dict(f) for f in candidate), fails)
+        if trim is not None and self._still_fails_trimmed is not None:
+            fails = bool(self._still_fails_trimmed(candidate, trim))
+        else:
+            fails = bool(self._still_fails(candidate))
+        step = ShrinkStep(action, detail, tuple(dict(f) for f in candidate), fails, trim)
         self.steps.append(step)
         if fails:
             self.best = candidate
+            self.best_trim = trim
         if self._on_step is not None:
             self._on_step(step)
         return fails
@@ -132,6 +180,47 @@ class Shrinker:
                     break
 
 
+    def _trim(self) -> None:
+        if self.best_trim is None:
+            return
+        # The workload: down to a little after the last fault ends, halving what is left.
+        while True:
+            trim = self.best_trim
+            floor = _last_end(self.best) + TAIL
+            shorter = max(floor, round((floor + trim.duration) / 2 / GRID) * GRID)
+            if trim.duration - shorter < TAIL / 2:
+                break
+            if not self._try("trim", f"workload {seconds_text(trim.duration)} -> "
+                             f"{seconds_text(shorter)}", self.best,
+                             replace(trim, duration=shorter)):
+                break
+        while self.best_trim.clients > 1:
+            trim = self.best_trim
+            fewer = trim.clients // 2
+            if not self._try("trim", f"clients {trim.clients} -> {fewer}", self.best,
+                             replace(trim, clients=fewer)):
+                break
+        while self.best_trim.nodes > self.best_trim.min_nodes:
+            trim = self.best_trim
+            if _highest_node(self.best) >= trim.nodes:
+                break  # a fault names the last node
+            if not self._try("trim", f"nodes {trim.nodes} -> {trim.nodes - 1}", self.best,
+                             replace(trim, nodes=trim.nodes - 1)):
+                break
+
+
+def _last_end(faults: Sequence[FaultEntry]) -> float:
+    """When the last fault ends (an untimed one at its ``at``)."""
+    return max((entry_seconds(f["at"]) + (entry_seconds(f["duration"]) if "duration" in f
+                                          else 0.0) for f in faults), default=0.0)
+
+
+def _highest_node(faults: Sequence[FaultEntry]) -> int:
+    """The highest node number any fault names (``n4`` in a kill, a link, a group)."""
+    text = json.dumps(list(faults))
+    return max((int(n) for n in re.findall(r"\bn(\d+)\b", text)), default=0)
+
+
 def shrink(faults: Sequence[FaultEntry], still_fails: StillFails, *,
            min_duration: float = 0.1, on_step: Callable[[ShrinkStep], None] | None = None,
            should_stop: Callable[[], bool] | None = None) -> ShrinkResult:
@@ -140,4 +229,5 @@ def shrink(faults: Sequence[FaultEntry], still_fails: StillFails, *,
                     should_stop=should_stop).run()
 
 
-__all__ = ["ShrinkResult", "ShrinkStep", "Shrinker", "StillFails", "shrink"]
+__all__ = ["ShrinkResult", "ShrinkStep", "Shrinker", "StillFails", "StillFailsTrimmed", "Trim",
+           "shrink"]

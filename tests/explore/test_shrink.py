@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pytest_dchaos.explore.schedule import FaultEntry, entry_seconds
-from pytest_dchaos.explore.shrink import Shrinker, shrink
+from pytest_dchaos.explore.shrink import Shrinker, Trim, shrink
 
 
 def faults(count: int) -> list[FaultEntry]:
@@ -104,3 +104,40 @@ def test_the_input_is_not_changed() -> None:
     copy = [dict(f) for f in start]
     shrink(start, lambda s: "n1" in names(s))
     assert start == copy
+
+
+def test_the_run_is_trimmed_workload_clients_and_nodes_while_the_failure_holds() -> None:
+    start: list[FaultEntry] = [{"at": "1s", "kill": "n2", "duration": "1s"},
+                               {"at": "3s", "kill": "n4", "duration": "2s"}]
+    seen: list[Trim] = []
+
+    # Fails with n2's crash alone, with at least two clients and three nodes.
+    def predicate(schedule: Sequence[FaultEntry], trim: Trim) -> bool:
+        seen.append(trim)
+        return "n2" in names(schedule) and trim.clients >= 2 and trim.nodes >= 3
+
+    result = Shrinker(start, lambda s: False, trim=Trim(10.0, 8, 6, min_nodes=2),
+                      still_fails_trimmed=predicate).run()
+    assert names(result.faults) == {"n2"}
+    assert result.trim is not None
+    # The workload cut to just after the kept fault ends (1 s + 100 ms shortened, + the
+    # tail), never before it; the clients halved to two; the cluster down to three.
+    last_end = entry_seconds(result.faults[0]["at"]) + entry_seconds(
+        result.faults[0]["duration"])
+    assert last_end + 0.5 <= result.trim.duration < last_end + 1.0
+    assert (result.trim.clients, result.trim.nodes) == (2, 3)
+    assert all(t.duration >= last_end + 0.5 for t in seen)
+    assert any(s.action == "trim" and not s.still_fails for s in result.steps)
+    last = result.steps[-1].to_json()  # two nodes were tried, and passed
+    assert (last["run"]["nodes"], last["still_fails"]) == (2, False)
+
+
+def test_no_node_a_fault_names_is_trimmed_away() -> None:
+    start: list[FaultEntry] = [{"at": "1s", "partition": {"isolate": "n5"},
+                                "duration": "1s"}]
+    result = Shrinker(start, lambda s: False, trim=Trim(4.0, 1, 5),
+                      still_fails_trimmed=lambda s, t: bool(s)).run()
+    assert result.trim is not None and result.trim.nodes == 5
+    floor = Shrinker(faults(1), lambda s: False, trim=Trim(8.0, 1, 4, min_nodes=4),
+                     still_fails_trimmed=lambda s, t: True).run()
+    assert floor.trim is not None and floor.trim.nodes == 4
