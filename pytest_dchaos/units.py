@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
-_NUMBER = r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_NUMBER_FORM = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_NUMBER = rf"(?P<num>{_NUMBER_FORM})"
 
 _DURATION_UNITS = {
     "us": 1e-6,
@@ -37,6 +39,28 @@ _SIZE_UNITS = {
 _DURATION_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[a-zµ]+)\s*$", re.IGNORECASE)
 _RATE_RE = re.compile(rf"^\s*{_NUMBER}\s*/\s*(?P<unit>[a-z]+)\s*$", re.IGNORECASE)
 _SIZE_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<unit>[a-z]*)\s*$", re.IGNORECASE)
+
+
+def _spelled(units: Iterable[str]) -> str:
+    """An alternation of ``units`` that matches them in any case without a flag: JSON
+    Schema patterns (ECMA-262) have none, so each letter becomes ``[sS]``. A letter whose
+    case does not round-trip (``µ``) is kept as written, as the parsers compare lower case."""
+    def letter(char: str) -> str:
+        lower, upper = char.lower(), char.upper()
+        if char.isascii() and lower != upper:
+            return f"[{lower}{upper}]"
+        return re.escape(char)
+    # In a fixed order, so that the generated schema does not change with the tables'.
+    return "|".join("".join(letter(c) for c in unit)
+                    for unit in sorted(units, key=lambda u: (-len(u), u)))
+
+
+#: Patterns (ECMA-262 and Python alike, anchored) for the written forms the parsers accept:
+#: what the JSON Schema of scenario files says a duration, rate or size looks like.
+DURATION_PATTERN = rf"^\s*{_NUMBER_FORM}\s*(?:{_spelled(_DURATION_UNITS)})\s*$"
+#: A rate must also be above zero: the look-ahead asks for a digit other than 0.
+RATE_PATTERN = rf"^(?=[^/]*[1-9])\s*{_NUMBER_FORM}\s*/\s*(?:{_spelled(_RATE_UNITS)})\s*$"
+SIZE_PATTERN = rf"^\s*{_NUMBER_FORM}\s*(?:{_spelled(_SIZE_UNITS)})?\s*$"
 
 
 class UnitError(ValueError):

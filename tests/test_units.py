@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from pytest_dchaos import units
@@ -160,3 +163,48 @@ def test_sizes_are_whole_bytes_and_durations_round_sensibly() -> None:
     with pytest.raises(units.UnitError):
         units.parse_size("0.5")
     assert units.format_duration(0.9996) == "1s"
+
+
+# The JSON Schema's patterns must accept exactly what the parsers accept, in any case.
+@pytest.mark.parametrize("text", [
+    "250ms", "2s", "2 s", " 2s ", "2sec", "1.5m", "3min", "1h", ".5s", "5.s", "500us", "3µs",
+    "250MS", "2S", "3Min", "1H", "500US", "3µS",
+    "2", "2x", "s", "-2s", "2ms5", "1e3ms", "2 ss", "", "2,5s", "inf s",
+    "3\u039cs",  # a capital mu: its lower case is not µ
+])
+def test_the_duration_pattern_accepts_what_parse_duration_does(text: str) -> None:
+    assert _accepts(parse_duration, text) == _matches(units.DURATION_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", [
+    "100/s", "30/m", "2/min", "5/sec", " 10 / s ", "0.5/s", ".5/S", "1/MIN",
+    "0/s", "0.0/s", "00/m", "100", "100/h", "/s", "-1/s", "1/", "1//s",
+])
+def test_the_rate_pattern_accepts_a_rate_above_zero(text: str) -> None:
+    def positive(value: str) -> float:
+        rate = parse_rate(value)
+        if rate <= 0:
+            raise UnitError("not above zero")
+        return rate
+
+    assert _accepts(positive, text) == _matches(units.RATE_PATTERN, text)
+
+
+@pytest.mark.parametrize("text", [
+    "512", "64KiB", "10MB", "1kb", "2GiB", "3 b", "0.5KB", "1MIB",
+    "64 KB B", "1TB", "KB", "-1", "1.5.2",
+])
+def test_the_size_pattern_accepts_what_parse_size_does(text: str) -> None:
+    assert _accepts(parse_size, text) == _matches(units.SIZE_PATTERN, text)
+
+
+def _accepts(parse: Any, text: str) -> bool:
+    try:
+        parse(text)
+    except UnitError:
+        return False
+    return True
+
+
+def _matches(pattern: str, text: str) -> bool:
+    return re.search(pattern, text) is not None

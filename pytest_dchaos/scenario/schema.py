@@ -3,8 +3,9 @@
 Each option is a :class:`Field` with a :class:`Kind` that parses a :class:`YNode` into a
 plain, validated Python value, or raises a :class:`ScenarioError` located at the node's line.
 Faults, checks and protocol families declare their options with these, so the loader
-validates them all the same way and the reference documentation is generated from the same
-declarations (``dchaos catalogue``) instead of being written twice.
+validates them all the same way, and both the reference documentation (``dchaos catalogue``)
+and the JSON Schema editors use (``dchaos schema``, each kind's :meth:`Kind.json_schema`) are
+generated from the same declarations instead of being written twice.
 """
 
 from __future__ import annotations
@@ -43,14 +44,33 @@ class ParseContext:
     leader_role: str = ""
 
 
+#: JSON Schema's pattern of a node id: n1, n2, ... (the loader checks it names a node of
+#: the cluster; the schema cannot see how many there are).
+NODE_ID_PATTERN = "^n[1-9][0-9]*$"
+
+
 class Kind:
-    """How one value is read. Subclasses implement :meth:`parse` and :meth:`describe`."""
+    """How one value is read. Subclasses implement :meth:`parse` and :meth:`describe`, and
+    :meth:`json_schema` to say the same in JSON Schema."""
 
     def parse(self, node: YNode, field: str, ctx: ParseContext) -> Any:
         raise NotImplementedError
 
     def describe(self) -> str:
         raise NotImplementedError
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        """The JSON Schema (draft 2020-12) fragment of the values :meth:`parse` accepts.
+
+        It may accept more than :meth:`parse` (rules that span fields, or depend on the
+        cluster's size, are the loader's alone), never less. By default it accepts
+        anything: a third party's kind that says nothing leaves its values to the loader.
+        """
+        return {}
+
+    def json_default(self, value: Any) -> Any:
+        """A parsed default as a scenario would write it (None: show no default)."""
+        return _plain(value)
 
 
 class Str(Kind):
@@ -71,6 +91,11 @@ class Str(Kind):
     def describe(self) -> str:
         return " | ".join(self.choices) if self.choices else "text"
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        if self.choices:
+            return {"enum": list(self.choices)}
+        return {"type": "string"}
+
 
 class Int(Kind):
     def __init__(self, min: int | None = None, max: int | None = None) -> None:
@@ -85,6 +110,9 @@ class Int(Kind):
     def describe(self) -> str:
         return "integer" + _range_text(self.min, self.max)
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"type": "integer", **_range_schema(self.min, self.max)}
+
 
 class Float(Kind):
     def __init__(self, min: float | None = None, max: float | None = None) -> None:
@@ -98,6 +126,9 @@ class Float(Kind):
 
     def describe(self) -> str:
         return "number" + _range_text(self.min, self.max)
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"type": "number", **_range_schema(self.min, self.max)}
 
 
 class Probability(Float):
@@ -117,6 +148,9 @@ class Bool(Kind):
     def describe(self) -> str:
         return "true | false"
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"type": "boolean"}
+
 
 class Duration(Kind):
     """A duration with a unit, read as seconds."""
@@ -129,6 +163,16 @@ class Duration(Kind):
 
     def describe(self) -> str:
         return "duration (250ms, 2s, 1m)"
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        # Text only: a bare number is refused (100 could be milliseconds or seconds).
+        return {"type": "string", "pattern": units.DURATION_PATTERN}
+
+    def json_default(self, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            millis = round(value * 1e6) / 1e3  # to the microsecond, without float noise
+            return f"{millis / 1000:g}s" if millis >= 1000 else f"{millis:g}ms"
+        return super().json_default(value)
 
 
 class Rate(Kind):
@@ -146,6 +190,14 @@ class Rate(Kind):
     def describe(self) -> str:
         return "rate (100/s, 30/m)"
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"type": "string", "pattern": units.RATE_PATTERN}
+
+    def json_default(self, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{value:g}/s"
+        return super().json_default(value)
+
 
 class Size(Kind):
     def parse(self, node: YNode, field: str, ctx: ParseContext) -> int:
@@ -156,6 +208,10 @@ class Size(Kind):
 
     def describe(self) -> str:
         return "size (512, 64KiB, 10MB)"
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"anyOf": [{"type": "integer", "minimum": 0},
+                          {"type": "string", "pattern": units.SIZE_PATTERN}]}
 
 
 class NodeRef(Kind):
@@ -188,6 +244,13 @@ class NodeRef(Kind):
     def describe(self) -> str:
         return "node id (n1..nN)" + "".join(f" | {s}" for s in self.selectors)
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        usable = [x for x in self.selectors if x != "leader" or ctx.leader_role]
+        if ctx.nodes:
+            return {"enum": [*ctx.nodes, *usable]}
+        ids = {"type": "string", "pattern": NODE_ID_PATTERN}
+        return {"anyOf": [ids, {"enum": usable}]} if usable else ids
+
 
 class ListOf(Kind):
     def __init__(self, item: Kind, min_items: int = 0, scalar_ok: bool = False) -> None:
@@ -206,6 +269,13 @@ class ListOf(Kind):
 
     def describe(self) -> str:
         return f"list of {self.item.describe()}"
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        item = self.item.json_schema(ctx)
+        array: dict[str, Any] = {"type": "array", "items": item}
+        if self.min_items:
+            array["minItems"] = self.min_items
+        return {"anyOf": [item, array]} if self.scalar_ok else array
 
 
 class AnyData(Kind):
@@ -230,18 +300,29 @@ class MappingOf(Kind):
     def describe(self) -> str:
         return "mapping"
 
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return {"type": "object"}
+
 
 class Custom(Kind):
-    """A kind defined by a function, for the few shapes the kinds above cannot say."""
+    """A kind defined by a function, for the few shapes the kinds above cannot say.
 
-    def __init__(self, parse: Callable[[YNode, str, ParseContext], Any], description: str):
-        self._parse, self._description = parse, description
+    ``schema`` gives its JSON Schema fragment for a context; without it, the schema
+    accepts any value there and leaves it to the loader.
+    """
+
+    def __init__(self, parse: Callable[[YNode, str, ParseContext], Any], description: str,
+                 schema: Callable[[ParseContext], dict[str, Any]] | None = None):
+        self._parse, self._description, self._schema = parse, description, schema
 
     def parse(self, node: YNode, field: str, ctx: ParseContext) -> Any:
         return self._parse(node, field, ctx)
 
     def describe(self) -> str:
         return self._description
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        return self._schema(ctx) if self._schema else {}
 
 
 @dataclass(frozen=True)
@@ -256,6 +337,16 @@ class Field:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        """The kind's fragment, described by this option's help text and its default."""
+        schema = {**self.kind.json_schema(ctx),
+                  "description": f"{self.doc} — {self.kind.describe()}"}
+        if not self.required:
+            default = self.kind.json_default(self.default)
+            if default is not None:
+                schema["default"] = default
+        return schema
 
 
 @dataclass(frozen=True)
@@ -294,6 +385,22 @@ class Struct(Kind):
 
     def describe(self) -> str:
         return "mapping"
+
+    def json_schema(self, ctx: ParseContext) -> dict[str, Any]:
+        required = [f.name for f in self.fields if f.required]
+        mapping: dict[str, Any] = {
+            # Nothing at all (``heal:``) means every default, when none is required.
+            "type": "object" if required else ["object", "null"],
+            "properties": {f.name: f.json_schema(ctx) for f in self.fields},
+            "additionalProperties": False,
+        }
+        if required:
+            mapping["required"] = required
+        if self.shorthand and not any(f.required for f in self.fields
+                                      if f.name != self.shorthand):
+            # ``kill: n3``: a value that is not a mapping fills the shorthand's field.
+            return {"anyOf": [mapping, self.by_name[self.shorthand].kind.json_schema(ctx)]}
+        return mapping
 
 
 def parse_mapping(
@@ -364,6 +471,28 @@ def _check_range(node: YNode, field: str, value: float, lo: float | None,
         raise node.error(f"must be at least {lo}, got {value}", field=field)
     if hi is not None and value > hi:
         raise node.error(f"must be at most {hi}, got {value}", field=field)
+
+
+def _range_schema(lo: float | None, hi: float | None) -> dict[str, float]:
+    bounds: dict[str, float] = {}
+    if lo is not None:
+        bounds["minimum"] = lo
+    if hi is not None:
+        bounds["maximum"] = hi
+    return bounds
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data (tuples as lists), or None if it is not plain data."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, tuple | list):
+        items = [_plain(v) for v in value]
+        return None if any(i is None for i in items) else items
+    if isinstance(value, Mapping):
+        entries = {str(k): _plain(v) for k, v in value.items()}
+        return None if any(v is None for v in entries.values()) else entries
+    return None
 
 
 def _range_text(lo: float | None, hi: float | None) -> str:
