@@ -5,7 +5,9 @@ failed, 2 when the scenario is invalid or the harness could not run it (130 on C
 SIGTERM, as a shell reports a process they ended).
 ``dchaos validate`` checks scenario files and prints their fault schedules;
 ``dchaos catalogue`` lists every protocol, fault, check and backend installed, with their
-options — the reference generated from the plugins themselves. ``dchaos conform`` checks a
+options — the reference generated from the plugins themselves; ``dchaos schema`` prints the
+JSON Schema of scenario files that editors use, generated from the same declarations.
+``dchaos conform`` checks a
 node against the node contract on an in-memory router (exit 0 when it conforms, 1 when it
 does not, 2 when the check could not run). ``dchaos explore PATH`` runs generated fault
 schedules against a scenario until a check fails, then shrinks the failure to
@@ -36,6 +38,7 @@ from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import RunOptions, resolve_seed, run_scenario
+from pytest_dchaos.scenario.json_schema import schema_text
 from pytest_dchaos.scenario.loader import load_scenario, resolve_command
 from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
 from pytest_dchaos.units import UnitError, parse_duration
@@ -127,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     cat = commands.add_parser("catalogue", help="list protocols, faults, checks, backends")
     cat.add_argument("--markdown", action="store_true", help="as the markdown reference")
 
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of scenario files (for editors)",
+        description="Print the JSON Schema (draft 2020-12) of scenario files, generated from "
+        "the installed protocols, faults and checks, for editors that complete and check "
+        "YAML (docs/scenarios.md, 'Editor set-up').")
+    schema.add_argument("--output", metavar="FILE", help="write it to FILE instead")
+
     conform = commands.add_parser(
         "conform", help="check a node against the node contract",
         description="Start the node(s) on an in-memory router (no agents, no fault layer) "
@@ -165,6 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cleanup(args)
         if args.command == "conform":
             return _conform(args)
+        if args.command == "schema":
+            return _schema(args)
         return _catalogue(args)
     except DchaosError as exc:
         print(f"dchaos: error: {exc}", file=sys.stderr)
@@ -293,6 +305,18 @@ def _conform(args: argparse.Namespace) -> int:
     if not keep:
         shutil.rmtree(report.log_dir, ignore_errors=True)
     return EXIT_PASSED if report.conforms else EXIT_FAILED
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = schema_text(Registry())
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_PASSED
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DchaosError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+    return EXIT_PASSED
 
 
 def _catalogue(args: argparse.Namespace) -> int:

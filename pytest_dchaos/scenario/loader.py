@@ -40,7 +40,20 @@ TOP_LEVEL = (
     "name", "description", "protocol", "cluster", "network", "workload", "faults", "checks",
     "seed",
 )
-TIMING_KEYS = ("at", "every", "times", "until", "duration")
+#: What each top-level section is for, in a few words (the JSON Schema's descriptions).
+SECTION_DOCS = {
+    "name": "names the test item and the report folder",
+    "description": "what the scenario shows, for people",
+    "protocol": "the protocol family the nodes implement",
+    "cluster": "how many nodes, which implementation, and what they are told at init",
+    "network": "the network's steady state: latency and jitter, with per-link overrides",
+    "workload": "the clients: how many, how fast, for how long; faults run during it",
+    "faults": "faults and when they happen: each entry holds one fault and its timing",
+    "checks": "the checks that judge the run (without this section, the protocol's "
+              "default checks)",
+    "seed": "fixes the fault schedule, the clients' choices and the message-fault dice "
+            "(--seed overrides it)",
+}
 MAX_NODES = 200
 
 
@@ -48,6 +61,7 @@ class OptionDecl(Protocol):
     """A fault or checker as the loader sees it: a name, an option schema and a builder."""
 
     name: ClassVar[str]
+    doc: ClassVar[str]
     options: ClassVar[s.Struct]
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> Any:
@@ -68,6 +82,7 @@ class CheckerDecl(OptionDecl, Protocol):
 
 class ProtocolDecl(Protocol):
     name: ClassVar[str]
+    doc: ClassVar[str]
     workload_options: ClassVar[tuple[s.Field, ...]]
     topologies: ClassVar[tuple[str, ...]]
     default_checks: ClassVar[tuple[str, ...]]
@@ -165,11 +180,43 @@ def _protocol(node: YNode, catalog: Catalog) -> ProtocolDecl:
     return decl
 
 
-_CLUSTER_FIELDS = (
+def _as_written(node: YNode, field: str, ctx: s.ParseContext) -> Any:
+    """Values their section's own code reads (they need the file's path or the protocol)."""
+    return node.plain()
+
+
+def _command_schema(ctx: s.ParseContext) -> dict[str, Any]:
+    return {"anyOf": [{"type": "string", "pattern": r"\S"},
+                      {"type": "array", "minItems": 1,
+                       "items": {"type": ["string", "number"]}}]}
+
+
+def _implementation_schema(ctx: s.ParseContext) -> dict[str, Any]:
+    return {"anyOf": [
+        {"const": "reference"},
+        {"type": "object", "minProperties": 1, "additionalProperties": False,
+         "properties": {
+             "command": {**_command_schema(ctx),
+                         "description": "your node: a command line, or a list of words; "
+                                        "relative paths from the scenario's folder"},
+             "image": {"type": "string",
+                       "description": "the docker backend: the image to run the node in"},
+         }},
+    ]}
+
+
+_TWIN_FIELDS = (
+    s.Field("node", s.NodeRef(()), "the node that gets a twin"),
+    s.Field("sees", s.ListOf(s.NodeRef(()), scalar_ok=True, min_items=1),
+            "the nodes the twin talks to (the original stops talking to them)"),
+)
+
+CLUSTER_FIELDS = (
     s.Field("nodes", s.Int(min=1, max=MAX_NODES), "how many nodes (ids n1..nN)"),
     s.Field(
         "implementation",
-        s.AnyData(),
+        s.Custom(_as_written, "reference | {command: ...} | {image: ..., command: ...}",
+                 _implementation_schema),
         "'reference', or {command: [...] | 'cmd args'} for your own node, "
         "or {image: ..., command: ...} on the docker backend",
         "reference",
@@ -177,7 +224,10 @@ _CLUSTER_FIELDS = (
     s.Field("params", s.MappingOf(), "parameters handed to every node in init.dchaos.params", None),
     s.Field("topology", s.Str(), "the topology sent to nodes (protocol-specific)", None),
     s.Field("start_timeout", s.Duration(), "how long a node may take to answer init", 10.0),
-    s.Field("twins", s.AnyData(), "Byzantine twins: [{node: n1, sees: [n3, n4]}] starts a "
+    s.Field("twins",
+            s.Custom(_as_written, "list of {node, sees}",
+                     s.ListOf(s.Struct(_TWIN_FIELDS)).json_schema),
+            "Byzantine twins: [{node: n1, sees: [n3, n4]}] starts a "
             "second n1 (same id, same keys) that talks only to n3 and n4, while n1 stops "
             "talking to them", None),
 )
@@ -186,7 +236,7 @@ _CLUSTER_FIELDS = (
 def _cluster(node: YNode, protocol: ProtocolDecl, path: str) -> ClusterSpec:
     if not node.is_mapping:
         raise node.error("expected a mapping like {nodes: 5}", field="cluster")
-    values = s.parse_mapping(node, _CLUSTER_FIELDS, "cluster", s.ParseContext())
+    values = s.parse_mapping(node, CLUSTER_FIELDS, "cluster", s.ParseContext())
     implementation = _implementation(node.value.get("implementation"), path)
     topology = values["topology"]
     if topology is not None and topology not in protocol.topologies:
@@ -205,13 +255,6 @@ def _cluster(node: YNode, protocol: ProtocolDecl, path: str) -> ClusterSpec:
         start_timeout=values["start_timeout"],
         twins=_twins(node.value.get("twins"), node_ids(values["nodes"]), protocol),
     )
-
-
-_TWIN_FIELDS = (
-    s.Field("node", s.NodeRef(()), "the node that gets a twin"),
-    s.Field("sees", s.ListOf(s.NodeRef(()), scalar_ok=True, min_items=1),
-            "the nodes the twin talks to (the original stops talking to them)"),
-)
 
 
 def _twins(node: YNode | None, nodes: tuple[str, ...], protocol: ProtocolDecl
@@ -341,18 +384,34 @@ def _links(node: YNode, field: str, ctx: s.ParseContext) -> frozenset[tuple[str,
     return frozenset(links)
 
 
-LINKS = s.Custom(_links, "links: all | [n1->n2, n2<->n3] | {from: [..], to: [..]}")
+def _links_schema(ctx: s.ParseContext) -> dict[str, Any]:
+    ends = s.ListOf(s.NodeRef(selectors=()), scalar_ok=True).json_schema(ctx)
+    link = {"type": "string", "pattern": LINK_PATTERN}
+    return {"anyOf": [
+        {"const": "all"},
+        link,
+        {"type": "array", "items": link},
+        {"type": "object", "additionalProperties": False,
+         "properties": {"from": {**ends, "description": "senders (default: every node)"},
+                        "to": {**ends, "description": "receivers (default: every node)"}}},
+    ]}
 
-_NETWORK_FIELDS = (
-    s.Field("latency", s.Duration(), "one-way latency of every node-to-node message", 0.0),
-    s.Field("jitter", s.Duration(), "uniform ± jitter added to the latency", 0.0),
-    s.Field("links", s.AnyData(), "per-link latency: [{links: ..., latency: ..., jitter: ...}]",
-            None),
-)
-_LINK_LATENCY_FIELDS = (
+
+#: A link as written: ``n1->n2`` (one direction) or ``n1<->n2`` (both).
+LINK_PATTERN = r"^\s*n[1-9][0-9]*\s*(->|<->)\s*n[1-9][0-9]*\s*$"
+LINKS = s.Custom(_links, "links: all | [n1->n2, n2<->n3] | {from: [..], to: [..]}",
+                 _links_schema)
+
+LINK_LATENCY_FIELDS = (
     s.Field("links", LINKS, "which directed links"),
     s.Field("latency", s.Duration(), "one-way latency on those links"),
     s.Field("jitter", s.Duration(), "uniform ± jitter", 0.0),
+)
+NETWORK_FIELDS = (
+    s.Field("latency", s.Duration(), "one-way latency of every node-to-node message", 0.0),
+    s.Field("jitter", s.Duration(), "uniform ± jitter added to the latency", 0.0),
+    s.Field("links", s.ListOf(s.Struct(LINK_LATENCY_FIELDS)),
+            "per-link latency: [{links: ..., latency: ..., jitter: ...}]", None),
 )
 
 
@@ -361,12 +420,10 @@ def _network(node: YNode, ctx: s.ParseContext) -> NetworkSpec:
         return NetworkSpec()
     if not node.is_mapping:
         raise node.error("expected a mapping like {latency: 10ms}", field="network")
-    values = s.parse_mapping(node, _NETWORK_FIELDS, "network", ctx)
+    values = s.parse_mapping(node, NETWORK_FIELDS, "network", ctx)
     overrides = []
-    if "links" in node.value:
-        entries = s.ListOf(s.Struct(_LINK_LATENCY_FIELDS)).parse(
-            node.value["links"], "network.links", ctx
-        )
+    if values["links"] is not None:
+        entries = values["links"]
         overrides = [LinkLatency(e["links"], e["latency"], e["jitter"]) for e in entries]
         for i, (entry, item) in enumerate(zip(entries, node.value["links"].value, strict=True)):
             if entry["jitter"] > entry["latency"]:
@@ -380,7 +437,7 @@ def _network(node: YNode, ctx: s.ParseContext) -> NetworkSpec:
     return NetworkSpec(values["latency"], values["jitter"], tuple(overrides))
 
 
-_WORKLOAD_FIELDS = (
+WORKLOAD_FIELDS = (
     s.Field("clients", s.Int(min=1, max=1000), "concurrent clients (ids c1..cK)", 1),
     s.Field("rate", s.Rate(), "total operations per second over all clients", 10.0),
     s.Field("duration", s.Duration(), "how long the workload runs", 10.0),
@@ -392,7 +449,7 @@ _WORKLOAD_FIELDS = (
 
 
 def _workload(node: YNode | None, protocol: ProtocolDecl, ctx: s.ParseContext) -> WorkloadSpec:
-    fields = _WORKLOAD_FIELDS + protocol.workload_options
+    fields = WORKLOAD_FIELDS + protocol.workload_options
     if node is None or node.value is None:
         values = {f.name: f.default for f in fields}
     elif not node.is_mapping:
@@ -423,6 +480,40 @@ def _faults(node: YNode, catalog: Catalog, ctx: s.ParseContext) -> tuple[FaultSp
 
 _AT_RANGE = s.Struct((s.Field("between", s.ListOf(s.Duration(), min_items=2),
                               "[earliest, latest]: drawn from the seed"),))
+
+
+def _at(node: YNode, field: str, ctx: s.ParseContext) -> float | tuple[float, float]:
+    if not node.is_mapping:
+        return float(s.Duration().parse(node, field, ctx))
+    between = _AT_RANGE.parse(node, field, ctx)["between"]
+    if len(between) != 2:
+        raise node.error("needs exactly two times: [earliest, latest]",
+                         field=f"{field}.between")
+    low, high = between
+    if high < low:
+        raise node.error("the range is backwards", field=f"{field}.between")
+    return low, high
+
+
+def _at_schema(ctx: s.ParseContext) -> dict[str, Any]:
+    between = _AT_RANGE.json_schema(ctx)
+    between["properties"]["between"]["maxItems"] = 2
+    return {"anyOf": [s.Duration().json_schema(ctx), between]}
+
+
+#: The keys of a fault entry that say when, beside its one fault.
+TIMING_FIELDS = (
+    s.Field("at", s.Custom(_at, "duration | {between: [earliest, latest]}", _at_schema),
+            "when the fault starts: a time into the workload, or {between: [2s, 8s]} for "
+            "a time drawn from the seed"),
+    s.Field("every", s.Duration(), "fire again every so often, until the workload ends "
+            "(or times / until)", None),
+    s.Field("times", s.Int(min=1), "with every: fire this many times in all", None),
+    s.Field("until", s.Duration(), "with every: fire no later than this time", None),
+    s.Field("duration", s.Duration(), "revert the fault after this long (without it, it "
+            "lasts until a heal or the end of the workload)", None),
+)
+TIMING_KEYS = tuple(f.name for f in TIMING_FIELDS)
 
 
 def _fault(node: YNode, where: str, catalog: Catalog, ctx: s.ParseContext) -> FaultSpec:
@@ -506,25 +597,13 @@ def _located(where: str, name: str) -> Iterator[None]:
 
 def _timing(node: YNode, where: str, ctx: s.ParseContext) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    at_node = node.value.get("at")
-    if at_node is None:
+    if "at" not in node.value:
         raise node.error("needs 'at': when the fault starts", field=where,
                          hint="at: 5s, or at: {between: [2s, 8s]} for a seeded random time")
-    if at_node.is_mapping:
-        between = _AT_RANGE.parse(at_node, f"{where}.at", ctx)["between"]
-        if len(between) != 2:
-            raise at_node.error("needs exactly two times: [earliest, latest]",
-                                field=f"{where}.at.between")
-        low, high = between
-        if high < low:
-            raise at_node.error("the range is backwards", field=f"{where}.at.between")
-        values["at"] = (low, high)
-    else:
-        values["at"] = s.Duration().parse(at_node, f"{where}.at", ctx)
-    for key, kind in (("every", s.Duration()), ("until", s.Duration()),
-                      ("duration", s.Duration()), ("times", s.Int(min=1))):
-        if key in node.value:
-            values[key] = kind.parse(node.value[key], f"{where}.{key}", ctx)
+    for timing in TIMING_FIELDS:
+        if timing.name in node.value:
+            values[timing.name] = timing.kind.parse(node.value[timing.name],
+                                                    f"{where}.{timing.name}", ctx)
     if values.get("every") is not None and values["every"] <= 0:
         raise node.value["every"].error("must be above zero", field=f"{where}.every")
     if ("times" in values or "until" in values) and "every" not in values:
@@ -587,6 +666,16 @@ def _checks(node: YNode | None, root: YNode, protocol: ProtocolDecl, catalog: Ca
             checks.append(CheckSpec(name, decl.build(values, options, ctx), owner.line,
                                     expect, required))
     return tuple(checks)
+
+
+#: The options every check takes beside its own (read by :func:`_expectation` and
+#: :func:`_requirement` before the check's options are).
+CHECK_FIELDS = (
+    s.Field("expect", s.Str(("pass", "fail")), "fail: the scenario demonstrates a known "
+            "violation, and passes only if this check catches it", "pass"),
+    s.Field("required", s.Bool(), "fail the check when the nodes offer nothing it can judge "
+            "from, instead of leaving it not applicable", False),
+)
 
 
 def _expectation(options: YNode, where: str) -> tuple[YNode, str]:

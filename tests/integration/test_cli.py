@@ -203,6 +203,20 @@ def test_catalogue_lists_everything() -> None:
         assert name in done.stdout
 
 
+def test_schema_prints_the_json_schema_or_writes_it(tmp_path: Path) -> None:
+    done = dchaos("schema")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert set(printed["properties"]["protocol"]["enum"]) >= {"gossip", "pbft", "txn"}
+    target = tmp_path / "dchaos.schema.json"
+    assert dchaos("schema", "--output", target).returncode == 0
+    assert target.read_text(encoding="utf-8") == done.stdout
+    refused = dchaos("schema", "--output", tmp_path / "no-such-folder" / "x.json")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("dchaos: error: --output: cannot write")
+
+
 @pytest.mark.parametrize("protocol", ["gossip", "pbft", "vector_clock", "txn"])
 def test_conform_passes_every_reference_node(protocol: str, tmp_path: Path,
                                              no_leaks: None) -> None:
