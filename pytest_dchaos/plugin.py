@@ -222,8 +222,9 @@ class ScenarioItem(pytest.Item):
             scenario = load_scenario(self.path, registry())
             result = run_scenario(scenario, run_options(self.config, self.name), registry())
         except DchaosError as exc:
+            self.user_properties.append(("dchaos_verdict", "error"))
             raise ScenarioCouldNotRun(exc) from None
-        self.user_properties.append(("dchaos_report", str(result.report_dir)))
+        self.user_properties.extend(junit_properties(result))
         if not result.passed:
             raise ScenarioFailed(result)
 
@@ -271,6 +272,25 @@ class ScenarioCouldNotRun(Exception):
     """The scenario was invalid or the harness could not run it (shown without traceback)."""
 
 
+def junit_properties(result: RunResult) -> list[tuple[str, str]]:
+    """What a CI job needs from the JUnit XML alone (``--junitxml``, where each becomes a
+    ``<property>`` of the test case): the run's verdict, each check's status, the seed, the
+    command that reruns it, and the report folder with the evidence. ``dchaos_verdict`` is
+    ``pass``, ``fail``, or (set where the run could not happen) ``error``, as ``dchaos run``
+    exits 0, 1 or 2."""
+    properties = [
+        ("dchaos_verdict", "pass" if result.passed else "fail"),
+        ("dchaos_scenario", result.scenario),
+        ("dchaos_seed", str(result.seed)),
+        ("dchaos_backend", result.backend),
+        ("dchaos_rerun", report.rerun_command(result)),
+    ]
+    if result.report_dir is not None:
+        properties.append(("dchaos_report", str(result.report_dir)))
+    properties.extend((f"dchaos_check.{v.name}", v.status) for v in result.checks)
+    return properties
+
+
 def explain(result: RunResult) -> str:
     """A failed run, for a person: which checks failed, their evidence, how to rerun."""
     lines = [report.summary(result)]
@@ -307,9 +327,12 @@ def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
     options = run_options(request.config, request.node.name, **marker.kwargs)
     try:
         scenario = load_scenario(path, registry())
-        return run_scenario(scenario, options, registry())
+        result = run_scenario(scenario, options, registry())
     except DchaosError as exc:
+        request.node.user_properties.append(("dchaos_verdict", "error"))
         pytest.fail(f"scenario could not run: {exc}", pytrace=False)
+    request.node.user_properties.extend(junit_properties(result))
+    return result
 
 
 @pytest.fixture

@@ -5,13 +5,18 @@ failures that read as explanations rather than tracebacks."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
+from pytest_dchaos.cli import _parser as dchaos_parser
+
 ECHO = Path(__file__).parent.parent / "nodes" / "echo_node.py"
+INVENTS = Path(__file__).parent.parent / "broken_nodes" / "gossip_invents.py"
 
 SMALL = """\
 name: {name}
@@ -187,6 +192,96 @@ def test_bad_seed_option_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("ok.yaml", "--dchaos-seed=abc")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--dchaos-seed must be a whole number, got 'abc'*"])
+
+
+# --- JUnit XML (--junitxml): what CI reads ---------------------------------------------
+
+
+def junit_cases(path: Path) -> dict[str, ElementTree.Element]:
+    return {str(case.get("name")): case for case in ElementTree.parse(path).iter("testcase")}
+
+
+def properties(case: ElementTree.Element) -> dict[str, str]:
+    return {str(p.get("name")): str(p.get("value")) for p in case.iter("property")}
+
+
+def checks_of(props: dict[str, str]) -> dict[str, str]:
+    return {name.removeprefix("dchaos_check."): status for name, status in props.items()
+            if name.startswith("dchaos_check.")}
+
+
+def assert_reruns(command: str, scenario: Path, seed: int) -> None:
+    """The rerun property is a dchaos command line for this scenario and seed."""
+    words = shlex.split(command)
+    assert words[0] == "dchaos"
+    args = dchaos_parser().parse_args(words[1:])
+    assert (args.command, Path(args.path), args.seed) == ("run", scenario, seed)
+
+
+@pytest.mark.slow
+def test_junit_xml_tells_a_passing_run_from_the_properties_alone(
+        pytester: pytest.Pytester) -> None:
+    write(pytester, "scenarios/ok.yaml", SMALL.format(name="junit-pass"))
+    write(pytester, "test_marked.py", """\
+        import pytest
+
+        @pytest.mark.dchaos("scenarios/ok.yaml", seed=21)
+        def test_marked(dchaos_result):
+            assert dchaos_result.passed
+        """)
+    result = pytester.runpytest_subprocess("scenarios/ok.yaml", "test_marked.py",
+                                           "--junitxml=junit.xml", "--dchaos-report-dir=reports")
+    result.assert_outcomes(passed=2)
+    cases = junit_cases(pytester.path / "junit.xml")
+    for name, seed in (("junit-pass", 8), ("test_marked", 21)):
+        props = properties(cases[name])
+        (folder,) = (pytester.path / "reports").glob(f"{name}-*")
+        saved = json.loads((folder / "result.json").read_text())
+        assert props["dchaos_verdict"] == "pass"
+        assert props["dchaos_scenario"] == "junit-pass"
+        assert props["dchaos_seed"] == str(seed) == str(saved["seed"])
+        assert props["dchaos_backend"] == "local"
+        assert props["dchaos_report"] == str(folder)
+        assert_reruns(props["dchaos_rerun"], pytester.path / "scenarios" / "ok.yaml", seed)
+        # Every check of result.json, with its status; node_contract is always judged.
+        assert checks_of(props) == {c["name"]: c["status"] for c in saved["checks"]}
+        assert checks_of(props)["convergence"] == "pass"
+        assert checks_of(props)["node_contract"] == "pass"
+
+
+@pytest.mark.slow
+def test_junit_xml_names_the_failed_check_the_seed_and_the_rerun(
+        pytester: pytest.Pytester) -> None:
+    # A node whose reads report a value nobody broadcast: no_invented_values fails.
+    command = json.dumps([sys.executable, str(INVENTS)])  # JSON is YAML, quoted
+    write(pytester, "fails.yaml", SMALL.format(name="junit-fail").replace(
+        "cluster: {nodes: 3}", f"cluster: {{nodes: 3, implementation: {{command: {command}}}}}"))
+    result = pytester.runpytest_subprocess("fails.yaml", "--junitxml=junit.xml",
+                                           "--dchaos-seed=5", "--dchaos-report-dir=reports")
+    result.assert_outcomes(failed=1)
+    case = junit_cases(pytester.path / "junit.xml")["junit-fail"]
+    props = properties(case)
+    assert props["dchaos_verdict"] == "fail"
+    assert props["dchaos_seed"] == "5"
+    assert checks_of(props)["no_invented_values"] == "fail"
+    assert checks_of(props)["node_contract"] == "pass"
+    assert_reruns(props["dchaos_rerun"], pytester.path / "fails.yaml", 5)
+    (folder,) = (pytester.path / "reports").glob("junit-fail-*")
+    assert props["dchaos_report"] == str(folder)
+    # The failure's text in the same file says what was invented, and how to rerun it.
+    failure = case.find("failure")
+    assert failure is not None and failure.text is not None
+    assert "FAIL  no_invented_values" in failure.text
+    assert f"rerun:  {props['dchaos_rerun']}" in failure.text
+
+
+def test_junit_xml_tells_a_run_that_could_not_happen(pytester: pytest.Pytester) -> None:
+    write(pytester, "ok.yaml", SMALL.format(name="junit-error"))
+    result = pytester.runpytest_subprocess("ok.yaml", "--junitxml=junit.xml",
+                                           "--dchaos-node-command=./no-such-node")
+    result.assert_outcomes(failed=1)
+    props = properties(junit_cases(pytester.path / "junit.xml")["junit-error"])
+    assert props == {"dchaos_verdict": "error"}
 
 
 # --- explorations as pytest items (--dchaos-explore) ------------------------------------
