@@ -20,6 +20,7 @@ was found, with the path of ``minimal.yaml`` and the command that reruns it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import shlex
@@ -224,7 +225,7 @@ class ScenarioItem(pytest.Item):
         except DchaosError as exc:
             self.user_properties.append(("dchaos_verdict", "error"))
             raise ScenarioCouldNotRun(exc) from None
-        self.user_properties.extend(junit_properties(result))
+        self.user_properties.extend(junit_properties(result, self.config.invocation_params.dir))
         if not result.passed:
             raise ScenarioFailed(result)
 
@@ -272,18 +273,28 @@ class ScenarioCouldNotRun(Exception):
     """The scenario was invalid or the harness could not run it (shown without traceback)."""
 
 
-def junit_properties(result: RunResult) -> list[tuple[str, str]]:
+def junit_properties(result: RunResult, root: Path) -> list[tuple[str, str]]:
     """What a CI job needs from the JUnit XML alone (``--junitxml``, where each becomes a
     ``<property>`` of the test case): the run's verdict, each check's status, the seed, the
     command that reruns it, and the report folder with the evidence. ``dchaos_verdict`` is
     ``pass``, ``fail``, or (set where the run could not happen) ``error``, as ``dchaos run``
-    exits 0, 1 or 2."""
+    exits 0, 1 or 2.
+
+    The rerun command names the scenario relative to ``root`` (where pytest was started)
+    when it is under it: on a CI machine that is the checkout, so the command works as it is
+    in anyone's checkout of the same repository.
+    """
+    rerun = result
+    if result.scenario_path is not None:
+        path = Path(result.scenario_path)
+        if path.is_absolute() and path.is_relative_to(root):
+            rerun = dataclasses.replace(result, scenario_path=str(path.relative_to(root)))
     properties = [
         ("dchaos_verdict", "pass" if result.passed else "fail"),
         ("dchaos_scenario", result.scenario),
         ("dchaos_seed", str(result.seed)),
         ("dchaos_backend", result.backend),
-        ("dchaos_rerun", report.rerun_command(result)),
+        ("dchaos_rerun", report.rerun_command(rerun)),
     ]
     if result.report_dir is not None:
         properties.append(("dchaos_report", str(result.report_dir)))
@@ -331,7 +342,8 @@ def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
     except DchaosError as exc:
         request.node.user_properties.append(("dchaos_verdict", "error"))
         pytest.fail(f"scenario could not run: {exc}", pytrace=False)
-    request.node.user_properties.extend(junit_properties(result))
+    request.node.user_properties.extend(
+        junit_properties(result, request.config.invocation_params.dir))
     return result
 
 
