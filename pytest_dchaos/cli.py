@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--node-command", metavar="CMD",
                          help="run this executable as every node (written into "
                          "minimal.yaml, so it reruns as it is)")
+    explore.add_argument("--workers", type=int, default=1, metavar="N",
+                         help="search N schedules side by side, each in a worker process "
+                         "with its own ports and report folder (local backend only; "
+                         "confirming and shrinking stay one run at a time; default: 1)")
     explore.add_argument("--backend", default="local", help="where nodes run (default: local)")
     explore.add_argument("--toxiproxy", metavar="URL|embedded",
                          help="the Toxiproxy server to use (as for dchaos run)")
@@ -241,6 +245,7 @@ def _explore(args: argparse.Namespace) -> int:
         max_faults=args.max_faults,
         shrink_budget=shrink_budget,
         run=RunOptions(backend=args.backend, toxiproxy=args.toxiproxy),
+        workers=args.workers,
     )
     explorer = Explorer(base, options, registry)
     result = explorer.run()

@@ -46,6 +46,12 @@ def register(plugin: object) -> None:
         manager.register(plugin)
 
 
+def in_process_plugins() -> list[object]:
+    """The plugins added with :func:`register`: another process (a search worker of
+    ``dchaos explore --workers``) does not have them."""
+    return list(_extra)
+
+
 def unregister(plugin: object) -> None:
     if plugin in _extra:
         _extra.remove(plugin)

@@ -109,12 +109,17 @@ class BaseScenario:
             body += "faults:\n" + "\n".join(lines) + "\n"
         return body
 
+    @property
+    def generated_where(self) -> str:
+        """The name errors and reports give a scenario made from a generated schedule."""
+        return f"{self.path} (generated schedule)"
+
     def scenario_with(self, faults: Sequence[Mapping[str, Any]], seed: int,
                       path: str | None = None, trim: Trim | None = None) -> Scenario:
         """The scenario with ``faults``, validated by the ordinary loader. A trimmed one the
         loader refuses raises its :class:`ScenarioError` (a candidate too small to be a
         scenario: the caller moves on)."""
-        where = path or f"{self.path} (generated schedule)"
+        where = path or self.generated_where
         try:
             return parse_scenario(self.text(faults, seed, trim=trim), where, self.catalog)
         except ScenarioError as exc:

@@ -56,6 +56,13 @@ class FiringEffect:
         return {"key": self.key, "kind": self.kind, "took_effect": self.took_effect,
                 "error": self.error}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FiringEffect:
+        """What :meth:`to_json` wrote (a worker process sends its runs' effects so)."""
+        took = data["took_effect"]
+        return cls(str(data["key"]), str(data["kind"]), None if took is None else bool(took),
+                   bool(data.get("error", False)))
+
 
 class Coverage:
     """Totals over every run of an exploration."""

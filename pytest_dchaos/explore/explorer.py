@@ -1,10 +1,16 @@
-"""An exploration: generated schedules run one after another against a scenario's cluster,
-workload and checks until a check fails or the budget ends; a failure confirmed by reruns,
-shrunk, and written as an ordinary scenario.
+"""An exploration: generated schedules run against a scenario's cluster, workload and
+checks until a check fails or the budget ends; a failure confirmed by reruns, shrunk, and
+written as an ordinary scenario.
 
 Every run is a real run (:func:`~pytest_dchaos.run.runner.run_scenario`) of the scenario
-the loader makes of the schedule. ``DIR/explore.json`` is rewritten after every run, so an
+the loader makes of the schedule. ``DIR/explore.json`` is rewritten as runs finish, so an
 exploration stopped by Ctrl-C still leaves what it found.
+
+The search hands the k-th schedule (a function of the exploration seed and k alone) to a
+free slot of its :class:`~pytest_dchaos.explore.pool.SearchPool` — this process, or one of
+``--workers`` processes — and records the runs in the order of k, whatever order they
+finish in: the failure found is the failing run with the lowest k, as in a search one run
+at a time. Confirming and shrinking run in this process, one run after another.
 """
 
 from __future__ import annotations
@@ -14,26 +20,26 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 from pytest_dchaos.errors import DchaosError, ScenarioError
+from pytest_dchaos.explore.attempt import Phase, Tried, Verdict, attempt
 from pytest_dchaos.explore.base_scenario import BaseScenario
-from pytest_dchaos.explore.coverage import Coverage, FiringEffect, firing_effects
+from pytest_dchaos.explore.coverage import Coverage
+from pytest_dchaos.explore.pool import InlinePool, Job, ProcessPool, SearchPool
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim
 from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
-from pytest_dchaos.registry import Registry
-from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.registry import Registry, in_process_plugins
+from pytest_dchaos.run.runner import RunOptions
 from pytest_dchaos.scenario.loader import load_scenario
 from pytest_dchaos.scenario.model import Scenario
 
-Verdict = Literal["pass", "fail", "error"]
-Phase = Literal["search", "confirm", "shrink", "minimal"]
 #: Consecutive runs that could not run at all before the exploration gives up.
 MAX_ERRORS = 3
 
@@ -57,31 +63,8 @@ class ExploreOptions:
     #: Backend, node command, Toxiproxy: as for ``dchaos run``.
     run: RunOptions = field(default_factory=RunOptions)
     stream: TextIO | None = None
-
-
-@dataclass
-class Tried:
-    """One run of a schedule, as ``explore.json`` lists it."""
-
-    number: int
-    phase: Phase
-    seed: int
-    faults: list[FaultEntry]
-    shapes: list[str]
-    verdict: Verdict
-    failed_checks: list[str]
-    detail: str
-    seconds: float
-    effects: list[FiringEffect]
-    report_dir: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"run": self.number, "phase": self.phase, "seed": self.seed,
-                "faults": self.faults, "shapes": self.shapes, "verdict": self.verdict,
-                "failed_checks": self.failed_checks, "detail": self.detail,
-                "seconds": round(self.seconds, 2),
-                "effects": [e.to_json() for e in self.effects],
-                "report_dir": self.report_dir}
+    #: Search runs side by side, each in a worker process of its own (local backend only).
+    workers: int = 1
 
 
 @dataclass
@@ -119,6 +102,19 @@ class Explorer:
             raise DchaosError("--runs must be at least 1")
         if options.confirm < 1:
             raise DchaosError("--confirm must be at least 1")
+        if options.workers < 1:
+            raise DchaosError("--workers must be at least 1 (1 runs one schedule at a time)")
+        if options.workers > 1 and options.run.backend != "local":
+            raise DchaosError(f"--workers {options.workers} runs schedules side by side on the "
+                              f"local backend only; with --backend {options.run.backend}, "
+                              "use --workers 1")
+        if options.workers > 1 and in_process_plugins():
+            names = ", ".join(sorted({getattr(p, "__name__", type(p).__name__)
+                                      for p in in_process_plugins()}))
+            raise DchaosError(f"--workers {options.workers} runs schedules in worker processes, "
+                              "which load plugins from the 'dchaos' entry-point group only, "
+                              f"not those registered in this process ({names}); use "
+                              "--workers 1, or install the plugin under that entry point")
         base.check_explorable()
         self.base = base
         self.options = options
@@ -140,6 +136,9 @@ class Explorer:
         self._started = time.monotonic()
         self._errors_in_a_row = 0
         self._shrinker: Shrinker | None = None
+        self._last_number = 0
+        #: Search runs in the order they finished (for the progress lines).
+        self._finished: list[Tried] = []
 
     def _family(self) -> ProtocolFamily:
         return self.registry.protocols[self.base.scenario.protocol]
@@ -181,31 +180,107 @@ class Explorer:
         return self.result
 
     def _search(self) -> Tried | None:
-        master = random.Random(f"dchaos-explore-run:{self.seed}")
+        """Hand out schedules k = 1, 2, ... to free slots until the budget or ``--runs``
+        ends or a run fails, finish the runs under way, and return the failing run with the
+        lowest k: every schedule before it was run too, so it is the failure a search one
+        run at a time finds, whichever run finished first."""
+        seeds = schedule_seeds(self.seed)
         deadline = self._started + self.options.budget
-        number = 0
-        while True:
-            if time.monotonic() >= deadline:
-                self.result.stopped_by = "budget"
-                return None
-            if self.options.runs is not None and number >= self.options.runs:
-                self.result.stopped_by = "runs"
-                return None
-            number += 1
-            seed = master.randrange(1, 2**31)
-            generated = generate(self.space, seed)
-            tried = self._run([f.entry for f in generated], seed, "search",
-                              [f.shape for f in generated])
-            self._progress(tried)
-            if tried.verdict == "fail":
-                self.result.found = tried
-                self.result.stopped_by = "failure"
-                return tried
+        handed = 0
+        #: Runs finished while one with a lower k is still under way.
+        waiting: dict[int, Tried] = {}
+        under_way: set[int] = set()
+        stop = ""
+        pool = self._search_pool()
+        try:
+            while True:
+                while not stop and pool.idle():
+                    if time.monotonic() >= deadline:
+                        stop = "budget"
+                    elif self.options.runs is not None and handed >= self.options.runs:
+                        stop = "runs"
+                    else:
+                        handed += 1
+                        pool.submit(self._job(handed, next(seeds)))
+                        under_way.add(handed)
+                if not under_way:
+                    break
+                for tried in pool.wait():
+                    under_way.discard(tried.number)
+                    tried.schedule = tried.number
+                    waiting[tried.number] = tried
+                    self._finished.append(tried)
+                    self._progress(tried)
+                    if tried.verdict == "fail" and not stop:
+                        stop = "failure"
+                        if under_way:
+                            self._say(f"run {tried.number} failed: no more schedules handed "
+                                      f"out; finishing run(s) "
+                                      f"{', '.join(map(str, sorted(under_way)))} under way "
+                                      "(the failing run with the lowest k is the one found)")
+                while self._last_number + 1 in waiting:
+                    self._record(waiting.pop(self._last_number + 1))
+        except KeyboardInterrupt:
+            # What finished is kept: listed in explore.json, and a failure among it is
+            # written to minimal.yaml as it was found (unconfirmed).
+            for number in sorted(waiting):
+                tried = waiting[number]
+                self.result.runs.append(tried)
+                self.result.coverage.add(tried.effects)
+            self._found()
+            raise
+        finally:
+            pool.close()
+        found = self._found()
+        self.result.stopped_by = "failure" if found is not None else stop
+        return found
+
+    def _found(self) -> Tried | None:
+        """The failing search run with the lowest k; the report folders of the others that
+        failed are removed (those of the runs that passed already are)."""
+        failing = sorted((t for t in self.result.runs if t.phase == "search"
+                          and t.verdict == "fail"), key=lambda t: t.number)
+        if not failing:
+            return None
+        for other in failing[1:]:
+            if other.report_dir is not None:
+                shutil.rmtree(other.report_dir, ignore_errors=True)
+                other.report_dir = None
+        self.result.found = failing[0]
+        return failing[0]
+
+    def _search_pool(self) -> SearchPool:
+        """Where search runs happen: this process (``--workers 1``), or worker processes."""
+        if self.options.workers == 1:
+            return InlinePool(self._run_job)
+        run = self.options.run
+        return ProcessPool(self.options.workers, self.out / "workers", backend=run.backend,
+                           toxiproxy=run.toxiproxy, toxiproxy_image=run.toxiproxy_image)
+
+    def _job(self, number: int, seed: int) -> Job:
+        """The ``number``-th schedule, validated by the scenario loader before it is handed
+        out (a refused one is a bug of the generator, told before any worker sees it)."""
+        generated = generate(self.space, seed)
+        faults = [f.entry for f in generated]
+        self.base.scenario_with(faults, seed)
+        return Job(number=number, seed=seed, faults=faults, shapes=[f.shape for f in generated],
+                   text=self.base.text(faults, seed), where=self.base.generated_where,
+                   report_dir=str(self._run_dir(number)))
+
+    def _run_job(self, job: Job) -> Tried:
+        """A search job run in this process (``--workers 1``)."""
+        scenario = self.base.scenario_with(job.faults, job.seed)
+        options = replace(self.options.run, seed=job.seed, report_dir=Path(job.report_dir),
+                          node_command=None, node_image=None)
+        tried, _ = self._attempt(scenario, options, job.number, "search", job.seed,
+                                 job.faults, job.shapes)
+        return tried
 
     def _confirm(self, found: Tried) -> None:
         failed, judged = 1, 1
         for _ in range(self.options.confirm - 1):
             tried = self._run(found.faults, found.seed, "confirm", found.shapes)
+            tried.schedule = found.schedule
             judged += 1
             failed += self._same_failure(tried, found)
             self._say(f"confirm {judged}/{self.options.confirm}: {tried.verdict}")
@@ -312,52 +387,55 @@ class Explorer:
 
     def _run(self, faults: list[FaultEntry], seed: int, phase: Phase,
              shapes: list[str], trim: Trim | None = None) -> Tried:
-        number = len(self.result.runs) + 1
-        target = self.out / "runs" / f"{number:04d}"
+        """A run of confirming or shrinking, in this process, recorded."""
+        number = self._last_number + 1
+        target = self._run_dir(number)
         scenario = self.base.scenario_with(faults, seed, trim=trim)
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
-        tried, result = self._attempt(scenario, options, number, phase, seed, faults, shapes)
-        if result is None and CANNOT_TURN in tried.detail and self.space.byzantine:
+        tried, _ = self._attempt(scenario, options, number, phase, seed, faults, shapes)
+        self._record(tried)
+        return tried
+
+    def _run_dir(self, number: int) -> Path:
+        return self.out / "runs" / f"{number:04d}"
+
+    def _record(self, tried: Tried) -> None:
+        """Add a finished run to the exploration, in the order of run numbers: its report
+        folder is kept only if it is a search run that failed."""
+        self._last_number = tried.number
+        target = self._run_dir(tried.number)
+        if tried.verdict == "error" and CANNOT_TURN in tried.detail:
             # A node that implements no (or not this) Byzantine behaviour: explore without.
-            self.space = replace(self.space, byzantine=0)
-            self._say(f"run {number}: {tried.detail}; no Byzantine faults from now on")
+            if self.space.byzantine:
+                self.space = replace(self.space, byzantine=0)
+                self._say(f"run {tried.number}: {tried.detail}; no Byzantine faults from "
+                          "now on")
             self.result.runs.append(tried)
-            return tried
-        if result is None:
+            return
+        if tried.verdict == "error":
             self._errors_in_a_row += 1
             self.result.runs.append(tried)
-            if self._errors_in_a_row >= MAX_ERRORS or number == 1:
-                raise DchaosError(f"the scenario could not run (run {number}): "
+            if self._errors_in_a_row >= MAX_ERRORS or tried.number == 1:
+                raise DchaosError(f"the scenario could not run (run {tried.number}): "
                                   f"{tried.detail}") from None
-            return tried
+            return
         self._errors_in_a_row = 0
         self.result.coverage.add(tried.effects)
-        if result.passed or phase != "search":
+        if tried.verdict == "pass" or tried.phase != "search":
             shutil.rmtree(target, ignore_errors=True)  # kept: the found run, the minimal
         else:
             tried.report_dir = str(target)
         self.result.runs.append(tried)
         if len(self.result.runs) % 5 == 0:
             self._write_json()
-        return tried
 
     def _attempt(self, scenario: Scenario, options: RunOptions, number: int, phase: Phase,
                  seed: int, faults: list[FaultEntry], shapes: list[str]
                  ) -> tuple[Tried, RunResult | None]:
-        """One run, told as a :class:`Tried`; the result too, unless it could not run."""
-        began = time.monotonic()
-        try:
-            result = run_scenario(scenario, options, self.registry)
-        except DchaosError as exc:
-            return Tried(number, phase, seed, faults, shapes, "error", [], str(exc),
-                         time.monotonic() - began, []), None
-        record = result.record
-        effects = firing_effects(record, faults) if record is not None else []
-        failing = result.failed_checks()
-        return Tried(number, phase, seed, faults, shapes, "pass" if result.passed else "fail",
-                     [v.name for v in failing], _detail(failing), time.monotonic() - began,
-                     effects), result
+        """One run in this process, told as a :class:`Tried`; the result too, unless it
+        could not run."""
+        return attempt(scenario, options, self.registry, number, phase, seed, faults, shapes)
 
     # -- output ----------------------------------------------------------------------
 
@@ -367,14 +445,15 @@ class Explorer:
         self.stream.flush()
 
     def _progress(self, tried: Tried) -> None:
-        searched = [t for t in self.result.runs if t.phase == "search"]
+        searched = self._finished
         failures = sum(t.verdict == "fail" for t in searched)
         shapes = sorted({s for t in searched for s in t.shapes})
         what = ", ".join(tried.shapes) or "no faults"
         verdict = tried.verdict.upper()
         if tried.failed_checks:
             verdict += f" ({', '.join(tried.failed_checks)})"
-        self._say(f"run {tried.number}: {verdict} in {tried.seconds:.1f}s [{what}] — "
+        where = f" (worker {tried.worker})" if tried.worker is not None else ""
+        self._say(f"run {tried.number}{where}: {verdict} in {tried.seconds:.1f}s [{what}] — "
                   f"runs {len(searched)}, failures {failures}, "
                   f"kinds tried {len(shapes)}/{len(self.space.usable_shapes())}")
 
@@ -386,12 +465,14 @@ class Explorer:
             "seed": self.seed,
             "budget_s": self.options.budget,
             "confirm": self.options.confirm,
+            "workers": self.options.workers,
             "stopped_by": result.stopped_by,
             "interrupted": result.interrupted,
             "shapes": list(self.space.usable_shapes()),
             "runs": [t.to_json() for t in result.runs],
             "found": None if result.found is None else {
                 "run": result.found.number,
+                "schedule": result.found.schedule,
                 "failed_checks": result.found.failed_checks,
                 "detail": result.found.detail,
                 "faults": result.found.faults,
@@ -479,11 +560,12 @@ def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:
                                    sort_keys=True), fault_kind(f)) for f in faults]
 
 
-def _detail(failing: Sequence[Any]) -> str:
-    if not failing:
-        return ""
-    first = failing[0]
-    return f"{first.name}: {str(first.detail).splitlines()[0][:200]}"
+def schedule_seeds(seed: int) -> Iterator[int]:
+    """The seeds of an exploration's schedules, k = 1, 2, ...: the k-th depends on the
+    exploration seed and k alone."""
+    master = random.Random(f"dchaos-explore-run:{seed}")
+    while True:
+        yield master.randrange(1, 2**31)
 
 
-__all__ = ["ExploreOptions", "ExploreResult", "Explorer", "Tried"]
+__all__ = ["ExploreOptions", "ExploreResult", "Explorer", "Tried", "Verdict", "schedule_seeds"]

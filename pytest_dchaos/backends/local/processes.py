@@ -75,6 +75,15 @@ class ChildProcess:
             raise HarnessError(f"{self.name} printed {ready!r} instead of its ready line")
         return ready
 
+    def read_output(self) -> bytes:
+        """What the child printed after its ready line: call it when its stdout is readable
+        (``select``); ``b""`` once the child closed its stdout."""
+        if self._buffer:
+            data, self._buffer = self._buffer, b""
+            return data
+        assert self.proc.stdout is not None
+        return os.read(self.proc.stdout.fileno(), 65536)
+
     def _log_tail(self) -> str:
         self._log.flush()
         try:
