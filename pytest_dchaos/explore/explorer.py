@@ -84,6 +84,8 @@ class ExploreResult:
     interrupt: KeyboardInterrupt | None = None
     stopped_by: str = ""
     runs: list[Tried] = field(default_factory=list)
+    #: Search runs stopped unfinished because a run with a lower k had failed.
+    stopped_runs: list[int] = field(default_factory=list)
     steps: list[ShrinkStep] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
 
@@ -181,15 +183,18 @@ class Explorer:
 
     def _search(self) -> Tried | None:
         """Hand out schedules k = 1, 2, ... to free slots until the budget or ``--runs``
-        ends or a run fails, finish the runs under way, and return the failing run with the
-        lowest k: every schedule before it was run too, so it is the failure a search one
-        run at a time finds, whichever run finished first."""
+        ends or a run fails, and return the failing run with the lowest k: every schedule
+        before it was run too, so it is the failure a search one run at a time finds,
+        whichever run finished first. When run k fails, the runs under way with a lower k
+        are finished (one of them may fail, and be the one found), those with a higher k
+        are stopped (none of them can be)."""
         seeds = schedule_seeds(self.seed)
         deadline = self._started + self.options.budget
         handed = 0
         #: Runs finished while one with a lower k is still under way.
         waiting: dict[int, Tried] = {}
         under_way: set[int] = set()
+        stopped: list[int] = []
         stop = ""
         pool = self._search_pool()
         try:
@@ -205,21 +210,21 @@ class Explorer:
                         under_way.add(handed)
                 if not under_way:
                     break
-                for tried in pool.wait():
-                    under_way.discard(tried.number)
+                finished = pool.wait()
+                under_way.difference_update(t.number for t in finished)
+                for tried in finished:
                     tried.schedule = tried.number
                     waiting[tried.number] = tried
                     self._finished.append(tried)
                     self._progress(tried)
-                    if tried.verdict == "fail" and not stop:
+                    if tried.verdict == "fail":
                         stop = "failure"
-                        if under_way:
-                            self._say(f"run {tried.number} failed: no more schedules handed "
-                                      f"out; finishing run(s) "
-                                      f"{', '.join(map(str, sorted(under_way)))} under way "
-                                      "(the failing run with the lowest k is the one found)")
+                        stopped += self._after_failure(tried.number, under_way, pool)
                 while self._last_number + 1 in waiting:
                     self._record(waiting.pop(self._last_number + 1))
+            # Runs after one that was stopped (three workers or more) wait for no one now.
+            for number in sorted(waiting):
+                self._record(waiting.pop(number))
         except KeyboardInterrupt:
             # What finished is kept: listed in explore.json, and a failure among it is
             # written to minimal.yaml as it was found (unconfirmed).
@@ -231,9 +236,30 @@ class Explorer:
             raise
         finally:
             pool.close()
+            self.result.stopped_runs = sorted(stopped)
+            for number in stopped:  # a stopped run's folder says only that it did not run
+                shutil.rmtree(self._run_dir(number), ignore_errors=True)
         found = self._found()
         self.result.stopped_by = "failure" if found is not None else stop
         return found
+
+    def _after_failure(self, number: int, under_way: set[int], pool: SearchPool) -> list[int]:
+        """Run ``number`` failed: stop the runs under way that come after it; say which
+        runs are still awaited. Returns the runs stopped."""
+        later = sorted(k for k in under_way if k > number)
+        for k in later:
+            pool.cancel(k)
+            under_way.discard(k)
+        earlier = sorted(under_way)
+        text = f"run {number} failed: no more schedules handed out"
+        if later:
+            text += f"; stopped run(s) {_numbers(later)} (a later run cannot be the one found)"
+        if earlier:
+            text += (f"; finishing run(s) {_numbers(earlier)} under way (if one fails, it is "
+                     "the one found)")
+        if later or earlier:
+            self._say(text)
+        return later
 
     def _found(self) -> Tried | None:
         """The failing search run with the lowest k; the report folders of the others that
@@ -470,6 +496,7 @@ class Explorer:
             "interrupted": result.interrupted,
             "shapes": list(self.space.usable_shapes()),
             "runs": [t.to_json() for t in result.runs],
+            "stopped_runs": result.stopped_runs,
             "found": None if result.found is None else {
                 "run": result.found.number,
                 "schedule": result.found.schedule,
@@ -558,6 +585,10 @@ def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:
                for f, s in zip(found.faults, found.shapes, strict=True)}
     return [by_time.get(json.dumps({k: v for k, v in f.items() if k != "duration"},
                                    sort_keys=True), fault_kind(f)) for f in faults]
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    return ", ".join(map(str, numbers))
 
 
 def schedule_seeds(seed: int) -> Iterator[int]:

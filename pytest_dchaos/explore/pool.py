@@ -78,6 +78,10 @@ class SearchPool(Protocol):
         each told as a :class:`Tried` whose ``number`` is its job's (and ``worker`` the slot
         it ran in, 1..size). Raises :class:`DchaosError` if a slot broke down."""
 
+    def cancel(self, number: int) -> None:
+        """Stop job ``number``, under way, without waiting for it: :meth:`wait` never
+        returns it, and its slot is not used again (:meth:`close` waits for it to stop)."""
+
     def close(self) -> None:
         """Stop every job under way (its nodes and proxies with it) and free the slots."""
 
@@ -104,6 +108,10 @@ class InlinePool:
         assert job is not None, "nothing to wait for"
         return [self._run(job)]
 
+    def cancel(self, number: int) -> None:
+        # A job here runs inside wait(): none is ever under way when cancel can be called.
+        raise AssertionError(f"the inline pool has no run {number} under way")
+
     def close(self) -> None:
         self._job = None
 
@@ -129,14 +137,18 @@ class ProcessPool:
             raise
 
     def idle(self) -> int:
-        return sum(w.job is None for w in self._workers)
+        return sum(w.job is None and not w.stopping for w in self._workers)
 
     def submit(self, job: Job) -> None:
-        worker = next(w for w in self._workers if w.job is None)
+        worker = next(w for w in self._workers if w.job is None and not w.stopping)
         worker.send(job)
 
+    def cancel(self, number: int) -> None:
+        worker = next(w for w in self._workers if w.job is not None and w.job.number == number)
+        worker.stop_soon()
+
     def wait(self) -> list[Tried]:
-        busy = {w.fd: w for w in self._workers if w.job is not None}
+        busy = {w.fd: w for w in self._workers if w.job is not None and not w.stopping}
         assert busy, "nothing to wait for"
         finished: list[Tried] = []
         while not finished:
@@ -149,7 +161,7 @@ class ProcessPool:
         """Close every worker's pipe (its cue to stop the run under way and exit), wait for
         them, and kill those that do not exit in time. A second Ctrl-C while waiting kills
         them at once: their agents see their own pipes close and stop their nodes."""
-        workers = [w for w in self._workers if w.child.alive]
+        workers = list(self._workers)  # the exited ones too: their pipes and logs close
         try:
             with ThreadPoolExecutor(max_workers=max(1, len(workers))) as stopping:
                 list(stopping.map(lambda w: w.child.stop(grace=STOP_GRACE), workers))
@@ -170,6 +182,8 @@ class _Worker:
                  toxiproxy: str | None, toxiproxy_image: str | None) -> None:
         self.number = number
         self.job: Job | None = None
+        #: Told to stop (its pipe closed); no longer given jobs nor waited for.
+        self.stopping = False
         self._pending = b""
         argv = [sys.executable, "-m", "pytest_dchaos.explore.worker", "--worker", str(number),
                 "--backend", backend]
@@ -192,6 +206,15 @@ class _Worker:
         except OSError:
             raise self._broke(f"could not be handed run {job.number}") from None
         self.job = job
+
+    def stop_soon(self) -> None:
+        """Close the worker's pipe: it stops its run and exits (:meth:`ChildProcess.stop`
+        waits for that)."""
+        self.stopping = True
+        stdin = self.child.proc.stdin
+        if stdin is not None:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
     def take_output(self) -> list[Tried]:
         """Read what the worker printed: the run it finished, if it did."""
