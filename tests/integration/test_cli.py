@@ -319,15 +319,21 @@ def _hanging_start(tmp_path: Path, *command: str) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-@pytest.mark.parametrize("command", [("run",), ("explore", "--budget", "5m")])
+@pytest.mark.parametrize("command", [("run",), ("explore", "--budget", "5m"),
+                                     ("explore", "--budget", "5m", "--workers", "2")])
 def test_sigterm_exits_143_and_ctrl_c_130(tmp_path: Path, no_leaks: None,
                                           sig: signal.Signals, code: int,
                                           command: tuple[str, ...]) -> None:
     process = _hanging_start(tmp_path, *command)
     process.send_signal(sig)
-    _, err = process.communicate(timeout=30)
+    _, err = process.communicate(timeout=60)
     assert process.returncode == code, err
     assert "Traceback" not in err
+    if command[0] == "explore":
+        # Every run under way was stopped (no_leaks: with its nodes, agents and proxies,
+        # in worker processes too), and what the exploration has is written.
+        report = json.loads((tmp_path / "r" / "explore.json").read_text())
+        assert report["interrupted"] is True
 
 
 @pytest.mark.slow
