@@ -45,6 +45,8 @@ class Tried:
     schedule: int | None = None
     #: The search worker (1..N) that ran it, with ``--workers`` above 1.
     worker: int | None = None
+    #: When it was started, in seconds since the exploration began.
+    started: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.number, "phase": self.phase, "schedule": self.schedule,
@@ -52,6 +54,7 @@ class Tried:
                 "faults": self.faults, "shapes": self.shapes, "verdict": self.verdict,
                 "failed_checks": self.failed_checks, "detail": self.detail,
                 "seconds": round(self.seconds, 2),
+                "started_s": None if self.started is None else round(self.started, 2),
                 "effects": [e.to_json() for e in self.effects],
                 "report_dir": self.report_dir}
 
@@ -66,7 +69,7 @@ class Tried:
             seconds=float(data["seconds"]),
             effects=[FiringEffect.from_json(e) for e in data["effects"]],
             report_dir=data.get("report_dir"), schedule=data.get("schedule"),
-            worker=data.get("worker"))
+            worker=data.get("worker"), started=data.get("started_s"))
 
 
 def attempt(scenario: Scenario, options: RunOptions, registry: Registry, number: int,

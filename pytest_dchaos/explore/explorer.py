@@ -194,6 +194,7 @@ class Explorer:
         #: Runs finished while one with a lower k is still under way.
         waiting: dict[int, Tried] = {}
         under_way: set[int] = set()
+        began: dict[int, float] = {}
         stopped: list[int] = []
         stop = ""
         pool = self._search_pool()
@@ -208,12 +209,14 @@ class Explorer:
                         handed += 1
                         pool.submit(self._job(handed, next(seeds)))
                         under_way.add(handed)
+                        began[handed] = time.monotonic() - self._started
                 if not under_way:
                     break
                 finished = pool.wait()
                 under_way.difference_update(t.number for t in finished)
                 for tried in finished:
                     tried.schedule = tried.number
+                    tried.started = began[tried.number]
                     waiting[tried.number] = tried
                     self._finished.append(tried)
                     self._progress(tried)
@@ -419,7 +422,9 @@ class Explorer:
         scenario = self.base.scenario_with(faults, seed, trim=trim)
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
+        began = time.monotonic() - self._started
         tried, _ = self._attempt(scenario, options, number, phase, seed, faults, shapes)
+        tried.started = began
         self._record(tried)
         return tried
 
