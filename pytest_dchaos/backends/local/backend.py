@@ -9,11 +9,14 @@ last. Nothing needs installing beyond this package.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import random
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -157,11 +160,7 @@ def start_fault_layer(plan: ClusterPlan) -> tuple[ToxiproxyDriver, Callable[[], 
     binary = shutil.which("toxiproxy-server") if choice is None else None
     log = plan.workdir / "toxiproxy.log"
     if binary:
-        port = _free_port()
-        child = ChildProcess("toxiproxy-server",
-                             [binary, "-host", "127.0.0.1", "-port", str(port)], log_path=log)
-        driver = ToxiproxyDriver(f"http://127.0.0.1:{port}")
-        _wait_api(driver, child)
+        child, driver = _start_toxiproxy_server(binary, log)
     else:
         child = ChildProcess(
             "the embedded Toxiproxy server",
@@ -188,13 +187,81 @@ def _delete_proxies(driver: ToxiproxyDriver, run_id: str) -> None:
 
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _start_toxiproxy_server(binary: str, log: Path) -> tuple[ChildProcess, ToxiproxyDriver]:
+    """Start ``toxiproxy-server`` on a port of the harness's choosing.
+
+    It cannot listen on port 0 and say which port it got, so the port is picked, freed and
+    then taken by the server; what else might take it in between is kept out: other
+    harness processes (runs side by side, ``explore --workers``, pytest-xdist) pick under
+    one lock, held until the server answers; everything that listens on port 0 (agents,
+    proxies, the embedded server) gets a port from the kernel's ephemeral range, which the
+    pick avoids. A server that still cannot listen exits, and another port is tried.
+    """
+    for _ in range(PORT_ATTEMPTS):
+        with _port_lock():
+            port = free_port()
+            child = ChildProcess("toxiproxy-server",
+                                 [binary, "-host", "127.0.0.1", "-port", str(port)],
+                                 log_path=log)
+            driver = ToxiproxyDriver(f"http://127.0.0.1:{port}")
+            try:
+                up = driver.wait_ready(READY_TIMEOUT, _running(child))
+            except BaseException:
+                child.stop(grace=1)
+                raise
+            if up and child.alive:
+                return child, driver
+            timed_out = child.alive
+            child.stop(grace=1)
+            if timed_out:
+                break
+    raise HarnessError(f"toxiproxy-server did not come up; see {log}")
 
 
-def _wait_api(driver: ToxiproxyDriver, child: ChildProcess) -> None:
-    if not driver.wait_ready(READY_TIMEOUT, lambda: child.alive):
-        child.stop(grace=1)
-        raise HarnessError(f"toxiproxy-server did not come up; see {child.log_path}")
+def _running(child: ChildProcess) -> Callable[[], bool]:
+    return lambda: child.alive
+
+
+#: Ports tried for toxiproxy-server before giving up.
+PORT_ATTEMPTS = 3
+#: Per user: another user's lock file is not ours to open.
+_PORT_LOCK = Path(tempfile.gettempdir()) / f"dchaos-ports-{os.getuid()}.lock"
+
+
+@contextlib.contextmanager
+def _port_lock() -> Iterator[None]:
+    """One harness process at a time picks a port and starts the server that takes it."""
+    with open(_PORT_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def free_port() -> int:
+    """A free port on 127.0.0.1 outside the kernel's range for port 0, so that no socket
+    bound to port 0 is given it before the server that is meant to take it does."""
+    low, high = _ephemeral_range()
+    below, above = range(10000, low), range(high + 1, 65536)
+    choices = below if len(below) >= len(above) else above
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.choice(choices)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise HarnessError(f"no free port on 127.0.0.1 in {choices.start}-{choices.stop - 1} "
+                       "for toxiproxy-server")
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low, high = (int(word) for word in text.split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default, and near what other systems use
+    return low, high
