@@ -13,9 +13,10 @@ Options: ``--dchaos-backend``, ``--dchaos-seed``, ``--dchaos-report-dir``,
 ``--dchaos-node-command``, ``--dchaos-toxiproxy``, ``--dchaos-progress``, each also an ini
 key (``dchaos_backend`` ...) for ``[tool.pytest.ini_options]``.
 
-``--dchaos-explore BUDGET`` (with ``--dchaos-explore-runs N``) makes each collected scenario
-file an exploration (``dchaos explore``) instead of one run: the item fails when a failure
-was found, with the path of ``minimal.yaml`` and the command that reruns it.
+``--dchaos-explore BUDGET`` (with ``--dchaos-explore-runs N`` and
+``--dchaos-explore-workers N``) makes each collected scenario file an exploration (``dchaos
+explore``) instead of one run: the item fails when a failure was found, with the path of
+``minimal.yaml`` and the command that reruns it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ OPTIONS = {
     "explore": "explore each collected scenario file for this long (like 15m) instead of "
                "running it once: fail with the minimal scenario found (dchaos explore)",
     "explore_runs": "with --dchaos-explore: search at most N schedules per scenario",
+    "explore_workers": "with --dchaos-explore: search N schedules side by side, each in a "
+                       "worker process (local backend; default 1)",
 }
 
 
@@ -108,6 +111,10 @@ def _explore_budget(config: pytest.Config) -> float | None:
     runs = _setting(config, "explore_runs")
     if runs is not None and not str(runs).strip().isdigit():
         raise pytest.UsageError(f"--dchaos-explore-runs must be a whole number, got {runs!r}")
+    workers = _setting(config, "explore_workers")
+    if workers is not None and (not str(workers).strip().isdigit() or int(workers) < 1):
+        raise pytest.UsageError(f"--dchaos-explore-workers must be a whole number above zero, "
+                                f"got {workers!r}")
     if text is None:
         return None
     try:
@@ -233,6 +240,7 @@ class ScenarioItem(pytest.Item):
         budget = _explore_budget(self.config)
         assert budget is not None
         runs_text = _setting(self.config, "explore_runs")
+        workers_text = _setting(self.config, "explore_workers")
         options = run_options(self.config, self.name)
         # Its own folder, as every run's: <name>-explore-<time>-<id> under the report root.
         out = default_report_dir(f"{self.name}-explore", uuid.uuid4().hex[:8],
@@ -245,6 +253,7 @@ class ScenarioItem(pytest.Item):
                 run=RunOptions(backend=options.backend, toxiproxy=options.toxiproxy,
                                toxiproxy_image=options.toxiproxy_image),
                 stream=sys.stderr if self.config.getoption("dchaos_progress") else io.StringIO(),
+                workers=int(workers_text) if workers_text is not None else 1,
             ), registry())
             result = explorer.run()
         except DchaosError as exc:

@@ -324,12 +324,14 @@ def test_an_exploration_that_finds_a_failure_fails_with_minimal_yaml_and_its_rer
 def test_an_exploration_that_finds_nothing_passes(pytester: pytest.Pytester) -> None:
     write(pytester, "healthy.yaml", QUICK.format(name="healthy"))
     result = pytester.runpytest_subprocess(
-        "healthy.yaml", "--dchaos-explore=60s", "--dchaos-explore-runs=1", "--dchaos-seed=2",
-        "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
+        "healthy.yaml", "--dchaos-explore=60s", "--dchaos-explore-runs=2", "--dchaos-seed=2",
+        "--dchaos-explore-workers=2", "--dchaos-report-dir=reports",
+        "--dchaos-toxiproxy=embedded")
     result.assert_outcomes(passed=1)
     [folder] = (pytester.path / "reports").glob("healthy-explore-*")
     report = json.loads((folder / "explore.json").read_text())
-    assert report["seed"] == 2 and len(report["runs"]) == 1 and report["found"] is None
+    assert report["seed"] == 2 and len(report["runs"]) == 2 and report["found"] is None
+    assert report["workers"] == 2 and {r["worker"] for r in report["runs"]} == {1, 2}
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -337,6 +339,8 @@ def test_an_exploration_that_finds_nothing_passes(pytester: pytest.Pytester) -> 
     (["--dchaos-explore=0s"], "--dchaos-explore must be above zero"),
     (["--dchaos-explore=1m", "--dchaos-explore-runs=many"],
      "--dchaos-explore-runs must be a whole number"),
+    (["--dchaos-explore=1m", "--dchaos-explore-workers=0"],
+     "--dchaos-explore-workers must be a whole number above zero"),
 ])
 def test_bad_exploration_options_are_usage_errors(pytester: pytest.Pytester,
                                                   flags: list[str], message: str) -> None:
@@ -344,3 +348,23 @@ def test_bad_exploration_options_are_usage_errors(pytester: pytest.Pytester,
     result = pytester.runpytest_subprocess("healthy.yaml", *flags)
     assert result.ret != 0
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+@pytest.mark.slow
+def test_scenario_files_run_side_by_side_under_pytest_xdist(pytester: pytest.Pytester) -> None:
+    # Two runs at once, one per xdist worker: each with its own cluster, ports, embedded
+    # Toxiproxy and report folder, and neither sees the other's.
+    write(pytester, "a.yaml", SMALL.format(name="side-a"))
+    write(pytester, "b.yaml", SMALL.format(name="side-b"))
+    result = pytester.runpytest_subprocess("-n", "2", "-v", "a.yaml", "b.yaml",
+                                           "--dchaos-report-dir", "reports")
+    result.assert_outcomes(passed=2)
+    workers = {line.split("]")[0] for line in result.stdout.lines
+               if "PASSED" in line and line.startswith("[gw")}
+    assert workers == {"[gw0", "[gw1"}, result.stdout.str()
+    (a,) = (pytester.path / "reports").glob("side-a-*")
+    (b,) = (pytester.path / "reports").glob("side-b-*")
+    results = [json.loads((folder / "result.json").read_text()) for folder in (a, b)]
+    assert all(r["passed"] for r in results)
+    assert results[0]["run_id"] != results[1]["run_id"]
+    assert a.name.endswith(results[0]["run_id"]) and b.name.endswith(results[1]["run_id"])
