@@ -283,7 +283,8 @@ class Explorer:
         if self.options.workers == 1:
             return InlinePool(self._run_job)
         run = self.options.run
-        return ProcessPool(self.options.workers, self.out / "workers", backend=run.backend,
+        size = min(self.options.workers, self.options.runs or self.options.workers)
+        return ProcessPool(size, self.out / "workers", backend=run.backend,
                            toxiproxy=run.toxiproxy, toxiproxy_image=run.toxiproxy_image)
 
     def _job(self, number: int, seed: int) -> Job:

@@ -44,6 +44,9 @@ def explore(tmp_path: Path, text: str | None, *flags: str) -> int:
     (GOOD, ("--budget", "soon"), "--budget: expected a duration"),
     (GOOD, ("--budget", "1m", "--runs", "0"), "--runs must be at least 1"),
     (GOOD, ("--budget", "1m", "--confirm", "0"), "--confirm must be at least 1"),
+    (GOOD, ("--budget", "1m", "--workers", "0"), "--workers must be at least 1"),
+    (GOOD, ("--budget", "1m", "--workers", "2", "--backend", "docker"),
+     "--workers 2 runs schedules side by side on the local backend only"),
     (None, ("--budget", "1m"), "no such scenario file"),
     (GOOD.replace("nodes: 3", "nodes: three"), ("--budget", "1m"), "cluster.nodes"),
 ])
