@@ -3,7 +3,8 @@
 Checkers read a :class:`RunRecord` and nothing else — no backend, no fault layer — and the
 report folder holds everything a record is made of (history, trace, fault timeline,
 observations, states). Rebuilding a record from a folder to judge it again offline is not
-offered yet.
+offered yet; what the summary and the page show is (``dchaos report``, and the
+``from_json`` readers here, which take a folder written before a field existed).
 """
 
 from __future__ import annotations
@@ -61,6 +62,19 @@ class Verdict:
                 "evidence": self.evidence, "detail": self.detail,
                 "witness": dict(self.witness), "figures": dict(self.figures)}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Verdict:
+        """A verdict as ``result.json`` holds it; raises ``ValueError`` on a malformed one."""
+        status = data.get("status")
+        if status not in ("pass", "fail", "not_applicable", "unknown"):
+            raise ValueError(f"a check's status is {status!r}")
+        evidence = data.get("evidence", "observed")
+        if evidence not in ("observed", "reported", "both"):
+            raise ValueError(f"a check's evidence is {evidence!r}")
+        return cls(name=_text(data, "name"), status=status, detail=str(data.get("detail", "")),
+                   witness=_mapping(data.get("witness")), figures=_mapping(data.get("figures")),
+                   evidence=evidence)
+
 
 @dataclass(frozen=True)
 class FaultEvent:
@@ -81,6 +95,26 @@ class FaultEvent:
         data["links"] = [f"{a}->{b}" for a, b in self.links]
         return data
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FaultEvent:
+        """A line of ``faults.jsonl``; raises ``ValueError`` on a malformed one."""
+        action = data.get("action")
+        if action not in ("start", "end", "error"):
+            raise ValueError(f"a fault event's action is {action!r}")
+        effect = data.get("effect", "other")
+        if effect not in ("cut", "lossy", "slow", "crash", "pause", "restart", "byzantine",
+                          "other"):
+            effect = "other"  # an effect a later version added: shown as any other
+        links = []
+        for link in data.get("links") or ():
+            src, arrow, dest = str(link).partition("->")
+            if arrow:
+                links.append((src, dest))
+        return cls(time=_number(data, "time"), action=action, key=_text(data, "key"),
+                   kind=_text(data, "kind"), description=str(data.get("description", "")),
+                   nodes=tuple(str(n) for n in data.get("nodes") or ()), effect=effect,
+                   links=tuple(links))
+
 
 @dataclass(frozen=True)
 class IncidentRecord:
@@ -88,6 +122,107 @@ class IncidentRecord:
     node: str
     kind: str
     detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IncidentRecord:
+        return cls(_number(data, "time"), _text(data, "node"), _text(data, "kind"),
+                   str(data.get("detail", "")))
+
+
+@dataclass(frozen=True)
+class TwinRecord:
+    """A twin of the cluster (see ``cluster.twins``): ``member`` speaks as ``node`` to
+    the nodes in ``sees``."""
+
+    member: str
+    node: str
+    sees: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"member": self.member, "node": self.node, "sees": list(self.sees)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TwinRecord:
+        return cls(_text(data, "member"), _text(data, "node"),
+                   tuple(str(n) for n in data.get("sees") or ()))
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a report needs of a run beyond its verdicts and figures, kept in
+    ``result.json`` under ``run`` so that ``summary.md`` and ``report.html`` can be made
+    again from the folder alone. A folder written before these were kept reads with the
+    defaults: unknown (None or empty), and the page says what it could not show."""
+
+    protocol: str | None = None
+    implementation: str | None = None
+    #: The node ids, n1..nN.
+    nodes: tuple[str, ...] = ()
+    twins: tuple[TwinRecord, ...] = ()
+    #: The history's time zero, epoch seconds: the trace's times minus it are run times.
+    t0: float | None = None
+    #: Run phases, seconds since the workload started (see ``RunRecord.phases``).
+    phases: Mapping[str, float] = field(default_factory=dict)
+    #: Nodes down when the final phase began.
+    down_at_end: tuple[str, ...] = ()
+    incidents: tuple[IncidentRecord, ...] = ()
+    #: The family's own files in the folder, each with a few words (``artifacts``).
+    artifacts: tuple[str, ...] = ()
+    #: The scenario's YAML as it was read for this run ("" when it was built in code).
+    scenario_text: str = ""
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """Every process of the cluster: the nodes, then the twins."""
+        return self.nodes + tuple(t.member for t in self.twins)
+
+    @classmethod
+    def of(cls, record: RunRecord, artifacts: tuple[str, ...] = ()) -> RunFacts:
+        scenario = record.scenario
+        return cls(
+            protocol=scenario.protocol,
+            implementation=scenario.cluster.implementation.describe(),
+            nodes=tuple(record.nodes),
+            twins=tuple(TwinRecord(t.member, t.node, t.sees) for t in scenario.cluster.twins),
+            t0=record.history.t0,
+            phases=dict(record.phases),
+            down_at_end=tuple(sorted(record.down_at_end)),
+            incidents=tuple(record.incidents),
+            artifacts=artifacts,
+            scenario_text=scenario.source,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "implementation": self.implementation,
+                "nodes": list(self.nodes), "twins": [t.to_json() for t in self.twins],
+                "t0": self.t0, "phases": dict(self.phases),
+                "down_at_end": list(self.down_at_end),
+                "incidents": [i.to_json() for i in self.incidents],
+                "artifacts": list(self.artifacts), "scenario_text": self.scenario_text}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RunFacts:
+        """The facts as written; any missing (an older folder) are left unknown."""
+        if not data:
+            return cls()
+        t0 = data.get("t0")
+        protocol, implementation = data.get("protocol"), data.get("implementation")
+        return cls(
+            protocol=str(protocol) if protocol is not None else None,
+            implementation=str(implementation) if implementation is not None else None,
+            nodes=tuple(str(n) for n in data.get("nodes") or ()),
+            twins=tuple(TwinRecord.from_json(t) for t in data.get("twins") or ()),
+            t0=float(t0) if isinstance(t0, int | float) else None,
+            phases={str(k): float(v) for k, v in _mapping(data.get("phases")).items()
+                    if isinstance(v, int | float)},
+            down_at_end=tuple(str(n) for n in data.get("down_at_end") or ()),
+            incidents=tuple(IncidentRecord.from_json(i) for i in data.get("incidents") or ()),
+            artifacts=tuple(str(a) for a in data.get("artifacts") or ()),
+            scenario_text=str(data.get("scenario_text") or ""),
+        )
 
 
 @dataclass
@@ -188,3 +323,51 @@ class RunResult:
             "notes": self.notes,
             "rerun_flags": list(self.rerun_flags),
         }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], report_dir: Path | None = None) -> RunResult:
+        """The result as ``result.json`` holds it (without its record); raises
+        ``ValueError`` on a malformed one."""
+        if not isinstance(data, Mapping):
+            raise ValueError("it is not a JSON object")
+        seed = data.get("seed")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed is {seed!r}, not a number")
+        checks = data.get("checks")
+        if not isinstance(checks, list) or not all(isinstance(c, Mapping) for c in checks):
+            raise ValueError("checks is not a list of verdicts")
+        passed = data.get("passed")
+        if not isinstance(passed, bool):
+            raise ValueError(f"passed is {passed!r}, not true or false")
+        path = data.get("scenario_path")
+        return cls(
+            scenario=_text(data, "scenario"),
+            passed=passed,
+            seed=seed,
+            checks=[Verdict.from_json(c) for c in checks],
+            stats=dict(_mapping(data.get("stats"))),
+            run_id=str(data.get("run_id", "")),
+            report_dir=report_dir,
+            backend=str(data.get("backend", "local")),
+            scenario_path=str(path) if path is not None else None,
+            notes=[str(n) for n in data.get("notes") or ()],
+            rerun_flags=tuple(str(f) for f in data.get("rerun_flags") or ()),
+        )
+
+
+def _text(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {value!r}, not a string")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{key} is {value!r}, not a number")
+    return float(value)
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

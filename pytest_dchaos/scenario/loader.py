@@ -160,6 +160,7 @@ def parse_scenario(text: str, path: str, catalog: Catalog) -> Scenario:
         checks=checks,
         seed=seed,
         path=path,
+        source=text,
     )
 
 

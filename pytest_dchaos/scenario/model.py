@@ -181,6 +181,10 @@ class Scenario:
     seed: int | None = None
     description: str = ""
     path: str | None = None
+    #: The YAML text the scenario was read from (empty when it was built in code): kept for
+    #: the report, which shows the scenario as it ran. Not part of what makes two scenarios
+    #: equal.
+    source: str = field(default="", compare=False, repr=False)
 
     @property
     def node_ids(self) -> tuple[str, ...]:
