@@ -23,7 +23,9 @@ from pytest_dchaos.scenario import schema as s
 if TYPE_CHECKING:
     from pytest_dchaos.cluster.running import Cluster
     from pytest_dchaos.families.conformance import Conformance
+    from pytest_dchaos.record.folder import ReportFolder
     from pytest_dchaos.record.history import History
+    from pytest_dchaos.record.lanes import Lane
     from pytest_dchaos.record.result import RunRecord
     from pytest_dchaos.scenario.model import Scenario
 
@@ -218,6 +220,19 @@ class ProtocolFamily(ABC):
     def artifacts(self, record: RunRecord, directory: Path) -> list[str]:
         """Write family-specific files into the report folder (after the checks); returns
         their names with a few words each, for the summary."""
+        return []
+
+    def report_lanes(self, run: ReportFolder) -> list[Lane]:
+        """The family's own lanes on the report page's timeline (``report.html``), below
+        the generic ones (each node up, down, paused, Byzantine, twinned; each fault):
+        e.g. membership views, the view and primary, blocked transactions.
+
+        Read them from the report folder (``run.observations``, ``run.states``,
+        ``run.history``, ``run.trace()``, all as written), never from the live run: the
+        page is made again from a copied folder by ``dchaos report``. Say in each lane's
+        ``source`` whether it is observed or reported. A folder may come from an older run
+        or a node that reports nothing: return what can be drawn, never raise for what is
+        missing."""
         return []
 
     def conformance(self) -> Conformance | None:

@@ -26,6 +26,7 @@ from pytest_dchaos.families.gossip.checks.no_invented_values import NoInventedVa
 from pytest_dchaos.families.gossip.checks.rejoin import Rejoin
 from pytest_dchaos.families.gossip.checks.stable_latency import StableLatency, stable_latencies
 from pytest_dchaos.families.gossip.conformance import GossipConformance
+from pytest_dchaos.families.gossip.lanes import membership_lanes
 from pytest_dchaos.families.gossip.observations import (
     CONVERGENCE,
     MEMBERSHIP,
@@ -35,7 +36,9 @@ from pytest_dchaos.families.gossip.observations import (
 )
 from pytest_dchaos.families.gossip.workload import GossipWorkload, query_members
 from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.lanes import Lane
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.run.workload import FinalReads
@@ -130,6 +133,9 @@ class Gossip(ProtocolFamily):
             healed_at=ctx.healed_at, deadline=ctx.deadline, acknowledged=len(acknowledged),
             converged_at=converged_at, membership_settled_at=settled_at, live_nodes=live,
             final_reads=reads.last, unread=tuple(n for n in live if n not in reads.last))
+
+    def report_lanes(self, run: ReportFolder) -> list[Lane]:
+        return membership_lanes(run)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         latencies, lost = stable_latencies(record.history)

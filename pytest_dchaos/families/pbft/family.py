@@ -43,6 +43,7 @@ from pytest_dchaos.families.pbft.client import (
     client_ids,
     key_material,
 )
+from pytest_dchaos.families.pbft.lanes import view_lanes
 from pytest_dchaos.families.pbft.observations import (
     PROBES,
     REPLIES,
@@ -53,7 +54,9 @@ from pytest_dchaos.families.pbft.observations import (
 )
 from pytest_dchaos.families.pbft.quorums import max_faulty, primary_of
 from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.record.history import FAIL, INFO, OK
+from pytest_dchaos.record.lanes import Lane
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
@@ -159,6 +162,9 @@ class Pbft(ProtocolFamily):
         # Last: the probes' replies are in, and no request is listening any more.
         ctx.observations[REPLIES] = workload.replies.replies(ctx.history.t0,
                                                              ctx.cluster.plan.identity)
+
+    def report_lanes(self, run: ReportFolder) -> list[Lane]:
+        return view_lanes(run)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs()

@@ -31,10 +31,13 @@ from pytest_dchaos.families.txn.checks.deadlock_handling import DeadlockHandling
 from pytest_dchaos.families.txn.checks.isolation import Isolation
 from pytest_dchaos.families.txn.checks.termination import Termination
 from pytest_dchaos.families.txn.checks.txn_outcomes import Outcomes
+from pytest_dchaos.families.txn.lanes import in_doubt_lanes
 from pytest_dchaos.families.txn.observations import REQUESTS, SETTLED, Requests, Settling
 from pytest_dchaos.families.txn.workload import TxnWorkload, request_log
 from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.record.history import FAIL, OK
+from pytest_dchaos.record.lanes import Lane
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.scenario import schema as s
@@ -90,6 +93,9 @@ class Transactions(ProtocolFamily):
 
         settled_at = ctx.poll(settled)
         ctx.observations[SETTLED] = Settling(ctx.healed_at, settled_at, pending or {})
+
+    def report_lanes(self, run: ReportFolder) -> list[Lane]:
+        return in_doubt_lanes(run)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         calls = [(i, c) for i, c in record.history.pairs() if i.f == "txn"]

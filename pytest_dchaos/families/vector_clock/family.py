@@ -32,6 +32,7 @@ from pytest_dchaos.families.vector_clock.checks.shiviz_log import ShivizLog
 from pytest_dchaos.families.vector_clock.checks.snapshots import Snapshots
 from pytest_dchaos.families.vector_clock.checks.vector_clocks import VectorClocks
 from pytest_dchaos.families.vector_clock.conformance import VectorClockConformance
+from pytest_dchaos.families.vector_clock.lanes import snapshot_lanes
 from pytest_dchaos.families.vector_clock.observations import DELIVERY, Delivering, delivering
 from pytest_dchaos.families.vector_clock.workload import (
     CausalWorkload,
@@ -39,7 +40,9 @@ from pytest_dchaos.families.vector_clock.workload import (
     read_messages,
 )
 from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.lanes import Lane
 from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.record.stats import quantiles_ms
 from pytest_dchaos.run.workload import FinalReads
@@ -99,6 +102,9 @@ class VectorClock(ProtocolFamily):
             quiet_at=quiet_at, acknowledged=len(acknowledged),
             live_nodes=ctx.cluster.live_nodes(),
             final_reads={n: read_messages(v) or [] for n, v in reads.last.items()})
+
+    def report_lanes(self, run: ReportFolder) -> list[Lane]:
+        return snapshot_lanes(run)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
         out: dict[str, Any] = {}
