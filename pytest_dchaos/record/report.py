@@ -3,8 +3,13 @@
 ``DIR/`` holds ``result.json`` (the verdicts and stats), ``history.jsonl`` (client
 operations, Jepsen-style), ``trace.jsonl`` (every message, merged from all agents in time
 order), ``faults.jsonl`` (the fault timeline), ``observations.json`` and ``states.json``
-(what the family observed and what nodes reported), ``summary.md``, and ``nodes/nX/`` with
-each node's ``stderr.log`` and its agent's log.
+(what the family observed and what nodes reported), ``summary.md``, ``report.html`` (the
+page: charts, timelines, the message diagram; see :mod:`pytest_dchaos.record.page`), and
+``nodes/nX/`` with each node's ``stderr.log`` and its agent's log.
+
+``summary.md`` and ``report.html`` are made from the folder's files alone
+(:func:`render`), after the run writes them and whenever ``dchaos report DIR`` is asked to:
+whatever they show, the folder holds.
 
 A run that ends before its verdicts (it could not start, or was interrupted) leaves only
 ``summary.md`` saying so and why, and ``nodes/`` with what its nodes logged: no
@@ -18,16 +23,23 @@ import heapq
 import json
 import math
 import shlex
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_dchaos.record.result import RunRecord, RunResult
+from pytest_dchaos.record import page
+from pytest_dchaos.record.folder import ReportFolder
+from pytest_dchaos.record.lanes import Lane
+from pytest_dchaos.record.result import RunFacts, RunRecord, RunResult
 from pytest_dchaos.run.nemesis import Firing
 
 #: What a finished run writes (besides ``nodes/`` and its family's artifacts).
 FILES = ("result.json", "summary.md", "history.jsonl", "trace.jsonl", "faults.jsonl",
-         "observations.json", "states.json", "checker-errors.log")
+         "observations.json", "states.json", "checker-errors.log", page.PAGE)
+
+#: A family's lanes for the page (``ProtocolFamily.report_lanes``).
+LaneSource = Callable[[ReportFolder], list[Lane]]
 
 
 def clear(directory: Path) -> None:
@@ -50,12 +62,15 @@ def not_run(directory: Path, scenario: str, run_id: str, seed: int, backend: str
 
 
 def write(result: RunResult, record: RunRecord, firings: list[Firing],
-          artifacts: Callable[[RunRecord, Path], list[str]] | None = None) -> None:
-    """The report folder; ``artifacts`` writes the protocol family's own files into it."""
+          artifacts: Callable[[RunRecord, Path], list[str]] | None = None,
+          lanes: LaneSource | None = None) -> None:
+    """The report folder; ``artifacts`` writes the protocol family's own files into it,
+    ``lanes`` draws its own lanes on the page. ``result.json`` also keeps what the summary
+    and the page need of the run (:class:`RunFacts`), so both can be made again from the
+    folder."""
     directory = result.report_dir
     assert directory is not None
     directory.mkdir(parents=True, exist_ok=True)
-    _dump(directory / "result.json", result.to_json())
     record.history.write(directory / "history.jsonl")
     with open(directory / "faults.jsonl", "w", encoding="utf-8") as out:
         for event in record.faults:
@@ -66,8 +81,29 @@ def write(result: RunResult, record: RunRecord, firings: list[Firing],
     _dump(directory / "observations.json", record.observations)
     _dump(directory / "states.json", record.node_states)
     extra = artifacts(record, directory) if artifacts else []
-    (directory / "summary.md").write_text(markdown(result, record, firings, extra),
-                                          encoding="utf-8")
+    data = result.to_json()
+    data["run"] = RunFacts.of(record, tuple(extra)).to_json()
+    _dump(directory / "result.json", data)
+    render(ReportFolder.load(directory), lanes)
+
+
+def render(folder: ReportFolder, lanes: LaneSource | None = None) -> bool:
+    """Make ``report.html`` and ``summary.md`` from the report folder's files (read with
+    :meth:`ReportFolder.load`); False when the page could not be made. The page never costs
+    the rest: if it cannot be made, stderr says why and the summary is written all the
+    same."""
+    target = folder.path / page.PAGE
+    written = True
+    try:
+        page.write(folder, lanes)
+    except Exception as exc:  # the page is a view: a bug in it must not fail a run
+        target.unlink(missing_ok=True)
+        print(f"dchaos: {target} could not be written ({type(exc).__name__}: {exc}); the "
+              "rest of the report folder is complete. This is a bug in dchaos.",
+              file=sys.stderr)
+        written = False
+    (folder.path / "summary.md").write_text(markdown(folder), encoding="utf-8")
+    return written
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -168,14 +204,15 @@ def _cell(text: str) -> str:
     return "<br>".join(line.strip() for line in text.splitlines()) or " "
 
 
-def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
-             extra_files: Sequence[str] = ()) -> str:
-    scenario = record.scenario
+def markdown(folder: ReportFolder) -> str:
+    """``summary.md``, from the report folder's files."""
+    result, facts = folder.result, folder.facts
+    nodes = len(facts.nodes) if facts.nodes else result.stats.get("nodes", "?")
     lines = [
         f"# {result.scenario}: {'passed' if result.passed else 'FAILED'}",
         "",
-        f"- protocol: {scenario.protocol}, {len(record.nodes)} nodes, "
-        f"implementation: {scenario.cluster.implementation.describe()}",
+        f"- protocol: {facts.protocol or 'unknown'}, {nodes} nodes, "
+        f"implementation: {facts.implementation or 'unknown'}",
         f"- backend: {result.backend}, seed: {result.seed}, run id: {result.run_id}",
         f"- rerun: `{rerun_command(result)}`",
         *(f"- **note**: {note}" for note in result.notes),
@@ -191,22 +228,25 @@ def markdown(result: RunResult, record: RunRecord, firings: list[Firing],
                           verdict.evidence, verdict.detail))
     lines += ["", "## Figures", "", f"{stats_line(result.stats)}", ""]
     lines += ["## Fault timeline", ""]
-    if record.faults:
+    if folder.faults:
         lines += ["| time | event | fault |", "|---|---|---|"]
-        for event in record.faults:
+        for event in folder.faults:
             lines.append(_row(f"{event.time:.2f}s", event.action, event.description))
     else:
         lines.append("No faults.")
-    if record.incidents:
+    if facts.incidents:
         lines += ["", "## Incidents", ""]
-        for incident in record.incidents:
+        for incident in facts.incidents:
             lines.append(f"- {incident.time:.2f}s {incident.node}: {incident.kind}: "
                          f"{incident.detail}")
-    lines += ["", "## Files", "",
-              "- `result.json`: verdicts and statistics",
+    lines += ["", "## Files", ""]
+    if (folder.path / page.PAGE).exists():
+        lines.append(f"- `{page.PAGE}`: the run on one page (charts, timelines, the message "
+                     "diagram): open it in a browser")
+    lines += ["- `result.json`: verdicts and statistics",
               "- `history.jsonl`: client operations (invoke / ok / fail / info)",
               "- `trace.jsonl`: every message the agents carried",
               "- `faults.jsonl`: the fault timeline",
               "- `nodes/nX/stderr.log`: each node's log",
-              *(f"- {line}" for line in extra_files), ""]
+              *(f"- {line}" for line in facts.artifacts), ""]
     return "\n".join(lines)

@@ -237,7 +237,8 @@ class Run:
             notes=notes,
             rerun_flags=rerun_flags(self.options),
         )
-        report.write(result, record, self.firings, self.family.artifacts)
+        report.write(result, record, self.firings, self.family.artifacts,
+                     self.family.report_lanes)
         return result
 
     def _keep(self, cluster: Cluster) -> bool:

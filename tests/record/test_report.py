@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pytest_dchaos.record.report import markdown
+from pytest_dchaos.record import report
 from pytest_dchaos.record.result import FaultEvent, RunResult, Verdict
 from tests.builders import record
 
@@ -23,14 +24,15 @@ def table(text: str, heading: str) -> list[list[str]]:
     return [cells(row) for row in rows[2:]]  # past the header and its rule
 
 
-def test_a_pipe_or_a_line_break_in_a_cell_keeps_the_table_whole() -> None:
+def test_a_pipe_or_a_line_break_in_a_cell_keeps_the_table_whole(tmp_path: Path) -> None:
     partition = "partition n1 n2 | n3 n4 n5"
     verdict = Verdict("convergence", "fail", "n3 | n4 never saw 7\nsee C:\\logs\\|n3")
     run = record(faults=[FaultEvent(1.5, "start", "f0", "partition", partition),
                          FaultEvent(4.0, "end", "f0", "partition", partition)])
     result = RunResult("pipes", passed=False, seed=1, checks=[verdict], stats={},
-                       run_id="abc")
-    text = markdown(result, run, [])
+                       run_id="abc", report_dir=tmp_path)
+    report.write(result, run, [])
+    text = (tmp_path / "summary.md").read_text()
     assert table(text, "Fault timeline") == [["1.50s", "start", partition],
                                              ["4.00s", "end", partition]]
     ((name, mark, evidence, detail),) = table(text, "Checks")
