@@ -12,7 +12,8 @@ node against the node contract on an in-memory router (exit 0 when it conforms, 
 does not, 2 when the check could not run). ``dchaos explore PATH`` runs generated fault
 schedules against a scenario until a check fails, then shrinks the failure to
 ``DIR/minimal.yaml`` (exit 0 when none was found, 1 when one was found and shrunk, 2 on bad
-input).
+input). ``dchaos report DIR`` makes a report folder's ``report.html`` and ``summary.md``
+again from its files (exit 0, or 2 when DIR is not the folder of a finished run).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
 from pytest_dchaos.interrupts import Terminated, sigterm_interrupts
 from pytest_dchaos.interrupts import exit_code as interrupt_exit
 from pytest_dchaos.record import report
+from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.run.progress import Progress
@@ -116,6 +118,14 @@ def _parser() -> argparse.ArgumentParser:
     explore.add_argument("--toxiproxy", metavar="URL|embedded",
                          help="the Toxiproxy server to use (as for dchaos run)")
 
+    rebuild = commands.add_parser(
+        "report", help="make report.html and summary.md again from a report folder",
+        description="Make DIR/report.html and DIR/summary.md again from the files of a "
+        "report folder a finished run wrote (an older run's, a CI artifact), with the page "
+        "of the dchaos installed here. Exit 0 when both are written, 2 when DIR is not such "
+        "a folder or the page could not be made.")
+    rebuild.add_argument("dir", metavar="DIR", help="the report folder")
+
     validate = commands.add_parser("validate", help="check scenario files, print schedules")
     validate.add_argument("paths", nargs="+", metavar="PATH")
     validate.add_argument("--seed", type=int, help="seed for the printed schedule")
@@ -181,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _conform(args)
         if args.command == "schema":
             return _schema(args)
+        if args.command == "report":
+            return _report(args)
         return _catalogue(args)
     except DchaosError as exc:
         print(f"dchaos: error: {exc}", file=sys.stderr)
@@ -228,6 +240,16 @@ def _run(args: argparse.Namespace) -> int:
     result = run_scenario(scenario, options, registry)
     print(report.summary(result))
     return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _report(args: argparse.Namespace) -> int:
+    folder = ReportFolder.load(Path(args.dir))
+    protocol = folder.facts.protocol
+    family = Registry().protocols.get(protocol) if protocol else None
+    if not report.render(folder, family.report_lanes if family else None):
+        return EXIT_ERROR
+    print(f"wrote {folder.path / 'report.html'} and {folder.path / 'summary.md'}")
+    return EXIT_PASSED
 
 
 def _explore(args: argparse.Namespace) -> int:
