@@ -58,10 +58,15 @@ class ReportFolder:
                                     f"of a finished run ({hint})")
         try:
             data = json.loads(source.read_text(encoding="utf-8"))
-            result = RunResult.from_json(data, report_dir=path)
-            facts = RunFacts.from_json(data.get("run"))
         except (OSError, UnicodeDecodeError) as exc:
             raise ReportFolderError(f"{source}: cannot be read ({exc})") from None
+        except ValueError as exc:
+            raise ReportFolderError(
+                f"{source}: not valid JSON ({exc}); the file is corrupt or truncated: run "
+                "the scenario again to get a new one") from None
+        try:
+            result = RunResult.from_json(data, report_dir=path)
+            facts = RunFacts.from_json(data.get("run"))
         except (ValueError, TypeError, AttributeError) as exc:
             raise ReportFolderError(
                 f"{source}: not a result dchaos wrote ({exc}); the file is corrupt or "

@@ -69,7 +69,7 @@ def held(samples: Iterable[tuple[float, str | None, str]], end: float) -> tuple[
             continue
         if current is None and state is None:
             continue
-        if current is not None:
+        if current is not None and t > current[0]:  # a state replaced at once: none
             spans.append(Span(current[0], t, current[1], current[2]))
         current = None if state is None else (t, state, detail)
     if current is not None and end > current[0]:

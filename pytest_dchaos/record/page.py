@@ -26,7 +26,6 @@ import math
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -77,12 +76,29 @@ PHASE_NAMES = {"workload_end": "workload end", "healed": "healed",
                "final_end": "final phase end"}
 
 
-@dataclass(frozen=True)
-class Figure:
-    """One chart of the page: where it goes, and Plotly's JSON for it."""
+Columns = dict[str, list[Any]]
 
-    id: str
-    spec: str
+
+class Chart:
+    """A Plotly figure whose long columns skip Plotly's validation: each trace is made,
+    and validated, with its data columns empty, and the columns are put into its JSON
+    (Plotly checks and copies every element of a list it is given: seconds for a run of
+    100,000 messages)."""
+
+    def __init__(self, figure: go.Figure) -> None:
+        self.figure = figure
+        self._columns: list[tuple[int, Columns]] = []
+
+    def add(self, trace: Any, columns: Columns) -> None:
+        self._columns.append((len(self.figure.data), columns))
+        self.figure.add_trace(trace)
+
+    def spec(self) -> dict[str, Any]:
+        """The figure as Plotly.js reads it."""
+        spec: dict[str, Any] = self.figure.to_plotly_json()
+        for index, columns in self._columns:
+            spec["data"][index].update(columns)
+        return spec
 
 
 def write(folder: ReportFolder,
@@ -103,11 +119,11 @@ def build(folder: ReportFolder,
     lanes, lanes_note = _lanes(folder, family_lanes)
     end = folder.end
     spacetime, spacetime_note = _spacetime(folder, end)
-    figures = [
-        Figure("ops", _ops_figure(folder, end)),
-        Figure("timeline", _timeline_figure(lanes, folder, end)),
-        Figure("spacetime", spacetime),
-    ]
+    figures = {
+        "ops": _ops_figure(folder, end),
+        "timeline": _timeline_figure(lanes, folder, end),
+        "spacetime": spacetime,
+    }
     # Here, not at the top: report imports this module to write the page.
     from pytest_dchaos.record.report import MARKS, rerun_command, stats_line
 
@@ -132,8 +148,7 @@ def build(folder: ReportFolder,
             "This folder does not record the run's time zero (it was written by an older "
             "dchaos): message times are placed from the first message, so they may be off "
             "from the client operations' times by the cluster's start-up time."),
-        "figures": figures,
-        "figures_json": _script_json({f.id: json.loads(f.spec) for f in figures}),
+        "figures_json": _script_json(figures),
         "plotly_js": Markup(_script_safe(get_plotlyjs())),
     }
     return _template().render(context)
@@ -142,7 +157,7 @@ def build(folder: ReportFolder,
 # -- the charts --------------------------------------------------------------------------
 
 
-def _ops_figure(folder: ReportFolder, end: float) -> str:
+def _ops_figure(folder: ReportFolder, end: float) -> dict[str, Any]:
     """Each operation's latency at the time it was invoked (ok, fail and unknown apart,
     log scale), and completions per time bin by outcome below; faults shaded."""
     points: dict[Outcome, tuple[list[float], list[float], list[str]]] = {
@@ -163,13 +178,14 @@ def _ops_figure(folder: ReportFolder, end: float) -> str:
                            vertical_spacing=0.06,
                            subplot_titles=("latency of every operation (ms, log scale)",
                                            "throughput: operations completed per second"))
+    chart = Chart(figure)
     for outcome, (xs, ys, texts) in points.items():
-        figure.add_trace(go.Scattergl(
-            x=xs, y=ys, text=texts, mode="markers", name=OUTCOME_NAMES[outcome],
+        chart.add(go.Scattergl(
+            mode="markers", name=OUTCOME_NAMES[outcome], xaxis="x", yaxis="y",
             legendgroup=outcome, marker={"color": OUTCOME_COLOURS[outcome], "size": 4,
                                          "opacity": 0.7},
             hovertemplate="%{text}<br>invoked at %{x:.3f}s, %{y:.1f} ms<extra>%{fullData.name}"
-                          "</extra>"), row=1, col=1)
+                          "</extra>"), {"x": xs, "y": ys, "text": texts})
     width = _bin_width(end)
     for outcome, times in completions.items():
         bins = Counter(math.floor(t / width) for t in times)
@@ -186,7 +202,8 @@ def _ops_figure(folder: ReportFolder, end: float) -> str:
     figure.update_yaxes(title_text="ops/s", row=2, col=1)
     figure.update_xaxes(title_text="seconds since the workload started", row=2, col=1)
     _shade(figure, folder, end)
-    return _json(_layout(figure, folder))
+    _layout(figure, folder)
+    return chart.spec()
 
 
 def _bin_width(end: float) -> float:
@@ -194,7 +211,8 @@ def _bin_width(end: float) -> float:
     return max(1.0, math.ceil(end / 300)) if end > 0 else 1.0
 
 
-def _timeline_figure(lanes: Sequence[Lane], folder: ReportFolder, end: float) -> str:
+def _timeline_figure(lanes: Sequence[Lane], folder: ReportFolder, end: float
+                     ) -> dict[str, Any]:
     """Every lane as a row of horizontal bars (a trace per state), marks as points."""
     labels = _labels(lanes)
     by_state: dict[str, tuple[list[float], list[float], list[str], list[str]]] = {}
@@ -217,27 +235,31 @@ def _timeline_figure(lanes: Sequence[Lane], folder: ReportFolder, end: float) ->
                                        + (f" — {mark.detail}" if mark.detail else "")
                                        + f" at {mark.t:.2f}s"))
     figure = go.Figure()
+    chart = Chart(figure)
     for index, (state, (base, widths, ys, texts)) in enumerate(sorted(by_state.items())):
-        figure.add_trace(go.Bar(
-            base=base, x=widths, y=ys, orientation="h", name=_plot_text(state),
+        chart.add(go.Bar(
+            orientation="h", name=_plot_text(state),
             marker={"color": _state_colour(state, index), "line": {"width": 0}},
-            hovertext=texts, hovertemplate="%{hovertext}<extra></extra>"))
+            hovertemplate="%{hovertext}<extra></extra>"),
+            {"base": base, "x": widths, "y": ys, "hovertext": texts})
     if marks[0]:
-        figure.add_trace(go.Scatter(
-            x=marks[0], y=marks[1], text=marks[2], mode="markers", name="events",
+        chart.add(go.Scatter(
+            mode="markers", name="events",
             marker={"symbol": "diamond", "size": 9, "color": "#000000",
                     "line": {"color": "#ffffff", "width": 1}},
-            hovertemplate="%{text}<extra></extra>"))
+            hovertemplate="%{text}<extra></extra>"),
+            {"x": marks[0], "y": marks[1], "text": marks[2]})
     figure.update_layout(
         barmode="overlay", bargap=0.25, height=max(220, 80 + 26 * len(lanes)),
         xaxis={"title": {"text": "seconds since the workload started"}},
         yaxis={"autorange": "reversed", "type": "category", "categoryorder": "array",
                "categoryarray": labels, "automargin": True})
     _shade(figure, folder, end)
-    return _json(_layout(figure, folder))
+    _layout(figure, folder)
+    return chart.spec()
 
 
-def _spacetime(folder: ReportFolder, end: float) -> tuple[str, str]:
+def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
     """The space-time diagram: a lane per process, each node-to-node message a segment
     from its send to its receive, a trace per message type; drops and messages that never
     arrived marked. Returns the figure and what the page says about what it shows."""
@@ -303,26 +325,28 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[str, str]:
             # Agents' clocks differ by a little: an arrival may be read before its send.
             early.setdefault(mid, []).append((ev, t, dest, str(event.get("why") or "")))
     figure = go.Figure()
+    chart = Chart(figure)
     for index, (kind, (xs, ys)) in enumerate(sorted(segments.items())):
-        figure.add_trace(go.Scattergl(
-            x=xs, y=ys, mode="lines", name=kind, hoverinfo="x+y+name",
-            line={"width": 1, "color": PALETTE[index % len(PALETTE)]}))
+        chart.add(go.Scattergl(
+            mode="lines", name=kind, hoverinfo="x+y+name",
+            line={"width": 1, "color": PALETTE[index % len(PALETTE)]}), {"x": xs, "y": ys})
     if dropped[0]:
-        figure.add_trace(go.Scattergl(
-            x=dropped[0], y=dropped[1], mode="lines", name="dropped", hoverinfo="skip",
-            line={"width": 1, "color": "#999999", "dash": "dash"}))
-        figure.add_trace(go.Scattergl(
-            x=drops[0], y=drops[1], text=drops[2], mode="markers", name="drop",
-            marker={"symbol": "x", "size": 7, "color": "#d62728"},
-            hovertemplate="%{text}<extra></extra>"))
+        chart.add(go.Scattergl(
+            mode="lines", name="dropped", hoverinfo="skip",
+            line={"width": 1, "color": "#999999", "dash": "dash"}),
+            {"x": dropped[0], "y": dropped[1]})
+        chart.add(go.Scattergl(
+            mode="markers", name="drop", marker={"symbol": "x", "size": 7, "color": "#d62728"},
+            hovertemplate="%{text}<extra></extra>"),
+            {"x": drops[0], "y": drops[1], "text": drops[2]})
     lost = [(t, src) for mid, (t, src, _) in sends.items() if mid not in arrived]
     if lost:
-        figure.add_trace(go.Scattergl(
-            x=[t for t, _ in lost], y=[src for _, src in lost], mode="markers",
-            name="never arrived", marker={"symbol": "circle-open", "size": 6,
-                                          "color": "#000000"},
+        chart.add(go.Scattergl(
+            mode="markers", name="never arrived",
+            marker={"symbol": "circle-open", "size": 6, "color": "#000000"},
             hovertemplate="sent at %{x:.3f}s by %{y}; the trace has no receive or drop"
-                          "<extra></extra>"))
+                          "<extra></extra>"),
+            {"x": [t for t, _ in lost], "y": [src for _, src in lost]})
     order = [_plot_text(m) for m in lanes if m is not None]
     figure.update_layout(
         height=max(260, 90 + 48 * len(order)), hovermode="closest",
@@ -342,7 +366,8 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[str, str]:
                     "chart shows the client operations).")
     if counts["unreadable"]:
         note.append(f"Not drawn: {counts['unreadable']} trace line(s) without a time.")
-    return _json(_layout(figure, folder)), " ".join(note)
+    _layout(figure, folder)
+    return chart.spec(), " ".join(note)
 
 
 def _shade(figure: go.Figure, folder: ReportFolder, end: float) -> None:
@@ -381,11 +406,6 @@ def _shade(figure: go.Figure, folder: ReportFolder, end: float) -> None:
             figure.add_annotation(x=when, y=1.0, yref="paper", text=name, showarrow=False,
                                   textangle=-90, xanchor="right", yanchor="top",
                                   font={"size": 9, "color": "#555555"})
-
-
-def _json(figure: go.Figure) -> str:
-    text: str = figure.to_json(validate=False)
-    return text
 
 
 def _layout(figure: go.Figure, folder: ReportFolder) -> go.Figure:
