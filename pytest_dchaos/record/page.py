@@ -198,7 +198,7 @@ def _ops_figure(folder: ReportFolder, end: float) -> dict[str, Any]:
             hovertemplate=f"%{{y:.1f}}/s around %{{x:.2f}}s<extra>{OUTCOME_NAMES[outcome]}"
                           "</extra>"), row=2, col=1)
     figure.update_layout(barmode="stack", bargap=0, height=560)
-    figure.update_yaxes(type="log", dtick=1, title_text="ms", row=1, col=1)
+    figure.update_yaxes(type="log", title_text="ms", row=1, col=1)
     figure.update_yaxes(title_text="ops/s", row=2, col=1)
     figure.update_xaxes(title_text="seconds since the workload started", row=2, col=1)
     _shade(figure, folder, end)
@@ -264,7 +264,8 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
     from its send to its receive, a trace per message type; drops and messages that never
     arrived marked. Returns the figure and what the page says about what it shows."""
     t0 = folder.t0
-    lanes = dict.fromkeys(folder.facts.members)
+    # A twin speaks as its node, and the trace names it so: no lane of its own.
+    lanes = dict.fromkeys(folder.facts.nodes)
     sends: dict[str, tuple[float, str, str]] = {}  # id -> (time, sender, type)
     early: dict[str, list[tuple[str, float, str, str]]] = {}  # arrivals read before sends
     arrived: set[str] = set()
@@ -364,6 +365,9 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
     if counts["client"]:
         note.append(f"Not drawn: {counts['client']} client message event(s) (the latency "
                     "chart shows the client operations).")
+    for twin in folder.facts.twins:
+        note.append(f"{twin.node}'s lane also holds what its twin {twin.member} sent and "
+                    f"received: the twin speaks as {twin.node}, and the trace names it so.")
     if counts["unreadable"]:
         note.append(f"Not drawn: {counts['unreadable']} trace line(s) without a time.")
     _layout(figure, folder)

@@ -178,3 +178,15 @@ def test_a_hundred_thousand_messages_stay_webgl_segments(tmp_path: Path) -> None
     # cost a few tens of bytes a message.
     assert len(without_scripts(text)) < 60_000
     assert len(text) - len(get_plotlyjs()) < 100_000 * 60
+
+
+def test_a_twin_shares_its_nodes_lane_and_the_page_says_so(tmp_path: Path) -> None:
+    directory = write_folder(tmp_path / "twins")
+    data = json.loads((directory / "result.json").read_text())
+    data["run"]["twins"] = [{"member": "n1-twin", "node": "n1", "sees": ["n3"]}]
+    (directory / "result.json").write_text(json.dumps(data))
+    text = page.build(ReportFolder.load(directory))
+    charts = figures(text)
+    assert charts["spacetime"]["layout"]["yaxis"]["categoryarray"] == ["n1", "n2", "n3"]
+    assert "n1-twin" in charts["timeline"]["layout"]["yaxis"]["categoryarray"]
+    assert "n1&#39;s lane also holds what its twin n1-twin sent and received" in text
