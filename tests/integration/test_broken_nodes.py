@@ -268,8 +268,20 @@ def test_checker_catches_the_broken_node(case: Case, tmp_path: Path, no_leaks: N
     assert result.check("node_contract").passed, "the broken node must only break one thing"
 
 
+def _by_scenario(cases: list[Case]) -> dict[tuple[str, str], list[Case]]:
+    groups: dict[tuple[str, str], list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.protocol, case.scenario), []).append(case)
+    return groups
+
+
+#: One reference run per distinct scenario: cases that share one share its reference run.
+SHARED = _by_scenario(CASES)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("case", CASES, ids=[c.node for c in CASES])
+@pytest.mark.parametrize("case", [group[0] for group in SHARED.values()],
+                         ids=["+".join(c.node for c in group) for group in SHARED.values()])
 def test_reference_node_passes_the_same_scenario(case: Case, tmp_path: Path,
                                                  no_leaks: None) -> None:
     result = run(case, tmp_path, None)
