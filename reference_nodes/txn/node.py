@@ -372,22 +372,27 @@ class TxnNode:
         coord.telling = True
 
         async def deliver() -> None:
-            waiting = set(coord.participants)
-            while waiting and coord.txn in self.coords:
-                replies = await asyncio.gather(*(
-                    self.runtime.request(p, {"type": "decide", "txn": coord.txn,
-                                             "d": coord.decision}, self.timeout)
-                    for p in sorted(waiting)), return_exceptions=True)
-                for p, reply in zip(sorted(waiting), replies, strict=True):
-                    if not isinstance(reply, BaseException):
-                        waiting.discard(p)
-                if waiting:
-                    await asyncio.sleep(self.retry)
+            await self.deliver(coord)
             if coord.txn in self.coords:
                 self.wal.append({"r": "c_end", "txn": coord.txn})
                 del self.coords[coord.txn]
 
         self.runtime.spawn(deliver())
+
+    async def deliver(self, coord: Coord) -> None:
+        """Send the decision to every participant until each has acknowledged it (or the
+        transaction is no longer this coordinator's)."""
+        waiting = set(coord.participants)
+        while waiting and coord.txn in self.coords:
+            replies = await asyncio.gather(*(
+                self.runtime.request(p, {"type": "decide", "txn": coord.txn,
+                                         "d": coord.decision}, self.timeout)
+                for p in sorted(waiting)), return_exceptions=True)
+            for p, reply in zip(sorted(waiting), replies, strict=True):
+                if not isinstance(reply, BaseException):
+                    waiting.discard(p)
+            if waiting:
+                await asyncio.sleep(self.retry)
 
     def chase_decisions(self) -> None:
         """Deliver decisions a previous life of this node made but never delivered; ask

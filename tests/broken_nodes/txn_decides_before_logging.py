@@ -34,21 +34,11 @@ class DecidesBeforeLoggingNode(TxnNode):
         coord.decision = decision
         self.decisions[coord.txn] = decision
         coord.telling = True
-        self.runtime.spawn(self.deliver(coord))  # the bug: the log has it only later
+        self.runtime.spawn(self.tell_then_log(coord))
 
-    async def deliver(self, coord: Coord) -> None:
+    async def tell_then_log(self, coord: Coord) -> None:
         logged = asyncio.ensure_future(self.log_in_next_batch(coord))
-        waiting = set(coord.participants)
-        while waiting:
-            replies = await asyncio.gather(*(
-                self.runtime.request(p, {"type": "decide", "txn": coord.txn,
-                                         "d": coord.decision}, self.timeout)
-                for p in sorted(waiting)), return_exceptions=True)
-            for p, reply in zip(sorted(waiting), replies, strict=True):
-                if not isinstance(reply, BaseException):
-                    waiting.discard(p)
-            if waiting:
-                await asyncio.sleep(self.retry)
+        await self.deliver(coord)  # the bug: the participants hear before the log has it
         await logged
         self.wal.append({"r": "c_end", "txn": coord.txn})
         self.coords.pop(coord.txn, None)
