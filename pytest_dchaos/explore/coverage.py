@@ -13,7 +13,8 @@ message trace its agents carried), never from what nodes say:
   it held;
 - a kill or stop took effect if the node was up (not already killed or stopped, nor
   crashed on its own); a pause if the node was running; a restart always does something;
-- a Byzantine behaviour took effect if the node, up, sent a message while it held.
+- a Byzantine behaviour took effect if the node, up, sent a message while it held; a
+  ``silent`` one sends nothing by design, so it is *not measured*.
 
 A firing the fault layer could not apply (an ``error`` line in the timeline) is counted as
 injected and as an error.
@@ -99,8 +100,8 @@ class Coverage:
                                                  zip(row[1:], widths[1:], strict=True)]
             lines.append("  " + "  ".join(cells))
         if any(r.not_measured for r in self.kinds.values()):
-            lines.append("  not measured: reordering and fixed delays leave no mark in the "
-                         "message trace")
+            lines.append("  not measured: reordering, fixed delays and a silent traitor leave "
+                         "no mark in the message trace")
         return "\n".join(lines)
 
 
@@ -142,6 +143,8 @@ def firing_effects(record: RunRecord, entries: Sequence[FaultEntry]) -> list[Fir
             took = bool(nodes)  # none when aimed at a leader and no node led
             down -= nodes
             paused -= nodes
+        elif event.kind == "byzantine" and _silent(_entry(entries, event.key)):
+            took = None  # a silent traitor sends nothing: nothing in the trace to show it
         elif event.kind == "byzantine":
             # It turned (none when aimed at a leader and no node led) and, up, said
             # something while it was a traitor.
@@ -161,6 +164,11 @@ def _entry(entries: Sequence[FaultEntry], key: str) -> Mapping[str, Any] | None:
     except ValueError:
         return None
     return entries[index] if 0 <= index < len(entries) else None
+
+
+def _silent(entry: Mapping[str, Any] | None) -> bool:
+    options = entry.get("byzantine") if entry is not None else None
+    return isinstance(options, Mapping) and options.get("behavior") == "silent"
 
 
 def _network_effect(event: FaultEvent, entry: Mapping[str, Any] | None,

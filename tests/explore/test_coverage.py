@@ -106,3 +106,8 @@ def test_a_byzantine_replica_took_effect_only_if_it_spoke_while_a_traitor(
                              (3.8, "send", "n3", "n1", None))]  # after it turned back
     took = {e.key: e.took_effect for e in firing_effects(run, [])}
     assert took == {"f1": True, "f2": False, "f3": False}
+    # A silent traitor sends nothing by design: the trace cannot tell, so not measured.
+    entries = [{"at": "1s", "byzantine": {"node": "n2", "behavior": "equivocate"}},
+               {"at": "3s", "byzantine": {"node": "n3", "behavior": "silent"}}]
+    took = {e.key: e.took_effect for e in firing_effects(run, entries)}
+    assert took == {"f1": True, "f2": None, "f3": False}
