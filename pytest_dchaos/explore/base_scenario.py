@@ -46,8 +46,9 @@ class BaseScenario:
             scenario = scenario.with_implementation(Implementation(command=node_command))
         with open(path, encoding="utf-8") as handle:
             sections = yaml.safe_load(handle)
+        # Every check of a loaded scenario is one the catalogue knows.
         left_out = tuple(c.name for c in scenario.checks
-                         if getattr(catalog.checker(c.name), "performance", False))
+                         if (decl := catalog.checker(c.name)) is not None and decl.performance)
         if left_out:
             kept = [c for c in scenario.checks if c.name not in left_out]
             # Entries are names or {name: options}; the protocol's default checks (no

@@ -78,6 +78,8 @@ class FaultDecl(OptionDecl, Protocol):
 class CheckerDecl(OptionDecl, Protocol):
     #: The protocol families this check applies to; ``None`` for every family.
     protocols: ClassVar[tuple[str, ...] | None]
+    #: A bound on speed or cost, which ``dchaos explore`` leaves out.
+    performance: ClassVar[bool]
 
 
 class ProtocolDecl(Protocol):
