@@ -53,6 +53,12 @@ class HarnessError(DchaosError):
     """The harness could not run a valid scenario (a port in use, a missing binary, ...)."""
 
 
+class FaultRefused(HarnessError):
+    """A node said it cannot play a fault the scenario asks of it: a Byzantine behaviour it
+    does not implement, or none at all. The scenario is fine and so may be the node; an
+    exploration drops that kind of fault and goes on (:mod:`pytest_dchaos.explore`)."""
+
+
 class NodeError(HarnessError):
     """A node broke the node contract in a way that stops the run (e.g. crashed at start).
 

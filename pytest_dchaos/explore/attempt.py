@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.errors import DchaosError, FaultRefused
 from pytest_dchaos.explore.coverage import FiringEffect, firing_effects
 from pytest_dchaos.explore.schedule import FaultEntry
 from pytest_dchaos.record.result import RunResult
@@ -47,6 +47,9 @@ class Tried:
     worker: int | None = None
     #: When it was started, in seconds since the exploration began.
     started: float | None = None
+    #: An error run in which a node refused a fault it was asked to play
+    #: (:class:`~pytest_dchaos.errors.FaultRefused`): the node's limit, not a failure.
+    refused: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.number, "phase": self.phase, "schedule": self.schedule,
@@ -56,7 +59,7 @@ class Tried:
                 "seconds": round(self.seconds, 2),
                 "started_s": None if self.started is None else round(self.started, 2),
                 "effects": [e.to_json() for e in self.effects],
-                "report_dir": self.report_dir}
+                "report_dir": self.report_dir, "refused": self.refused}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Tried:
@@ -69,7 +72,8 @@ class Tried:
             seconds=float(data["seconds"]),
             effects=[FiringEffect.from_json(e) for e in data["effects"]],
             report_dir=data.get("report_dir"), schedule=data.get("schedule"),
-            worker=data.get("worker"), started=data.get("started_s"))
+            worker=data.get("worker"), started=data.get("started_s"),
+            refused=bool(data.get("refused", False)))
 
 
 def attempt(scenario: Scenario, options: RunOptions, registry: Registry, number: int,
@@ -81,13 +85,23 @@ def attempt(scenario: Scenario, options: RunOptions, registry: Registry, number:
         result = run_scenario(scenario, options, registry)
     except DchaosError as exc:
         return Tried(number, phase, seed, faults, shapes, "error", [], str(exc),
-                     time.monotonic() - began, []), None
+                     time.monotonic() - began, [], refused=_refused(exc)), None
     record = result.record
     effects = firing_effects(record, faults) if record is not None else []
     failing = result.failed_checks()
     return Tried(number, phase, seed, faults, shapes, "pass" if result.passed else "fail",
                  [v.name for v in failing], _detail(failing), time.monotonic() - began,
                  effects), result
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised for, is a node refusing a fault."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FaultRefused):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _detail(failing: Sequence[Any]) -> str:

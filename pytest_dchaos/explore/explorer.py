@@ -33,7 +33,6 @@ from pytest_dchaos.explore.pool import InlinePool, Job, ProcessPool, SearchPool
 from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim
 from pytest_dchaos.families.base import ProtocolFamily
-from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry, in_process_plugins
 from pytest_dchaos.run.runner import RunOptions
@@ -437,7 +436,7 @@ class Explorer:
         folder is kept only if it is a search run that failed."""
         self._last_number = tried.number
         target = self._run_dir(tried.number)
-        if tried.verdict == "error" and CANNOT_TURN in tried.detail:
+        if tried.refused:
             # A node that implements no (or not this) Byzantine behaviour: explore without.
             if self.space.byzantine:
                 self.space = replace(self.space, byzantine=0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pytest_dchaos.cluster.extensions import BYZANTINE
-from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.errors import FaultRefused, HarnessError
 from pytest_dchaos.faults.base import PROCESS, FaultEnv, FaultType, pick_node
 from pytest_dchaos.scenario import schema as s
 
@@ -23,8 +23,6 @@ from pytest_dchaos.scenario import schema as s
 BEHAVIOURS = ("silent", "equivocate", "forge", "corrupt", "replay", "slow_primary", "invent")
 ANSWER_TIMEOUT = 5.0
 LEADER = "leader"
-#: Begins the reason in every refusal (:func:`_tell`), so a caller can tell one apart.
-CANNOT_TURN = "cannot turn"
 
 
 @dataclass(frozen=True)
@@ -96,8 +94,8 @@ class Byzantine(FaultType[ByzantineOptions]):
 
 def _tell(env: FaultEnv, node: str, body: dict[str, Any]) -> None:
     if not env.cluster.offering(BYZANTINE, (node,)):
-        raise HarnessError(
-            f"{node} {CANNOT_TURN} {body['behavior']}: it does not list {BYZANTINE} among the "
+        raise FaultRefused(
+            f"{node} cannot turn {body['behavior']}: it does not list {BYZANTINE} among the "
             "extensions in its init_ok, so it is not sent one (a node that does not "
             "implement it can still be tested with Byzantine twins: cluster.twins)")
     future = env.cluster.submit(node, body)
@@ -108,7 +106,7 @@ def _tell(env: FaultEnv, node: str, body: dict[str, Any]) -> None:
         raise HarnessError(f"{node} did not answer dchaos_byzantine within "
                            f"{ANSWER_TIMEOUT:g}s") from None
     if reply.get("type") != "dchaos_byzantine_ok":
-        raise HarnessError(
-            f"{node} {CANNOT_TURN} {body['behavior']}: it answered {reply.get('type')} "
+        raise FaultRefused(
+            f"{node} cannot turn {body['behavior']}: it answered {reply.get('type')} "
             f"{reply.get('text', '')}".rstrip() + " (a node that does not implement "
             "dchaos_byzantine can still be tested with Byzantine twins: cluster.twins)")

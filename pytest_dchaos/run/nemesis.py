@@ -127,6 +127,7 @@ class Nemesis:
                     self.error = HarnessError(
                         f"fault {firing.key} ({firing.description}, scenario line "
                         f"{firing.line}) could not be applied: {exc}")
+                    self.error.__cause__ = exc  # what went wrong, kept by type
                     return
 
     def _env(self, firing: Firing) -> FaultEnv:
