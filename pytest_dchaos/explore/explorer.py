@@ -275,6 +275,7 @@ class Explorer:
                 shutil.rmtree(other.report_dir, ignore_errors=True)
                 other.report_dir = None
         self.result.found = failing[0]
+        self.result.confirmed = (1, 1)  # the run that found it; confirming adds to it
         return failing[0]
 
     def _search_pool(self) -> SearchPool:
@@ -306,14 +307,14 @@ class Explorer:
         return tried
 
     def _confirm(self, found: Tried) -> None:
-        failed, judged = 1, 1
+        """Rerun the found schedule; ``confirmed`` counts as it goes, so an exploration
+        interrupted while confirming tells the runs it judged."""
         for _ in range(self.options.confirm - 1):
             tried = self._run(found.faults, found.seed, "confirm", found.shapes)
             tried.schedule = found.schedule
-            judged += 1
-            failed += self._same_failure(tried, found)
-            self._say(f"confirm {judged}/{self.options.confirm}: {tried.verdict}")
-        self.result.confirmed = (failed, judged)
+            failed, judged = self.result.confirmed
+            self.result.confirmed = (failed + self._same_failure(tried, found), judged + 1)
+            self._say(f"confirm {judged + 1}/{self.options.confirm}: {tried.verdict}")
 
     def _same_failure(self, tried: Tried, found: Tried) -> bool:
         """A failure of at least one check that failed in the found run (another check
