@@ -11,13 +11,13 @@ whether a broken node per family is found from its healthy scenario and shrunk.
 3. Per family, a broken node from tests/broken_nodes/ that the healthy scenario passes:
    ``dchaos explore`` of that scenario with ``--node-command`` the broken node. Goal: found
    within 15 minutes and shrunk to at most two faults.
-4. The randomized Byzantine schedules of bench_pbft.py as an exploration: four replicas,
-   safety checks, ``--runs N`` schedules (half with a traitor); goal: no agreement or
-   validity violation by the reference replicas.
+
+The randomized Byzantine schedules are an exploration too: bench_pbft.py part 4 runs them
+through :func:`explore` here.
 
     python benchmarks/bench_explore.py [--runs N] [--budget 15m] [--seed N]
                                        [--families gossip,pbft,vector_clock,txn]
-                                       [--skip rate,overhead,broken,byzantine]
+                                       [--skip rate,overhead,broken]
 """
 
 from __future__ import annotations
@@ -46,18 +46,6 @@ FAMILIES: dict[str, tuple[str, str]] = {
     "vector_clock": ("scenarios/vector_clock/healthy.yaml", "vc_deliver_on_arrival.py"),
     "txn": ("scenarios/txn/healthy-2pc.yaml", "txn_decides_before_logging.py"),
 }
-
-#: bench_pbft.py's randomized schedules, as the scenario an exploration starts from.
-BYZANTINE_BASE = """\
-name: pbft-explore-byzantine
-protocol: pbft
-cluster: {nodes: 4}
-network: {latency: 1ms}
-workload: {clients: 8, rate: 200/s, duration: 3s, recovery: 3s}
-checks: [agreement, validity, linearizable]
-seed: 1
-"""
-
 
 def explore(scenario: Path | str, out: Path, *extra: str) -> tuple[dict[str, Any], float]:
     """Run ``dchaos explore`` as a user would; its explore.json and the wall time."""
@@ -140,38 +128,13 @@ def broken(args: argparse.Namespace, tmp: Path) -> None:
             print(f"      {json.dumps(entry)}")
 
 
-def byzantine(args: argparse.Namespace, tmp: Path) -> None:
-    print(f"4. randomized Byzantine schedules as an exploration: {args.byzantine_runs} "
-          "schedules, four replicas (goal: 0 agreement or validity violations)")
-    base = tmp / "pbft-byzantine.yaml"
-    base.write_text(BYZANTINE_BASE)
-    report, wall = explore(base, tmp / "byzantine", "--runs", str(args.byzantine_runs),
-                           "--seed", str(args.seed), "--budget", "120m", "--confirm", "2")
-    runs = [r for r in report["runs"] if r["phase"] == "search"]
-    traitors = [r for r in runs if any(s.startswith("byzantine") for s in r["shapes"])]
-    print(f"   {len(runs)} schedules in {wall:.0f}s ({len(runs) / wall * 60:.1f}/min), "
-          f"{len(traitors)} with a Byzantine replica")
-    coverage = report.get("coverage", {}).get("byzantine")
-    if coverage:
-        print(f"   byzantine faults injected {coverage['injected']}, took effect "
-              f"{coverage['took_effect']}")
-    found = report["found"]
-    if found is None:
-        print("   violations: 0")
-    else:
-        print(f"   VIOLATION at run {found['run']}: {', '.join(found['failed_checks'])}: "
-              f"{found['detail'][:300]}\n   minimal: {json.dumps(report['shrink']['minimal'])}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10, help="schedules per family, part 1")
-    parser.add_argument("--byzantine-runs", type=int, default=40, help="schedules, part 4")
     parser.add_argument("--budget", default="15m", help="per broken node, part 3")
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--skip", default="", help="parts to skip: rate, overhead, broken, "
-                        "byzantine")
+    parser.add_argument("--skip", default="", help="parts to skip: rate, overhead, broken")
     args = parser.parse_args()
     args.families = [f for f in args.families.split(",") if f]
     unknown = [f for f in args.families if f not in FAMILIES]
@@ -186,8 +149,6 @@ def main() -> None:
             overhead(args, tmp)
         if "broken" not in skip:
             broken(args, tmp)
-        if "byzantine" not in skip:
-            byzantine(args, tmp)
 
 
 if __name__ == "__main__":
