@@ -153,7 +153,8 @@ class Trace:
         return quoted
 
     def record(self, ev: str, mid: str, src: str, dest: str, msg_type: str, size: int,
-               why: str | None = None, msg_id: Any = None) -> None:
+               why: str | None = None, msg_id: Any = None, relays: str | None = None
+               ) -> None:
         # One line per message carried: formatted by hand (the same JSON json.dumps would
         # give), since it is on the path of every message.
         name = self._name
@@ -165,6 +166,8 @@ class Trace:
             # The body's own msg_id, as the node wrote it: it lets the harness tie what a
             # node says it sent and received (its event log) to what really travelled.
             line += f',"mi":{msg_id}' if type(msg_id) is int else f',"mi":{_encode(msg_id)}'
+        if relays is not None:
+            line += f',"as":{_q(relays)}'  # a client's message, passed on unchanged
         self._file.write(line + "}\n")
 
     def flush(self) -> None:
@@ -267,6 +270,10 @@ class Agent:
         self._links_out: list[PeerLink] = []
         self._flush_scheduled = False
         self.bad_output_reported = 0
+        # Whoever wrote to the node from outside the cluster (clients, services): the node
+        # may pass their messages on to a peer unchanged, as Maelstrom allows, the writer
+        # still the src. A node id is never here, so no node can speak as another.
+        self.clients: set[str] = set()
         self.done = asyncio.Event()
         self.stderr_path = os.path.join(workdir, "stderr.log")
 
@@ -380,19 +387,23 @@ class Agent:
         except (ValueError, KeyError, TypeError):
             self._bad_output(line)
             return
-        src = self.node_id
-        if msg.get("src") != src:
+        src, claimed = self.node_id, msg.get("src")
+        relays = claimed != src and dest in self.links and claimed in self.clients
+        if claimed != src and not relays:
             # Channels are authenticated, as BFT protocols assume: a node cannot speak as
             # another. The message is dropped, and the node's contract breach reported.
-            self.trace.record("drop", "", str(msg.get("src")), dest, msg_type, len(line),
+            self.trace.record("drop", "", str(claimed), dest, msg_type, len(line),
                               f"src is not {src}")
-            self._bad_output(line, f"a message whose src is {msg.get('src')!r}, not {src!r}")
+            self._bad_output(line, f"a message whose src is {claimed!r}, not {src!r}")
             return
         msg_id = body.get("msg_id") if isinstance(body, dict) else None
         if dest in self.links:
             self.seq += 1
             mid = f"{src}:{self.epoch}.{self.seq}"
-            self.trace.record("send", mid, src, dest, msg_type, len(line), msg_id=msg_id)
+            # A relayed message's msg_id is its client's, not one this node numbered.
+            self.trace.record("send", mid, src, dest, msg_type, len(line),
+                              msg_id=None if relays else msg_id,
+                              relays=claimed if relays else None)
             self._route(dest, mid, msg_type, line)
         elif dest == self.node_id:
             self.seq += 1
@@ -485,6 +496,7 @@ class Agent:
         except ValueError:
             return  # not from a harness: it quotes what it sends
         self.trace.record("client_in", "", src, self.node_id, msg_type, len(raw))
+        self.clients.add(src)
         self._write_node(raw)
 
     def deliver_client(self, msg: Any) -> None:
@@ -500,6 +512,7 @@ class Agent:
             return
         self.trace.record("client_in", "", str(msg.get("src")), self.node_id,
                           str(body.get("type")), len(line))
+        self.clients.add(str(msg.get("src")))
         self._write_node(line)
 
     def _bad_output(self, line: bytes, why: str = "") -> None:

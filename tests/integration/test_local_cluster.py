@@ -95,6 +95,26 @@ def test_trace_records_every_message(cluster: LiveCluster) -> None:
     assert recv["t"] >= send["t"]
 
 
+def test_a_node_may_pass_a_clients_request_on_to_another_node(cluster: LiveCluster) -> None:
+    # Maelstrom lets a node forward a client's message unchanged; the other node answers
+    # the client itself, and the trace shows the hop as n2's, made for c1.
+    reply = cluster.request("n2", {"type": "forward", "to": "n1"})
+    assert (reply["type"], reply["by"]) == ("forward_ok", "n1")
+    cluster.cluster.flush_traces()
+    events = [json.loads(line) for line in
+              (cluster.cluster.node_dir("n2") / "trace.jsonl").read_text().splitlines()]
+    hop = next(e for e in events if e["ev"] == "send" and e["type"] == "forward")
+    assert (hop["src"], hop["dest"], hop["as"]) == ("n2", "n1", "c1")
+
+
+def test_a_node_cannot_speak_as_another_node(cluster: LiveCluster) -> None:
+    # Channels are authenticated: n2 may relay for a client that wrote to it, never claim
+    # to be n3.
+    cluster.request("n2", {"type": "impersonate", "as": "n3", "to": "n1"})
+    time.sleep(0.3)
+    assert -1 not in relayed(cluster, "n1")
+
+
 def test_partition_loses_messages_until_healed(cluster: LiveCluster) -> None:
     with cluster.partitioned(["n1"], ["n2", "n3"]):
         cluster.request("n1", {"type": "relay", "to": "n2", "value": 1})

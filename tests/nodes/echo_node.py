@@ -2,8 +2,11 @@
 """A minimal node that keeps the contract: init, echo, and relay to another node.
 
 ``relay {to, value}`` sends ``relayed {value}`` to node ``to``, which stores it; ``seen``
-answers with everything this node was relayed. Used to test the agent and the fault layer
-without any protocol logic in the way.
+answers with everything this node was relayed. ``forward {to}`` passes the client's request
+on to node ``to`` as it came, the client still its ``src`` (as Maelstrom's Raft demo proxies
+to its leader), and ``to`` answers the client; ``impersonate {as, to}`` sends ``relayed`` to
+``to`` claiming to be node ``as``. Used to test the agent and the fault layer without any
+protocol logic in the way.
 """
 
 import json
@@ -34,6 +37,15 @@ for line in sys.stdin:
     elif kind == "relay":
         send(body["to"], {"type": "relayed", "value": body["value"]})
         send(msg["src"], {**reply, "type": "relay_ok"})
+    elif kind == "forward" and body["to"] != node_id:
+        sys.stdout.write(json.dumps({**msg, "dest": body["to"]}) + "\n")
+        sys.stdout.flush()
+    elif kind == "forward":
+        send(msg["src"], {**reply, "type": "forward_ok", "by": node_id})
+    elif kind == "impersonate":
+        sys.stdout.write(json.dumps({"src": body["as"], "dest": body["to"],
+                                     "body": {"type": "relayed", "value": -1}}) + "\n")
+        send(msg["src"], {**reply, "type": "impersonate_ok"})
     elif kind == "relayed":
         seen.append(body["value"])
     elif kind == "seen":
