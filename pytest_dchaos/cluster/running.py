@@ -8,6 +8,7 @@ monitors call it concurrently.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -25,6 +26,7 @@ from pytest_dchaos.cluster.host import AgentHost, Host
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.timers import Timers
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
+from pytest_dchaos.services import Services
 
 ADMIN_CLIENT = "c0"  # the harness's own client id, for init and state queries
 #: Where a node's process is: ``starting`` until it answered init, ``paused`` (SIGSTOP: alive
@@ -166,6 +168,8 @@ class Cluster:
         self.extensions: dict[str, frozenset[str]] = {}
         #: Where the node processes run, as the backend says (see :class:`Host`).
         self.host: Host = host or AgentHost()
+        #: Maelstrom's services (``lin-kv``, ``seq-kv`` ...), offered to every node.
+        self.services = Services(plan.seed)
 
     # -- wiring, used by backends -------------------------------------------------------
 
@@ -181,6 +185,9 @@ class Cluster:
         kind = event.get("event")
         if kind == "client":
             msg = event.get("msg") or {}
+            if msg.get("dest") in self.services:
+                self._to_service(node, msg)
+                return
             body = msg.get("body") or {}
             pending = self._pending.pop((str(msg.get("dest")), body.get("in_reply_to")), None)
             if pending is not None:
@@ -210,6 +217,24 @@ class Cluster:
                 self._status[node] = "down"
             self._incident(node, "agent_lost", "its agent went away")
             self._fail_pending(node, RpcTimeout(f"the agent of {node} went away"))
+
+    def _to_service(self, node: str, msg: dict[str, Any]) -> None:
+        """A node's request to a service: answered, and the answer delivered to the node
+        (after the network's latency, as in Maelstrom) like a client's request."""
+        reply = self.services.answer(msg)
+        delay = self.services.delay()
+        if delay > 0:
+            self.timers.call_later(delay, self._deliver_service_reply, node, reply)
+        else:
+            self._deliver_service_reply(node, reply)
+
+    def _deliver_service_reply(self, node: str, reply: dict[str, Any]) -> None:
+        # ``node`` is the member that asked (a twin shares its node's id, not its agent).
+        agent = self.agents.get(node)
+        if agent is None or agent.closed:
+            return
+        with contextlib.suppress(HarnessError):  # its agent went away: reported as such
+            agent.deliver(reply)
 
     def _node_exited(self, node: str, event: dict[str, Any]) -> None:
         with self._lock:

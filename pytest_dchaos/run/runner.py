@@ -404,6 +404,7 @@ def apply_baseline(cluster: Cluster, network: NetworkSpec) -> None:
         overridden |= override.links
     rest = cluster.network.links - overridden
     cluster.network.set_latency(BASELINE, rest, network.latency, network.jitter)
+    cluster.services.set_latency(network.latency, network.jitter)
 
 
 class MonitorRunner:
