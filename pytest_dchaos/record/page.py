@@ -40,6 +40,7 @@ from pytest_dchaos import __version__
 from pytest_dchaos.record.folder import ReportFolder
 from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome, outcome_of
 from pytest_dchaos.record.lanes import Lane, fault_lanes, node_lanes
+from pytest_dchaos.services import SERVICE_IDS, is_service
 
 PAGE = "report.html"
 SUMMARY = "summary.md"
@@ -295,7 +296,8 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
     for event in folder.trace():
         ev = event.get("ev")
         if ev in ("client_in", "client_out"):
-            counts["client"] += 1
+            service = is_service(event.get("src")) or is_service(event.get("dest"))
+            counts["service" if service else "client"] += 1
             continue
         if ev not in ("send", "dup", "recv", "drop"):
             continue
@@ -365,6 +367,9 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
     if counts["client"]:
         note.append(f"Not drawn: {counts['client']} client message event(s) (the latency "
                     "chart shows the client operations).")
+    if counts["service"]:
+        note.append(f"Not drawn: {counts['service']} message(s) between nodes and "
+                    f"Maelstrom's services ({', '.join(SERVICE_IDS)}); trace.jsonl has them.")
     for twin in folder.facts.twins:
         note.append(f"{twin.node}'s lane also holds what its twin {twin.member} sent and "
                     f"received: the twin speaks as {twin.node}, and the trace names it so.")

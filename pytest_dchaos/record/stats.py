@@ -1,8 +1,10 @@
 """Figures of a run: operation counts, latency quantiles, messages per operation.
 
 Message counting follows Maelstrom: a message counts when a node sends it (whether or not
-the network then delivers it); ``servers`` are node-to-node messages, ``clients`` those
-between clients and nodes; msgs-per-op divides by the number of client operations invoked.
+the network then delivers it); ``servers`` are node-to-node messages and those between
+nodes and Maelstrom's services (``seq-kv`` ...: Maelstrom counts every message that
+involves no client among its servers'), ``clients`` those between clients and nodes;
+msgs-per-op divides by the number of client operations invoked.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pytest_dchaos.record.history import INVOKE, History, outcome_of
+from pytest_dchaos.services import is_service
 
 QUANTILES = (("p0", 0.0), ("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
 
@@ -87,7 +90,12 @@ def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> di
             elif mid not in arrived:  # a duplicate's second arrival counts once
                 arrived[mid] = at
         elif ev in ("client_in", "client_out"):
-            clients += 1
+            # A node's request to a service and the service's answer, each sent once.
+            if is_service(event.get("src")) or is_service(event.get("dest")):
+                servers += 1
+                by_type[str(event.get("type"))] += 1
+            else:
+                clients += 1
         elif ev == "drop":
             dropped += 1
     return {"servers": servers, "clients": clients, "all": servers + clients,

@@ -94,6 +94,18 @@ def test_message_counts_servers_clients_drops_and_types() -> None:
     assert list(counts["by_type"]) == ["gossip", "ihave"]  # most sent first
 
 
+def test_message_counts_count_service_traffic_among_servers_as_maelstrom_does() -> None:
+    events = [
+        event("client_in", "c1", "n1", "add"),
+        event("client_out", "n1", "seq-kv", "cas"),
+        event("client_in", "seq-kv", "n1", "cas_ok"),
+        event("client_out", "n1", "c1", "add_ok"),
+    ]
+    counts = message_counts(events, ["n1"])
+    assert (counts["servers"], counts["clients"], counts["all"]) == (2, 2, 4)
+    assert counts["by_type"] == {"cas": 1, "cas_ok": 1}
+
+
 def test_message_counts_of_no_events() -> None:
     assert message_counts([], ["n1"]) == {"servers": 0, "clients": 0, "all": 0, "dropped": 0,
                                           "transit_ms": quantiles_ms([]), "by_type": {}}

@@ -12,7 +12,7 @@ from plotly.offline import get_plotlyjs
 from pytest_dchaos.families.gossip.family import Gossip
 from pytest_dchaos.record import page, report
 from pytest_dchaos.record.folder import ReportFolder
-from tests.report.folders import HOSTILE, TYPES, figures, without_scripts, write_folder
+from tests.report.folders import HOSTILE, T0, TYPES, figures, without_scripts, write_folder
 
 
 @pytest.fixture
@@ -119,6 +119,19 @@ def test_space_time_diagram_draws_every_message(folder: ReportFolder) -> None:
     assert "60 node-to-node message(s) drawn" in text
     assert "Not drawn: 6 client message event(s)" in text
     assert "later message(s)" not in text
+
+
+def test_service_traffic_is_counted_apart_from_clients(tmp_path: Path) -> None:
+    run = write_folder(tmp_path / "run")
+    with open(run / "trace.jsonl", "a", encoding="utf-8") as trace:
+        for ev, src, dest, kind in (("client_out", "n1", "seq-kv", "read"),
+                                    ("client_in", "seq-kv", "n1", "read_ok")):
+            trace.write(json.dumps({"t": T0 + 1, "ev": ev, "id": "", "src": src,
+                                    "dest": dest, "type": kind, "size": 30}) + "\n")
+    text = page.build(ReportFolder.load(run))
+    assert "Not drawn: 6 client message event(s)" in text
+    assert "Not drawn: 2 message(s) between nodes and Maelstrom&#39;s services" in text
+    assert figures(text)["spacetime"]["layout"]["yaxis"]["categoryarray"] == ["n1", "n2", "n3"]
 
 
 def test_a_capped_diagram_says_what_it_left_out(folder: ReportFolder,
