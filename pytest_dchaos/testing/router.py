@@ -2,9 +2,11 @@
 
 :class:`Router` starts one subprocess per node, sends each ``init`` (and ``topology``, when
 given one), carries node-to-node messages between their stdout and stdin — after an
-optional delay, unless the link is cut — and lets a test act as a client: send a request
-and wait for its reply, kill, pause or restart a node. It has no agents, no TCP and no
-fault layer: a node's own tests run in seconds, with nothing to install.
+optional delay, unless the link is cut — answers requests to Maelstrom's services
+(``seq-kv`` ..., as the harness does: :mod:`pytest_dchaos.services`) and lets a test act as
+a client: send a request and wait for its reply, kill, pause or restart a node. It has no
+agents, no TCP and no fault layer: a node's own tests run in seconds, with nothing to
+install.
 
 ::
 
@@ -42,6 +44,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from pytest_dchaos.services import Services
 
 JSON = dict[str, Any]
 #: Called with (node, message) for every message a node writes, on that node's reader.
@@ -156,7 +160,8 @@ class Router:
 
     ``params`` go to every node in ``init`` as ``dchaos.params``, and ``init_extra(node)``
     adds to that ``dchaos`` object (keys, say). ``topology``, when given, is sent after
-    ``init``. ``latency`` delays every node-to-node message by that many seconds. ``env``
+    ``init``. ``latency`` delays every node-to-node message by that many seconds (and a
+    service's answer by twice that: request and reply). ``seed`` seeds the services. ``env``
     is added to this process's environment for the nodes. ``on_message(node, message)``
     sees every message a node writes, parsed, before it is routed (on the node's reader
     thread: keep it quick).
@@ -169,7 +174,7 @@ class Router:
                  init_extra: Callable[[str], Mapping[str, Any]] | None = None,
                  env: Mapping[str, str] | None = None,
                  on_message: MessageObserver | None = None,
-                 init_timeout: float = 10.0) -> None:
+                 init_timeout: float = 10.0, seed: int = 0) -> None:
         self.node_ids = list(node_ids)
         self.command = tuple(command)
         self.params = dict(params or {})
@@ -179,6 +184,8 @@ class Router:
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.on_message = on_message
         self.init_timeout = init_timeout
+        #: Maelstrom's services, never cut off (as in Maelstrom).
+        self.services = Services(seed)
         self.log_dir = Path(log_dir)
         self.cut_links: set[tuple[str, str]] = set()
         self.sent: Counter[str] = Counter()  # node-to-node messages by type
@@ -307,6 +314,10 @@ class Router:
             return
         if self.on_message is not None:
             self.on_message(src, msg)
+        if dest in self.services:
+            answer = self.services.answer(msg)
+            self._carry(src, json.dumps(answer).encode() + b"\n", 2 * self.latency)
+            return
         if dest not in self._procs:
             self._client_reply(msg)
             return
@@ -315,10 +326,15 @@ class Router:
             if (src, dest) in self.cut_links:
                 self.dropped += 1
                 return
-            if self.latency <= 0:
+        self._carry(dest, line, self.latency)
+
+    def _carry(self, dest: str, line: bytes, delay: float) -> None:
+        """Hand ``line`` to ``dest``'s process after ``delay`` seconds."""
+        with self._wake:
+            if delay <= 0:
                 self._procs[dest].deliver(line)
                 return
-            heapq.heappush(self._heap, (time.monotonic() + self.latency, next(self._seq),
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq),
                                         dest, line))
             self._wake.notify()
 

@@ -99,3 +99,20 @@ for line in sys.stdin:
     out = {"type": kind, "in_reply_to": body["msg_id"], "echo": body.get("echo"), "code": 10}
     print(json.dumps({"src": msg["dest"], "dest": msg["src"], "body": out}), flush=True)
 """
+
+
+def test_nodes_reach_maelstroms_services_even_when_cut_off(tmp_path: Path,
+                                                           no_leaks: None) -> None:
+    """A g-counter kept in seq-kv (tests/nodes/seq_counter.py): every add counts, and a node
+    partitioned from every peer still reaches the service, as in Maelstrom."""
+    counter = Path(__file__).resolve().parents[1] / "nodes" / "seq_counter.py"
+    with Router(["n1", "n2", "n3"], [sys.executable, str(counter)], log_dir=tmp_path,
+                latency=0.001) as router:
+        router.start()
+        router.partition(["n1"], ["n2", "n3"])
+        calls = [router.send(node, {"type": "add", "delta": delta})
+                 for delta in range(1, 8) for node in router.node_ids]
+        assert all((reply := call.wait(10)) and reply["body"]["type"] == "add_ok"
+                   for call in calls)
+        assert [router.rpc(n, {"type": "read"})["value"] for n in router.node_ids] == [84] * 3
+        assert router.sent["cas"] == 0  # service traffic is not node-to-node traffic
