@@ -42,7 +42,8 @@ Where this differs from Maelstrom, deliberately:
 
 - A request a service cannot serve is answered with an error (10 not-supported for an
   unknown type, 12 malformed-request for a missing field) where Maelstrom's service thread
-  logs an exception and never answers (the node would wait out its timeout).
+  logs an exception and never answers (the node would wait out its timeout). A message
+  that is itself a reply (it has ``in_reply_to``) is not answered, here as there.
 - ``lww-kv`` honours ``create_if_not_exists`` as its documentation promises ("the API is
   identical"); Maelstrom's code answers 20 for a missing key regardless.
 - Values are compared as JSON (``1`` and ``1.0`` differ, as ``=`` does in Clojure) and keys
@@ -316,11 +317,16 @@ class Services:
         return sum(max(0.0, latency + self._latency_rng.uniform(-jitter, jitter))
                    for _ in range(2))
 
-    def answer(self, msg: Mapping[str, Any]) -> dict[str, Any]:
-        """The reply message to ``msg``, a node's request to a service."""
+    def answer(self, msg: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The reply message to ``msg``, a node's request to a service; None when ``msg``
+        is itself a reply (``in_reply_to``): answering it could start an endless exchange
+        of errors with a node that answers what it does not know (Maelstrom's services
+        answer no reply either)."""
         service_id, src = str(msg.get("dest")), str(msg.get("src"))
         raw = msg.get("body")
         body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        if body.get("in_reply_to") is not None:
+            return None
         service = self.by_id[service_id]
         try:
             reply = service.handle(src, body)

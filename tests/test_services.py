@@ -76,7 +76,9 @@ def test_a_request_a_service_cannot_serve_is_answered_with_its_error_code() -> N
     services = Services(seed=1)
 
     def ask(dest: str, body: dict[str, Any]) -> dict[str, Any]:
-        return services.answer({"src": "n1", "dest": dest, "body": {"msg_id": 9, **body}})
+        reply = services.answer({"src": "n1", "dest": dest, "body": {"msg_id": 9, **body}})
+        assert reply is not None
+        return reply
 
     reply = ask("lin-kv", {"type": "append", "key": "x"})
     assert reply["src"] == "lin-kv" and reply["dest"] == "n1"
@@ -87,6 +89,9 @@ def test_a_request_a_service_cannot_serve_is_answered_with_its_error_code() -> N
     assert ask("lin-tso", {"type": "read", "key": "x"})["body"]["code"] == NOT_SUPPORTED
     assert ask("lin-kv", {"type": "write", "key": "x", "value": 1})["body"] == {
         "type": "write_ok", "in_reply_to": 9}
+    # A node answering the service's error with an error of its own gets nothing back.
+    assert services.answer({"src": "n1", "dest": "lin-kv", "body": {
+        "type": "error", "code": 10, "in_reply_to": 3}}) is None
 
 
 # -- seq-kv -----------------------------------------------------------------------------

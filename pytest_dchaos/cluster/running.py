@@ -222,6 +222,8 @@ class Cluster:
         """A node's request to a service: answered, and the answer delivered to the node
         (after the network's latency, as in Maelstrom) like a client's request."""
         reply = self.services.answer(msg)
+        if reply is None:
+            return
         delay = self.services.delay()
         if delay > 0:
             self.timers.call_later(delay, self._deliver_service_reply, node, reply)

@@ -316,7 +316,8 @@ class Router:
             self.on_message(src, msg)
         if dest in self.services:
             answer = self.services.answer(msg)
-            self._carry(src, json.dumps(answer).encode() + b"\n", 2 * self.latency)
+            if answer is not None:
+                self._carry(src, json.dumps(answer).encode() + b"\n", 2 * self.latency)
             return
         if dest not in self._procs:
             self._client_reply(msg)
