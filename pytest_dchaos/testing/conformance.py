@@ -55,6 +55,7 @@ from pytest_dchaos.families.conformance import (
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.scenario.model import ClusterSpec
 from pytest_dchaos.scenario.schema import suggest
+from pytest_dchaos.services import is_service
 from pytest_dchaos.testing.commands import command_words, node_ids
 from pytest_dchaos.testing.router import JSON, Call, Router
 
@@ -454,9 +455,11 @@ def _describe_reply(reply: Mapping[str, Any]) -> str:
 
 def _to_client(session: LiveSession, written: Sequence[tuple[str, JSON]]
                ) -> Iterator[tuple[int, tuple[str, JSON]]]:
-    """The messages written to clients, with their places in the transcript."""
+    """The messages written to clients, with their places in the transcript (not those to
+    Maelstrom's services: requests, which the router answers)."""
     nodes = set(session.node_ids)
-    return ((i, (node, m)) for i, (node, m) in enumerate(written) if m["dest"] not in nodes)
+    return ((i, (node, m)) for i, (node, m) in enumerate(written)
+            if m["dest"] not in nodes and not is_service(m["dest"]))
 
 
 def _in_reply_to(session: LiveSession, written: Sequence[tuple[str, JSON]]) -> Outcome:
@@ -508,7 +511,7 @@ def _msg_ids(session: LiveSession, written: Sequence[tuple[str, JSON]]) -> Outco
                            f"{msg_id!r}: it must be an integer", got=message)
         # Only replies are compared: between nodes a msg_id may repeat on purpose (a
         # retransmission keeps it), and a node may number its own messages apart.
-        if message["dest"] in nodes:
+        if message["dest"] in nodes or is_service(message["dest"]):
             continue
         if (node, msg_id) in seen:
             return Outcome(FAIL, f"{node} used msg_id {msg_id} for two replies: a msg_id "

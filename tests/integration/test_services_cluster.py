@@ -1,6 +1,7 @@
 """Maelstrom's services under a real local cluster: a plain Maelstrom node keeps a g-counter
-in ``seq-kv`` (tests/nodes/seq_counter.py), its requests reach the harness's service through
-its agent, the answers come back to it, and both legs are in its trace."""
+in ``seq-kv``, or a broadcast set in ``lin-kv`` (tests/nodes/service_node.py); its requests
+reach the harness's service through its agent, the answers come back to it, and both legs
+are in its trace."""
 
 from __future__ import annotations
 
@@ -14,9 +15,13 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos.manual import LiveCluster, start_cluster
-from pytest_dchaos.run.runner import RunOptions
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import load_scenario
 
-COUNTER = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "seq_counter.py"))
+NODE = Path(__file__).parent.parent / "nodes" / "service_node.py"
+SCENARIOS = Path(__file__).parent.parent.parent / "scenarios" / "maelstrom"
+COUNTER = (sys.executable, str(NODE), "counter")
 LATENCY = 0.02
 
 
@@ -73,3 +78,19 @@ def test_services_outlive_node_restarts_and_ignore_partitions(cluster: LiveClust
         add(cluster, "n2", 7)
     cluster.restart("n1")
     assert total(cluster, "n1") == 12
+
+
+@pytest.mark.slow
+def test_a_broadcast_kept_in_lin_kv_passes_challenge_3c_as_in_maelstrom(
+        tmp_path: Path, no_leaks: None) -> None:
+    """Partitions never reach a service, in Maelstrom or here: a broadcast node whose set
+    lives in lin-kv converges whatever the grudge. Its service traffic is its servers'
+    messages, as Maelstrom counts them (the nodes never talk to each other)."""
+    registry = Registry()
+    scenario = load_scenario(SCENARIOS / "broadcast-3c.yaml", registry)
+    options = RunOptions(report_dir=tmp_path / "report", toxiproxy="embedded",
+                         node_command=(sys.executable, str(NODE), "broadcast"))
+    result = run_scenario(scenario, options, registry)
+    assert result.passed, [(v.name, v.detail) for v in result.checks]
+    assert result.stats["messages"]["servers"] > 0
+    assert result.stats["msgs_per_op"]["servers"] > 1

@@ -19,6 +19,7 @@ from pytest_dchaos.testing import ConformanceReport, assert_conforms, check_conf
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "broken_nodes"
 NAIVE = ROOT / "tests" / "nodes" / "naive_broadcast.py"
+SERVICE_NODE = ROOT / "tests" / "nodes" / "service_node.py"
 #: What each reference node lists in init_ok: what it answers.
 REFERENCE_EXTENSIONS = {
     "gossip": {"members", "dchaos_state"},
@@ -76,6 +77,14 @@ def test_a_plain_maelstrom_node_conforms_and_is_sent_no_extension(
         assert finding.status == NOT_APPLICABLE and "none was sent it" in finding.detail
     sent = {kind for kinds in report.sent.values() for kind in kinds}
     assert sent == {"init", "topology", "broadcast", "read", "dchaos_conform_unknown"}
+
+
+def test_a_node_built_on_maelstroms_services_conforms(tmp_path: Path, no_leaks: None) -> None:
+    """Its requests to lin-kv are answered by the router and are no replies to a client."""
+    report = assert_conforms("gossip", [sys.executable, str(SERVICE_NODE), "broadcast"],
+                             log_dir=tmp_path)
+    assert report.finding("broadcast").status == PASS
+    assert "replies name a request" in report.finding("in_reply_to").detail
 
 
 def test_a_node_of_another_family_fails_that_familys_checks(

@@ -103,10 +103,10 @@ for line in sys.stdin:
 
 def test_nodes_reach_maelstroms_services_even_when_cut_off(tmp_path: Path,
                                                            no_leaks: None) -> None:
-    """A g-counter kept in seq-kv (tests/nodes/seq_counter.py): every add counts, and a node
+    """A g-counter kept in seq-kv (tests/nodes/service_node.py): every add counts, and a node
     partitioned from every peer still reaches the service, as in Maelstrom."""
-    counter = Path(__file__).resolve().parents[1] / "nodes" / "seq_counter.py"
-    with Router(["n1", "n2", "n3"], [sys.executable, str(counter)], log_dir=tmp_path,
+    counter = Path(__file__).resolve().parents[1] / "nodes" / "service_node.py"
+    with Router(["n1", "n2", "n3"], [sys.executable, str(counter), "counter"], log_dir=tmp_path,
                 latency=0.001) as router:
         router.start()
         router.partition(["n1"], ["n2", "n3"])
