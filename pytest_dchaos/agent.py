@@ -48,7 +48,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 #: JSON string quoting, as json.dumps does it for a str (the C implementation).
@@ -79,13 +79,15 @@ class TooLong(Exception):
 
 
 async def line_batches(reader: asyncio.StreamReader,
-                       unfinished: bool = True) -> AsyncIterator[list[bytes]]:
+                       cut_short: Callable[[bytes], None] | None = None
+                       ) -> AsyncIterator[list[bytes]]:
     """The complete lines of ``reader`` (newline removed), as many as one read brought.
 
     Under load a read brings dozens of lines: taking them together costs one wake-up,
-    where ``readline`` takes one per line. A last line without a newline ends the stream
-    (``unfinished=False``: it is dropped, as a frame cut short). A line over
-    :data:`MAX_LINE` raises :class:`TooLong` (the reader may go on after it).
+    where ``readline`` takes one per line. A last line the stream ended before its newline
+    goes to ``cut_short`` (by default it is dropped, as a frame cut short): whoever wrote
+    it may have died in the middle of it. A line over :data:`MAX_LINE` raises
+    :class:`TooLong` (the reader may go on after it).
     """
     partial: list[bytes] = []
     held = 0
@@ -107,8 +109,8 @@ async def line_batches(reader: asyncio.StreamReader,
         if rest:
             partial, held = [rest], len(rest)
         yield lines
-    if partial and unfinished:
-        yield [b"".join(partial)]
+    if partial and cut_short is not None:
+        cut_short(b"".join(partial))
 
 
 def spawn(coro: Any) -> None:
@@ -342,7 +344,7 @@ class Agent:
         assert proc.stdout is not None
         while True:
             try:
-                async for lines in line_batches(proc.stdout):
+                async for lines in line_batches(proc.stdout, self._last_words):
                     for line in lines:
                         self._from_node(line)
             except TooLong:
@@ -361,6 +363,20 @@ class Agent:
             "expected": self.expected_exit,
             "stderr_tail": self._stderr_tail(),
         })
+
+    def _last_words(self, line: bytes) -> None:
+        """What the node wrote after its last newline, when its output ended: a message
+        printed without one, or one cut short because the process died writing it (a
+        restart's SIGKILL lands mid-write now and then). The first is carried; the second
+        is not the node breaking the contract (its death, if unasked for, is reported as a
+        crash), so it is only traced as lost."""
+        try:
+            _decode(line.decode())
+        except ValueError:
+            self.trace.record("drop", "", self.node_id, "", "", len(line),
+                              "its output ended in the middle of a line")
+            return
+        self._from_node(line)
 
     def _stderr_tail(self) -> list[str]:
         try:
@@ -524,7 +540,7 @@ class Agent:
     async def serve_peer(self, reader: asyncio.StreamReader,
                          writer: asyncio.StreamWriter) -> None:
         try:
-            async for frames in line_batches(reader, unfinished=False):
+            async for frames in line_batches(reader):
                 for frame in frames:
                     self._from_peer(frame)
         except (OSError, TooLong):
@@ -567,7 +583,7 @@ class Agent:
             self.control.close()
         self.control = writer
         try:
-            async for lines in line_batches(reader):
+            async for lines in line_batches(reader):  # the harness writes whole lines
                 for line in lines:
                     header = DELIVER.match(line)
                     if header is not None:

@@ -22,13 +22,15 @@ from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.errors import HarnessError
 
 
-def batches(chunks: list[bytes], unfinished: bool = True) -> list[list[bytes]]:
+def batches(chunks: list[bytes], cut_short: list[bytes] | None = None
+            ) -> list[list[bytes]]:
     async def read() -> list[list[bytes]]:
         reader = asyncio.StreamReader()
         for chunk in chunks:
             reader.feed_data(chunk)
         reader.feed_eof()
-        return [lines async for lines in line_batches(reader, unfinished)]
+        return [lines async for lines in line_batches(
+            reader, None if cut_short is None else cut_short.append)]
 
     return asyncio.run(read())
 
@@ -42,9 +44,10 @@ def test_a_line_split_across_reads_is_joined() -> None:
     assert got == [b"first", b"second"]
 
 
-def test_a_last_line_without_newline_ends_the_stream_unless_unfinished_is_refused() -> None:
-    assert batches([b"a\nlast"])[-1] == [b"last"]
-    assert batches([b"a\ncut sho"], unfinished=False) == [[b"a"]]
+def test_a_last_line_without_newline_goes_to_cut_short_or_is_dropped() -> None:
+    cut: list[bytes] = []
+    assert batches([b"a\nlast"], cut) == [[b"a"]] and cut == [b"last"]
+    assert batches([b"a\ncut sho"]) == [[b"a"]]
 
 
 def test_a_line_over_the_limit_raises(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -194,6 +194,26 @@ def test_unexpected_crash_is_an_incident(cluster: LiveCluster) -> None:
     assert "exit code 3" in cluster.cluster.incidents[0].detail
 
 
+def test_a_line_cut_short_by_a_kill_is_no_contract_breach(cluster: LiveCluster) -> None:
+    # A restart's SIGKILL can land while a node writes a message: what it wrote of it is
+    # lost, as a message on a wire would be, and the node has not printed garbage.
+    cluster.cluster.submit("n1", {"type": "half"})
+    time.sleep(0.2)
+    cluster.kill("n1")
+    cluster.restart("n1")
+    assert cluster.request("n1", {"type": "echo", "echo": 1})["echo"] == 1
+    assert cluster.cluster.incidents == []
+    cluster.cluster.flush_traces()
+    trace = (cluster.cluster.node_dir("n1") / "trace.jsonl").read_text()
+    assert "its output ended in the middle of a line" in trace
+
+
+def test_a_last_message_without_newline_is_carried(cluster: LiveCluster) -> None:
+    assert cluster.request("n2", {"type": "bye"})["type"] == "bye_ok"
+    assert eventually(lambda: cluster.cluster.status("n2") == "down")
+    assert [i.kind for i in cluster.cluster.incidents] == ["crash"]  # it exited unasked
+
+
 def test_a_vector_clock_cluster_driven_by_hand_keeps_causal_order(tmp_path: Path,
                                                                  no_leaks: None) -> None:
     # n2 answers n1's message while n3 is cut off from n1 only: n3 gets the answer first

@@ -55,6 +55,14 @@ for line in sys.stdin:
         send(msg["src"], {**reply, "type": "ignore_term_ok"})
     elif kind == "crash":
         sys.exit(3)
+    elif kind == "half":  # half a message, then nothing: as if killed while writing it
+        sys.stdout.write(json.dumps({"src": node_id, "dest": "n2", "body": {"type": "x"}})[:20])
+        sys.stdout.flush()
+    elif kind == "bye":  # its answer without a newline, then exit
+        sys.stdout.write(json.dumps({"src": node_id, "dest": msg["src"],
+                                     "body": {**reply, "type": "bye_ok"}}))
+        sys.stdout.flush()
+        sys.exit(0)
     elif kind == "garbage":
         print("this is not json", flush=True)
     else:
