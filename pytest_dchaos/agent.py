@@ -17,8 +17,11 @@ What it does for its node:
 * records every message it carries in ``trace.jsonl`` (time, event, id, src, dest, type,
   size, and the body's own ``msg_id`` as ``mi``) — the source of msgs-per-op, of every
   message diagram and of the happens-before relation the harness computes;
-* applies message-level faults a TCP proxy cannot make: loss, duplication and reordering
-  of single messages, by seeded rules the harness sets;
+* applies message-level faults a TCP proxy cannot make, by seeded rules the harness sets:
+  loss, duplication and reordering of single messages, and ByzzFuzz-style small-scope
+  mutations — one integer field of a body moved by one (a view, a sequence number), or an
+  earlier message to the same destination sent again (``mutate`` and ``replay`` events in
+  the trace);
 * kills, pauses, resumes and restarts the node when the harness asks.
 
 Control protocol (JSON lines on the control connection). Requests carry ``id`` and get
@@ -48,6 +51,7 @@ import secrets
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -120,8 +124,18 @@ def spawn(coro: Any) -> None:
     task.add_done_callback(_TASKS.discard)
 
 
+#: Body fields a mutation leaves alone: the contract's request/response correlation, which
+#: the harness's clients route replies by. Changing them tests the harness, not the protocol.
+UNMUTATED = frozenset({"msg_id", "in_reply_to"})
+#: Earlier messages kept per destination for replay rules: recent enough to be about what
+#: the protocol is doing now (an old view, the last few sequence numbers), and bounded.
+REPLAY_MEMORY = 32
+
+
 class Rule:
-    """A message-level fault on outgoing messages: drop, duplicate, delay or reorder."""
+    """A message-level fault on outgoing messages: drop, duplicate, delay, reorder, mutate
+    (one integer field of the body moved by one, among ``fields`` if given) or replay (an
+    earlier message to the same destination sent again with this one)."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.dests = set(spec["dests"]) if spec.get("dests") else None
@@ -131,11 +145,26 @@ class Rule:
         self.reorder = float(spec.get("reorder", 0.0))
         self.window = float(spec.get("window", 0.05))
         self.delay = float(spec.get("delay", 0.0))
+        self.mutate = float(spec.get("mutate", 0.0))
+        self.fields = frozenset(spec["fields"]) if spec.get("fields") else None
+        self.replay = float(spec.get("replay", 0.0))
 
     def matches(self, dest: str, msg_type: str) -> bool:
         return (self.dests is None or dest in self.dests) and (
             self.types is None or msg_type in self.types
         )
+
+    def mutable(self, body: dict[str, Any]) -> list[str]:
+        """The body's fields a mutation may change: top-level integers (a bool is not one),
+        never the correlation ids, and only ``fields`` when the rule names some."""
+        return [name for name, value in body.items()
+                if type(value) is int and name not in UNMUTATED
+                and (self.fields is None or name in self.fields)]
+
+
+#: A message as a link sends it: the frame, the agent's message id, the type, the size of
+#: the node's line.
+Outgoing = tuple[bytes, str, str, int]
 
 
 class Trace:
@@ -256,6 +285,8 @@ class Agent:
         self.trace = Trace(os.path.join(workdir, "trace.jsonl"))
         self.rules: list[Rule] = []
         self.rng = random.Random(0)
+        #: Per destination, the last messages replay rules matched (what they may resend).
+        self.sent: dict[str, deque[Outgoing]] = {}
         self.proc: asyncio.subprocess.Process | None = None
         self.paused = False
         self.expected_exit = False
@@ -432,10 +463,9 @@ class Agent:
             self._to_control(b'{"event":"client","msg":' + line + b"}\n")
 
     def _route(self, dest: str, mid: str, msg_type: str, line: bytes) -> None:
-        frame = b'{"id":%s,"s":%s,"t":%s,"m":%s}\n' % (
-            _q(mid).encode(), _q(self.node_id).encode(), _q(msg_type).encode(), line)
         link = self.links[dest]
         copies, delay = 1, 0.0
+        replaying: list[Rule] = []
         for rule in self.rules:
             if not rule.matches(dest, msg_type):
                 continue
@@ -447,14 +477,59 @@ class Agent:
             if rule.reorder and self.rng.random() < rule.reorder:
                 delay += self.rng.uniform(0.0, rule.window)
             delay += rule.delay
-        for copy in range(copies):
-            if copy:
-                self.trace.record("dup", mid, self.node_id, dest, msg_type, len(line))
+            if rule.mutate and self.rng.random() < rule.mutate:
+                # Only here is the line parsed: messages no mutation hits go as printed.
+                line = self._mutated(rule, dest, mid, msg_type, line)
+            if rule.replay:
+                replaying.append(rule)
+        frame = b'{"id":%s,"s":%s,"t":%s,"m":%s}\n' % (
+            _q(mid).encode(), _q(self.node_id).encode(), _q(msg_type).encode(), line)
+        out: list[Outgoing] = [(frame, mid, msg_type, len(line))] * copies
+        for _copy in range(1, copies):
+            self.trace.record("dup", mid, self.node_id, dest, msg_type, len(line))
+        out += self._replays(replaying, dest, mid)
+        if replaying:
+            self.sent.setdefault(dest, deque(maxlen=REPLAY_MEMORY)).append(out[0])
+        for message in out:
             if delay > 0:
-                asyncio.get_running_loop().call_later(
-                    delay, link.send, frame, mid, msg_type, len(line))
+                asyncio.get_running_loop().call_later(delay, link.send, *message)
             else:
-                link.send(frame, mid, msg_type, len(line))
+                link.send(*message)
+
+    def _mutated(self, rule: Rule, dest: str, mid: str, msg_type: str, line: bytes) -> bytes:
+        """``line`` with one integer field of its body moved by one, recorded as a
+        ``mutate`` event naming the field; as it was if the body has no such field."""
+        msg = _decode(line.decode())
+        body = msg["body"]
+        names = rule.mutable(body)
+        if not names:
+            return line
+        name = self.rng.choice(names)
+        before = body[name]
+        body[name] = before + self.rng.choice((-1, 1))
+        mutated = _encode(msg).encode()
+        self.trace.record("mutate", mid, self.node_id, dest, msg_type, len(mutated),
+                          f"{name} {before}->{body[name]}")
+        return mutated
+
+    def _replays(self, rules: list[Rule], dest: str, mid: str) -> list[Outgoing]:
+        """For each replay rule that fires, an earlier message to ``dest`` it matches, sent
+        again as it was (same id: the trace shows a copy of that message), recorded as a
+        ``replay`` event."""
+        out: list[Outgoing] = []
+        memory = self.sent.get(dest, ())
+        for rule in rules:
+            if self.rng.random() >= rule.replay:
+                continue
+            earlier = [m for m in memory if rule.matches(dest, m[2])]
+            if not earlier:
+                continue
+            message = self.rng.choice(earlier)
+            _frame, old_mid, old_type, size = message
+            self.trace.record("replay", old_mid, self.node_id, dest, old_type, size,
+                              f"with {mid}")
+            out.append(message)
+        return out
 
     def _deliver_peer(self, mid: str, src: str, msg_type: str, line: bytes) -> None:
         if not self.running:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import random
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,3 +220,144 @@ def test_a_handler_that_raises_does_not_stop_the_reader(
     converse(TalkingAgent([{"event": "boom"}, {"event": "after"}]), handle)
     assert seen == ["boom", "after"]
     assert "a bug in a handler" in caplog.text
+
+
+# -- message rules: what a node's outgoing messages become on a real link ---------------------
+
+
+def route(lines: list[bytes], rules: list[dict[str, Any]], workdir: str,
+          seed: int = 7) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run an agent (node n1, one link to n2 served by a fake agent) with ``rules``, have
+    its node print ``lines``, and return the frames n2's side received (their ``m`` kept
+    as the raw bytes the node's line became) and the agent's trace."""
+    os.makedirs(workdir, exist_ok=True)
+    fake = RawAgent()
+
+    async def run() -> None:
+        node = agent.Agent(workdir)
+        node.node_id = "n1"
+        node.rng = random.Random(seed)
+        node.rules = [agent.Rule(spec) for spec in rules]
+        node.links = {"n2": agent.PeerLink(node, "n2", fake.address)}
+        for line in lines:
+            node._from_node(line)
+        await asyncio.sleep(0.05)  # the link dials and flushes
+        for link in node.links.values():
+            link.close()
+        node.trace.close()
+
+    asyncio.run(run())
+    fake.thread.join(5)
+    fake.server.close()
+    with open(f"{workdir}/trace.jsonl", encoding="utf-8") as trace:
+        return fake.frames, [json.loads(line) for line in trace]
+
+
+class RawAgent(FakeAgent):
+    """A fake agent keeping each frame's header and the node's line as raw bytes."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, Any]] = []
+        super().__init__()
+
+    def _serve(self) -> None:
+        conn, _ = self.server.accept()
+        with conn, conn.makefile("rb") as stream:
+            for frame in stream:
+                header = FRAME.match(frame)
+                assert header is not None
+                self.frames.append({"id": json.loads(header[1]),
+                                    "m": frame[header.end():].rstrip(b"\n")[:-1]})
+
+
+def line(body: dict[str, Any], spaced: bool = False) -> bytes:
+    msg = {"src": "n1", "dest": "n2", "body": body}
+    return json.dumps(msg, separators=(", ", ": ") if spaced else (",", ":")).encode()
+
+
+def bodies(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(f["m"])["body"] for f in frames]
+
+
+def test_mutate_moves_one_named_field_by_one_and_the_trace_says_which(tmp_path: Path) -> None:
+    sent = [{"type": "prepare", "view": 3, "seq": 10 + i, "msg_id": i} for i in range(20)]
+    frames, trace = route([line(b) for b in sent],
+                          [{"mutate": 1.0, "fields": ["view"]}], str(tmp_path))
+    got = bodies(frames)
+    assert [b["seq"] for b in got] == [b["seq"] for b in sent]
+    assert [b["msg_id"] for b in got] == list(range(20))
+    assert {b["view"] for b in got} == {2, 4}  # both directions drawn, always one step
+    mutations = [e for e in trace if e["ev"] == "mutate"]
+    assert [e["why"] for e in mutations] == [f"view 3->{b['view']}" for b in got]
+    assert [e["id"] for e in mutations] == [f["id"] for f in frames]
+    # What the link carried is JSON of the mutated message, its size as recorded.
+    assert [e["size"] for e in mutations] == [len(f["m"]) for f in frames]
+
+
+def test_mutate_by_default_takes_any_integer_but_the_correlation_ids(tmp_path: Path) -> None:
+    sent = {"type": "t", "msg_id": 5, "in_reply_to": 4, "ok": True, "name": "x",
+            "ratio": 0.5, "view": 1, "seq": 9}
+    frames, trace = route([line(sent)] * 40, [{"mutate": 1.0}], str(tmp_path))
+    changed: set[str] = set()
+    for body in bodies(frames):
+        diff = [k for k in sent if body[k] != sent[k]]
+        assert len(diff) == 1 and abs(body[diff[0]] - sent[diff[0]]) == 1
+        changed |= set(diff)
+    assert changed == {"view", "seq"}
+    assert sum(e["ev"] == "mutate" for e in trace) == 40
+
+
+def test_a_body_with_nothing_to_mutate_goes_as_printed_and_no_mutation_is_recorded(
+        tmp_path: Path) -> None:
+    untouchable = line({"type": "t", "msg_id": 1, "flag": False, "text": "7"}, spaced=True)
+    wrong_field = line({"type": "t", "seq": 2}, spaced=True)
+    frames, trace = route([untouchable, wrong_field],
+                          [{"mutate": 1.0, "fields": ["view"]}], str(tmp_path))
+    assert [f["m"] for f in frames] == [untouchable, wrong_field]
+    assert not any(e["ev"] == "mutate" for e in trace)
+
+
+def test_messages_no_mutation_rule_matches_are_not_parsed_again(tmp_path: Path) -> None:
+    # Spaced JSON would come out of a re-encoding without its spaces: the bytes show the
+    # line went through untouched.
+    other = line({"type": "gossip", "view": 1}, spaced=True)
+    hit = line({"type": "prepare", "view": 1}, spaced=True)
+    frames, _ = route([other, hit], [{"mutate": 1.0, "types": ["prepare"]}], str(tmp_path))
+    assert frames[0]["m"] == other
+    assert frames[1]["m"] != hit and b", " not in frames[1]["m"]
+
+
+def test_replay_sends_an_earlier_message_to_the_same_dest_again(tmp_path: Path) -> None:
+    sent = [line({"type": "commit", "seq": i}) for i in range(3)]
+    frames, trace = route(sent, [{"replay": 1.0}], str(tmp_path))
+    # The first has nothing earlier to replay; each later one brings one earlier copy.
+    assert [b["seq"] for b in bodies(frames)][:2] == [0, 1]
+    assert len(frames) == 5
+    ids = [e["id"] for e in trace if e["ev"] == "send"]
+    replays = [e for e in trace if e["ev"] == "replay"]
+    assert len(replays) == 2
+    assert replays[0]["id"] == ids[0] and replays[0]["why"] == f"with {ids[1]}"
+    assert replays[1]["id"] in ids[:2]
+    replayed = [f for f in frames if f["id"] in {r["id"] for r in replays}
+                and frames.index(f) != ids.index(f["id"])]
+    assert all(f["m"] == sent[ids.index(f["id"])] for f in replayed)
+
+
+def test_replay_remembers_only_recent_messages_of_its_types(tmp_path: Path) -> None:
+    sent = [line({"type": "commit", "seq": i}) for i in range(60)]
+    sent += [line({"type": "reply", "seq": 1000 + i}) for i in range(5)]
+    frames, trace = route(sent, [{"replay": 1.0, "types": ["commit"]}], str(tmp_path))
+    assert len(frames) == 65 + 59  # the replies bring none
+    ids = [e["id"] for e in trace if e["ev"] == "send"]
+    for event in (e for e in trace if e["ev"] == "replay"):
+        replayed, at = ids.index(event["id"]), ids.index(event["why"].removeprefix("with "))
+        assert at - agent.REPLAY_MEMORY <= replayed < at < 60
+
+
+def test_mutations_and_replays_are_the_same_for_the_same_seed(tmp_path: Path) -> None:
+    sent = [line({"type": "p", "view": 0, "seq": i}) for i in range(30)]
+    rules = [{"mutate": 0.5, "replay": 0.5}]
+    runs = [route(sent, rules, str(tmp_path / str(i)))[0] for i in range(2)]
+    other = route(sent, rules, str(tmp_path / "other"), seed=8)[0]
+    assert [f["m"] for f in runs[0]] == [f["m"] for f in runs[1]]
+    assert [f["m"] for f in runs[0]] != [f["m"] for f in other]

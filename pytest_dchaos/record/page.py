@@ -299,7 +299,7 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
             service = is_service(event.get("src")) or is_service(event.get("dest"))
             counts["service" if service else "client"] += 1
             continue
-        if ev not in ("send", "dup", "recv", "drop"):
+        if ev not in ("send", "dup", "replay", "recv", "drop"):
             continue
         try:
             t = float(event["t"])
@@ -310,9 +310,9 @@ def _spacetime(folder: ReportFolder, end: float) -> tuple[dict[str, Any], str]:
             t0 = t
         t = round(t - t0, 4)
         mid, src, dest = str(event.get("id")), str(event.get("src")), str(event.get("dest"))
-        if ev in ("send", "dup"):
+        if ev in ("send", "dup", "replay"):
             if mid in sends:
-                continue  # a duplicated copy leaves from the same send
+                continue  # a duplicated or replayed copy leaves from the same send
             if len(sends) >= MAX_MESSAGES:
                 counts["left_out"] += 1
                 cut_at = t if cut_at is None else cut_at

@@ -74,7 +74,8 @@ def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> di
     transit: list[float] = []
     for event in events:
         ev = event.get("ev")
-        if ev in ("send", "dup") and event.get("src") in nodes and event.get("dest") in nodes:
+        if ev in ("send", "dup", "replay") and event.get("src") in nodes \
+                and event.get("dest") in nodes:
             servers += 1
             by_type[str(event.get("type"))] += 1
             if ev == "send":

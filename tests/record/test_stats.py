@@ -80,6 +80,8 @@ def test_message_counts_servers_clients_drops_and_types() -> None:
         event("send", "n1", "n2"),
         event("send", "n2", "n1"),
         event("dup", "n1", "n3"),
+        event("replay", "n2", "n3"),  # an earlier message sent again is one more message
+        event("mutate", "n1", "n2"),  # a message changed on its way is not another one
         event("send", "n1", "n2", "ihave"),
         event("client_in", "c1", "n1", "broadcast"),
         event("client_out", "n1", "c1", "broadcast_ok"),
@@ -89,8 +91,8 @@ def test_message_counts_servers_clients_drops_and_types() -> None:
     ]
     counts = message_counts(events, ["n1", "n2", "n3"])
     counts.pop("transit_ms")  # see the transit test below
-    assert counts == {"servers": 4, "clients": 2, "all": 6, "dropped": 1,
-                      "by_type": {"gossip": 3, "ihave": 1}}
+    assert counts == {"servers": 5, "clients": 2, "all": 7, "dropped": 1,
+                      "by_type": {"gossip": 4, "ihave": 1}}
     assert list(counts["by_type"]) == ["gossip", "ihave"]  # most sent first
 
 
