@@ -9,6 +9,9 @@ message trace its agents carried), never from what nodes say:
 - a message fault that loses or duplicates took effect if its agents dropped (``rule``) or
   duplicated a message on its links while it held; reordering and fixed delays leave no
   mark in the trace, so a fault that only does those is counted as *not measured*;
+- a message fault that mutates or replays took effect if its agents changed (``mutate``) or
+  sent again (``replay``) a message on its links while it held (a body with no field to
+  change is left as it was, and leaves no mark);
 - a latency or bandwidth fault took effect if a message was sent on one of its links while
   it held;
 - a kill or stop took effect if the node was up (not already killed or stopped, nor
@@ -110,7 +113,7 @@ def firing_effects(record: RunRecord, entries: Sequence[FaultEntry]) -> list[Fir
     t0 = record.history.t0
     trace = [(event["t"] - t0, event["ev"], event["src"], event["dest"], event.get("why"))
              for event in record.trace()
-             if event.get("ev") in ("drop", "dup", "send")]
+             if event.get("ev") in ("drop", "dup", "send", "mutate", "replay")]
     end_of_run = record.phases.get("healed", float("inf"))
     ends = {e.key: e.time for e in record.faults if e.action == "end"}
     effects: list[FiringEffect] = []
@@ -175,17 +178,14 @@ def _network_effect(event: FaultEvent, entry: Mapping[str, Any] | None,
                     trace: Sequence[tuple[float, str, str, str, str | None]],
                     window: tuple[float, float]) -> bool | None:
     links = set(event.links)
+    #: Trace events that show the fault at work: (event, its ``why``, or ANY).
     wanted: set[tuple[str, str | None]]
     if event.kind == "partition":
         wanted = {("drop", "link down")}
     elif event.kind == "message":
         options = entry.get("message", {}) if entry is not None and \
             fault_kind(entry) == "message" else {}
-        wanted = set()
-        if options.get("drop"):
-            wanted.add(("drop", "rule"))
-        if options.get("duplicate"):
-            wanted.add(("dup", None))
+        wanted = {mark for option, mark in MESSAGE_MARKS.items() if options.get(option)}
         if not wanted:
             return None
     elif event.kind in ("latency", "toxic"):
@@ -193,8 +193,16 @@ def _network_effect(event: FaultEvent, entry: Mapping[str, Any] | None,
     else:
         return None
     low, high = window
-    return any(low <= t <= high and (ev, why) in wanted and (src, dest) in links
-               for t, ev, src, dest, why in trace)
+    return any(low <= t <= high and ((ev, why) in wanted or (ev, ANY) in wanted)
+               and (src, dest) in links for t, ev, src, dest, why in trace)
+
+
+#: Matches any ``why`` of a trace event.
+ANY = "*"
+#: The trace event each option of a message fault leaves when it acts.
+MESSAGE_MARKS: dict[str, tuple[str, str | None]] = {
+    "drop": ("drop", "rule"), "duplicate": ("dup", None),
+    "mutate": ("mutate", ANY), "replay": ("replay", ANY)}
 
 
 __all__ = ["Coverage", "FiringEffect", "KindCoverage", "firing_effects"]

@@ -30,7 +30,13 @@ from pytest_dchaos.explore.attempt import Phase, Tried, Verdict, attempt
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.coverage import Coverage
 from pytest_dchaos.explore.pool import InlinePool, Job, ProcessPool, SearchPool
-from pytest_dchaos.explore.schedule import FaultEntry, ScheduleSpace, fault_kind, generate
+from pytest_dchaos.explore.schedule import (
+    FaultEntry,
+    ScheduleSpace,
+    fault_kind,
+    generate,
+    traitors,
+)
 from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim
 from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.record.result import RunResult
@@ -377,10 +383,9 @@ class Explorer:
         """The run's size as the scenario has it, and the fewest nodes a trimmed run may
         have: a Byzantine replica (or twin) needs 3f + 1 of them."""
         scenario = self.base.scenario
-        traitors = sum(fault_kind(f) == "byzantine" for f in found.faults)
-        traitors += len(scenario.cluster.twins)
+        byzantine = traitors(found.faults) + len(scenario.cluster.twins)
         return Trim(scenario.workload.duration, scenario.workload.clients,
-                    len(scenario.node_ids), min_nodes=3 * traitors + 1 if traitors else 1)
+                    len(scenario.node_ids), min_nodes=3 * byzantine + 1 if byzantine else 1)
 
     def _minimal(self, faults: list[FaultEntry], seed: int, trim: Trim | None = None) -> None:
         """Write ``minimal.yaml`` and run it as written, from the file, into
@@ -438,11 +443,12 @@ class Explorer:
         self._last_number = tried.number
         target = self._run_dir(tried.number)
         if tried.refused:
-            # A node that implements no (or not this) Byzantine behaviour: explore without.
-            if self.space.byzantine:
-                self.space = replace(self.space, byzantine=0)
-                self._say(f"run {tried.number}: {tried.detail}; no Byzantine faults from "
-                          "now on")
+            # A node that implements no (or not this) Byzantine behaviour: explore without
+            # (its agent can still make it a traitor).
+            if self.space.behaviours:
+                self.space = replace(self.space, behaviours=False)
+                self._say(f"run {tried.number}: {tried.detail}; no Byzantine behaviours "
+                          "from now on")
             self.result.runs.append(tried)
             return
         if tried.verdict == "error":

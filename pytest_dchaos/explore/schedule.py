@@ -12,7 +12,8 @@ What is drawn, per fault, is a *shape*: a fault kind with a way of choosing its 
 :data:`SHAPES` maps each shape name to the function that makes its entry. The shapes cover
 Jepsen's partitions (one node isolated, minority/majority, majorities ring, bridge) and
 one-way cuts, crash / stop / pause / restart of a node, latency and bandwidth spikes on
-links, and message loss, duplication and reordering.
+links, and message loss, duplication and reordering; and, for Byzantine-fault-tolerant families,
+traitors (below).
 
 Faults aimed at the node in a leading role (``kill: leader``, ``partition: {isolate:
 leader}``) are drawn only for a family that names that role
@@ -20,12 +21,16 @@ leader}``) are drawn only for a family that names that role
 leading when the fault fires, so the entry says ``leader`` and the run's fault timeline says
 which node it was.
 
-Byzantine behaviours (``byzantine: {node, behavior}``, of a random node or of the leader)
-are drawn only where the space allows Byzantine replicas (:attr:`ScheduleSpace.byzantine`:
+Byzantine replicas are drawn only where the space allows them (:attr:`ScheduleSpace.byzantine`:
 a Byzantine-fault-tolerant family, a cluster big enough, ``f`` not already spent on
 twins), in half the schedules and at most one per schedule, so no schedule breaks the bound
-the protocol promises to hold under: a failure found is a bug, never too many traitors.
-Not generated yet: twins and ByzzFuzz-style message mutations.
+the protocol promises to hold under: a failure found is a bug, never too many traitors. A
+traitor is either a behaviour the node implements (``byzantine: {node, behavior}``, of a
+random node or of the leader) or one made by its agent, which works on any node: ByzzFuzz's
+small-scope mutations (Winter et al., 2023), one node's outgoing messages with an integer
+field moved by one (``message: {mutate}``) or earlier ones sent again (``message:
+{replay}``).
+Not generated yet: twins.
 """
 
 from __future__ import annotations
@@ -88,6 +93,9 @@ class ScheduleSpace:
     leader: bool = False
     #: How many replicas may turn Byzantine (0: none, and no Byzantine shape is drawn).
     byzantine: int = 0
+    #: Whether the nodes turn Byzantine when asked (``dchaos_byzantine``); the traitors
+    #: their agents make need nothing of them.
+    behaviours: bool = True
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -109,7 +117,8 @@ class ScheduleSpace:
         return tuple(name for name in chosen
                      if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed
                      and (self.leader or not SHAPES[name].needs_leader)
-                     and (self.byzantine > 0 or not SHAPES[name].byzantine))
+                     and (self.byzantine > 0 or not SHAPES[name].byzantine)
+                     and (self.behaviours or not SHAPES[name].asks_node))
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,8 @@ class Shape:
     needs_leader: bool = False
     #: Makes a replica Byzantine: drawn only where the space allows one, once per schedule.
     byzantine: bool = False
+    #: Asks the node to misbehave (``dchaos_byzantine``), which not every node implements.
+    asks_node: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,20 +157,15 @@ def generate(space: ScheduleSpace, seed: int) -> list[GeneratedFault]:
     rng = random.Random(f"dchaos-explore:{seed}")
     count = rng.randint(1, space.max_faults)
     traitors = [x for x in shapes if SHAPES[x].byzantine]
+    others = [x for x in shapes if not SHAPES[x].byzantine]
     faults: list[GeneratedFault] = []
-    if traitors and rng.random() < 0.5:
+    if traitors and (not others or rng.random() < 0.5):
         # Byzantine behaviour is what such a protocol is for: half the schedules have one
-        # (drawn as one shape among many, it would be in one in ten).
+        # traitor (drawn as one shape among many, it would be in one in six), and none
+        # has two, so f = 1 is never exceeded.
         faults.append(_draw(rng, rng.choice(traitors), space))
-    while len(faults) < count:
-        shape = rng.choice(shapes)
-        if SHAPES[shape].byzantine and any(SHAPES[f.shape].byzantine for f in faults):
-            # One traitor per schedule: a second is drawn again among the other shapes.
-            others = [x for x in shapes if not SHAPES[x].byzantine]
-            if not others:
-                break
-            shape = rng.choice(others)
-        faults.append(_draw(rng, shape, space))
+    while len(faults) < count and others:
+        faults.append(_draw(rng, rng.choice(others), space))
     faults.sort(key=lambda f: entry_seconds(f.entry["at"]))
     return faults
 
@@ -289,6 +295,31 @@ def _bandwidth(rng: random.Random, nodes: tuple[str, ...]) -> Any:
             "links": _some_links(rng, nodes)}
 
 
+def _traitor_messages(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
+    """One node's messages to every other node, mutated or replayed with a small chance
+    each: ByzzFuzz's small scope (a field off by one, an earlier message again) is where
+    implementations trust what they should check."""
+    def make(rng: random.Random, nodes: tuple[str, ...]) -> Any:
+        traitor = rng.choice(nodes)
+        return {kind: rng.choice((0.05, 0.1, 0.3)),
+                "links": _links([(traitor, other) for other in nodes if other != traitor])}
+    return make
+
+
+def traitors(entries: Sequence[FaultEntry]) -> int:
+    """How many replicas a schedule makes Byzantine (one per such entry: a schedule has
+    at most one, see :func:`generate`)."""
+    return sum(makes_traitor(e) for e in entries)
+
+
+def makes_traitor(entry: Mapping[str, Any]) -> bool:
+    """A ``byzantine`` entry, or a ``message`` one whose senders mutate or replay."""
+    kind = fault_kind(entry)
+    options = entry[kind]
+    return kind == "byzantine" or (kind == "message" and isinstance(options, Mapping)
+                                   and bool(options.get("mutate") or options.get("replay")))
+
+
 def _message(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
     def make(rng: random.Random, nodes: tuple[str, ...]) -> Any:
         options: dict[str, Any] = {kind: rng.choice((0.1, 0.3, 0.5, 0.9))}
@@ -299,8 +330,7 @@ def _message(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
     return make
 
 
-#: Every shape the generator draws, by name. A shape for Byzantine behaviour will be added
-#: here once families can say what they need.
+#: Every shape the generator draws, by name.
 SHAPES: dict[str, Shape] = {
     "isolate": Shape("partition", 2, _isolate),
     "minority_majority": Shape("partition", 2, _minority_majority),
@@ -322,11 +352,13 @@ SHAPES: dict[str, Shape] = {
     "duplicate": Shape("message", 2, _message("duplicate")),
     "reorder": Shape("message", 2, _message("reorder")),
     # n >= 3f + 1 with f >= 1.
-    "byzantine": Shape("byzantine", 4, _byzantine, byzantine=True),
+    "byzantine": Shape("byzantine", 4, _byzantine, byzantine=True, asks_node=True),
     "byzantine_leader": Shape("byzantine", 4, _byzantine_leader, needs_leader=True,
-                              byzantine=True),
+                              byzantine=True, asks_node=True),
+    "mutate": Shape("message", 4, _traitor_messages("mutate"), byzantine=True),
+    "replay": Shape("message", 4, _traitor_messages("replay"), byzantine=True),
 }
 
 
 __all__ = ["SHAPES", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape", "entry_seconds",
-           "fault_kind", "generate", "seconds_text"]
+           "fault_kind", "generate", "makes_traitor", "seconds_text", "traitors"]

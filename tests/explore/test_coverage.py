@@ -111,3 +111,32 @@ def test_a_byzantine_replica_took_effect_only_if_it_spoke_while_a_traitor(
                {"at": "3s", "byzantine": {"node": "n3", "behavior": "silent"}}]
     took = {e.key: e.took_effect for e in firing_effects(run, entries)}
     assert took == {"f1": True, "f2": None, "f3": False}
+
+
+def test_a_mutating_or_replaying_traitor_took_effect_only_if_its_agent_changed_or_resent(
+        tmp_path: Path) -> None:
+    links = (("n1", "n2"), ("n1", "n3"))
+    entries = [{"at": "1s", "message": {"mutate": 0.1, "links": ["n1->n2", "n1->n3"]},
+                "duration": "1s"},
+               {"at": "1s", "message": {"replay": 0.1, "links": ["n1->n2", "n1->n3"]},
+                "duration": "1s"},
+               {"at": "3s", "message": {"mutate": 0.1, "links": ["n1->n2", "n1->n3"]},
+                "duration": "1s"},
+               {"at": "3s", "message": {"replay": 0.1, "links": ["n1->n2", "n1->n3"]},
+                "duration": "1s"}]
+    run = record(faults=[
+        event(1.0, "start", "f1", "message", ("n1",), links),
+        event(1.0, "start", "f2", "message", ("n1",), links),
+        event(2.0, "end", "f1", "message", ("n1",), links),
+        event(2.0, "end", "f2", "message", ("n1",), links),
+        event(3.0, "start", "f3", "message", ("n1",), links),
+        event(3.0, "start", "f4", "message", ("n1",), links),
+    ], phases={"healed": 5.0})
+    run.trace_files = [trace(tmp_path,
+                             (1.2, "mutate", "n1", "n3", "view 2->3"),
+                             (1.4, "replay", "n1", "n2", "with n1:a.9"),
+                             (3.2, "send", "n1", "n2", None),  # sent, left unchanged
+                             (3.3, "mutate", "n2", "n1", "seq 4->5"),  # not its link
+                             (3.4, "replay", "n1", "n4", "with n1:a.12"))]  # nor this
+    took = {e.key: e.took_effect for e in firing_effects(run, entries)}
+    assert took == {"f1": True, "f2": True, "f3": False, "f4": False}

@@ -1,7 +1,8 @@
 """A node that cannot be switched Byzantine (most nodes nobody here wrote) is still
-explored: the first Byzantine fault drawn is refused — the node does not list
-``dchaos_byzantine`` — and the exploration says so and draws none from then on, instead of
-reporting the refusal as a failure or stopping."""
+explored: the first Byzantine behaviour drawn is refused — the node does not list
+``dchaos_byzantine`` — and the exploration says so and draws none from then on (its agent
+can still make it a traitor by mutating or replaying its messages), instead of reporting
+the refusal as a failure or stopping."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def test_a_refused_byzantine_fault_turns_byzantine_shapes_off(
          "--node-command", f"{sys.executable} {HONEST_ONLY}"],
         capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "no Byzantine faults from now on" in done.stderr  # the progress lines
+    assert "no Byzantine behaviours from now on" in done.stderr  # the progress lines
     runs = json.loads((tmp_path / "explore.json").read_text())["runs"]
     first, rest = runs[0], runs[1:]
     assert first["verdict"] == "error" and first["refused"], first

@@ -15,8 +15,11 @@ from pytest_dchaos.explore.schedule import (
     entry_seconds,
     fault_kind,
     generate,
+    makes_traitor,
     seconds_text,
+    traitors,
 )
+from pytest_dchaos.families.pbft.family import scheduled_byzantine
 from pytest_dchaos.run.nemesis import expand
 from pytest_dchaos.scenario.loader import load_scenario
 from tests.builders import registry
@@ -87,7 +90,7 @@ def test_shapes_follow_the_cluster_size() -> None:
     assert aimed == {"isolate_leader", "kill_leader", "stop_leader", "pause_leader",
                      "restart_leader", "byzantine_leader"}
     traitors = {name for name, shape in SHAPES.items() if shape.byzantine}
-    assert traitors == {"byzantine", "byzantine_leader"}
+    assert traitors == {"byzantine", "byzantine_leader", "mutate", "replay"}
     assert set(ScheduleSpace(five, 5.0).usable_shapes()) == set(SHAPES) - aimed - traitors
     assert (set(ScheduleSpace(five, 5.0, leader=True).usable_shapes())
             == set(SHAPES) - traitors)
@@ -200,3 +203,47 @@ def test_performance_checks_are_left_out_of_an_exploration(tmp_path: Path) -> No
                     + "checks: [{latency: {p99: 500ms}}]\n")
     with pytest.raises(ScenarioError, match="only performance checks"):
         BaseScenario.load(only, registry()).check_explorable()
+
+
+def test_a_traitor_made_by_its_agent_is_one_node_lying_to_all_the_others(
+        tmp_path: Path) -> None:
+    start = base(tmp_path, 4, "6s", "pbft")
+    nodes = start.scenario.node_ids
+    space = ScheduleSpace(nodes, 6.0, max_faults=3, byzantine=1, shapes=("mutate", "replay"))
+    drawn = set()
+    for seed in range(30):
+        for fault in generate(space, seed):
+            kind = fault.shape
+            drawn.add(kind)
+            options = fault.entry["message"]
+            assert set(options) == {kind, "links"} and 0 < options[kind] < 1
+            scenario = start.scenario_with([fault.entry], seed)
+            [firing] = expand(scenario, registry().faults, seed)
+            [traitor] = scheduled_byzantine([firing])  # PBFT's checks see one Byzantine
+            others = {n for n in nodes if n != traitor}
+            assert set(firing.options.links) == {(traitor, o) for o in others}
+    assert drawn == {"mutate", "replay"}
+
+
+def test_every_kind_of_traitor_counts_against_f_and_one_is_drawn_at_most() -> None:
+    nodes = ("n1", "n2", "n3", "n4")
+    space = ScheduleSpace(nodes, 6.0, max_faults=4, leader=True, byzantine=1)
+    kinds = set()
+    for seed in range(80):
+        entries = [f.entry for f in generate(space, seed)]
+        assert traitors(entries) <= 1
+        kinds.update(fault_kind(e) for e in entries if makes_traitor(e))
+    assert kinds == {"byzantine", "message"}
+    assert makes_traitor({"at": "1s", "message": {"replay": 0.1, "links": "all"}})
+    assert not makes_traitor({"at": "1s", "message": {"drop": 0.1, "links": "all"}})
+    # Twins spend f: none left, no traitor of either kind.
+    assert not {n for n in ScheduleSpace(nodes, 6.0, byzantine=0).usable_shapes()
+                if SHAPES[n].byzantine}
+
+
+def test_a_node_that_cannot_turn_byzantine_still_gets_traitors_made_by_its_agent() -> None:
+    nodes = ("n1", "n2", "n3", "n4")
+    shapes = set(ScheduleSpace(nodes, 6.0, leader=True, byzantine=1,
+                               behaviours=False).usable_shapes())
+    assert {"mutate", "replay"} <= shapes
+    assert not {"byzantine", "byzantine_leader"} & shapes

@@ -198,8 +198,10 @@ def twinned(scenario: Scenario) -> set[str]:
 
 
 def scheduled_byzantine(firings: list[Any]) -> set[str]:
-    """Nodes the fault schedule makes Byzantine."""
-    return {node for firing in firings if firing.fault.effect == "byzantine"
+    """Nodes the fault schedule makes Byzantine: a ``byzantine`` fault's, and the senders of
+    a message fault that mutates or replays (whatever their code, they lie)."""
+    return {node for firing in firings
+            if firing.fault.effect_of(firing.options) == "byzantine"
             for node in firing.fault.nodes(firing.options)}
 
 
