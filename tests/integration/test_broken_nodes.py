@@ -245,6 +245,13 @@ CASES = [
         faults: [{at: 1s, byzantine: {node: n1, behavior: equivocate}}]
         checks: [{suspects: {within: 1s}}]
         """, "pbft"),
+    # n3's agent moves a field of one in ten of its messages by one (ByzzFuzz): a forgery
+    # an honest replica drops, unless, as here, the signature leaves the slot out.
+    Case("pbft_unsigned_slot", "suspects", "which is honest", PBFT + """\
+        faults:
+          - {at: 1s, duration: 2s, message: {mutate: 0.1, links: {from: [n3], to: [n1, n2, n4]}}}
+        checks: [{suspects: {within: 1s}}]
+        """, "pbft"),
 ]
 
 

@@ -608,6 +608,16 @@ def test_suspects_catches_an_honest_replica_suspected() -> None:
     assert not verdict.passed and "n2 suspects n3, which is honest" in verdict.detail
 
 
+def test_suspects_does_not_forgive_suspicion_of_a_mutating_replicas_receivers() -> None:
+    # A traitor made by its agent (message: {mutate}) acts on its links to the others; that
+    # makes none of them look faulty, so suspecting one is a false accusation.
+    mutating = fault(2.0, "start", "m1", "byzantine", ["n1"],
+                     links=[("n1", "n2"), ("n1", "n3"), ("n1", "n4")], kind="message")
+    verdict = Suspects().check(options("suspects: {within: 1s}"),
+                               run(suspecting("n1", 2.3, also=("n3",)), faults=(mutating,)))
+    assert not verdict.passed and "n2 suspects n3, which is honest" in verdict.detail
+
+
 def test_suspects_forgives_suspicion_of_a_replica_a_fault_touched() -> None:
     # A crashed replica may well be suspected of stalling: it is not an untouched honest one.
     verdict = Suspects().check(options("suspects: {within: 1s}"),

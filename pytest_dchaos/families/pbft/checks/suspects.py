@@ -65,8 +65,12 @@ class Suspects(CheckerType[SuspectsOptions]):
         if not targets:
             return self.verdict(False, "no replica turned Byzantine and none is named in "
                                 "`nodes`, so there is nothing to detect")
+        # A crash, a pause or a cut link may make an honest replica look faulty; the links
+        # a traitor's messages are changed on (a mutating message fault) do not: their
+        # receivers are as honest as any.
         touched = {n for e in record.faults for n in e.nodes} | {
-            n for e in record.faults for link in e.links for n in link}
+            n for e in record.faults if e.effect != "byzantine" for link in e.links
+            for n in link}
         t0 = record.history.t0
         misses, delays, false = [], [], []
         honest = honest_states(record)
