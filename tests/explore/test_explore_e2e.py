@@ -76,3 +76,40 @@ def test_explore_finds_shrinks_and_writes_a_scenario_that_fails_as_written(
                            capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 1, rerun.stdout + rerun.stderr
     assert "FAIL  convergence" in rerun.stdout
+
+
+SHORT_PBFT = """\
+name: short-pbft
+protocol: pbft
+cluster: {nodes: 4}
+network: {latency: 1ms}
+workload: {clients: 8, rate: 200/s, duration: 4s, recovery: 4s}
+checks: [agreement, validity, linearizable, {liveness: {within: 3s}}]
+seed: 1
+"""
+
+
+@pytest.mark.slow
+def test_reference_pbft_survives_the_traitors_its_agents_make(
+        tmp_path: Path, no_leaks: None) -> None:
+    """Exploration seed 107 draws a replaying replica first, then a mutating one (the
+    schedules depend on the seed alone). The reference replicas, one of four of them
+    Byzantine, keep every promise: nothing is found, and each traitor took effect."""
+    scenario = tmp_path / "pbft.yaml"
+    scenario.write_text(SHORT_PBFT)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [*DCHAOS, "explore", str(scenario), "--budget", "120s", "--runs", "2",
+         "--report", str(out), "--seed", "107", "--toxiproxy", "embedded"],
+        capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((out / "explore.json").read_text())
+    assert report["found"] is None
+    runs = report["runs"]
+    assert [r["shapes"] for r in runs] == [["replay"], ["mutate"]]
+    for run, option in zip(runs, ("replay", "mutate"), strict=True):
+        [entry] = run["faults"]
+        [traitor] = {link.split("->")[0] for link in entry["message"]["links"]}
+        assert set(entry["message"]) == {option, "links"} and traitor.startswith("n")
+        assert run["verdict"] == "pass", run["detail"]
+        assert [e["took_effect"] for e in run["effects"]] == [True]
