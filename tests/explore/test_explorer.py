@@ -19,6 +19,7 @@ from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, schedule_seeds
 from pytest_dchaos.explore.pool import Job, SearchPool
 from pytest_dchaos.explore.schedule import FaultEntry
+from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.run.runner import RunOptions
 from pytest_dchaos.scenario.model import Scenario
@@ -267,3 +268,23 @@ def test_workers_outside_what_can_run_are_refused(
                              run=RunOptions(backend=backend))
     with pytest.raises(DchaosError, match=message):
         Explorer(base, options, registry())
+
+
+def test_a_node_that_cannot_turn_byzantine_keeps_the_traitors_its_agent_makes(
+        tmp_path: Path) -> None:
+    path = tmp_path / "pbft.yaml"
+    path.write_text("name: p\nprotocol: pbft\ncluster: {nodes: 4}\n"
+                    "workload: {duration: 4s, recovery: 1s}\n")
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=1,
+                             confirm=1, workers=1, stream=io.StringIO())
+    explorer = Explorer(BaseScenario.load(path, registry()), options, registry())
+    assert {"byzantine", "mutate"} <= set(explorer.space.usable_shapes())
+    refused = Tried(1, "search", 7, [{"at": "1s", "byzantine": {"node": "n2",
+                                                                "behavior": "forge"}}],
+                    ["byzantine"], "error", [], f"n2 {CANNOT_TURN}: no dchaos_byzantine",
+                    0.1, [])
+    explorer._record(refused)
+    shapes = set(explorer.space.usable_shapes())
+    assert "byzantine" not in shapes and "byzantine_leader" not in shapes
+    assert {"mutate", "replay"} <= shapes and explorer.space.byzantine == 1
+    assert "no Byzantine behaviours from now on" in progress(explorer)
