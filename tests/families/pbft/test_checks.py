@@ -3,6 +3,9 @@ thing wrong in an incorrect one (the integration suite does the same with real r
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -470,6 +473,24 @@ def test_view_change_needs_a_faulty_primary_unless_told_otherwise() -> None:
     assert ViewChange().check(options("view_change: {require: false}"), rec).passed
 
 
+def agent_traitor(node: str, at: float, what: str) -> FaultEvent:
+    """A message fault that makes ``node`` a traitor: its agent mutates or replays."""
+    links = [(node, o) for o in NODES if o != node]
+    return dataclasses.replace(
+        fault(at, "start", f"m{node}", "byzantine", [node], links, kind="message"),
+        description=f"messages from {node}: {what} 20% on 3 links")
+
+
+def test_view_change_needs_no_new_primary_for_one_that_only_replays() -> None:
+    # Replayed messages are ones it signed before: they stop nothing, as a replay
+    # behaviour does not; changed ones are forgeries that prove it faulty.
+    stays = run(with_views({}), faults=(agent_traitor("n1", 2.0, "replay"),))
+    assert ViewChange().check(options("view_change: {require: false}"), stays).passed
+    mutating = run(with_views({}), faults=(agent_traitor("n1", 2.0, "mutate"),))
+    verdict = ViewChange().check(options("view_change: {within: 2s}"), mutating)
+    assert not verdict.passed and "n2 never left n1's view" in verdict.detail
+
+
 def moved(views: dict[str, list[list[Any]]]) -> dict[str, dict[str, Any]]:
     """States whose final view is the last one their ``views`` name."""
     states = with_views(views)
@@ -616,6 +637,21 @@ def test_suspects_does_not_forgive_suspicion_of_a_mutating_replicas_receivers() 
     verdict = Suspects().check(options("suspects: {within: 1s}"),
                                run(suspecting("n1", 2.3, also=("n3",)), faults=(mutating,)))
     assert not verdict.passed and "n2 suspects n3, which is honest" in verdict.detail
+
+
+def test_suspects_times_an_agent_made_traitor_from_its_first_changed_message(
+        tmp_path: Path) -> None:
+    # n1 sent honest messages from 2.1s; its agent changed the first one at 3.0s.
+    path = tmp_path / "trace.jsonl"
+    path.write_text("".join(json.dumps({"t": t, "ev": ev, "id": "x", "src": "n1",
+                                        "dest": "n2", "type": "p", "size": 1}) + "\n"
+                            for t, ev in ((2.1, "send"), (3.0, "send"), (3.0, "mutate"))))
+    for fault_event, passes in ((agent_traitor("n1", 2.0, "mutate"), True),
+                                (byzantine("n1", 2.0), False)):
+        rec = run(suspecting("n1", 3.4), faults=(fault_event,))
+        rec.trace_files = [path]
+        verdict = Suspects().check(options("suspects: {within: 1s}"), rec)
+        assert verdict.passed is passes, verdict.detail
 
 
 def test_suspects_forgives_suspicion_of_a_replica_a_fault_touched() -> None:

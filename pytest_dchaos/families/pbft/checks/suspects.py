@@ -10,13 +10,16 @@ from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
 
-def _first_bad(record: RunRecord, node: str, since: float) -> float:
+def _first_bad(record: RunRecord, node: str, since: float, by_agent: bool) -> float:
     """When ``node`` first sent anything after turning Byzantine at ``since`` (seconds
-    into the run): its first bad message. The turn itself if the trace shows none."""
+    into the run): its first bad message. Where its agent made it a traitor
+    (``by_agent``), the first message the agent changed or sent again: the others went
+    out as the node wrote them. The turn itself if the trace shows none."""
     t0 = record.history.t0
     first = None
+    bad = ("mutate", "replay") if by_agent else ("send",)
     for event in record.trace():
-        if event.get("ev") == "send" and event.get("src") == node:
+        if event.get("ev") in bad and event.get("src") == node:
             t = float(event.get("t", 0)) - t0
             if t >= since and (first is None or t < first):
                 first = t
@@ -34,7 +37,8 @@ class SuspectsOptions:
 class Suspects(CheckerType[SuspectsOptions]):
     name = "suspects"
     doc = ("Malicious-node detection: every honest replica lists each misbehaving replica in "
-           "`suspects` — within `within` of its first message after it turned Byzantine, "
+           "`suspects` — within `within` of its first message after it turned Byzantine (of "
+           "the first its agent changed or replayed, for a `message` fault's traitor), "
            "when the replica reports `evidence` with times — and no honest replica lists an "
            "honest one that no fault touched.")
     protocols = ("pbft",)
@@ -57,10 +61,13 @@ class Suspects(CheckerType[SuspectsOptions]):
         if missing:
             return missing
         starts: dict[str, float] = {}
+        by_agent: set[str] = set()  # traitors a message fault made (mutate, replay)
         for event in record.faults:
             if event.effect == "byzantine" and event.action == "start":
                 for node in event.nodes:
                     starts.setdefault(node, event.time)
+                    if event.kind == "message":
+                        by_agent.add(node)
         targets = list(options.nodes) if options.nodes else sorted(starts)
         if not targets:
             return self.verdict(False, "no replica turned Byzantine and none is named in "
@@ -76,7 +83,7 @@ class Suspects(CheckerType[SuspectsOptions]):
         honest = honest_states(record)
         for target in targets:
             turned = starts.get(target, 0.0)
-            bad_at = _first_bad(record, target, turned)
+            bad_at = _first_bad(record, target, turned, target in by_agent)
             for replica, state in sorted(honest.items()):
                 if replica == target or replica in targets:
                     continue

@@ -38,6 +38,7 @@ from pytest_dchaos.record.result import EvidenceKind, FaultEvent, RunRecord, Ver
 from pytest_dchaos.scenario import schema as s
 
 #: Behaviours after which a primary need not be replaced: it still lets requests through.
+#: (So does a message fault that only replays: see ``_faulty_primaries``.)
 HARMLESS_TO_PROGRESS = ("replay",)
 
 #: Seconds a reply may spend between the replica and the harness. A reply that arrives in a
@@ -228,7 +229,8 @@ class ViewChange(CheckerType[ViewChangeOptions]):
         if event.effect in ("crash", "pause"):
             return list(event.nodes)
         if event.effect == "byzantine":
-            harmless = any(f"turns {b}" in event.description for b in HARMLESS_TO_PROGRESS)
+            harmless = any(f"turns {b}" in event.description for b in HARMLESS_TO_PROGRESS) \
+                or (event.kind == "message" and "mutate" not in event.description)
             return [] if harmless else list(event.nodes)
         if event.effect == "cut":
             after = conditions.at(event.time + 1e-6)
