@@ -19,7 +19,6 @@ from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, schedule_seeds
 from pytest_dchaos.explore.pool import Job, SearchPool
 from pytest_dchaos.explore.schedule import FaultEntry
-from pytest_dchaos.faults.byzantine import CANNOT_TURN
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.run.runner import RunOptions
 from pytest_dchaos.scenario.model import Scenario
@@ -281,8 +280,8 @@ def test_a_node_that_cannot_turn_byzantine_keeps_the_traitors_its_agent_makes(
     assert {"byzantine", "mutate"} <= set(explorer.space.usable_shapes())
     refused = Tried(1, "search", 7, [{"at": "1s", "byzantine": {"node": "n2",
                                                                 "behavior": "forge"}}],
-                    ["byzantine"], "error", [], f"n2 {CANNOT_TURN}: no dchaos_byzantine",
-                    0.1, [])
+                    ["byzantine"], "error", [], "n2 cannot turn forge: no dchaos_byzantine",
+                    0.1, [], refused=True)
     explorer._record(refused)
     shapes = set(explorer.space.usable_shapes())
     assert "byzantine" not in shapes and "byzantine_leader" not in shapes
