@@ -26,11 +26,13 @@ What it does for its node:
 
 Control protocol (JSON lines on the control connection). Requests carry ``id`` and get
 ``{"id": .., "ok": true, ..}`` or ``{"id": .., "ok": false, "error": ..}``:
-``configure {node_id, links: {dest: "host:port"}, seed}``, ``start {command, env?}``,
-``signal {action: kill|pause|resume|stop}``, ``rules {rules: [..]}``, ``status``, ``flush``,
-``shutdown``. ``deliver {src?, type?, msg}`` carries no id and gets no answer (with ``src``
-and ``type`` first, the agent passes ``msg`` on without parsing it). Events the agent sends on
-its own: ``client {msg}`` (the node answered a client), ``exit {code, signal, expected}``,
+``configure {node_id, links: {dest: "host:port"}, seed, client_holdback?}`` (client
+messages wait up to ``client_holdback`` seconds, see ``Agent._client_in``), ``start
+{command, env?}``, ``signal {action: kill|pause|resume|stop}``, ``rules {rules: [..]}``,
+``status``, ``flush``, ``shutdown``. ``deliver {src?, type?, msg}`` carries no id and gets
+no answer (with ``src`` and ``type`` first, the agent passes ``msg`` on without parsing
+it). Events the agent sends on its own: ``client {msg}`` (the node answered a client),
+``exit {code, signal, expected}``,
 ``bad_output {line}`` (the node printed something that is not a message),
 ``undeliverable {msg, reason}`` (a client message found no running node).
 
@@ -287,6 +289,9 @@ class Agent:
         self.rng = random.Random(0)
         #: Per destination, the last messages replay rules matched (what they may resend).
         self.sent: dict[str, deque[Outgoing]] = {}
+        #: Seconds: each client message waits a random time up to this before delivery.
+        self.client_holdback = 0.0
+        self.holdback_rng = random.Random(0)
         self.proc: asyncio.subprocess.Process | None = None
         self.paused = False
         self.expected_exit = False
@@ -578,6 +583,23 @@ class Agent:
             if self.control is not None and not self.control.is_closing():
                 self.control.write(data)
 
+    def _client_in(self, is_init: bool, deliver: Any, *args: Any) -> None:
+        """Hand a client message to ``deliver`` now, or after a random hold-back.
+
+        The hold-back (``configure``'s ``client_holdback``) is how a Byzantine twin hears
+        clients in another order than its original: both get every request at once, and
+        each message to the twin waits a uniform random time in ``[0, client_holdback]``
+        from a seeded generator, so requests overtake one another. It lives here, in the
+        agent, so it works on any node and any backend without touching the harness's
+        client code; messages between nodes never wait. ``init`` is never held back: it
+        must reach the node before anything else does.
+        """
+        if self.client_holdback <= 0 or is_init:
+            deliver(*args)
+            return
+        asyncio.get_running_loop().call_later(
+            self.holdback_rng.uniform(0.0, self.client_holdback), deliver, *args)
+
     def _deliver_line(self, line: bytes, header: re.Match[bytes]) -> None:
         """``{"cmd":"deliver","src":S,"type":T,"msg":M}``: M goes to the node byte for
         byte, unparsed (the harness encoded it)."""
@@ -665,7 +687,7 @@ class Agent:
                 for line in lines:
                     header = DELIVER.match(line)
                     if header is not None:
-                        self._deliver_line(line, header)
+                        self._client_in(header[2] == b'"init"', self._deliver_line, line, header)
                         continue
                     try:
                         request = json.loads(line)
@@ -682,13 +704,18 @@ class Agent:
     async def _handle(self, request: dict[str, Any]) -> None:
         cmd = request.get("cmd")
         if cmd == "deliver":
-            self.deliver_client(request["msg"])
+            msg = request["msg"]
+            body = msg.get("body") if isinstance(msg, dict) else None
+            is_init = isinstance(body, dict) and body.get("type") == "init"
+            self._client_in(is_init, self.deliver_client, msg)
             return
         reply: dict[str, Any] = {"id": request.get("id"), "ok": True}
         try:
             if cmd == "configure":
                 self.node_id = request["node_id"]
                 self.rng = random.Random(request.get("seed", 0))
+                self.client_holdback = float(request.get("client_holdback", 0.0))
+                self.holdback_rng = random.Random(f"client_holdback/{request.get('seed', 0)}")
                 for link in self.links.values():
                     link.close()
                 self.links = {

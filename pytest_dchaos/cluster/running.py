@@ -62,9 +62,19 @@ class ClusterPlan:
     identities: Mapping[str, str] = field(default_factory=dict)
     #: Whom each member talks to, where not everyone: member -> {node id: member}.
     peer_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: How long at most client messages to a member are held back (a reordering twin).
+    client_holdback: Mapping[str, float] = field(default_factory=dict)
 
     def identity(self, member: str) -> str:
         return self.identities.get(member, member)
+
+    def agent_settings(self, member: str) -> dict[str, Any]:
+        """What the agent of ``member`` is told in ``configure``, besides its links."""
+        settings: dict[str, Any] = {"node_id": self.identity(member),
+                                    "seed": self.seed * 1000 + self.node_ids.index(member)}
+        if self.client_holdback.get(member):
+            settings["client_holdback"] = self.client_holdback[member]
+        return settings
 
     @property
     def identity_ids(self) -> tuple[str, ...]:

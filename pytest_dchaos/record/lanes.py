@@ -111,7 +111,7 @@ def node_lanes(folder: ReportFolder) -> list[Lane]:
     for twin in facts.twins:
         if twin.node in changes:
             changes[twin.node].append((start, 1, "twinned", f"a twin, {twin.member}, speaks "
-                                       f"as {twin.node} to {', '.join(twin.sees)}"))
+                                       f"as {twin.node} to {', '.join(twin.sees)}{twin.hearing}"))
     for incident in facts.incidents:
         if incident.node in marks:
             marks[incident.node].append(Mark(incident.time, incident.kind, incident.detail))
@@ -120,7 +120,8 @@ def node_lanes(folder: ReportFolder) -> list[Lane]:
         copy = next((t for t in facts.twins if t.member == member), None)
         if copy is not None:
             spans = _sweep([(start, 1, "twinned", f"twin of {copy.node}, talking to "
-                             f"{', '.join(copy.sees)}"), *changes[member]], start, end)
+                             f"{', '.join(copy.sees)}{copy.hearing}"), *changes[member]],
+                           start, end)
         else:
             spans = _sweep(changes[member], start, end)
         name = member if member not in twinned else f"{member} (twinned)"

@@ -135,19 +135,30 @@ class IncidentRecord:
 @dataclass(frozen=True)
 class TwinRecord:
     """A twin of the cluster (see ``cluster.twins``): ``member`` speaks as ``node`` to
-    the nodes in ``sees``."""
+    the nodes in ``sees``, hearing clients up to ``reorder`` seconds late."""
 
     member: str
     node: str
     sees: tuple[str, ...]
+    reorder: float = 0.0
+
+    @property
+    def hearing(self) -> str:
+        """How the twin hears clients, for a description ("" when as its original)."""
+        if not self.reorder:
+            return ""
+        return f", hearing client requests in another order (each held back up to " \
+               f"{self.reorder * 1000:g}ms)"
 
     def to_json(self) -> dict[str, Any]:
-        return {"member": self.member, "node": self.node, "sees": list(self.sees)}
+        return {"member": self.member, "node": self.node, "sees": list(self.sees),
+                "reorder": self.reorder}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TwinRecord:
         return cls(_text(data, "member"), _text(data, "node"),
-                   tuple(str(n) for n in data.get("sees") or ()))
+                   tuple(str(n) for n in data.get("sees") or ()),
+                   float(data.get("reorder") or 0.0))
 
 
 @dataclass(frozen=True)
@@ -186,7 +197,8 @@ class RunFacts:
             protocol=scenario.protocol,
             implementation=scenario.cluster.implementation.describe(),
             nodes=tuple(record.nodes),
-            twins=tuple(TwinRecord(t.member, t.node, t.sees) for t in scenario.cluster.twins),
+            twins=tuple(TwinRecord(t.member, t.node, t.sees, t.reorder)
+                        for t in scenario.cluster.twins),
             t0=record.history.t0,
             phases=dict(record.phases),
             down_at_end=tuple(sorted(record.down_at_end)),

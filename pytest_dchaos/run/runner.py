@@ -179,6 +179,7 @@ class Run:
             toxiproxy_image=self.options.toxiproxy_image,
             identities=twins,
             peer_map={m: cluster.peers(m) for m in cluster.members} if twins else {},
+            client_holdback={t.member: t.reorder for t in cluster.twins if t.reorder},
         )
 
     def execute(self) -> RunResult:

@@ -212,6 +212,10 @@ _TWIN_FIELDS = (
     s.Field("node", s.NodeRef(()), "the node that gets a twin"),
     s.Field("sees", s.ListOf(s.NodeRef(()), scalar_ok=True, min_items=1),
             "the nodes the twin talks to (the original stops talking to them)"),
+    s.Field("reorder", s.Duration(),
+            "hold back each client message to the twin by a random delay up to this, so "
+            "it sees requests in another order than its original (0ms: in the same order)",
+            0.0),
 )
 
 CLUSTER_FIELDS = (
@@ -228,11 +232,12 @@ CLUSTER_FIELDS = (
     s.Field("topology", s.Str(), "the topology sent to nodes (protocol-specific)", None),
     s.Field("start_timeout", s.Duration(), "how long a node may take to answer init", 10.0),
     s.Field("twins",
-            s.Custom(_as_written, "list of {node, sees}",
+            s.Custom(_as_written, "list of {node, sees, reorder?}",
                      s.ListOf(s.Struct(_TWIN_FIELDS)).json_schema),
             "Byzantine twins: [{node: n1, sees: [n3, n4]}] starts a "
             "second n1 (same id, same keys) that talks only to n3 and n4, while n1 stops "
-            "talking to them", None),
+            "talking to them; reorder: 50ms has the twin hear client requests in another "
+            "order", None),
 )
 
 
@@ -278,7 +283,7 @@ def _twins(node: YNode | None, nodes: tuple[str, ...], protocol: ProtocolDecl
         if not entry.is_mapping:
             raise entry.error("expected a mapping like {node: n1, sees: [n3, n4]}", field=where)
         values = s.parse_mapping(entry, _TWIN_FIELDS, where, ctx)
-        twin = Twin(values["node"], tuple(dict.fromkeys(values["sees"])))
+        twin = Twin(values["node"], tuple(dict.fromkeys(values["sees"])), values["reorder"])
         if twin.node in twin.sees:
             raise entry.error(f"{twin.node} cannot see itself", field=f"{where}.sees")
         if any(t.node == twin.node for t in twins):

@@ -51,10 +51,16 @@ class Implementation:
 class Twin:
     """A second process with the identity (and keys) of ``node``, talking only to the
     nodes in ``sees``; the original stops talking to them. One Byzantine node, made of two
-    honest copies: Byzantine testing that needs nothing from the implementation."""
+    honest copies: Byzantine testing that needs nothing from the implementation.
+
+    ``reorder`` (seconds) holds back each client message to the twin by a random delay up
+    to it, so the twin sees requests in another order than its original: a twin primary
+    then orders them differently on each side. Without it both copies hear clients alike
+    and tell nearly the same story."""
 
     node: str
     sees: tuple[str, ...]
+    reorder: float = 0.0
 
     @property
     def member(self) -> str:
@@ -83,6 +89,11 @@ class ClusterSpec:
     def identity(self, member: str) -> str:
         """The node id a member speaks as (a twin: its original's)."""
         return next((t.node for t in self.twins if t.member == member), member)
+
+    def client_holdback(self, member: str) -> float:
+        """The longest a client message to ``member`` is held back (a reordering twin's
+        ``reorder``; 0 for everyone else)."""
+        return next((t.reorder for t in self.twins if t.member == member), 0.0)
 
     def peers(self, member: str) -> dict[str, str]:
         """Whom a member talks to: node id -> the member that answers to it."""

@@ -213,6 +213,14 @@ CASES = [
           - {at: 1s, byzantine: {node: n1, behavior: equivocate}}
         checks: [agreement]
         """, "pbft"),
+    Case("pbft_trusts_primary", "agreement", "committed different requests", """\
+        # A twin of the primary that hears clients in another order: each side is told
+        # its own order. With quorums of 2f+1, n2 (alone with the original) commits none.
+        cluster: {nodes: 4, twins: [{node: n1, sees: [n3, n4], reorder: 50ms}]}
+        network: {latency: 1ms}
+        workload: {clients: 8, rate: 200/s, duration: 4s, recovery: 4s}
+        checks: [agreement, validity, linearizable]
+        """, "pbft"),
     Case("pbft_no_client_auth", "validity", "a request no client sent", PBFT + """\
         faults: [{at: 1s, byzantine: {node: n1, behavior: invent}}]
         checks: [validity]

@@ -755,6 +755,15 @@ def test_twins_give_each_member_its_identity_and_its_side() -> None:
     assert cluster.peers("n1-twin") == {"n3": "n3", "n4": "n4"}
     assert cluster.peers("n2") == {"n1": "n1", "n3": "n3", "n4": "n4"}
     assert cluster.peers("n3") == {"n1": "n1-twin", "n2": "n2", "n4": "n4"}
+    assert cluster.twins[0].reorder == 0.0 and cluster.client_holdback("n1-twin") == 0.0
+
+
+def test_a_reordering_twin_holds_back_client_messages_to_the_twin_only() -> None:
+    cluster = scenario("name: x\nprotocol: pbft\ncluster: {nodes: 4, twins: "
+                       "[{node: n1, sees: [n3, n4], reorder: 50ms}]}\n").cluster
+    assert cluster.twins[0].reorder == 0.05
+    assert cluster.client_holdback("n1-twin") == 0.05
+    assert all(cluster.client_holdback(n) == 0.0 for n in cluster.node_ids)
 
 
 @pytest.mark.parametrize(("twins", "message"), [
@@ -764,6 +773,8 @@ def test_twins_give_each_member_its_identity_and_its_side() -> None:
      "cluster.twins[1].node: n1 already has a twin"),
     ("[{node: n9, sees: [n2]}]", "cluster.twins[0].node: 'n9' is not a node of this cluster"),
     ("[{node: n1}]", "cluster.twins[0]: missing required key 'sees'"),
+    ("[{node: n1, sees: [n2], reorder: 50}]", "cluster.twins[0].reorder: 50 has no unit"),
+    ("[{node: n1, sees: [n2], reorder: -5ms}]", "cluster.twins[0].reorder: expected a duration"),
 ])
 def test_bad_twins_are_refused_with_the_field(twins: str, message: str) -> None:
     error = error_of(f"name: x\nprotocol: pbft\ncluster: {{nodes: 4, twins: {twins}}}\n")

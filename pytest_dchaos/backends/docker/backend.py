@@ -177,8 +177,7 @@ class ContainerHost:
         cluster.attach(node, link)
         links = {ident: f"{self.prefix}-toxiproxy:{self.ports[(node, b)]}"
                  for ident, b in plan.peers(node).items()}
-        link.call("configure", node_id=plan.identity(node), links=links,
-                  seed=plan.seed * 1000 + plan.node_ids.index(node))
+        link.call("configure", links=links, **plan.agent_settings(node))
 
     def _let_go(self, cluster: Cluster, node: str, *, kill_node: bool = False) -> None:
         # The trace is the harness's record, not the node's state: save what the agent

@@ -95,8 +95,7 @@ class LocalBackend(Backend):
             link = AgentLink(node, ("127.0.0.1", ready[node]["control"]), cluster.handle_event)
             cluster.attach(node, link)
             links = {ident: listen[names[(node, b)]] for ident, b in plan.peers(node).items()}
-            link.call("configure", node_id=plan.identity(node), links=links,
-                      seed=plan.seed * 1000 + plan.node_ids.index(node))
+            link.call("configure", links=links, **plan.agent_settings(node))
 
 
 def _stop_agent(cluster: Cluster, node: str, child: ChildProcess, node_pid: int | None) -> None:
