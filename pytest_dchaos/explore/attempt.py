@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from pytest_dchaos.errors import DchaosError, FaultRefused
@@ -50,6 +50,8 @@ class Tried:
     #: An error run in which a node refused a fault it was asked to play
     #: (:class:`~pytest_dchaos.errors.FaultRefused`): the node's limit, not a failure.
     refused: bool = False
+    #: The ``cluster.twins`` entries the schedule added (a twin is a cluster setting).
+    twins: list[FaultEntry] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"run": self.number, "phase": self.phase, "schedule": self.schedule,
@@ -59,7 +61,7 @@ class Tried:
                 "seconds": round(self.seconds, 2),
                 "started_s": None if self.started is None else round(self.started, 2),
                 "effects": [e.to_json() for e in self.effects],
-                "report_dir": self.report_dir, "refused": self.refused}
+                "report_dir": self.report_dir, "refused": self.refused, "twins": self.twins}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Tried:
@@ -73,7 +75,7 @@ class Tried:
             effects=[FiringEffect.from_json(e) for e in data["effects"]],
             report_dir=data.get("report_dir"), schedule=data.get("schedule"),
             worker=data.get("worker"), started=data.get("started_s"),
-            refused=bool(data.get("refused", False)))
+            refused=bool(data.get("refused", False)), twins=list(data.get("twins") or []))
 
 
 def attempt(scenario: Scenario, options: RunOptions, registry: Registry, number: int,

@@ -82,10 +82,13 @@ class BaseScenario:
                                 path=self.path, field="workload.duration")
 
     def text(self, faults: Sequence[Mapping[str, Any]], seed: int, *, name: str | None = None,
-             description: str | None = None, trim: Trim | None = None) -> str:
+             description: str | None = None, trim: Trim | None = None,
+             twins: Sequence[Mapping[str, Any]] = ()) -> str:
         """The scenario with ``faults`` instead of its own, as YAML: the node
         implementation made explicit (absolute paths), the seed fixed; with ``trim``, the
-        workload's length and clients and the cluster's size as it says."""
+        workload's length and clients and the cluster's size as it says; with ``twins``
+        (``cluster.twins`` entries a schedule drew), those twins in the cluster section,
+        where any scenario has them, after the file's own."""
         sections = {k: v for k, v in self.sections.items() if k != "faults"}
         if name is not None:
             sections["name"] = name
@@ -99,6 +102,8 @@ class BaseScenario:
             workload["duration"] = seconds_text(trim.duration)
             workload["clients"] = trim.clients
             sections["workload"] = workload
+        if twins:
+            cluster["twins"] = [*(cluster.get("twins") or []), *(dict(t) for t in twins)]
         sections["cluster"] = cluster
         sections["seed"] = seed
         order = ["name", "description", "protocol", "cluster", "network", "workload",
@@ -116,13 +121,16 @@ class BaseScenario:
         return f"{self.path} (generated schedule)"
 
     def scenario_with(self, faults: Sequence[Mapping[str, Any]], seed: int,
-                      path: str | None = None, trim: Trim | None = None) -> Scenario:
-        """The scenario with ``faults``, validated by the ordinary loader. A trimmed one the
-        loader refuses raises its :class:`ScenarioError` (a candidate too small to be a
-        scenario: the caller moves on)."""
+                      path: str | None = None, trim: Trim | None = None,
+                      twins: Sequence[Mapping[str, Any]] = ()) -> Scenario:
+        """The scenario with ``faults`` (and ``twins``, see :meth:`text`), validated by the
+        ordinary loader. A trimmed one the loader refuses raises its
+        :class:`ScenarioError` (a candidate too small to be a scenario: the caller moves
+        on)."""
         where = path or self.generated_where
         try:
-            return parse_scenario(self.text(faults, seed, trim=trim), where, self.catalog)
+            return parse_scenario(self.text(faults, seed, trim=trim, twins=twins), where,
+                                  self.catalog)
         except ScenarioError as exc:
             if trim is not None:
                 raise

@@ -33,6 +33,7 @@ from pytest_dchaos.explore.pool import InlinePool, Job, ProcessPool, SearchPool
 from pytest_dchaos.explore.schedule import (
     FaultEntry,
     ScheduleSpace,
+    draw_twin,
     fault_kind,
     generate,
     traitors,
@@ -129,12 +130,16 @@ class Explorer:
         self.seed = (options.seed if options.seed is not None
                      else random.SystemRandom().randrange(1, 2**31))
         scenario = base.scenario
+        #: Traitors a schedule may add (Byzantine replicas and twins together).
+        self.traitors = self._byzantine_allowed()
         try:
             self.space = ScheduleSpace(scenario.node_ids, scenario.workload.duration,
                                        max_faults=options.max_faults,
                                        installed=frozenset(self.registry.faults),
                                        leader=bool(self._family().leader_role),
-                                       byzantine=self._byzantine_allowed())
+                                       byzantine=self.traitors,
+                                       twins=self._twins_allowed(),
+                                       first_leader=self._family().first_leader(scenario))
         except ValueError as exc:
             raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
         self.out = options.report_dir
@@ -157,6 +162,13 @@ class Explorer:
             return 0
         cluster = self.base.scenario.cluster
         return max(0, (len(self.base.scenario.node_ids) - 1) // 3 - len(cluster.twins))
+
+    def _twins_allowed(self) -> bool:
+        """Whether a schedule may add a twin: the family takes twins, the scenario has
+        none of its own, and f allows one more traitor. (Twins need nothing from the node,
+        so a node that cannot turn Byzantine still gets them.)"""
+        return (self._family().twins and not self.base.scenario.cluster.twins
+                and self.traitors >= 1)
 
     # -- the exploration -------------------------------------------------------------
 
@@ -295,28 +307,39 @@ class Explorer:
 
     def _job(self, number: int, seed: int) -> Job:
         """The ``number``-th schedule, validated by the scenario loader before it is handed
-        out (a refused one is a bug of the generator, told before any worker sees it)."""
-        generated = generate(self.space, seed)
+        out (a refused one is a bug of the generator, told before any worker sees it).
+
+        A twin, where one is drawn, is one of the traitors f allows: the faults are then
+        drawn with one Byzantine replica fewer, so no schedule has more than f."""
+        twin = draw_twin(self.space, seed)
+        space = self.space
+        if twin is not None:
+            space = replace(space, byzantine=min(space.byzantine, self.traitors - 1))
+        twins = [twin] if twin is not None else []
+        generated = generate(space, seed)
         faults = [f.entry for f in generated]
-        self.base.scenario_with(faults, seed)
+        self.base.scenario_with(faults, seed, twins=twins)
         return Job(number=number, seed=seed, faults=faults, shapes=[f.shape for f in generated],
-                   text=self.base.text(faults, seed), where=self.base.generated_where,
-                   report_dir=str(self._run_dir(number)))
+                   text=self.base.text(faults, seed, twins=twins),
+                   where=self.base.generated_where, report_dir=str(self._run_dir(number)),
+                   twins=twins)
 
     def _run_job(self, job: Job) -> Tried:
         """A search job run in this process (``--workers 1``)."""
-        scenario = self.base.scenario_with(job.faults, job.seed)
+        scenario = self.base.scenario_with(job.faults, job.seed, twins=job.twins)
         options = replace(self.options.run, seed=job.seed, report_dir=Path(job.report_dir),
                           node_command=None, node_image=None)
         tried, _ = self._attempt(scenario, options, job.number, "search", job.seed,
                                  job.faults, job.shapes)
+        tried.twins = job.twins
         return tried
 
     def _confirm(self, found: Tried) -> None:
         """Rerun the found schedule; ``confirmed`` counts as it goes, so an exploration
         interrupted while confirming tells the runs it judged."""
         for _ in range(self.options.confirm - 1):
-            tried = self._run(found.faults, found.seed, "confirm", found.shapes)
+            tried = self._run(found.faults, found.seed, "confirm", found.shapes,
+                              twins=found.twins)
             tried.schedule = found.schedule
             failed, judged = self.result.confirmed
             self.result.confirmed = (failed + self._same_failure(tried, found), judged + 1)
@@ -339,7 +362,8 @@ class Explorer:
             # rerun shows it.
             shapes = _shapes_of(candidate, found)
             for _ in range(self.options.confirm):
-                tried = self._run(list(candidate), found.seed, "shrink", shapes)
+                tried = self._run(list(candidate), found.seed, "shrink", shapes,
+                                  twins=found.twins)
                 fails = self._same_failure(tried, found)
                 if fails != deterministic:
                     return fails
@@ -347,14 +371,15 @@ class Explorer:
 
         def still_fails_trimmed(candidate: Sequence[FaultEntry], trim: Trim) -> bool:
             try:
-                self.base.scenario_with(candidate, found.seed, trim=trim)
+                self.base.scenario_with(candidate, found.seed, trim=trim, twins=trim.twins)
             except ScenarioError as exc:
                 self._say(f"shrink: a run of {trim.nodes} node(s), {trim.clients} client(s) "
                           f"is no scenario ({exc.message}): kept as it was")
                 return False
             shapes = _shapes_of(candidate, found)
             for _ in range(self.options.confirm):
-                tried = self._run(list(candidate), found.seed, "shrink", shapes, trim=trim)
+                tried = self._run(list(candidate), found.seed, "shrink", shapes, trim=trim,
+                                  twins=trim.twins)
                 fails = self._same_failure(tried, found)
                 if fails != deterministic:
                     return fails
@@ -380,12 +405,13 @@ class Explorer:
         return shrinker
 
     def _trim(self, found: Tried) -> Trim:
-        """The run's size as the scenario has it, and the fewest nodes a trimmed run may
-        have: a Byzantine replica (or twin) needs 3f + 1 of them."""
+        """The run's size as the scenario has it, the schedule's twins, and the fewest
+        nodes a trimmed run may have: a Byzantine replica (or twin) needs 3f + 1 of them."""
         scenario = self.base.scenario
-        byzantine = traitors(found.faults) + len(scenario.cluster.twins)
+        byzantine = traitors(found.faults) + len(scenario.cluster.twins) + len(found.twins)
         return Trim(scenario.workload.duration, scenario.workload.clients,
-                    len(scenario.node_ids), min_nodes=3 * byzantine + 1 if byzantine else 1)
+                    len(scenario.node_ids), min_nodes=3 * byzantine + 1 if byzantine else 1,
+                    twins=tuple(found.twins))
 
     def _minimal(self, faults: list[FaultEntry], seed: int, trim: Trim | None = None) -> None:
         """Write ``minimal.yaml`` and run it as written, from the file, into
@@ -398,6 +424,7 @@ class Explorer:
                           node_image=None)
         tried, _ = self._attempt(scenario, options, 0, "minimal", seed, faults,
                                  _shapes_of(faults, self.result.found))
+        tried.twins = self._twins_of(trim)
         tried.report_dir = str(target)
         self.result.minimal_run = tried
 
@@ -411,25 +438,35 @@ class Explorer:
         description = (
             f"Found by dchaos explore from {self.base.path} (exploration seed {self.seed}, "
             f"run {found.number}): {', '.join(found.failed_checks)} failed with "
-            f"{len(found.faults)} generated fault(s), in {failed} of {judged} runs; shrunk "
-            f"to the {len(faults)} below{_trimmed(self.base.scenario, trim)}.")
+            f"{len(found.faults)} generated fault(s){_with_twins(found.twins)}, in {failed} "
+            f"of {judged} runs; shrunk to the {len(faults)} below"
+            f"{_with_twins(self._twins_of(trim))}{_trimmed(self.base.scenario, trim)}.")
         path.write_text(self.base.text(faults, seed, name=name, description=description,
-                                       trim=trim), encoding="utf-8")
+                                       trim=trim, twins=self._twins_of(trim)),
+                        encoding="utf-8")
         self.result.minimal_path = path
         return path
+
+    def _twins_of(self, trim: Trim | None) -> list[FaultEntry]:
+        """The twins the minimal schedule keeps: the shrunk run's, else the found one's."""
+        if trim is not None:
+            return list(trim.twins)
+        return list(self.result.found.twins) if self.result.found is not None else []
 
     # -- one run ---------------------------------------------------------------------
 
     def _run(self, faults: list[FaultEntry], seed: int, phase: Phase,
-             shapes: list[str], trim: Trim | None = None) -> Tried:
+             shapes: list[str], trim: Trim | None = None,
+             twins: Sequence[FaultEntry] = ()) -> Tried:
         """A run of confirming or shrinking, in this process, recorded."""
         number = self._last_number + 1
         target = self._run_dir(number)
-        scenario = self.base.scenario_with(faults, seed, trim=trim)
+        scenario = self.base.scenario_with(faults, seed, trim=trim, twins=twins)
         options = replace(self.options.run, seed=seed, report_dir=target, node_command=None,
                           node_image=None)
         began = time.monotonic() - self._started
         tried, _ = self._attempt(scenario, options, number, phase, seed, faults, shapes)
+        tried.twins = list(twins)
         tried.started = began
         self._record(tried)
         return tried
@@ -486,7 +523,8 @@ class Explorer:
         searched = self._finished
         failures = sum(t.verdict == "fail" for t in searched)
         shapes = sorted({s for t in searched for s in t.shapes})
-        what = ", ".join(tried.shapes) or "no faults"
+        what = ", ".join(tried.shapes + [f"twin of {t['node']}" for t in tried.twins]) \
+            or "no faults"
         verdict = tried.verdict.upper()
         if tried.failed_checks:
             verdict += f" ({', '.join(tried.failed_checks)})"
@@ -515,6 +553,7 @@ class Explorer:
                 "failed_checks": result.found.failed_checks,
                 "detail": result.found.detail,
                 "faults": result.found.faults,
+                "twins": result.found.twins,
                 "confirmed": {"failed": failed, "runs": judged,
                               "rate": round(failed / judged, 3) if judged else None,
                               "flaky": result.flaky},
@@ -552,7 +591,7 @@ class Explorer:
         else:
             lines.append(f"  found: run {found.number} failed "
                          f"{', '.join(found.failed_checks)} with {len(found.faults)} "
-                         f"fault(s): {found.detail}")
+                         f"fault(s){_with_twins(found.twins)}: {found.detail}")
             failed, judged = result.confirmed
             if judged:
                 rate = f"{failed}/{judged} runs failed ({failed / judged:.0%})"
@@ -565,6 +604,8 @@ class Explorer:
                 lines.append(f"  minimal: {result.minimal_path}")
                 for entry in result.minimal or []:
                     lines.append(f"    - {json.dumps(entry)}")
+                for twin in self._twins_of(result.minimal_trim):
+                    lines.append(f"    twin: {json.dumps(twin)}")
             if result.minimal_run is not None:
                 rerun = result.minimal_run
                 lines.append(f"  minimal.yaml rerun: {rerun.verdict.upper()}"
@@ -587,6 +628,13 @@ def _trimmed(scenario: Scenario, trim: Trim | None) -> str:
         ("clients", scenario.workload.clients, trim.clients),
         ("nodes", len(scenario.node_ids), trim.nodes)) if abs(was - now) > 1e-9]
     return f", the run trimmed ({', '.join(changes)})" if changes else ""
+
+
+def _with_twins(twins: Sequence[FaultEntry]) -> str:
+    """' and a twin of n1 (sees n3, n4, reorder 50ms)', for the texts that count faults."""
+    return "".join(f" and a twin of {t['node']} (sees {', '.join(t['sees'])}"
+                   f"{', reorder ' + str(t['reorder']) if t.get('reorder') else ''})"
+                   for t in twins)
 
 
 def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:

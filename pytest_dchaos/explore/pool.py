@@ -22,7 +22,7 @@ import select
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +52,8 @@ class Job:
     text: str
     where: str
     report_dir: str
+    #: The ``cluster.twins`` entries the schedule added (already in ``text``).
+    twins: list[FaultEntry] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

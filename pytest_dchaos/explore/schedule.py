@@ -30,7 +30,13 @@ random node or of the leader) or one made by its agent, which works on any node:
 small-scope mutations (Winter et al., 2023), one node's outgoing messages with an integer
 field moved by one (``message: {mutate}``) or earlier ones sent again (``message:
 {replay}``).
-Not generated yet: twins.
+
+Twins are not faults but a cluster setting (``cluster.twins``), drawn by :func:`draw_twin`
+from a generator of their own, so a schedule's faults are the same with or without one: in
+a third of the schedules where the space allows one (:attr:`ScheduleSpace.twins`), a twin of
+a random node or of the node that leads first, talking to a random part of the others, and
+hearing clients in another order (``reorder``). It takes the place of a traitor: the caller
+draws the faults with one Byzantine replica fewer.
 """
 
 from __future__ import annotations
@@ -96,6 +102,11 @@ class ScheduleSpace:
     #: Whether the nodes turn Byzantine when asked (``dchaos_byzantine``); the traitors
     #: their agents make need nothing of them.
     behaviours: bool = True
+    #: Whether a schedule may have a twin: a family that takes twins, a scenario without,
+    #: and f not spent (a twin is a traitor; Byzantine faults are then drawn one fewer).
+    twins: bool = False
+    #: The node that leads when the run starts, where the family can tell (PBFT: n1).
+    first_leader: str | None = None
 
     def __post_init__(self) -> None:
         if not self.nodes:
@@ -183,6 +194,31 @@ def _draw(rng: random.Random, shape_name: str, space: ScheduleSpace) -> Generate
         shortest = min(room, max(1, steps // 10))
         entry["duration"] = seconds_text(rng.randint(shortest, room) * GRID)
     return GeneratedFault(shape_name, entry)
+
+
+#: How long a twin's client messages may be held back (ms): from a few requests of a busy
+#: workload overtaking one another to most of a slow one's.
+TWIN_REORDER_MS = (20, 50, 200)
+
+
+def draw_twin(space: ScheduleSpace, seed: int) -> FaultEntry | None:
+    """The twin of the ``seed``-th schedule, as a ``cluster.twins`` entry, or None.
+
+    Drawn in a third of the schedules, where the space allows a twin (n >= 3f + 1 with
+    f >= 1, four nodes at least). The node is the first leader half the time (a twin primary
+    tells its two sides two orders), else any node; it sees a random non-empty part of the
+    others and its original the rest, so no side hears both copies.
+    """
+    if not space.twins or len(space.nodes) < 4:
+        return None
+    rng = random.Random(f"dchaos-explore-twin:{seed}")
+    if rng.random() >= 1 / 3:
+        return None
+    leader = space.first_leader if space.first_leader in space.nodes else None
+    node = leader if leader is not None and rng.random() < 0.5 else rng.choice(space.nodes)
+    others = _shuffled(rng, [n for n in space.nodes if n != node])
+    sees = _sorted(others[:rng.randint(1, len(others) - 1)])
+    return {"node": node, "sees": sees, "reorder": f"{rng.choice(TWIN_REORDER_MS)}ms"}
 
 
 def _shuffled(rng: random.Random, nodes: Sequence[str]) -> list[str]:
@@ -360,5 +396,6 @@ SHAPES: dict[str, Shape] = {
 }
 
 
-__all__ = ["SHAPES", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape", "entry_seconds",
-           "fault_kind", "generate", "makes_traitor", "seconds_text", "traitors"]
+__all__ = ["SHAPES", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape", "draw_twin",
+           "entry_seconds", "fault_kind", "generate", "makes_traitor", "seconds_text",
+           "traitors"]

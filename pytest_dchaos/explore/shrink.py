@@ -8,10 +8,10 @@ Two passes, each step kept only when ``still_fails`` confirms the failure with t
    fault at a time, going back to coarser chunks after every success.
 2. Shorten what is left: each fault's ``duration`` halved while the failure holds, down to
    ``min_duration``.
-3. Trim the run (given a :class:`Trim`): the workload cut short, down to a little after the
-   last fault ends; the clients halved, down to one; the cluster one node smaller at a
-   time, while no fault names the last node and the floor the caller sets (a Byzantine
-   replica needs 3f + 1) allows.
+3. Trim the run (given a :class:`Trim`): the schedule's twin removed; the workload cut
+   short, down to a little after the last fault ends; the clients halved, down to one;
+   the cluster one node smaller at a time, while no fault names the last node and the
+   floor the caller sets (a Byzantine replica needs 3f + 1) allows.
 
 Times stay absolute: removing a fault never moves another, so every candidate is a subset
 of the original faults at their original moments (shortened at most). No candidate is tried
@@ -39,17 +39,23 @@ TAIL = 0.5
 
 @dataclass(frozen=True)
 class Trim:
-    """The size of the run beside its faults: what the third pass makes smaller."""
+    """The run beside its faults — its size, and the twins the schedule added (a cluster
+    setting, not a fault): what the third pass makes smaller."""
 
     duration: float
     clients: int
     nodes: int
     #: The fewest nodes the cluster may shrink to.
     min_nodes: int = 1
+    #: ``cluster.twins`` entries the schedule added; the third pass tries without them.
+    twins: tuple[FaultEntry, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"duration": seconds_text(self.duration), "clients": self.clients,
-                "nodes": self.nodes}
+        out: dict[str, Any] = {"duration": seconds_text(self.duration),
+                               "clients": self.clients, "nodes": self.nodes}
+        if self.twins:
+            out["twins"] = list(self.twins)
+        return out
 
 
 StillFailsTrimmed = Callable[[Sequence[FaultEntry], Trim], bool]
@@ -183,6 +189,10 @@ class Shrinker:
     def _trim(self) -> None:
         if self.best_trim is None:
             return
+        if self.best_trim.twins:  # a twin is dropped as a fault is: all at once
+            self._try("remove", "the twin of " + ", ".join(
+                str(t["node"]) for t in self.best_trim.twins), self.best,
+                replace(self.best_trim, twins=()))
         # The workload: down to a little after the last fault ends, halving what is left.
         while True:
             trim = self.best_trim

@@ -73,9 +73,10 @@ def run_job(job: Job, registry: Registry, options: RunOptions) -> Tried:
         scenario = parse_scenario(job.text, job.where, registry)
     except DchaosError as exc:
         return Tried(job.number, "search", job.seed, job.faults, job.shapes, "error", [],
-                     str(exc), 0.0, [])
+                     str(exc), 0.0, [], twins=job.twins)
     tried, _ = attempt(scenario, run_options, registry, job.number, "search", job.seed,
                        job.faults, job.shapes)
+    tried.twins = job.twins
     return tried
 
 

@@ -208,6 +208,12 @@ class ProtocolFamily(ABC):
         the node that leads, not the one a lying node names."""
         return None
 
+    def first_leader(self, scenario: Scenario) -> str | None:
+        """The node in the leading role when a run of ``scenario`` starts, where the
+        protocol fixes it (PBFT: the primary of view 0), else None. ``dchaos explore``
+        gives this node a twin in some schedules: a twin of the leader tells two stories."""
+        return None
+
     def notes(self, scenario: Scenario, firings: list[Any]) -> list[str]:
         """Plain warnings about the experiment itself, printed at the start of the run and
         kept in the report (e.g. more Byzantine replicas than the protocol tolerates)."""

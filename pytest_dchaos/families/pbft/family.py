@@ -93,6 +93,9 @@ class Pbft(ProtocolFamily):
     def reference_command(self) -> tuple[str, ...]:
         return ("python3", "-m", "reference_nodes.pbft")
 
+    def first_leader(self, scenario: Scenario) -> str | None:
+        return primary_of(0, scenario.node_ids)
+
     def leader(self, run: LiveRun) -> str | None:
         """The primary of the view the clients' replies show: f+1 replicas replied in it,
         so a lying replica alone cannot move it."""
