@@ -70,6 +70,15 @@ def test_node_lanes_from_the_fault_timeline(tmp_path: Path) -> None:
     assert [(m.t, m.label) for m in n1.marks] == [(6.0, "restarted"), (6.5, "bad_output")]
 
 
+def test_a_reordering_twin_is_described_with_its_holdback(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, run={"twins": [
+        {"member": "n1-twin", "node": "n1", "sees": ["n3"], "reorder": 0.05}]})
+    lanes = node_lanes(folder)
+    why = "hearing client requests in another order (each held back up to 50ms)"
+    assert why in lane(lanes, "n1-twin").spans[0].detail
+    assert any(why in s.detail for s in lane(lanes, "n1 (twinned)").spans)
+
+
 def test_a_crash_that_never_ends_leaves_the_node_down(tmp_path: Path) -> None:
     folder = folder_with(tmp_path)
     faults = folder.faults[:1]  # f1's start only: killed, never restarted
