@@ -10,6 +10,7 @@ from typing import Any
 from pytest_dchaos.backends.base import Backend
 from pytest_dchaos.backends.docker.backend import DockerBackend
 from pytest_dchaos.backends.local.backend import LocalBackend
+from pytest_dchaos.checkers.availability import Availability
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.latency import Latency
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOp
@@ -32,7 +33,7 @@ def dchaos_add_faults() -> list[FaultType[Any]]:
 
 @hookimpl
 def dchaos_add_checkers() -> list[CheckerType[Any]]:
-    return [NodeContract(), MsgsPerOp(), Latency()]
+    return [NodeContract(), MsgsPerOp(), Latency(), Availability()]
 
 
 @hookimpl

@@ -59,6 +59,8 @@ def catalogue_markdown(registry: Registry) -> str:
     for name in registry.protocol_names():
         family = registry.protocols[name]
         lines += [f"### `{name}`", "", family.doc, "",
+                  *([f"- also called: {', '.join(f'`{a}`' for a in family.aliases)} "
+                     "(Maelstrom's workload name)"] if family.aliases else []),
                   f"- topologies: {', '.join(f'`{t}`' for t in family.topologies) or '—'}",
                   f"- checks when none are listed: "
                   f"{', '.join(f'`{c}`' for c in family.default_checks) or '—'}",
@@ -104,7 +106,9 @@ def catalogue_markdown(registry: Registry) -> str:
 def catalogue_text(registry: Registry) -> str:
     lines = ["protocols:"]
     for name in registry.protocol_names():
-        lines.append(f"  {name:<20} {registry.protocols[name].doc}")
+        family = registry.protocols[name]
+        also = f" (also: {', '.join(family.aliases)})" if family.aliases else ""
+        lines.append(f"  {name:<20} {family.doc}{also}")
     lines.append("faults:")
     for name in registry.fault_names():
         fault = registry.faults[name]

@@ -71,11 +71,15 @@ class Registry:
         self.faults: dict[str, FaultType[Any]] = _by_name(hook.dchaos_add_faults(), "fault")
         self.checkers: dict[str, CheckerType[Any]] = _by_name(hook.dchaos_add_checkers(), "checker")
         self.backends: dict[str, Backend] = _by_name(hook.dchaos_add_backends(), "backend")
+        #: Alias -> the family it names (Maelstrom's workload names, see
+        #: :attr:`~pytest_dchaos.families.base.ProtocolFamily.aliases`).
+        self.aliases: dict[str, ProtocolFamily] = _aliases(self.protocols)
         self.hook = hook
 
     # The scenario loader's Catalog protocol:
     def protocol(self, name: str) -> ProtocolFamily | None:
-        return self.protocols.get(name)
+        """The family called ``name``, or the one ``name`` is an alias of."""
+        return self.protocols.get(name) or self.aliases.get(name)
 
     def protocol_names(self) -> Sequence[str]:
         return sorted(self.protocols)
@@ -112,4 +116,20 @@ def _by_name(results: list[list[Any]], what: str) -> dict[str, Any]:
                     f"{type(found[name]).__module__} and {type(item).__module__}"
                 )
             found[name] = item
+    return found
+
+
+def _aliases(protocols: dict[str, ProtocolFamily]) -> dict[str, ProtocolFamily]:
+    """Each alias to its family; an alias that is another family's name or alias is refused,
+    as two plugins providing one name are."""
+    found: dict[str, ProtocolFamily] = {}
+    for family in protocols.values():
+        for alias in family.aliases:
+            other = protocols.get(alias) or found.get(alias)
+            if other is not None and other is not family:
+                raise DchaosError(
+                    f"the protocol name {alias!r} is claimed twice: as an alias of "
+                    f"{family.name} ({type(family).__module__}) and by {other.name} "
+                    f"({type(other).__module__})")
+            found[alias] = family
     return found

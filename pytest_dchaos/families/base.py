@@ -159,6 +159,10 @@ class RunContext:
 class ProtocolFamily(ABC):
     name: ClassVar[str]
     doc: ClassVar[str]
+    #: Other names ``protocol:`` may give this family: Maelstrom's workload names
+    #: (``broadcast`` for gossip), so a Maelstrom user finds the workload they know. A
+    #: scenario that uses one runs as :attr:`name`, and its report says :attr:`name`.
+    aliases: ClassVar[tuple[str, ...]] = ()
     #: Values allowed for ``cluster.topology``.
     topologies: ClassVar[tuple[str, ...]] = ()
     #: Checks run when a scenario lists none.

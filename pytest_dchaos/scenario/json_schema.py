@@ -58,7 +58,8 @@ def scenario_schema(catalog: loader.Catalog) -> dict[str, Any]:
             check: refs[variant] for check, refs in check_refs.items()
             if _applies(_checker(catalog, check), decl)})
         branches.append({
-            "if": {"properties": {"protocol": {"const": name}}, "required": ["protocol"]},
+            "if": {"properties": {"protocol": {"enum": [name, *decl.aliases]}},
+                   "required": ["protocol"]},
             "then": {"properties": {
                 "protocol": {"description": decl.doc},
                 "cluster": {"$ref": f"#/$defs/{name}.cluster"},
@@ -79,7 +80,9 @@ def scenario_schema(catalog: loader.Catalog) -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "description": docs["name"]},
             "description": {"type": "string", "description": docs["description"]},
-            "protocol": {"enum": list(protocols), "description": docs["protocol"]},
+            "protocol": {"enum": [n for name, decl in protocols.items()
+                                  for n in (name, *decl.aliases)],
+                         "description": docs["protocol"]},
             "cluster": {"type": "object", "description": docs["cluster"]},
             "network": {"$ref": "#/$defs/network"},
             "workload": {"type": ["object", "null"], "description": docs["workload"]},

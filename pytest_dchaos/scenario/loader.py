@@ -85,6 +85,7 @@ class CheckerDecl(OptionDecl, Protocol):
 class ProtocolDecl(Protocol):
     name: ClassVar[str]
     doc: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]]
     workload_options: ClassVar[tuple[s.Field, ...]]
     topologies: ClassVar[tuple[str, ...]]
     default_checks: ClassVar[tuple[str, ...]]

@@ -7,17 +7,20 @@ import os
 import time
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
 from pytest_dchaos.checkers.base import CheckerType, NoOptions
 from pytest_dchaos.checkers.msgs_per_op import MsgsPerOpOptions
-from pytest_dchaos.errors import ScenarioError
+from pytest_dchaos.errors import DchaosError, ScenarioError
 from pytest_dchaos.families.gossip.checks.convergence import ConvergenceOptions
 from pytest_dchaos.families.gossip.checks.failure_detection import FailureDetectionOptions
+from pytest_dchaos.families.maelstrom.family import Echo
 from pytest_dchaos.faults.network import LatencyOptions, PartitionOptions
+from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.result import RunRecord, Verdict
-from pytest_dchaos.registry import Registry
+from pytest_dchaos.registry import Registry, plugin_manager
 from pytest_dchaos.scenario import (
     CheckSpec,
     ClusterSpec,
@@ -330,7 +333,37 @@ def test_design_protocol_not_installed_says_so() -> None:
         parse_scenario("name: x\nprotocol: pbft\ncluster: {nodes: 4}\n", "scenario.yaml",
                        without)
     assert "protocol 'pbft' is not installed in this version of pytest-dchaos" in str(info.value)
-    assert "installed: gossip, txn, vector_clock" in str(info.value)
+    assert ("installed: echo, g-counter, gossip, pn-counter, txn, unique-ids, vector_clock"
+            in str(info.value))
+
+
+@pytest.mark.parametrize(("alias", "family"), [("broadcast", "gossip"),
+                                               ("txn-rw-register", "txn")])
+def test_a_maelstrom_workload_name_is_an_alias_of_the_family_that_covers_it(
+        alias: str, family: str) -> None:
+    scenario = parse_scenario(f"name: x\nprotocol: {alias}\ncluster: {{nodes: 3}}\n",
+                              "scenario.yaml", Registry())
+    assert scenario.protocol == family  # checks, report and runner see the family's name
+
+
+def test_an_alias_that_is_another_familys_name_is_refused() -> None:
+    class Impostor(Echo):
+        name = "impostor"
+        aliases = ("gossip",)
+
+    class Plugin:
+        @hookimpl
+        def dchaos_add_protocols(self) -> list[Any]:
+            return [Impostor()]
+
+    manager = plugin_manager()
+    plugin = Plugin()
+    manager.register(plugin)
+    try:
+        with pytest.raises(DchaosError, match="'gossip' is claimed twice: as an alias of impostor"):
+            Registry(manager)
+    finally:
+        manager.unregister(plugin)
 
 
 def test_wrong_type_for_name() -> None:

@@ -48,6 +48,7 @@ from pytest_dchaos.scenario.model import Scenario
 
 class Gossip(ProtocolFamily):
     name = "gossip"
+    aliases = ("broadcast",)
     doc = ("Epidemic broadcast with SWIM membership (Maelstrom's broadcast workload plus "
            "members): convergence, no invented values, stable latency, failure detection, "
            "rejoin.")

@@ -46,6 +46,7 @@ from pytest_dchaos.scenario.model import Scenario
 
 class Transactions(ProtocolFamily):
     name = "txn"
+    aliases = ("txn-rw-register",)
     doc = ("Read/write transactions over a sharded key-value store, committed with 2PC or "
            "3PC (cluster.params.commit_protocol) under strict two-phase locking, with "
            "deadlock detection: atomicity, outcomes, isolation anomalies (G0, G1, "

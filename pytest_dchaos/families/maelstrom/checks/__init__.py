@@ -1,0 +1,1 @@
+"""The checks of Maelstrom's small workloads, one module each."""

@@ -1,0 +1,135 @@
+"""Maelstrom's small workloads, each a protocol named as Maelstrom names it: ``echo``,
+``unique-ids``, ``g-counter`` and ``pn-counter``.
+
+Why a family of their own, and not workloads of an existing one: a family here is one
+workload with its final phase, observations and checks (:mod:`~pytest_dchaos.families.base`),
+and what these judge shares nothing with the four protocol families. Echo and unique-ids
+are the node contract's smoke tests: no protocol, nothing between nodes, so no family's
+checks apply. The counters are gossip's cousins (eventually consistent, judged after the
+partitions heal), but the gossip family's observations (a set of values per node, a
+membership view) and checks (convergence of that set, failure detection) do not fit a
+number that is a sum; a gossip family with a second workload would need a second set of
+default checks, final phase and conformance, i.e. a second family under one name. So each
+is a family here, exactly as Maelstrom keeps one file per workload, and the protocol
+families answer to Maelstrom's names where they cover one (``broadcast`` is gossip,
+``txn-rw-register`` is txn).
+
+Maelstrom's conditions are the defaults: its clients' operations and values (see
+:mod:`~pytest_dchaos.families.maelstrom.workloads`), final reads after the heal for the
+counters. Registered through the ``dchaos`` entry-point group, as a third-party family would
+be.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_dchaos.checkers.base import CheckerType
+from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.maelstrom.checks.echo import Echo as EchoCheck
+from pytest_dchaos.families.maelstrom.checks.final_count import FinalCount
+from pytest_dchaos.families.maelstrom.checks.unique_ids import UniqueIds as UniqueIdsCheck
+from pytest_dchaos.families.maelstrom.counter import acceptable
+from pytest_dchaos.families.maelstrom.observations import FINAL_COUNTS, FinalCounts
+from pytest_dchaos.families.maelstrom.workloads import (
+    CounterWorkload,
+    EchoWorkload,
+    UniqueIdsWorkload,
+)
+from pytest_dchaos.hookspecs import hookimpl
+from pytest_dchaos.record.history import OK
+from pytest_dchaos.run.workload import FinalReads
+from pytest_dchaos.scenario import schema as s
+from pytest_dchaos.scenario.model import Scenario
+
+#: The reference nodes of these workloads live in one package.
+_NODES = "reference_nodes.maelstrom"
+
+
+class Echo(ProtocolFamily):
+    name = "echo"
+    doc = ("Maelstrom's echo workload (Gossip Glomers challenge 1): `echo {echo}` → "
+           "`echo_ok {echo}`. The node contract's first smoke test.")
+    default_checks = ("echo",)
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", f"{_NODES}.echo")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        return EchoWorkload()
+
+
+class UniqueIds(ProtocolFamily):
+    name = "unique-ids"
+    doc = ("Maelstrom's unique-ids workload (Gossip Glomers challenge 2): `generate` → "
+           "`generate_ok {id}`, every id unique in the whole run, any JSON value.")
+    default_checks = ("unique_ids",)
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", f"{_NODES}.unique_ids")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        return UniqueIdsWorkload()
+
+
+class _Counter(ProtocolFamily):
+    """Clients add and read; after the heal, every live node is read until all read the
+    same acceptable value (see :mod:`~pytest_dchaos.families.maelstrom.counter`) or
+    recovery time is up — Maelstrom waits its 10 s and reads once."""
+
+    negative: bool
+    default_checks = ("final_count",)
+    workload_options = (
+        s.Field("read_ratio", s.Probability(), "share of operations that are reads "
+                "(Maelstrom mixes adds and reads evenly)", 0.5),
+    )
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", f"{_NODES}.counter")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        return CounterWorkload(scenario.workload.options["read_ratio"], self.negative)
+
+    def final(self, ctx: RunContext) -> None:
+        allowed = acceptable(ctx.history)
+
+        def settled() -> bool:
+            outcomes = reads.read()
+            values = {value for outcome, value in outcomes.values() if outcome == OK}
+            return (bool(outcomes) and all(o == OK for o, _ in outcomes.values())
+                    and len(values) == 1 and values.pop() in allowed)
+
+        with FinalReads(ctx.cluster, CounterWorkload(1.0, self.negative), ctx.history,
+                        ctx.scenario.workload, ctx.scenario.node_ids) as reads:
+            settled_at = ctx.poll(settled)
+        live = ctx.cluster.live_nodes()
+        ctx.observations[FINAL_COUNTS] = FinalCounts(
+            healed_at=ctx.healed_at, deadline=ctx.deadline, settled_at=settled_at,
+            live_nodes=live, final_reads={n: reads.last[n] for n in live if n in reads.last},
+            unread=tuple(n for n in live if n not in reads.last))
+
+
+class GCounter(_Counter):
+    name = "g-counter"
+    negative = False
+    doc = ("Maelstrom's g-counter workload (Gossip Glomers challenge 4): `add {delta}` "
+           "(0..4) → `add_ok`, `read` → `read_ok {value}`; after the heal every node reads "
+           "the sum of the acknowledged adds.")
+
+
+class PNCounter(_Counter):
+    name = "pn-counter"
+    negative = True
+    doc = ("Maelstrom's pn-counter workload: the g-counter's messages with deltas of "
+           "either sign (-5..4); after the heal every node reads the sum of the "
+           "acknowledged adds.")
+
+
+@hookimpl
+def dchaos_add_protocols() -> list[ProtocolFamily]:
+    return [Echo(), UniqueIds(), GCounter(), PNCounter()]
+
+
+@hookimpl
+def dchaos_add_checkers() -> list[CheckerType[Any]]:
+    return [EchoCheck(), UniqueIdsCheck(), FinalCount()]
