@@ -260,6 +260,36 @@ CASES = [
           - {at: 1s, duration: 2s, message: {mutate: 0.1, links: {from: [n3], to: [n1, n2, n4]}}}
         checks: [{suspects: {within: 1s}}]
         """, "pbft"),
+    # Maelstrom's small workloads (pytest_dchaos/families/maelstrom).
+    Case("echo_whole_body", "echo", "came back as", """\
+        cluster: {nodes: 1}
+        workload: {clients: 1, rate: 20/s, duration: 1s}
+        checks: [echo]
+        """, "echo"),
+    Case("unique_ids_counter", "unique_ids", "handed out again", """\
+        cluster: {nodes: 3}
+        workload: {clients: 3, rate: 100/s, duration: 2s}
+        checks: [unique_ids, availability: 1]
+        """, "unique-ids"),
+    # n1 restarts halfway: it counts from 1 again.
+    Case("unique_ids_forgets_restarts", "unique_ids", "handed out again", """\
+        cluster: {nodes: 2}
+        workload: {clients: 2, rate: 100/s, duration: 3s}
+        faults: [{at: 1.5s, restart: n1}]
+        checks: [unique_ids]
+        """, "unique-ids"),
+    # n3 is cut off for 2 s: what the others send it meanwhile never arrives.
+    Case("gcounter_sends_once", "final_count", "read", """\
+        cluster: {nodes: 3}
+        workload: {clients: 3, rate: 60/s, duration: 4s, recovery: 3s}
+        faults: [{at: 1s, partition: {isolate: n3}, duration: 2s}]
+        checks: [final_count]
+        """, "g-counter"),
+    Case("pncounter_max_merge", "final_count", "read", """\
+        cluster: {nodes: 3}
+        workload: {clients: 3, rate: 60/s, duration: 3s, recovery: 3s}
+        checks: [final_count]
+        """, "pn-counter"),
 ]
 
 
