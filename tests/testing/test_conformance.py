@@ -26,6 +26,11 @@ REFERENCE_EXTENSIONS = {
     "pbft": {"dchaos_state", "dchaos_byzantine"},
     "vector_clock": {"dchaos_state"},
     "txn": {"dchaos_state"},
+    # Maelstrom's small workloads: plain Maelstrom nodes.
+    "echo": set(),
+    "unique-ids": set(),
+    "g-counter": set(),
+    "pn-counter": set(),
 }
 
 
@@ -98,6 +103,25 @@ def test_a_node_of_another_family_fails_that_familys_checks(
     assert statuses(report)["unknown type"] == PASS
     with pytest.raises(AssertionError, match=r"FAIL  txn .*expected txn_ok or error 14"):
         assert_conforms("txn", [sys.executable, str(NAIVE)], timeout=2, log_dir=tmp_path)
+
+
+@pytest.mark.parametrize(("protocol", "node", "check", "message"), [
+    ("echo", "echo_whole_body", "echo", "in 'echo', not the text sent"),
+    ("unique-ids", "unique_ids_counter", "generate", "handed out id 1, as n1 had"),
+    ("pn-counter", "pncounter_max_merge", None, None),
+])
+def test_maelstroms_small_workloads_broken_nodes(protocol: str, node: str, check: str | None,
+                                                 message: str | None, tmp_path: Path,
+                                                 no_leaks: None) -> None:
+    """An echo or an id that is wrong shows at once; a pn-counter that loses decrements
+    only under concurrent adds, which one conformance add and read never make: conformance
+    is the contract, the scenario is the bug hunt."""
+    report = check_conformance(protocol, broken(node), timeout=2, log_dir=tmp_path)
+    if check is None:
+        assert report.conforms, report.text()
+        return
+    finding = report.finding(check)
+    assert finding.status == FAIL and message in finding.detail, finding.detail
 
 
 @pytest.mark.slow
@@ -187,7 +211,8 @@ def test_a_node_that_dies_at_start(tmp_path: Path, no_leaks: None) -> None:
 
 
 @pytest.mark.parametrize(("protocol", "command", "message"), [
-    ("gosip", None, "unknown protocol 'gosip' (did you mean 'gossip'?); installed: gossip"),
+    ("gosip", None,
+     "unknown protocol 'gosip' (did you mean 'gossip'?); installed: echo, g-counter, gossip"),
     ("gossip", "./no-such-node", "does not exist (relative paths are from the current folder)"),
     ("gossip", str(NAIVE.parent), "is not executable"),
     ("gossip", "no-such-program-anywhere", "is not on PATH"),

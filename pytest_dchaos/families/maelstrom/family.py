@@ -26,9 +26,15 @@ from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.base import ProtocolFamily, RunContext, Workload
+from pytest_dchaos.families.conformance import Conformance
 from pytest_dchaos.families.maelstrom.checks.echo import Echo as EchoCheck
 from pytest_dchaos.families.maelstrom.checks.final_count import FinalCount
 from pytest_dchaos.families.maelstrom.checks.unique_ids import UniqueIds as UniqueIdsCheck
+from pytest_dchaos.families.maelstrom.conformance import (
+    CounterConformance,
+    EchoConformance,
+    UniqueIdsConformance,
+)
 from pytest_dchaos.families.maelstrom.counter import acceptable
 from pytest_dchaos.families.maelstrom.observations import FINAL_COUNTS, FinalCounts
 from pytest_dchaos.families.maelstrom.workloads import (
@@ -58,6 +64,9 @@ class Echo(ProtocolFamily):
     def workload(self, scenario: Scenario, seed: int) -> Workload:
         return EchoWorkload()
 
+    def conformance(self) -> Conformance:
+        return EchoConformance()
+
 
 class UniqueIds(ProtocolFamily):
     name = "unique-ids"
@@ -70,6 +79,9 @@ class UniqueIds(ProtocolFamily):
 
     def workload(self, scenario: Scenario, seed: int) -> Workload:
         return UniqueIdsWorkload()
+
+    def conformance(self) -> Conformance:
+        return UniqueIdsConformance()
 
 
 class _Counter(ProtocolFamily):
@@ -89,6 +101,9 @@ class _Counter(ProtocolFamily):
 
     def workload(self, scenario: Scenario, seed: int) -> Workload:
         return CounterWorkload(scenario.workload.options["read_ratio"], self.negative)
+
+    def conformance(self) -> Conformance:
+        return CounterConformance()
 
     def final(self, ctx: RunContext) -> None:
         allowed = acceptable(ctx.history)
