@@ -251,7 +251,8 @@ def test_conform_a_plain_maelstrom_node(tmp_path: Path, no_leaks: None) -> None:
 @pytest.mark.parametrize(("args", "expected"), [
     (["--protocol", "gossip", "--node-command", "./no-such-node"],
      "dchaos: error: node program "),
-    (["--protocol", "paxos"], "dchaos: error: unknown protocol 'paxos'; installed: gossip, "),
+    (["--protocol", "paxos"],
+     "dchaos: error: unknown protocol 'paxos'; installed: echo, g-counter, gossip, "),
     (["--protocol", "gossip", "--nodes", "0"],
      "dchaos: error: a conformance check needs at least one node, not 0"),
 ])
