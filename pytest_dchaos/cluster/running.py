@@ -294,9 +294,14 @@ class Cluster:
         """
         if node not in self.agents:
             raise HarnessError(f"no node {node!r} in this cluster ({', '.join(self.node_ids)})")
-        if self.status(node) == "down":
+        status = self.status(node)
+        # A (re)starting node gets init before anything else, as in Maelstrom: a client's
+        # request written to it before init would reach a node that does not know its own
+        # id yet (Maelstrom's Go library then answers with an empty src).
+        if status == "down" or (status == "starting" and client != ADMIN_CLIENT):
             refused = Request(client, None)
-            refused.set_exception(NodeDown(f"{node} is not running"))
+            refused.set_exception(NodeDown(f"{node} is not running" if status == "down"
+                                           else f"{node} is starting (init not answered)"))
             return refused
         with self._lock:
             counter = self._msg_ids.setdefault(client, itertools.count(1))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,9 @@ import pytest
 
 from pytest_dchaos.errors import NodeDown, RpcTimeout
 from pytest_dchaos.manual import LiveCluster, start_cluster
-from pytest_dchaos.run.runner import RunOptions
+from pytest_dchaos.registry import Registry
+from pytest_dchaos.run.runner import RunOptions, run_scenario
+from pytest_dchaos.scenario.loader import parse_scenario
 
 ECHO = (sys.executable, str(Path(__file__).parent.parent / "nodes" / "echo_node.py"))
 
@@ -232,3 +235,28 @@ def test_a_vector_clock_cluster_driven_by_hand_keeps_causal_order(tmp_path: Path
         live.revert(cut)
         assert eventually(lambda: [d["message"] for d in live.request(
             "n3", {"type": "read"})["delivered"]] == ["question", "answer"])
+
+
+@pytest.mark.slow
+def test_a_restarted_node_gets_init_before_any_client_request(
+        tmp_path: Path, no_leaks: None) -> None:
+    """Maelstrom never sends a node a request before its init. Here, while n1 restarts, the
+    clients' requests to it are refused (the operation fails: it never reached the node)
+    until it answered init, so the reference node never answers one with error 11."""
+    registry = Registry()
+    scenario = parse_scenario(textwrap.dedent("""\
+        name: restart-under-load
+        protocol: unique-ids
+        cluster: {nodes: 2}
+        workload: {clients: 4, rate: 400/s, duration: 3s}
+        faults: [{at: 1s, restart: n1}, {at: 2s, restart: n1}]
+        checks: [unique_ids]
+        seed: 1
+        """), str(tmp_path / "scenario.yaml"), registry)
+    result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "report",
+                                               toxiproxy="embedded"), registry)
+    assert result.passed, [(v.name, v.detail) for v in result.checks]
+    assert result.record is not None
+    errors = [op.error or "" for op in result.record.history.ops if op.type == "fail"]
+    assert not any(e.startswith("error 11") for e in errors), errors
+    assert any("is starting" in e or "is not running" in e for e in errors), errors
