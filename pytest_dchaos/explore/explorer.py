@@ -38,7 +38,7 @@ from pytest_dchaos.explore.schedule import (
     generate,
     traitors,
 )
-from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim
+from pytest_dchaos.explore.shrink import Shrinker, ShrinkStep, Trim, moved_text
 from pytest_dchaos.families.base import ProtocolFamily
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.registry import Registry, in_process_plugins
@@ -440,7 +440,8 @@ class Explorer:
             f"run {found.number}): {', '.join(found.failed_checks)} failed with "
             f"{len(found.faults)} generated fault(s){_with_twins(found.twins)}, in {failed} "
             f"of {judged} runs; shrunk to the {len(faults)} below"
-            f"{_with_twins(self._twins_of(trim))}{_trimmed(self.base.scenario, trim)}.")
+            f"{_with_twins(self._twins_of(trim))}{moved_text(self.result.steps)}"
+            f"{_trimmed(self.base.scenario, trim)}.")
         path.write_text(self.base.text(faults, seed, name=name, description=description,
                                        trim=trim, twins=self._twins_of(trim)),
                         encoding="utf-8")
@@ -638,12 +639,14 @@ def _with_twins(twins: Sequence[FaultEntry]) -> str:
 
 
 def _shapes_of(faults: Sequence[FaultEntry], found: Tried | None) -> list[str]:
-    """The shapes of a subset of the found schedule's faults."""
+    """The shapes of a subset of the found schedule's faults (shortened or moved: a fault
+    is known by what it does, not by when or for how long)."""
     if found is None:
         return [fault_kind(f) for f in faults]
-    by_time = {json.dumps({k: v for k, v in f.items() if k != "duration"}, sort_keys=True): s
+    timing = ("at", "duration")
+    by_what = {json.dumps({k: v for k, v in f.items() if k not in timing}, sort_keys=True): s
                for f, s in zip(found.faults, found.shapes, strict=True)}
-    return [by_time.get(json.dumps({k: v for k, v in f.items() if k != "duration"},
+    return [by_what.get(json.dumps({k: v for k, v in f.items() if k not in timing},
                                    sort_keys=True), fault_kind(f)) for f in faults]
 
 

@@ -1,20 +1,25 @@
 """Shrinking a failing schedule to a small one that still fails.
 
-Two passes, each step kept only when ``still_fails`` confirms the failure with the candidate
-(in ``dchaos explore`` that means running the scenario again, several times):
+Passes in turn, each step kept only when ``still_fails`` confirms the failure with the
+candidate (in ``dchaos explore`` that means running the scenario again, several times):
 
 1. Remove faults, delta-debugging style (Zeller's ddmin, complements only): first all of
    them (does the failure need faults at all?), then halves, quarters, ... down to one
    fault at a time, going back to coarser chunks after every success.
 2. Shorten what is left: each fault's ``duration`` halved while the failure holds, down to
    ``min_duration``.
-3. Trim the run (given a :class:`Trim`): the schedule's twin removed; the workload cut
+3. Move what is left earlier: first the whole schedule at once (the faults keep their
+   spacing, which a failure of two faults often needs), then each fault on its own; each
+   time the ``at`` halved while the failure holds, down to the start of the workload. An
+   early schedule is easier to read and lets the next pass cut the workload shorter.
+4. Trim the run (given a :class:`Trim`): the schedule's twin removed; the workload cut
    short, down to a little after the last fault ends; the clients halved, down to one;
    the cluster one node smaller at a time, while no fault names the last node and the
    floor the caller sets (a Byzantine replica needs 3f + 1) allows.
 
-Times stay absolute: removing a fault never moves another, so every candidate is a subset
-of the original faults at their original moments (shortened at most). No candidate is tried
+Times stay absolute: removing a fault never moves another, and a move changes only the
+``at`` of the faults it names, so every candidate is a subset of the original faults,
+shortened or moved earlier by a step of its own that was confirmed. No candidate is tried
 twice. ``should_stop`` (a budget, Ctrl-C) ends the search early with the smallest schedule
 confirmed so far.
 """
@@ -30,7 +35,7 @@ from typing import Any, Literal
 from pytest_dchaos.explore.schedule import GRID, FaultEntry, entry_seconds, seconds_text
 
 StillFails = Callable[[Sequence[FaultEntry]], bool]
-ShrinkAction = Literal["remove", "shorten", "trim"]
+ShrinkAction = Literal["remove", "shorten", "move", "trim"]
 
 #: Left after the last fault ends when the workload is cut short (seconds): time for what
 #: the fault set off to show.
@@ -71,6 +76,8 @@ class ShrinkStep:
     faults: tuple[FaultEntry, ...]
     still_fails: bool
     trim: Trim | None = None
+    #: For a move: (fault number from 1, ``at`` before, ``at`` after) of each fault moved.
+    moves: tuple[tuple[int, float, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         out = {"action": self.action, "detail": self.detail, "faults": list(self.faults),
@@ -122,13 +129,15 @@ class Shrinker:
         try:
             self._remove()
             self._shorten()
+            self._move()
             self._trim()
         except _Stopped:
             return ShrinkResult(self.best, self.steps, complete=False, trim=self.best_trim)
         return ShrinkResult(self.best, self.steps, trim=self.best_trim)
 
     def _try(self, action: ShrinkAction, detail: str, candidate: list[FaultEntry],
-             trim: Trim | None = None) -> bool:
+             trim: Trim | None = None, moves: tuple[tuple[int, float, float], ...] = ()
+             ) -> bool:
         trim = trim or self.best_trim
         key = json.dumps([candidate, trim.to_json() if trim else None], sort_keys=True)
         if key in self._tried:
@@ -140,7 +149,8 @@ class Shrinker:
             fails = bool(self._still_fails_trimmed(candidate, trim))
         else:
             fails = bool(self._still_fails(candidate))
-        step = ShrinkStep(action, detail, tuple(dict(f) for f in candidate), fails, trim)
+        step = ShrinkStep(action, detail, tuple(dict(f) for f in candidate), fails, trim,
+                          moves)
         self.steps.append(step)
         if fails:
             self.best = candidate
@@ -185,6 +195,34 @@ class Shrinker:
                                  f"{seconds_text(now)} -> {seconds_text(half)}", candidate):
                     break
 
+    def _move(self) -> None:
+        """Earlier, all together first, then one fault at a time (see the module's
+        docstring)."""
+        everything = range(len(self.best))
+        if len(self.best) > 1:
+            self._move_earlier(everything, "all faults")
+        for index in everything:
+            self._move_earlier([index], f"fault {index + 1}")
+
+    def _move_earlier(self, indexes: Sequence[int], what: str) -> None:
+        """Halve the ``at`` of the first of ``indexes`` while the failure holds, moving the
+        others by as much; under ``min_duration`` the next step is the start itself."""
+        while True:
+            ats = {i: entry_seconds(self.best[i]["at"]) for i in indexes}
+            first = min(ats.values())
+            half = round(first / 2 / GRID) * GRID
+            target = half if half >= self._min_duration else 0.0
+            shift = first - target
+            if shift < GRID / 2:
+                return
+            candidate = [dict(f) for f in self.best]
+            moves = tuple((i + 1, at, at - shift) for i, at in sorted(ats.items()))
+            for i, _, after in moves:
+                candidate[i - 1]["at"] = seconds_text(after)
+            detail = (f"{what}: at {seconds_text(first)} -> {seconds_text(target)}"
+                      if len(moves) == 1 else f"{what}: {seconds_text(shift)} earlier")
+            if not self._try("move", detail, candidate, moves=moves):
+                return
 
     def _trim(self) -> None:
         if self.best_trim is None:
@@ -231,6 +269,21 @@ def _highest_node(faults: Sequence[FaultEntry]) -> int:
     return max((int(n) for n in re.findall(r"\bn(\d+)\b", text)), default=0)
 
 
+def moved_text(steps: Sequence[ShrinkStep]) -> str:
+    """What moving kept, for minimal.yaml's description ('' if nothing): each fault moved,
+    from where it was to where it ended."""
+    moved: dict[int, tuple[float, float]] = {}
+    for step in steps:
+        if step.action == "move" and step.still_fails:
+            for number, before, after in step.moves:
+                moved[number] = (moved.get(number, (before, after))[0], after)
+    if not moved:
+        return ""
+    return ", moved earlier (" + ", ".join(
+        f"fault {n} at {seconds_text(a)} -> {seconds_text(b)}"
+        for n, (a, b) in sorted(moved.items())) + ")"
+
+
 def shrink(faults: Sequence[FaultEntry], still_fails: StillFails, *,
            min_duration: float = 0.1, on_step: Callable[[ShrinkStep], None] | None = None,
            should_stop: Callable[[], bool] | None = None) -> ShrinkResult:
@@ -240,4 +293,4 @@ def shrink(faults: Sequence[FaultEntry], still_fails: StillFails, *,
 
 
 __all__ = ["ShrinkResult", "ShrinkStep", "Shrinker", "StillFails", "StillFailsTrimmed", "Trim",
-           "shrink"]
+           "moved_text", "shrink"]
