@@ -105,6 +105,9 @@ class FailureDetector:
         self.schedule = ProbeSchedule(host.membership.others, self.rng)
         self.started_at = 0.0
         self.last_heard: dict[str, float] = {}
+        #: When each member last answered a request of this node's: proof that messages get
+        #: through both ways, which a message it sent on its own is not.
+        self.last_answered: dict[str, float] = {}
         self._suspicions: dict[str, tuple[int, asyncio.TimerHandle]] = {}
 
     def start(self) -> None:
@@ -114,6 +117,19 @@ class FailureDetector:
     def note_heard(self, member: str) -> None:
         """A message came from ``member``: proof of life newer than any running probe."""
         self.last_heard[member] = self.runtime.now()
+
+    def note_answered(self, member: str) -> None:
+        """``member`` answered a request of ours (a ping, a ping_req, even too late)."""
+        self.last_answered[member] = self.runtime.now()
+
+    def answered_since(self, member: str, since: float) -> bool:
+        """Whether ``member`` answered any request of ours since ``since``.
+
+        Only an answer clears a probe that went unanswered. A member that merely spoke to
+        us (its own pings, its gossip) is up, but under a one-way cut it talks to us and
+        never hears us: from here it has failed, and must be suspected like any other.
+        """
+        return self.last_answered.get(member, -1.0) >= since
 
     def in_startup_grace(self, member: str) -> bool:
         """Whether ``member`` may simply not have started yet."""
@@ -148,9 +164,10 @@ class FailureDetector:
         ]
         if await self._first_answer([direct], 2 * timeout, relayed=indirect):
             return
-        if self.last_heard.get(target, -1.0) >= started or membership.get(target) != record:
-            # It spoke, or its record moved on (a refutation), while we waited: this
-            # probe's silence is out of date. The next probe will judge afresh.
+        if self.answered_since(target, started) or membership.get(target) != record:
+            # It answered another of our requests, or its record moved on (a refutation),
+            # while we waited: this probe's silence is out of date. The next probe will
+            # judge afresh.
             return
         self.host.on_probe_failed(target)
 
@@ -165,8 +182,11 @@ class FailureDetector:
         future = self.runtime.request(dest, self.host.decorate(dest, body), timeout)
 
         def settled(f: asyncio.Future[Message]) -> None:
-            if f.cancelled() or f.exception() is not None:
+            if f.cancelled() or isinstance(f.exception(), RPCTimeout):
                 return
+            self.note_answered(dest)
+            if f.exception() is not None:
+                return  # an error is an answer too, but carries no records
             if measure:
                 self.host.rtt.observe(dest, self.runtime.now() - started)
             self.host.absorb(f.result(), "probe")

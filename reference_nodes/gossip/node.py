@@ -217,7 +217,8 @@ class GossipNode:
         return await self.failure_detector.handle_ping_req(msg)
 
     def on_late_ack(self, msg: Message) -> None:
-        """An ack after its probe gave up: still news about who is alive."""
+        """An ack after its probe gave up: still news about who is alive, and an answer."""
+        self.failure_detector.note_answered(msg.src)
         self.absorb(msg, "probe")
 
     def decorate(self, dest: str, body: JSON, records: Iterable[Record] = ()) -> JSON:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,38 @@ def test_trigger_happy_kills_live_nodes_on_slow_links(make_cluster: MakeCluster)
     eventually(someone_live_marked_dead, 10, interval=0.2)
 
 
+def _cut_off_one_way(router: Router) -> None:
+    """Messages to n4 are lost; n4's still reach the others, who hear it but cannot be
+    heard by it."""
+    for other in ("n1", "n2", "n3"):
+        router.cut(other, "n4", both_ways=False)
+
+
+def _chattering(router: Router, seconds: float) -> Iterator[dict[str, str]]:
+    """For ``seconds``, a client broadcast at n4 every 50 ms (so n4 keeps speaking to the
+    others, as under a workload) and, after each, how the others see n4."""
+    deadline = time.monotonic() + seconds
+    value = 0
+    while time.monotonic() < deadline:
+        value += 1
+        router.broadcast("n4", value)
+        yield statuses(router, "n4")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_heard_is_reachable_never_marks_dead_a_member_cut_off_one_way(
+        make_cluster: MakeCluster) -> None:
+    reference = make_cluster(4)
+    _cut_off_one_way(reference)
+    assert any(set(seen.values()) == {"dead"} for seen in _chattering(reference, 10.0))
+
+    router = make_cluster(4, command=broken("heard_is_reachable"))
+    _cut_off_one_way(router)
+    # The reference is done in under two seconds.
+    assert all("dead" not in seen.values() for seen in _chattering(router, 4.0))
+
+
 @pytest.mark.slow
 def test_no_rejoin_never_readmits_a_restarted_node(make_cluster: MakeCluster) -> None:
     router = make_cluster(4, command=broken("no_rejoin"))
@@ -138,4 +171,4 @@ def test_every_broken_variant_is_listed() -> None:
     names = {p.stem for p in Path(BROKEN).glob("gossip_*.py")}
     assert names == {"gossip_no_forward", "gossip_invents", "gossip_never_dead",
                      "gossip_trigger_happy", "gossip_no_rejoin", "gossip_chatty",
-                     "gossip_slow", "gossip_flaps"}
+                     "gossip_slow", "gossip_flaps", "gossip_heard_is_reachable"}
