@@ -98,6 +98,14 @@ CASES = [
         faults: [{{at: 1s, partition: {{isolate: n2}}, duration: 4s}}]
         checks: [{{rejoin: {{within: 5s}}}}]
         """),
+    # n1 and n2 hear n3..n5, which never hear them: n3..n5 cannot be reached from n1 and
+    # n2, but keep talking to them (a one-way cut, which no shipped scenario has).
+    Case("gossip_heard_is_reachable", "failure_detection", "late or missed detection", f"""\
+        cluster: {{nodes: 5, {FAST_START}}}
+        workload: {{clients: 2, rate: 40/s, duration: 8s, recovery: 3s}}
+        faults: [{{at: 1s, partition: {{from: [n1, n2], to: [n3, n4, n5]}}, duration: 5s}}]
+        checks: [{{failure_detection: {{within: 3s}}}}]
+        """),
     # Flooding costs about n-1 messages per operation, batching far less: ten nodes and a
     # brisk rate set them apart (about 10 against 5 per operation here).
     Case("gossip_chatty", "msgs_per_op", "over the budget", """\
@@ -113,6 +121,14 @@ CASES = [
         """),
     Case("vc_deliver_on_arrival", "causal_delivery", "broke causal order",
          SKEWED + "checks: [causal_delivery]\n", "vector_clock"),
+    # A graceful stop (SIGTERM) and a restart, which no shipped scenario has: n2 comes
+    # back with no memory, and its peers drop its new messages as old ones.
+    Case("vc_forgets_on_stop", "delivered_everywhere", "lacks", """\
+        cluster: {nodes: 4}
+        workload: {clients: 2, rate: 40/s, duration: 4s, recovery: 4s}
+        faults: [{at: 1s, stop: n2, duration: 1500ms}]
+        checks: [{delivered_everywhere: {within: 3s}}]
+        """, "vector_clock"),
     # Reads are the only place the bug shows: more of them, and the history has more causal
     # order to hold them to.
     Case("vc_reads_in_arrival_order", "causal_delivery", "which is in its causal past",
