@@ -121,7 +121,7 @@ def test_a_cut_made_of_message_rules_counts_when_it_is_one_way() -> None:
 def explore(case: Unshipped, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*DCHAOS, "explore", str(case.healthy), "--budget", "2m", "--runs", "1",
-         "--seed", case.seed, "--confirm", "1", "--shrink-budget", "20s",
+         "--seed", case.seed, "--confirm", "1", "--shrink-budget", "10s",
          "--report", str(out), "--node-command", f"{sys.executable} {case.broken}",
          "--toxiproxy", "embedded"],
         capture_output=True, text=True, timeout=240)
