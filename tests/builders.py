@@ -85,10 +85,11 @@ def history(*groups: Iterable[Op]) -> History:
 
 
 def fault(time: float, action: str, key: str, effect: str, nodes: Sequence[str] = (),
-          links: Iterable[tuple[str, str]] = (), kind: str | None = None) -> FaultEvent:
+          links: Iterable[tuple[str, str]] = (), kind: str | None = None,
+          delay: float = 0.0) -> FaultEvent:
     return FaultEvent(time=time, action=action, key=key, kind=kind or effect,
                       description=f"{effect} {' '.join(nodes)}", nodes=tuple(nodes),
-                      effect=effect, links=tuple(sorted(links)))
+                      effect=effect, links=tuple(sorted(links)), delay=delay)
 
 
 def isolation_links(node: str, nodes: Sequence[str]) -> set[tuple[str, str]]:

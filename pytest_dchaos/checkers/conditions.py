@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from pytest_dchaos.record.result import FaultEvent
 
@@ -33,6 +33,8 @@ class Segment:
     cut: frozenset[Link]
     lossy: frozenset[Link]
     component: dict[str, int]  # node -> id of its connected group (up nodes only)
+    #: Links a fault slows: the longest it holds a message back (``math.inf``: unbounded).
+    slow: Mapping[Link, float] = field(default_factory=dict)
 
 
 class Conditions:
@@ -59,6 +61,7 @@ class Conditions:
         down: set[str] = set()
         cut: set[Link] = set()
         lossy: set[Link] = set()
+        slow: dict[Link, float] = {}
         for a, b, event in intervals:
             if not a <= t < b:
                 continue
@@ -68,8 +71,11 @@ class Conditions:
                 cut.update(event.links)
             elif event.effect == "lossy":
                 lossy.update(event.links)
+            elif event.effect == "slow":
+                for link in event.links:  # faults on one link add up
+                    slow[link] = slow.get(link, 0.0) + event.delay
         return Segment(t, frozenset(down), frozenset(cut), frozenset(lossy),
-                       self._components(down, cut))
+                       self._components(down, cut), slow)
 
     def _components(self, down: set[str], cut: set[Link]) -> dict[str, int]:
         """Groups of up nodes joined by links that work both ways."""
@@ -112,6 +118,15 @@ class Conditions:
             if pair & seg.cut or pair & seg.lossy:
                 return False
         return True
+
+    def slowest_to(self, member: str, t: float, settle: float) -> float:
+        """The longest a fault held back a message on any link to or from ``member`` since
+        ``t - settle`` (0: none slowed). A suspicion of the member born anywhere spreads, so
+        every link of the member counts, not only the observer's."""
+        first = max(0, bisect.bisect_right(self._starts, t - settle) - 1)
+        last = bisect.bisect_right(self._starts, t)
+        return max((delay for seg in self.segments[first:last]
+                    for (a, b), delay in seg.slow.items() if member in (a, b)), default=0.0)
 
     def failure_intervals(self, observer: str, member: str, end: float
                           ) -> list[tuple[float, float]]:

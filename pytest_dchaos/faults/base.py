@@ -95,6 +95,14 @@ class FaultType(ABC, Generic[OptionsT]):
         """The directed links a resolved fault acts on, for the timeline (may be empty)."""
         return frozenset()
 
+    def delay_of(self, options: OptionsT) -> float:
+        """For a ``slow`` firing: the longest it holds a message back on its links, in
+        seconds (latency plus jitter); ``math.inf`` where the harness knows no bound (a
+        bandwidth limit queues messages without one). 0 for every other fault. Checkers
+        use it to tell a detector's false suspicion it could have avoided from one no
+        detector could (:mod:`pytest_dchaos.checkers.conditions`)."""
+        return 0.0
+
     @abstractmethod
     def describe(self, options: OptionsT) -> str:
         """One short line for progress output and the fault timeline."""

@@ -127,6 +127,9 @@ class Message(FaultType[MessageOptions]):
             return "byzantine"
         return "lossy" if options.drop else "slow"
 
+    def delay_of(self, options: MessageOptions) -> float:
+        return options.delay + (options.window if options.reorder else 0.0)
+
     def nodes(self, options: MessageOptions) -> tuple[str, ...]:
         if options.byzantine:
             return options.senders()  # the traitors; the receivers are honest

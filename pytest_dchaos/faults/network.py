@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -200,6 +201,9 @@ class Latency(FaultType[LatencyOptions]):
     def links(self, options: LatencyOptions) -> frozenset[Link]:
         return options.links
 
+    def delay_of(self, options: LatencyOptions) -> float:
+        return options.latency + options.jitter
+
     def describe(self, options: LatencyOptions) -> str:
         jitter = f" ±{options.jitter * 1000:.0f}ms" if options.jitter else ""
         return f"latency +{options.latency * 1000:.0f}ms{jitter} on {len(options.links)} links"
@@ -256,6 +260,14 @@ class Toxic(FaultType[ToxicOptions]):
         if options.type in LOSSY_TOXICS or stalls:
             return "lossy"
         return "slow"
+
+    def delay_of(self, options: ToxicOptions) -> float:
+        if options.type == "latency":  # Toxiproxy's attributes are in milliseconds
+            attrs = options.attributes
+            return (float(attrs.get("latency", 0)) + float(attrs.get("jitter", 0))) / 1000
+        if options.type == "bandwidth":
+            return math.inf  # a queue behind the limit: no bound the harness knows
+        return 0.0
 
     def nodes(self, options: ToxicOptions) -> tuple[str, ...]:
         return tuple(sorted({n for link in options.links for n in link}))

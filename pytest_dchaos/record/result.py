@@ -10,6 +10,7 @@ offered yet; what the summary and the page show is (``dchaos report``, and the
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -88,11 +89,18 @@ class FaultEvent:
     nodes: tuple[str, ...] = ()
     effect: Effect = "other"
     links: tuple[tuple[str, str], ...] = ()
+    #: A ``slow`` fault's longest hold-back of a message on its links, in seconds
+    #: (``math.inf``: no known bound); 0 for other faults. See ``FaultType.delay_of``.
+    delay: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["nodes"] = list(self.nodes)
         data["links"] = [f"{a}->{b}" for a, b in self.links]
+        if not self.delay:
+            del data["delay"]
+        elif math.isinf(self.delay):
+            data["delay"] = None  # JSON has no infinity: null is "no known bound"
         return data
 
     @classmethod
@@ -113,7 +121,16 @@ class FaultEvent:
         return cls(time=_number(data, "time"), action=action, key=_text(data, "key"),
                    kind=_text(data, "kind"), description=str(data.get("description", "")),
                    nodes=tuple(str(n) for n in data.get("nodes") or ()), effect=effect,
-                   links=tuple(links))
+                   links=tuple(links), delay=_delay(data))
+
+
+def _delay(data: Mapping[str, Any]) -> float:
+    """A fault event's ``delay``: absent is 0, null is no known bound."""
+    if "delay" not in data:
+        return 0.0
+    if data["delay"] is None:
+        return math.inf
+    return _number(data, "delay")
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,7 @@ class Nemesis:
             nodes=firing.fault.nodes(firing.options),
             effect=firing.fault.effect_of(firing.options),
             links=tuple(sorted(firing.fault.links(firing.options))),
+            delay=firing.fault.delay_of(firing.options),
         ))
 
     def heal(self, scopes: Iterable[Scope] | None = None, *, final: bool = False) -> list[str]:

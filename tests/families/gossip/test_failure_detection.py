@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -201,6 +202,44 @@ def test_fails_on_a_false_positive_naming_observer_member_and_time() -> None:
     assert verdict.detail == ("1 false positive(s): n1 marked n2 dead at 4.00s while it was "
                               "up and reachable")
     assert verdict.figures["false_positives"] == 1
+
+
+def slowed_n2(delay: float) -> list[FaultEvent]:
+    """A fault slowing every link of n2 by ``delay`` each way from 3s to 4.5s."""
+    links = isolation_links("n2", NODES)
+    return [fault(3.0, "start", "f1", "slow", ["n1", "n2", "n3"], links, "latency", delay),
+            fault(4.5, "end", "f1", "slow", ["n1", "n2", "n3"], links, "latency", delay)]
+
+
+def n1_marks_n2_dead_at_4s(t: float, observer: str, member: str) -> str:
+    return "dead" if (observer, member) == ("n1", "n2") and 4.0 <= t < 5.0 else "alive"
+
+
+@pytest.mark.parametrize("delay", [0.75, 1.5, math.inf])
+def test_a_member_behind_links_too_slow_for_any_detector_is_excused(delay: float) -> None:
+    # within 3s: a detector must give up on silence within about 1.5s, and a round trip
+    # through links slowed by 0.75s each way (or an unbounded bandwidth queue) takes that.
+    verdict = judge(slowed_n2(delay), n1_marks_n2_dead_at_4s)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["false_positives"] == 0
+    assert verdict.figures["excused_slow"] == 1
+    assert "1 more excused" in verdict.detail
+    assert verdict.witness["excused_slow"][0].startswith("n1 marked n2 dead at 4.00s, a link")
+
+
+def test_links_slowed_less_than_a_detector_can_wait_excuse_nothing() -> None:
+    verdict = judge(slowed_n2(0.5), n1_marks_n2_dead_at_4s)
+    assert not verdict.passed
+    assert verdict.figures["false_positives"] == 1 and verdict.figures["excused_slow"] == 0
+
+
+def test_a_slow_fault_long_over_excuses_nothing() -> None:
+    # Slowed from 3s to 4.5s; a suspicion at 9s comes after the deadline's window.
+    def state(t: float, observer: str, member: str) -> str:
+        return "dead" if (observer, member) == ("n1", "n2") and 9.0 <= t < 10.0 else "alive"
+
+    verdict = judge(slowed_n2(1.5), state)
+    assert not verdict.passed and verdict.figures["false_positives"] == 1
 
 
 def test_false_positives_up_to_the_allowance_pass() -> None:

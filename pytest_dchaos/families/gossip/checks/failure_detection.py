@@ -18,7 +18,15 @@ lasted long enough to judge):
   view (a miss or a flap, named as one; the figure ``not_dead_at_end`` counts them).
 
 Marking a member dead while it was up and both links between the two had been intact for
-``within`` is a false positive, counted over every sample.
+``within`` is a false positive, counted over every sample — unless a fault had slowed a link
+of the member too much for any detector to tell it from a dead one. A detector that must
+notice a crash within ``within`` has to give up on a silent member well before that: allow
+it half, a probe and its answer included. A link a fault slows by at least ``within / 4``
+each way makes that round trip longer than the detector may wait, so a live member behind it
+is, to every such detector, indistinguishable from a dead one (no failure detector is both
+complete and accurate in an asynchronous network). Those suspicions are excused, and
+counted (``excused_slow``); the network's own baseline latency never excuses anything: a
+detector must be tuned to the network it runs on.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ from pytest_dchaos.families.gossip.observations import (
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
+#: A fault slowing a member's link by ``within / SLOW_FRACTION`` or more each way excuses
+#: marking it dead: the round trip then outlasts half the detection deadline.
+SLOW_FRACTION = 4
 #: The monitor stamps a sample when it asks and waits up to max(interval, 0.5 s) for the
 #: answers, so a view stamped this close to a heal or restart may already show its effect.
 ANSWER_WAIT = 0.5
@@ -68,8 +79,10 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
            "keeps it dead while it stays down (shown alive or suspect again is a flap; shown "
            "so at the end while down for good fails too); every down episode is judged. No "
            "node is marked dead while it is up and reachable (false positives, counted over "
-           "every sample, at most `max_false_positives`). `nodes` limits which failed nodes "
-           "are judged.")
+           "every sample, at most `max_false_positives`); one of a member whose links a fault "
+           "slowed by `within`/4 or more each way is excused, since no detector meeting "
+           "`within` can tell it from a dead one. `nodes` limits which failed nodes are "
+           "judged.")
     blind_to = ("Whether a view is the node's own detection or a rumour it took from a peer, "
                 "and anything between two samples of the membership monitor "
                 "(`membership_interval`): a flap shorter than that is missed.")
@@ -95,7 +108,8 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
         conditions = Conditions(record.faults, record.nodes)
         found = _judge_episodes(answered, conditions, record.nodes,
                                 set(options.nodes or record.nodes), within, interval)
-        false_positives = _false_positives(answered, record.nodes, conditions, within)
+        false_positives, excused = _false_positives(answered, record.nodes, conditions,
+                                                    within)
 
         detections = found.detections
         figures = {
@@ -104,6 +118,7 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
             "flaps": len(found.flaps),
             "not_dead_at_end": found.not_dead_at_end,
             "false_positives": len(false_positives),
+            "excused_slow": len(excused),
             "sample_interval_s": round(interval, 3),
             "not_judged_too_short": found.too_short,
         }
@@ -118,17 +133,26 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
             problems.append(f"{len(false_positives)} false positive(s): "
                             + "; ".join(false_positives[:5]))
         witness = {"misses": found.misses[:50], "flaps": found.flaps[:50],
-                   "false_positives": false_positives[:50]}
+                   "false_positives": false_positives[:50], "excused_slow": excused[:50]}
         if problems:
             return self.verdict(False, "; ".join(problems), witness, figures)
         if not detections:
             return self.verdict(True, "no node failed long enough to judge detection; "
                                 f"{len(false_positives)} false positive(s) in "
-                                f"{len(answered)} samples", witness, figures)
+                                f"{len(answered)} samples{_excused_text(excused, within)}",
+                                witness, figures)
         return self.verdict(
             True, f"{len(detections)} detection(s), slowest {max(detections):.2f}s "
             f"(deadline {within:g}s, sampled every {interval:.2f}s), none flapped back; "
-            f"{len(false_positives)} false positive(s)", witness, figures)
+            f"{len(false_positives)} false positive(s){_excused_text(excused, within)}",
+            witness, figures)
+
+
+def _excused_text(excused: list[str], within: float) -> str:
+    if not excused:
+        return ""
+    return (f" ({len(excused)} more excused: a fault slowed the member's links by "
+            f"{within / SLOW_FRACTION:g}s or more each way)")
 
 
 def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
@@ -189,9 +213,12 @@ def _judge_episode(found: _Findings, observer: str, member: str, start: float,
 
 
 def _false_positives(answered: list[MembershipSample], nodes: tuple[str, ...],
-                     conditions: Conditions, within: float) -> list[str]:
-    """Each time an observer newly marks a member dead while it was up and reachable."""
-    false_positives = []
+                     conditions: Conditions, within: float) -> tuple[list[str], list[str]]:
+    """Each time an observer newly marks a member dead while it was up and reachable: the
+    false positives, and those excused because a fault had slowed the member's links past
+    what a detector meeting ``within`` can wait for (see the module's docstring)."""
+    false_positives: list[str] = []
+    excused: list[str] = []
     previous: dict[tuple[str, str], str] = {}
     for sample in answered:
         t = sample.t
@@ -202,9 +229,18 @@ def _false_positives(answered: list[MembershipSample], nodes: tuple[str, ...],
                 previous[key] = state
                 if (state == DEAD and was != DEAD and member != observer
                         and member in nodes and conditions.healthy(observer, member, t, within)):
-                    false_positives.append(f"{observer} marked {member} dead at {t:.2f}s "
-                                           "while it was up and reachable")
-    return false_positives
+                    what = f"{observer} marked {member} dead at {t:.2f}s"
+                    slowed = conditions.slowest_to(member, t, within)
+                    if slowed >= within / SLOW_FRACTION:
+                        excused.append(f"{what}, a link of {member} slowed by "
+                                       f"{_seconds(slowed)} each way")
+                    else:
+                        false_positives.append(f"{what} while it was up and reachable")
+    return false_positives, excused
+
+
+def _seconds(delay: float) -> str:
+    return "an unbounded queue" if math.isinf(delay) else f"{delay:g}s"
 
 
 def _interval(samples: list[MembershipSample]) -> float:
