@@ -45,7 +45,8 @@ BROKEN = ROOT / "tests" / "broken_nodes"
 FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gossip": ("scenarios/gossip/healthy.yaml",
                ("gossip_never_dead.py", "gossip_heard_is_reachable.py")),
-    "pbft": ("scenarios/pbft/healthy.yaml", ("pbft_small_quorum.py",)),
+    "pbft": ("scenarios/pbft/healthy.yaml",
+             ("pbft_small_quorum.py", "pbft_trusts_primary.py")),
     "vector_clock": ("scenarios/vector_clock/healthy.yaml",
                      ("vc_deliver_on_arrival.py", "vc_forgets_on_stop.py")),
     "txn": ("scenarios/txn/healthy-2pc.yaml", ("txn_decides_before_logging.py",)),
@@ -136,6 +137,23 @@ def broken_node(args: argparse.Namespace, tmp: Path, family: str, scenario: str,
           flush=True)
     for entry in minimal:
         print(f"      {json.dumps(entry)}")
+    for twin in report["found"].get("twins") or ():
+        print(f"      twin: {json.dumps(twin)}")
+    verdict = reference_verdict(out / "minimal.yaml", family)
+    print(f"      the reference nodes on minimal.yaml: {verdict}")
+
+
+def reference_verdict(minimal: Path, family: str) -> str:
+    """Whether the reference nodes pass the minimal scenario: a find is the broken node's
+    only if they do (otherwise the exploration found a fault of the reference, or of the
+    harness). The scenario names the broken node; the reference runs in its place."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_dchaos.cli", "run", str(minimal), "--toxiproxy",
+         "embedded", "--node-command", f"{sys.executable} -m reference_nodes.{family}",
+         "--report", str(minimal.parent / "ref")],
+        capture_output=True, text=True, check=False)
+    return {0: "pass", 1: "FAIL (not the broken node's bug)"}.get(
+        done.returncode, f"could not run (exit {done.returncode})")
 
 
 def main() -> None:
