@@ -143,3 +143,28 @@ class Conditions:
             elif now_failed:
                 out.append((seg.start, min(stop, end)))
         return out
+
+    def connected_time(self, node: str, start: float, end: float) -> float:
+        """Seconds of ``[start, end)`` in which ``node`` was up and joined to at least one
+        other up node by links working both ways: the time it had to pass anything on."""
+        total = 0.0
+        bounds = [*self._starts[1:], math.inf]
+        for seg, stop in zip(self.segments, bounds, strict=True):
+            overlap = min(stop, end) - max(seg.start, start)
+            if overlap > 0 and self._has_peer(seg, node):
+                total += overlap
+        return total
+
+    def next_down(self, node: str, t: float) -> float | None:
+        """The first moment at or after ``t`` at which ``node`` is down (``t`` itself if it
+        is down then); None if it never is."""
+        if self.is_down(node, t):
+            return t
+        later = self.segments[bisect.bisect_right(self._starts, t):]
+        return next((seg.start for seg in later if node in seg.down), None)
+
+    @staticmethod
+    def _has_peer(seg: Segment, node: str) -> bool:
+        label = seg.component.get(node)
+        return label is not None and sum(1 for other in seg.component.values()
+                                         if other == label) > 1

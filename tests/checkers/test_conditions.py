@@ -169,3 +169,31 @@ def test_segments_start_at_every_change() -> None:
                        fault(4.0, "end", "f1", "crash", ["n3"])], NODES)
     assert [seg.start for seg in cond.segments] == [0.0, 2.0, 4.0]
     assert cond.at(-1.0).start == 0.0
+
+
+def test_connected_time_counts_only_time_with_a_path_to_another_up_node() -> None:
+    links = isolation_links("n3", NODES)
+    cond = Conditions([fault(2.0, "start", "f1", "cut", links=links),
+                       fault(6.0, "end", "f1", "cut", links=links),
+                       fault(6.5, "start", "f2", "crash", ["n3"])], NODES)
+    assert cond.connected_time("n3", 0.0, 10.0) == pytest.approx(2.0 + 0.5)
+    assert cond.connected_time("n3", 3.0, 6.2) == pytest.approx(0.2)
+    assert cond.connected_time("n3", 3.0, 5.0) == 0.0
+    assert cond.connected_time("n1", 0.0, 10.0) == pytest.approx(10.0)
+
+
+def test_a_node_alone_in_its_component_is_not_connected() -> None:
+    cond = Conditions([fault(1.0, "start", f"f{n}", "crash", [n]) for n in ("n2", "n3", "n4")],
+                      NODES)
+    assert cond.connected_time("n1", 0.0, 4.0) == pytest.approx(1.0)
+
+
+def test_next_down_is_the_start_of_the_next_down_spell() -> None:
+    cond = Conditions([fault(2.0, "start", "f1", "pause", ["n2"]),
+                       fault(3.0, "end", "f1", "pause", ["n2"]),
+                       fault(7.0, "start", "f2", "restart", ["n2"])], NODES)
+    assert cond.next_down("n2", 0.0) == 2.0
+    assert cond.next_down("n2", 2.5) == 2.5
+    assert cond.next_down("n2", 3.0) == 7.0 - RESTART_DOWNTIME
+    assert cond.next_down("n2", 7.0) is None
+    assert cond.next_down("n1", 0.0) is None
