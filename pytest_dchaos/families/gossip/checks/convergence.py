@@ -45,17 +45,19 @@ class Convergence(CheckerType[ConvergenceOptions]):
     doc = ("Every value whose broadcast was acknowledged is read on every live node in the "
            "final phase, within `within` of the final heal (default: the workload's "
            "recovery time). Reports the time to converge and, on failure, which values each "
-           "node is missing. Excused: a value read on no live node that the node which "
-           "acknowledged it took down with it — acknowledged while it could reach no other "
-           "node, then killed, stopped or restarted before it had been connected to another "
-           "up node for `spread` in all (no correct node without persistence could have "
-           "passed it on); the excused values are counted in the detail and figures.")
+           "node is missing. Excused: a value read on no live node whose acknowledging node "
+           "lost its memory (killed, stopped or restarted) before it had been connected to "
+           "another up node for `spread` in all since the acknowledgement — typically it "
+           "acknowledged while a partition cut it off and died just after the heal: no "
+           "correct node without persistence could have passed it on. Excused values are "
+           "counted in the detail and the `excused_lost` figure.")
     blind_to = ("A value a node holds but leaves out of `read`, and values whose broadcast was "
                 "never acknowledged (a timed-out broadcast need not spread); a node down at the "
-                "end is not read. A node that drops values only when it is about to be killed "
-                "within `spread` of a heal is excused, as a correct node would be; and a value "
-                "handed on only to nodes that are all lost too is not excused (the check "
-                "follows the acknowledging node alone).")
+                "end is not read. A node that fails to pass on what it acknowledged in its last "
+                "`spread` of connected time before it is killed, stopped or restarted is "
+                "excused, as a correct node would be (values it lost any other way are still "
+                "caught); a value handed on only to nodes that were all lost too is not "
+                "excused (the check follows the acknowledging node alone).")
     protocols = ("gossip",)
     options = s.Struct((s.Field("within", s.Duration(), "time allowed after the heal", None),
                         s.Field("spread", s.Duration(),
