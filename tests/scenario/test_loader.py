@@ -156,7 +156,7 @@ def test_full_scenario_checks_are_typed_specs(full: Scenario) -> None:
                                              "msgs_per_op"]
     assert all(isinstance(c, CheckSpec) for c in full.checks)
     assert [c.line for c in full.checks] == [25, 26, 27]
-    assert full.checks[0].options == ConvergenceOptions(within=5.0)
+    assert full.checks[0].options == ConvergenceOptions(within=5.0, spread=2.0)
     assert full.checks[2].options == MsgsPerOpOptions(max=30.0, of="servers")
 
 
