@@ -15,7 +15,7 @@ whether a broken node per family is found from its healthy scenario and shrunk.
 The randomized Byzantine schedules are an exploration too: bench_pbft.py part 4 runs them
 through :func:`explore` here.
 
-    python benchmarks/bench_explore.py [--runs N] [--budget 15m] [--seed N]
+    python benchmarks/bench_explore.py [--runs N] [--budget 15m] [--shrink-budget 5m] [--seed N]
                                        [--families gossip,pbft,vector_clock,txn]
                                        [--skip rate,overhead,broken]
 """
@@ -121,7 +121,8 @@ def broken_node(args: argparse.Namespace, tmp: Path, family: str, scenario: str,
     command = f"{sys.executable} {BROKEN / node}"
     out = tmp / f"broken-{Path(node).stem}"
     report, wall = explore(ROOT / scenario, out, "--budget", args.budget, "--seed",
-                               str(args.seed), "--confirm", "2", "--node-command", command)
+                           str(args.seed), "--confirm", "2", "--shrink-budget",
+                           args.shrink_budget, "--node-command", command)
     searched = [r for r in report["runs"] if r["phase"] == "search"]
     found = report["found"]
     if found is None:
@@ -161,6 +162,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", type=int, default=10, help="schedules per family, part 1")
     parser.add_argument("--budget", default="15m", help="per broken node, part 3")
+    parser.add_argument("--shrink-budget", default="5m", help="per broken node, part 3")
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--skip", default="", help="parts to skip: rate, overhead, broken")
     args = parser.parse_args()
