@@ -286,30 +286,6 @@ def test_a_failure_too_short_to_judge_is_not_required() -> None:
     assert verdict.figures["not_judged_too_short"] == 2
 
 
-def isolated_views(start: float) -> State:
-    """n3 cut off from ``start`` to the end; nobody ever marks it dead."""
-    return lambda t, observer, member: (None if observer == "n3" and t >= start else "alive")
-
-
-def test_a_member_cut_off_before_anyone_could_hear_from_it_is_not_judged() -> None:
-    # From 0.5s, n3 was cut off before n1 and n2 could hear from it for a second: a
-    # detector that holds off on members it never heard from (still starting?) is right.
-    links = isolation_links("n3", NODES)
-    verdict = judge([fault(0.5, "start", "f1", "cut", ["n3"], links, "partition")],
-                    isolated_views(0.5))
-    assert verdict.passed, verdict.detail
-    # n1 and n2 about n3, and n3 about each of them.
-    assert verdict.figures["not_judged_never_met"] == 4
-
-
-def test_a_member_cut_off_after_they_met_must_be_detected() -> None:
-    links = isolation_links("n3", NODES)
-    verdict = judge([fault(1.5, "start", "f1", "cut", ["n3"], links, "partition")],
-                    isolated_views(1.5))
-    assert not verdict.passed
-    assert verdict.figures["not_judged_never_met"] == 0
-
-
 def test_fails_without_membership_observations() -> None:
     verdict = judge(KILL_N3, None)
     assert not verdict.passed

@@ -6,9 +6,7 @@ every node for ``members`` every ``membership_interval``) against the conditions
 from the fault timeline (see ``conditions``). Every *down episode* of a member as seen
 from an observer — crashed, paused, or cut off from the observer with no path of working
 links between them — is judged on its own, over every sample taken while it lasted (if it
-lasted long enough to judge, and began once the two had been able to hear each other for
-:data:`MET_FOR` since the run began: a node that never heard from a member cannot tell a
-member cut off from one still starting):
+lasted long enough to judge):
 
 * the observer must mark the member dead within ``within``;
 * once it has, it must keep it dead until the episode ends. Showing it alive or suspect
@@ -48,10 +46,6 @@ from pytest_dchaos.families.gossip.observations import (
 from pytest_dchaos.record.result import RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
 
-#: A down episode is judged only if observer and member could hear each other for this long
-#: since the run began: until a node has heard from a member once, it cannot tell one cut
-#: off from one still starting (nodes start one after another), and may rightly hold off.
-MET_FOR = 1.0
 #: A fault slowing a member's link by ``within / SLOW_FRACTION`` or more each way excuses
 #: marking it dead: the round trip then outlasts half the detection deadline.
 SLOW_FRACTION = 4
@@ -77,8 +71,6 @@ class _Findings:
     #: counted as a miss or a flap, which name it).
     not_dead_at_end: int = 0
     too_short: int = 0
-    #: Episodes begun before observer and member could hear each other for MET_FOR.
-    never_met: int = 0
 
 
 class FailureDetection(CheckerType[FailureDetectionOptions]):
@@ -90,9 +82,7 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
            "every sample, at most `max_false_positives`); one of a member whose links a fault "
            "slowed by `within`/4 or more each way is excused, since no detector meeting "
            "`within` can tell it from a dead one. `nodes` limits which failed nodes are "
-           "judged. An episode that begins before the two nodes could hear each other for "
-           "a second is not judged: a node that never heard from a member cannot tell it "
-           "from one still starting.")
+           "judged.")
     blind_to = ("Whether a view is the node's own detection or a rumour it took from a peer, "
                 "and anything between two samples of the membership monitor "
                 "(`membership_interval`): a flap shorter than that is missed.")
@@ -131,7 +121,6 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
             "excused_slow": len(excused),
             "sample_interval_s": round(interval, 3),
             "not_judged_too_short": found.too_short,
-            "not_judged_never_met": found.never_met,
         }
         problems = []
         if found.misses:
@@ -177,13 +166,9 @@ def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
         for member in targets:
             if member == observer:
                 continue
-            episodes = conditions.failure_intervals(observer, member, end)
-            for start, stop in episodes:
+            for start, stop in conditions.failure_intervals(observer, member, end):
                 if stop - start < within + interval:
                     found.too_short += 1
-                    continue
-                if _met_for(episodes, start) < MET_FOR:
-                    found.never_met += 1
                     continue
                 # Views stamped just before the episode ended may already show its end.
                 last = math.inf if stop >= end else stop - blur
@@ -193,12 +178,6 @@ def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
                 _judge_episode(found, observer, member, start, seen, within + interval,
                                down_for_good=stop >= end)
     return found
-
-
-def _met_for(episodes: list[tuple[float, float]], start: float) -> float:
-    """How long, before ``start``, the pair was not in a failure episode: the time they
-    could hear each other since the run began."""
-    return start - sum(min(stop, start) - begin for begin, stop in episodes if begin < start)
 
 
 def _judge_episode(found: _Findings, observer: str, member: str, start: float,
