@@ -431,6 +431,15 @@ def test_liveness_fails_when_nothing_is_accepted_after_the_fault() -> None:
     assert not verdict.passed and "no request was accepted after" in verdict.detail
 
 
+def test_liveness_is_not_judged_when_the_workload_ends_right_after_the_fault() -> None:
+    # Faults end 0.4s before the clients stop: no cluster could be shown to recover.
+    rec = run(agreed(), history(write(1.0, 1.1)), (crash("n1", 5.6),))
+    rec.phases["workload_end"] = 6.0
+    verdict = Liveness().check(options("liveness: {within: 2s}"), rec)
+    assert verdict.status == "not_applicable", verdict.detail
+    assert "the workload ended 0.40s after the last fault ended" in verdict.detail
+
+
 def test_liveness_fails_when_too_late() -> None:
     ops = history(write(2.5, 6.0))
     verdict = Liveness().check(options("liveness: {within: 2s}"),

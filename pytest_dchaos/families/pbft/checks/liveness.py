@@ -47,6 +47,14 @@ class Liveness(CheckerType[LivenessOptions]):
                           if c is not None and c.type == OK and i.f in PBFT_OPS
                           and i.time >= since)
         if not accepted:
+            left = record.phases.get("workload_end", record.scenario.workload.duration) - since
+            if left < options.within:
+                # Clients sent for less than the deadline after the fault: a cluster that
+                # recovers in time may still not have been asked anything it could answer.
+                return self.not_applicable(
+                    f"the workload ended {max(left, 0.0):.2f}s after the last fault ended "
+                    f"(+{since:.2f}s), less than the {options.within:g}s liveness allows: "
+                    "too little to judge by (end the faults earlier)")
             return self.verdict(False, f"no request was accepted after the last fault ended "
                                 f"at +{since:.2f}s" + bound_note(record))
         delay = accepted[0] - since
