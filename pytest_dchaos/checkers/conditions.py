@@ -168,3 +168,27 @@ class Conditions:
         label = seg.component.get(node)
         return label is not None and sum(1 for other in seg.component.values()
                                          if other == label) > 1
+
+    def could_reach(self, src: str, dest: str, start: float, end: float) -> bool:
+        """Whether, at some moment of ``[start, end]``, both were up and a path of links
+        working in the direction ``src`` → ``dest`` joined them: a message of ``src`` (a
+        refutation, say) could have arrived. Under a one-way cut a node can be failed for
+        ``dest`` (no path both ways) and still reach it."""
+        first = max(0, bisect.bisect_right(self._starts, start) - 1)
+        last = bisect.bisect_right(self._starts, end)
+        return any(self._directed_path(seg, src, dest) for seg in self.segments[first:last])
+
+    def _directed_path(self, seg: Segment, src: str, dest: str) -> bool:
+        if src in seg.down or dest in seg.down:
+            return False
+        up = [n for n in self.nodes if n not in seg.down]
+        seen, stack = {src}, [src]
+        while stack:
+            a = stack.pop()
+            if a == dest:
+                return True
+            for b in up:
+                if b not in seen and (a, b) not in seg.cut:
+                    seen.add(b)
+                    stack.append(b)
+        return False

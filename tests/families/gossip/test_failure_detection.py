@@ -286,6 +286,29 @@ def test_a_failure_too_short_to_judge_is_not_required() -> None:
     assert verdict.figures["not_judged_too_short"] == 2
 
 
+def dead_then_alive(t: float, observer: str, member: str) -> str:
+    """n1 marks n3 dead at 6s, then alive again at 8s; everything else alive."""
+    if (observer, member) == ("n1", "n3") and t >= 6.0:
+        return "dead" if t < 8.0 else "alive"
+    return "alive"
+
+
+def test_alive_again_is_no_flap_when_the_member_could_still_reach_the_observer() -> None:
+    # Only n1 -> n3 is cut: n3 is failed for n1 (no path both ways) yet its refutation
+    # reaches n1, which may rightly believe it.
+    cut = [fault(5.0, "start", "f1", "cut", ["n1", "n3"], {("n1", "n3"), ("n2", "n3")},
+                 "partition")]
+    verdict = judge(cut, dead_then_alive)
+    assert verdict.figures["flaps"] == 0, verdict.detail
+
+
+def test_alive_again_is_a_flap_when_the_member_could_not_reach_the_observer() -> None:
+    cut = [fault(5.0, "start", "f1", "cut", ["n3"], isolation_links("n3", NODES),
+                 "partition")]
+    verdict = judge(cut, dead_then_alive)
+    assert not verdict.passed and verdict.figures["flaps"] == 1
+
+
 def test_fails_without_membership_observations() -> None:
     verdict = judge(KILL_N3, None)
     assert not verdict.passed

@@ -10,7 +10,8 @@ lasted long enough to judge):
 
 * the observer must mark the member dead within ``within``;
 * once it has, it must keep it dead until the episode ends. Showing it alive or suspect
-  again is a *flap*: a down member cannot refute, so nothing the observer may believe can
+  again is a *flap* (unless the member could reach the observer meanwhile: cut off one way,
+  it may refute): a down member cannot refute, so nothing the observer may believe can
   outrank its own death verdict (SWIM orders suspect below dead at one incarnation, and
   only the member raises its incarnation). A dead→suspect move matters as much as
   dead→alive: suspects are still members, sent traffic and counted on;
@@ -32,7 +33,9 @@ detector must be tuned to the network it runs on.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from itertools import pairwise
 
 from pytest_dchaos.checkers.base import CheckerType
@@ -176,14 +179,19 @@ def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
                         if start <= smp.t < last and observer in smp.views
                         and (state := smp.state(observer, member)) is not None]
                 _judge_episode(found, observer, member, start, seen, within + interval,
-                               down_for_good=stop >= end)
+                               down_for_good=stop >= end,
+                               heard=partial(conditions.could_reach, member, observer))
     return found
 
 
 def _judge_episode(found: _Findings, observer: str, member: str, start: float,
                    seen: list[tuple[float, str]], deadline: float, *,
-                   down_for_good: bool) -> None:
-    """One observer's answers about one member through one episode in which it was down."""
+                   down_for_good: bool, heard: Callable[[float, float], bool]) -> None:
+    """One observer's answers about one member through one episode in which it was down.
+
+    ``heard(a, b)``: whether the member could reach the observer at some moment between
+    ``a`` and ``b``. Under a one-way cut it can: it is failed for the observer (no path both
+    ways) yet its refutation may arrive, so showing it alive again is no flap."""
     if not seen:
         return  # the observer could not be asked (paused, overloaded)
     first_dead = next((t for t, state in seen if state == DEAD), None)
@@ -205,7 +213,8 @@ def _judge_episode(found: _Findings, observer: str, member: str, start: float,
         found.not_dead_at_end += 1
         at_end = f", and still {last_state} at the end ({last_t:.2f}s)"
     back = next(((t, state) for t, state in seen
-                 if first_dead is not None and t > first_dead and state != DEAD), None)
+                 if first_dead is not None and t > first_dead and state != DEAD
+                 and not heard(first_dead, t)), None)
     if back is not None:
         found.flaps.append(f"{observer} showed {member} {back[1]} again at {back[0]:.2f}s "
                            f"after marking it dead at {first_dead:.2f}s ({member} down "
