@@ -50,14 +50,18 @@ def test_explore_draws_a_reordering_twin_finds_the_trusting_replica_and_keeps_th
     scenario = tmp_path / "healthy.yaml"
     scenario.write_text(HEALTHY)
     out = tmp_path / "out"
-    # Seed 10: the second schedule twins the primary. Not a lucky seed: of exploration
-    # seeds 1-8 (eight schedules each), 1-5 found the bug through a twin of n1, 7 and 8
-    # through a Byzantine primary's view change (a backup had executed on the pre-prepare
-    # alone), and 6 drew no twin of n1 in eight schedules and found nothing. The shrink
-    # budget ends soon after the twin was tried without.
+    # Seed 92 with one fault at most: the first two schedules both twin the primary, so
+    # whichever fails first, it is through the twin. Not a lucky seed: of exploration seeds
+    # 1-8 (eight schedules each, three faults at most), 1-5 found the bug through a twin of
+    # n1, 7 and 8 through a Byzantine primary's view change (a backup had executed on the
+    # pre-prepare alone), and 6 drew no twin of n1 in eight schedules and found nothing.
+    # Seed 10 once failed first through a bridge that forced a view change beside a twin of
+    # n3 - the bug, by another road, but not the one this test is about. The shrink budget
+    # ends soon after the twin was tried without.
     done = subprocess.run(
         [*DCHAOS, "explore", str(scenario), "--budget", "90s", "--runs", "6",
-         "--shrink-budget", "35s", "--report", str(out), "--seed", "10", "--confirm", "2",
+         "--shrink-budget", "35s", "--report", str(out), "--seed", "92", "--confirm", "2",
+         "--max-faults", "1",
          "--node-command", NODE, "--toxiproxy", "embedded"],
         capture_output=True, text=True, timeout=300)
     said = done.stdout + done.stderr  # what every assertion below shows when it fails
