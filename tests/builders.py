@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.families.gossip.observations import MembershipSample
@@ -102,7 +103,8 @@ def record(ops: History | None = None, *, nodes: int = 3,
            observations: Mapping[str, Any] | None = None,
            down_at_end: Iterable[str] = (), phases: Mapping[str, float] | None = None,
            messages: Mapping[str, Any] | None = None,
-           incidents: Sequence[IncidentRecord] = ()) -> RunRecord:
+           incidents: Sequence[IncidentRecord] = (),
+           trace_files: Sequence[Path] = ()) -> RunRecord:
     ids = node_ids(nodes)
     return RunRecord(
         scenario=Scenario(name="unit", protocol="gossip", cluster=ClusterSpec(nodes)),
@@ -115,6 +117,7 @@ def record(ops: History | None = None, *, nodes: int = 3,
         phases=dict(phases or {}),
         messages=dict(messages or {}),
         incidents=list(incidents),
+        trace_files=list(trace_files),
     )
 
 

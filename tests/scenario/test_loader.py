@@ -742,7 +742,7 @@ def test_check_shorthand_and_mapping_forms_agree() -> None:
     short = scenario(HEAD + "checks:\n  - failure_detection: 2s\n")
     long = scenario(HEAD + "checks:\n  - failure_detection: {within: 2s}\n")
     assert short.checks[0].options == long.checks[0].options == FailureDetectionOptions(
-        within=2.0, max_false_positives=0, nodes=None)
+        within=2.0, max_false_positives=0, nodes=None, startup=5.0)
 
 
 def test_checks_must_be_a_list() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,12 +37,28 @@ def crash_views(detected_at: dict[str, float | None]) -> State:
 
 
 def judge(faults: list[FaultEvent], state: State | None, entry: str = "failure_detection",
-          stop: float = 12.0) -> Verdict:
+          stop: float = 12.0, trace: Path | None = None) -> Verdict:
     observations = {}
     if state is not None:
         observations["membership"] = membership_samples(NODES, 0.0, stop, 0.5, state)
-    rec = record(nodes=3, faults=faults, observations=observations)
+    rec = record(nodes=3, faults=faults, observations=observations,
+                 trace_files=[trace] if trace is not None else [])
     return FailureDetection().check(check_options(entry), rec)
+
+
+def first_contacts(folder: Path, heard: Mapping[tuple[str, str], float] | None = None,
+                   everyone_at: float | None = 0.1) -> Path:
+    """A message trace in which each node's first message reaches each other node at
+    ``everyone_at`` (None: never), unless ``heard`` gives (sender, receiver) another time.
+    The unit records' time zero is 0, so trace times are run times."""
+    times = {(a, b): everyone_at for a in NODES for b in NODES if a != b}
+    times.update(heard or {})
+    events = [{"t": t, "ev": "recv", "id": f"{a}-{b}", "src": a, "dest": b, "type": "ping"}
+              for (a, b), t in sorted(times.items(), key=lambda kv: kv[1] or 0.0)
+              if t is not None]
+    path = folder / "trace.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
 
 
 def test_passes_when_every_live_node_marks_the_crashed_one_dead_in_time() -> None:
@@ -99,7 +117,7 @@ def test_fails_when_a_node_down_for_good_is_shown_alive_at_the_end() -> None:
     assert verdict.figures["not_dead_at_end"] == 1
 
 
-def test_every_down_episode_is_judged_not_only_the_first() -> None:
+def test_every_down_episode_is_judged_not_only_the_first(tmp_path: Path) -> None:
     faults = [fault(2.0, "start", "f1", "crash", ["n3"], kind="kill"),
               fault(6.0, "end", "f1", "crash", ["n3"], kind="kill"),
               fault(8.0, "start", "f2", "crash", ["n3"], kind="kill")]
@@ -111,7 +129,7 @@ def test_every_down_episode_is_judged_not_only_the_first() -> None:
             return "dead"  # detected the first time; never the second
         return "alive"
 
-    verdict = judge(faults, state, stop=14.0)
+    verdict = judge(faults, state, stop=14.0, trace=first_contacts(tmp_path))
     assert not verdict.passed
     assert verdict.figures["detections"] == 2
     assert "n1 marked n3 dead never while it lasted (failed at 8.00s)" in verdict.detail
@@ -251,7 +269,8 @@ def test_false_positives_up_to_the_allowance_pass() -> None:
     assert "1 false positive(s)" in verdict.detail
 
 
-def test_dead_right_after_a_heal_is_not_a_false_positive_but_detection_is_required() -> None:
+def test_dead_right_after_a_heal_is_not_a_false_positive_but_detection_is_required(
+        tmp_path: Path) -> None:
     links = isolation_links("n3", NODES)
     faults = [fault(2.0, "start", "f1", "cut", links=links),
               fault(6.0, "end", "f1", "cut", links=links)]
@@ -262,19 +281,75 @@ def test_dead_right_after_a_heal_is_not_a_false_positive_but_detection_is_requir
             return "dead"
         return "alive"
 
-    verdict = judge(faults, state)
+    verdict = judge(faults, state, trace=first_contacts(tmp_path))
     assert verdict.passed, verdict.detail
     assert verdict.figures["detections"] == 4  # n1, n2 see n3; n3 sees n1, n2
     assert verdict.figures["false_positives"] == 0
 
 
-def test_an_isolated_node_that_is_never_detected_fails() -> None:
+def test_an_isolated_node_that_is_never_detected_fails(tmp_path: Path) -> None:
     links = isolation_links("n3", NODES)
     faults = [fault(2.0, "start", "f1", "cut", links=links),
               fault(8.0, "end", "f1", "cut", links=links)]
-    verdict = judge(faults, lambda t, o, m: "alive")
+    verdict = judge(faults, lambda t, o, m: "alive", trace=first_contacts(tmp_path))
     assert not verdict.passed
     assert "n1 marked n3 dead never while it lasted (failed at 2.00s)" in verdict.detail
+
+
+CUT_FROM_THE_START = [fault(0.0, "start", "f1", "cut", links=isolation_links("n3", NODES)),
+                      fault(11.0, "end", "f1", "cut", links=isolation_links("n3", NODES))]
+
+
+def dead_from(when: float) -> State:
+    """n3 and the others mark each other dead from ``when`` on."""
+    return lambda t, o, m: "dead" if "n3" in (o, m) and o != m and t >= when else "alive"
+
+
+def test_a_member_never_heard_from_may_be_one_still_starting_until_startup(
+        tmp_path: Path) -> None:
+    # Cut off from the start: nobody has heard from n3, nor n3 from anybody. Marked dead
+    # only at 6s (a detector that does not suspect nodes that may still be booting), which
+    # is 6s after the cut but within 3s (and a sample) of startup.
+    trace = first_contacts(tmp_path, {(a, b): None for a in NODES for b in NODES
+                                      if "n3" in (a, b)})
+    verdict = judge(CUT_FROM_THE_START, dead_from(6.0), stop=14.0, trace=trace)
+    assert verdict.passed, verdict.detail
+    assert verdict.figures["detections"] == 4
+
+
+def test_a_stranger_is_still_judged_once_startup_is_over(tmp_path: Path) -> None:
+    trace = first_contacts(tmp_path, {(a, b): None for a in NODES for b in NODES
+                                      if "n3" in (a, b)})
+    verdict = judge(CUT_FROM_THE_START, dead_from(9.0), stop=14.0, trace=trace)
+    assert not verdict.passed
+    assert ("n1 marked n3 dead only after 4.00s (failed at 0.00s; a stranger to it, judged "
+            "from 5.00s)") in verdict.detail
+    shorter = judge(CUT_FROM_THE_START, dead_from(6.0), "failure_detection: {within: 3s, "
+                    "startup: 1s}", stop=14.0, trace=trace)
+    assert not shorter.passed and "judged from 1.00s" in shorter.detail
+
+
+def test_a_member_heard_from_before_the_fault_is_no_stranger(tmp_path: Path) -> None:
+    verdict = judge(CUT_FROM_THE_START, dead_from(6.0), stop=14.0,
+                    trace=first_contacts(tmp_path, everyone_at=-0.2))
+    assert not verdict.passed
+    assert "n1 marked n3 dead only after 6.00s (failed at 0.00s)" in verdict.detail
+
+
+def test_a_stranger_heard_through_a_one_way_cut_is_judged_from_its_first_message(
+        tmp_path: Path) -> None:
+    # Only n1 -> n3 and n2 -> n3 are cut, from the start: n3 is failed for n1, and its
+    # first message reaches n1 at 0.3s. A detector that takes being heard for being
+    # reachable never marks it dead; no startup allowance covers that.
+    links = {("n1", "n3"), ("n2", "n3")}
+    one_way = [fault(0.0, "start", "f1", "cut", ["n1", "n2", "n3"], links, "partition"),
+               fault(8.0, "end", "f1", "cut", ["n1", "n2", "n3"], links, "partition")]
+    trace = first_contacts(tmp_path, {("n3", "n1"): 0.3, ("n3", "n2"): 0.3,
+                                      ("n1", "n3"): None, ("n2", "n3"): None})
+    verdict = judge(one_way, lambda t, o, m: "alive", trace=trace)
+    assert not verdict.passed
+    assert ("n1 marked n3 dead never while it lasted (failed at 0.00s; a stranger to it, "
+            "judged from 0.30s)") in verdict.detail
 
 
 def test_a_failure_too_short_to_judge_is_not_required() -> None:

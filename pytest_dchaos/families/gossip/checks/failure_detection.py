@@ -18,6 +18,14 @@ lasted long enough to judge):
 * so a member down for good must not be shown alive or suspect in the observer's last
   view (a miss or a flap, named as one; the figure ``not_dead_at_end`` counts them).
 
+A member the observer had never heard from when it failed (no message of it had reached
+the observer, says the message trace) is a stranger: to the observer it may be a node that
+has not started yet, since a cluster's nodes start one after another. Its clock starts at
+``startup`` (5 s after the workload began by default) or when its first message reaches the
+observer, whichever comes first — so a cluster cut apart from its very start is judged, but
+not held to a deadline no detector could meet without suspecting nodes still booting. A
+member cut off one way still talks to the observer, is heard, and gets no such allowance.
+
 Marking a member dead while it was up and both links between the two had been intact for
 ``within`` is a false positive, counted over every sample — unless a fault had slowed a link
 of the member too much for any detector to tell it from a dead one. A detector that must
@@ -63,6 +71,9 @@ class FailureDetectionOptions:
     max_false_positives: int
     #: None: every node.
     nodes: tuple[str, ...] | None
+    #: Until when (seconds since the workload began) a member never heard from may be
+    #: taken for one still starting.
+    startup: float
 
 
 @dataclass
@@ -85,7 +96,9 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
            "every sample, at most `max_false_positives`); one of a member whose links a fault "
            "slowed by `within`/4 or more each way is excused, since no detector meeting "
            "`within` can tell it from a dead one. `nodes` limits which failed nodes are "
-           "judged.")
+           "judged. A member the observer never heard from is judged from `startup` on "
+           "(or from its first message, if sooner): until then it may be one still "
+           "starting.")
     blind_to = ("Whether a view is the node's own detection or a rumour it took from a peer, "
                 "and anything between two samples of the membership monitor "
                 "(`membership_interval`): a flap shorter than that is missed.")
@@ -98,6 +111,8 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
         s.Field("max_false_positives", s.Int(min=0), "false positives allowed", 0),
         s.Field("nodes", s.ListOf(s.NodeRef(selectors=())), "judge only these failed nodes",
                 None),
+        s.Field("startup", s.Duration(), "until this long after the workload began, a "
+                "member the observer never heard from may be one still starting", 5.0),
     ), shorthand="within")
     options_type = FailureDetectionOptions
 
@@ -109,8 +124,10 @@ class FailureDetection(CheckerType[FailureDetectionOptions]):
         within = options.within
         interval = _interval(answered)
         conditions = Conditions(record.faults, record.nodes)
+        heard = record.derive("gossip_first_heard", _first_heard)
         found = _judge_episodes(answered, conditions, record.nodes,
-                                set(options.nodes or record.nodes), within, interval)
+                                set(options.nodes or record.nodes), within, interval,
+                                partial(_clock_starts, heard, options.startup))
         false_positives, excused = _false_positives(answered, record.nodes, conditions,
                                                     within)
 
@@ -158,9 +175,39 @@ def _excused_text(excused: list[str], within: float) -> str:
             f"{within / SLOW_FRACTION:g}s or more each way)")
 
 
+def _first_heard(record: RunRecord) -> dict[tuple[str, str], float]:
+    """When each node's first message reached each other node, (sender, receiver) -> run
+    time, from the message trace (what the agents delivered; empty without one)."""
+    t0 = record.history.t0
+    nodes = set(record.nodes)
+    first: dict[tuple[str, str], float] = {}
+    for event in record.trace():
+        if event.get("ev") != "recv":
+            continue
+        key = (event.get("src"), event.get("dest"))
+        if key[0] in nodes and key[1] in nodes:
+            t = float(event["t"]) - t0
+            if t < first.get(key, math.inf):
+                first[key] = t  # type: ignore[index]
+    return first
+
+
+def _clock_starts(first_heard: dict[tuple[str, str], float], startup: float,
+                  observer: str, member: str, failed: float) -> float:
+    """When an episode's deadline starts to run: when the member failed, unless the
+    observer had never heard from it by then (a stranger, perhaps still starting): then at
+    ``startup``, or at its first message if that comes sooner."""
+    heard = first_heard.get((member, observer))
+    if heard is not None and heard <= failed:
+        return failed
+    starts = max(failed, startup)
+    return starts if heard is None else min(starts, heard)
+
+
 def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
                     nodes: tuple[str, ...], targets: set[str], within: float,
-                    interval: float) -> _Findings:
+                    interval: float, clock_starts: Callable[[str, str, float], float]
+                    ) -> _Findings:
     """Every down episode of every judged member, from every observer's point of view."""
     found = _Findings([], [], [])
     end = answered[-1].t
@@ -169,7 +216,8 @@ def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
         for member in targets:
             if member == observer:
                 continue
-            for start, stop in conditions.failure_intervals(observer, member, end):
+            for failed, stop in conditions.failure_intervals(observer, member, end):
+                start = clock_starts(observer, member, failed)
                 if stop - start < within + interval:
                     found.too_short += 1
                     continue
@@ -179,19 +227,20 @@ def _judge_episodes(answered: list[MembershipSample], conditions: Conditions,
                         if start <= smp.t < last and observer in smp.views
                         and (state := smp.state(observer, member)) is not None]
                 _judge_episode(found, observer, member, start, seen, within + interval,
-                               down_for_good=stop >= end,
+                               failed=failed, down_for_good=stop >= end,
                                heard=partial(conditions.could_reach, member, observer))
     return found
 
 
 def _judge_episode(found: _Findings, observer: str, member: str, start: float,
-                   seen: list[tuple[float, str]], deadline: float, *,
+                   seen: list[tuple[float, str]], deadline: float, *, failed: float,
                    down_for_good: bool, heard: Callable[[float, float], bool]) -> None:
     """One observer's answers about one member through one episode in which it was down.
 
     ``heard(a, b)``: whether the member could reach the observer at some moment between
     ``a`` and ``b``. Under a one-way cut it can: it is failed for the observer (no path both
-    ways) yet its refutation may arrive, so showing it alive again is no flap."""
+    ways) yet its refutation may arrive, so showing it alive again is no flap. ``start`` is
+    when the deadline began to run: ``failed`` itself, or later for a stranger."""
     if not seen:
         return  # the observer could not be asked (paused, overloaded)
     first_dead = next((t for t, state in seen if state == DEAD), None)
@@ -204,7 +253,9 @@ def _judge_episode(found: _Findings, observer: str, member: str, start: float,
     elif asked_in_time or undetected_past is not None:
         when = (f"only after {first_dead - start:.2f}s" if first_dead is not None
                 else "never while it lasted")
-        found.misses.append(f"{observer} marked {member} dead {when} (failed at {start:.2f}s)")
+        since = "" if start == failed else f"; a stranger to it, judged from {start:.2f}s"
+        found.misses.append(f"{observer} marked {member} dead {when} (failed at {failed:.2f}s"
+                            f"{since})")
     # Otherwise first asked after the deadline and already dead: in time or not, nobody
     # can tell, so it is neither a detection nor a miss.
     last_t, last_state = seen[-1]
