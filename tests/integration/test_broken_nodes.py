@@ -306,6 +306,18 @@ CASES = [
         workload: {clients: 3, rate: 60/s, duration: 3s, recovery: 3s}
         checks: [final_count]
         """, "pn-counter"),
+    # Challenge 6a's first try: writes applied when the transaction ends, reads from the store.
+    Case("txnreg_forgets_own_writes", "isolation", "internal", """\
+        cluster: {nodes: 1}
+        workload: {clients: 2, rate: 200/s, duration: 2s, recovery: 1s}
+        checks: [{isolation: {model: read-uncommitted}}, {availability: 1}]
+        """, "txn-rw-register"),
+    # 6c: a transaction's first write to a key replicated and kept, its second ignored.
+    Case("txnreg_replicates_every_write", "isolation", "G1b", """\
+        cluster: {nodes: 2}
+        workload: {clients: 4, rate: 300/s, duration: 3s, recovery: 1s}
+        checks: [{isolation: {model: read-committed}}, {availability: 1}]
+        """, "txn-rw-register"),
 ]
 
 

@@ -1,5 +1,5 @@
 """Maelstrom's small workloads, each a protocol named as Maelstrom names it: ``echo``,
-``unique-ids``, ``g-counter`` and ``pn-counter``.
+``unique-ids``, ``g-counter``, ``pn-counter`` and ``txn-rw-register``.
 
 Why a family of their own, and not workloads of an existing one: a family here is one
 workload with its final phase, observations and checks (:mod:`~pytest_dchaos.families.base`),
@@ -11,8 +11,11 @@ membership view) and checks (convergence of that set, failure detection) do not 
 number that is a sum; a gossip family with a second workload would need a second set of
 default checks, final phase and conformance, i.e. a second family under one name. So each
 is a family here, exactly as Maelstrom keeps one file per workload, and the protocol
-families answer to Maelstrom's names where they cover one (``broadcast`` is gossip,
-``txn-rw-register`` is txn).
+families answer to Maelstrom's names where they cover one (``broadcast`` is gossip).
+``txn-rw-register`` shares the txn family's messages, clients and isolation check, but not
+its protocol: Maelstrom's transactions are totally available and judged at a consistency
+model, where the txn family's commit atomically across shards (2PC, 3PC) and are judged for
+atomicity, blocking and deadlocks, which a totally available store has none of.
 
 Maelstrom's conditions are the defaults: its clients' operations and values (see
 :mod:`~pytest_dchaos.families.maelstrom.workloads`), final reads after the heal for the
@@ -42,8 +45,12 @@ from pytest_dchaos.families.maelstrom.workloads import (
     EchoWorkload,
     UniqueIdsWorkload,
 )
+from pytest_dchaos.families.txn.family import txn_stats
+from pytest_dchaos.families.txn.observations import REQUESTS, Requests
+from pytest_dchaos.families.txn.workload import TxnWorkload, request_log
 from pytest_dchaos.hookspecs import hookimpl
 from pytest_dchaos.record.history import OK
+from pytest_dchaos.record.result import RunRecord
 from pytest_dchaos.run.workload import FinalReads
 from pytest_dchaos.scenario import schema as s
 from pytest_dchaos.scenario.model import Scenario
@@ -140,9 +147,41 @@ class PNCounter(_Counter):
            "acknowledged adds.")
 
 
+class TxnRwRegister(ProtocolFamily):
+    name = "txn-rw-register"
+    doc = ("Maelstrom's txn-rw-register workload (Gossip Glomers challenges 6a-6c): `txn "
+           "{txn: [[\"r\", k, null], [\"w\", k, v], ..]}` → `txn_ok` with the reads "
+           "filled in; every write gives its key a new value. Judged by `isolation` at the "
+           "consistency model the scenario names, and by `availability`.")
+    default_checks = ("isolation",)
+    workload_options = (
+        s.Field("keys", s.Int(min=1), "how many keys transactions draw from", 8),
+        s.Field("min_ops", s.Int(min=1), "fewest operations in a transaction", 1),
+        s.Field("max_ops", s.Int(min=1), "most operations in a transaction (Maelstrom: "
+                "--max-txn-length, 4)", 4),
+        s.Field("read_ratio", s.Probability(), "share of operations that are reads", 0.5),
+    )
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", f"{_NODES}.txn_register")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        o = scenario.workload.options
+        return TxnWorkload(o["keys"], o["min_ops"], max(o["min_ops"], o["max_ops"]),
+                           o["read_ratio"])
+
+    def final(self, ctx: RunContext) -> None:
+        """Nothing to wait for (Maelstrom judges the history as it is); note which request
+        carried each transaction, so the verdicts can name them."""
+        ctx.observations[REQUESTS] = Requests(request_log(ctx.cluster).msg_ids(ctx.history))
+
+    def stats(self, record: RunRecord) -> dict[str, Any]:
+        return txn_stats(record)
+
+
 @hookimpl
 def dchaos_add_protocols() -> list[ProtocolFamily]:
-    return [Echo(), UniqueIds(), GCounter(), PNCounter()]
+    return [Echo(), UniqueIds(), GCounter(), PNCounter(), TxnRwRegister()]
 
 
 @hookimpl

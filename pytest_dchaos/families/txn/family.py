@@ -46,7 +46,6 @@ from pytest_dchaos.scenario.model import Scenario
 
 class Transactions(ProtocolFamily):
     name = "txn"
-    aliases = ("txn-rw-register",)
     doc = ("Read/write transactions over a sharded key-value store, committed with 2PC or "
            "3PC (cluster.params.commit_protocol) under strict two-phase locking, with "
            "deadlock detection: atomicity, outcomes, isolation anomalies (G0, G1, "
@@ -99,19 +98,25 @@ class Transactions(ProtocolFamily):
         return in_doubt_lanes(run)
 
     def stats(self, record: RunRecord) -> dict[str, Any]:
-        calls = [(i, c) for i, c in record.history.pairs() if i.f == "txn"]
-        committed = [c for _, c in calls if c is not None and c.type == OK]
-        latencies = [c.time - i.time for i, c in calls if c is not None and c.type == OK]
-        duration = record.scenario.workload.duration
-        out: dict[str, Any] = {
-            "committed": len(committed),
-            "committed_per_s": round(len(committed) / duration, 1) if duration else None,
-            "aborted": sum(1 for _, c in calls if c is not None and c.type == FAIL),
-            "commit_latency_ms": quantiles_ms(latencies),
-        }
+        out = txn_stats(record)
         flushes = sum(int(st.get("wal_flushes", 0)) for st in record.node_states.values())
         out["wal_flushes"] = flushes
         return out
+
+
+def txn_stats(record: RunRecord) -> dict[str, Any]:
+    """Committed and aborted transactions, their rate and commit latency, from the client
+    history: the figures any transactional workload has."""
+    calls = [(i, c) for i, c in record.history.pairs() if i.f == "txn"]
+    committed = [c for _, c in calls if c is not None and c.type == OK]
+    latencies = [c.time - i.time for i, c in calls if c is not None and c.type == OK]
+    duration = record.scenario.workload.duration
+    return {
+        "committed": len(committed),
+        "committed_per_s": round(len(committed) / duration, 1) if duration else None,
+        "aborted": sum(1 for _, c in calls if c is not None and c.type == FAIL),
+        "commit_latency_ms": quantiles_ms(latencies),
+    }
 
 
 def _pending(cluster: Cluster, live: tuple[str, ...]) -> dict[str, list[str]] | None:

@@ -250,3 +250,48 @@ def test_the_allow_option_takes_every_anomaly_name() -> None:
     (check,) = scenario(text).checks
     assert check.options == IsolationOptions(
         allow=("G0", "G1a", "G1b", "G1c", "G-single", "G2", "lost-update"))
+
+
+# -- internal consistency and the consistency models ------------------------------------------
+
+
+def test_a_read_that_misses_its_own_earlier_write_is_internal_at_every_model() -> None:
+    rec = run(T(1, w(0, 1), r(0, None)))
+    for model in ("read-uncommitted", "read-committed", "serializable"):
+        verdict = judge(rec, IsolationOptions(allow=(), model=model))
+        assert not verdict.passed, model
+        assert verdict.detail.startswith(
+            "internal: 1 (T1 read key 0 = None after it wrote 1 itself)"), verdict.detail
+
+
+def test_a_read_of_its_own_write_and_a_non_repeatable_read_are_not_internal() -> None:
+    verdict = judge(run(T(1, w(0, 1), r(0, 1))))
+    assert verdict.passed, verdict.detail
+    # Two reads that differ with no write between: read committed allows that.
+    nonrepeatable = run(T(1, w(0, 1)), T(2, r(0, None), r(0, 1)))
+    assert judge(nonrepeatable, IsolationOptions(allow=(), model="read-committed")).passed
+    assert judge(nonrepeatable, IsolationOptions(allow=(), model="repeatable-read")).failed
+
+
+INTERMEDIATE = (T(1, w(0, 1), w(0, 2)), T(2, r(0, 1)))
+
+
+def test_read_uncommitted_proscribes_only_dirty_writes() -> None:
+    verdict = judge(run(*INTERMEDIATE), IsolationOptions(allow=(), model="read-uncommitted"))
+    assert verdict.passed, verdict.detail
+    assert verdict.detail.startswith("2 committed transactions, no anomaly read-uncommitted "
+                                     "proscribes (tolerated: G1b 1)")
+    committed = judge(run(*INTERMEDIATE), IsolationOptions(allow=(), model="read-committed"))
+    assert not committed.passed and committed.detail.startswith("G1b: 1")
+    dirty_write = run(T(1, w(0, 1), r(1, 2), w(1, 1)), T(2, r(0, 1), w(0, 2), w(1, 2)))
+    ru = judge(dirty_write, IsolationOptions(allow=(), model="read-uncommitted"))
+    assert not ru.passed and ru.detail.startswith("G0: 1")
+
+
+def test_the_model_option_takes_maelstrom_names_and_refuses_others() -> None:
+    head = "name: unit\nprotocol: txn\ncluster: {nodes: 3}\nchecks:\n"
+    (check,) = scenario(head + "  - isolation: {model: read-committed}\n").checks
+    assert check.options == IsolationOptions(allow=(), model="read-committed")
+    assert check.options.allowed() == {"G-single", "G2", "lost-update"}
+    with pytest.raises(Exception, match="'read-comitted' is not one of read-uncommitted"):
+        scenario(head + "  - isolation: {model: read-comitted}\n")

@@ -184,11 +184,11 @@ def _first_heard(record: RunRecord) -> dict[tuple[str, str], float]:
     for event in record.trace():
         if event.get("ev") != "recv":
             continue
-        key = (event.get("src"), event.get("dest"))
-        if key[0] in nodes and key[1] in nodes:
+        src, dest = str(event.get("src")), str(event.get("dest"))
+        if src in nodes and dest in nodes:
             t = float(event["t"]) - t0
-            if t < first.get(key, math.inf):
-                first[key] = t  # type: ignore[index]
+            if t < first.get((src, dest), math.inf):
+                first[(src, dest)] = t
     return first
 
 

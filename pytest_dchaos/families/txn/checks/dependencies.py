@@ -10,6 +10,11 @@ unknown), and a write of theirs that someone read committed.
 
 What the history alone shows, with certainty:
 
+* **internal** (Elle's internal inconsistency, as far as every model agrees): a committed
+  transaction's read of a key it had written earlier did not return its own write, which
+  no isolation level allows. (Two reads of a key that differ, with no write between, are
+  a non-repeatable read: read committed allows it, and it is judged as the G-single it
+  is.)
 * **wr**: T1 wrote the value T2 read;
 * **G1a** (aborted read): a committed transaction read a value a failed one wrote;
 * **G1b** (intermediate read): it read a value its writer overwrote itself;
@@ -77,7 +82,20 @@ from pytest_dchaos.families.txn.checks.graph import (
 from pytest_dchaos.record.history import FAIL, OK
 
 #: The anomaly names, in the order they are searched and reported.
-ANOMALIES: Final = ("G0", "G1a", "G1b", "G1c", "G-single", "G2", "lost-update")
+ANOMALIES: Final = ("internal", "G0", "G1a", "G1b", "G1c", "G-single", "G2", "lost-update")
+
+#: Elle's consistency models for read/write registers, and the anomalies each proscribes
+#: (Adya's phenomena; lost update is what cursor stability adds). Internal inconsistency no
+#: model allows. Without predicates, repeatable read proscribes what serializable does.
+MODELS: Final[dict[str, tuple[str, ...]]] = {
+    "read-uncommitted": ("internal", "G0"),
+    "read-committed": ("internal", "G0", "G1a", "G1b", "G1c"),
+    "cursor-stability": ("internal", "G0", "G1a", "G1b", "G1c", "lost-update"),
+    "snapshot-isolation": ("internal", "G0", "G1a", "G1b", "G1c", "G-single",
+                           "lost-update"),
+    "repeatable-read": ANOMALIES,
+    "serializable": ANOMALIES,
+}
 
 
 class _Initial:
@@ -168,6 +186,7 @@ def analyse(f: Facts) -> Analysis:
                 for reader in reads.readers.get((key, earlier), []):
                     graph.add(reader, after, "rw", because)
     found = reads.anomalies
+    found["internal"] = [a for c in f.calls if c.outcome == OK for a in _internal(c)]
     found["lost-update"] = _lost_updates(f)
     for cycle in map(_from_lowest, find_cycles(graph)):
         found[name_of(cycle)].append(Anomaly(name_of(cycle), describe_cycle(cycle),
@@ -201,6 +220,17 @@ def _sort_reads(f: Facts, installs: Mapping[tuple[int, Any], Call], graph: Graph
                 reads.readers[(key, value)].append(call)
                 graph.add(source, call, "wr", Because(key))
     return reads
+
+
+def _internal(call: Call) -> Iterable[Anomaly]:
+    """Reads of one committed transaction that do not return its own earlier write."""
+    wrote: dict[int, Any] = {}
+    for kind, key, value in call.ops:
+        if kind == "w":
+            wrote[key] = value
+        elif key in wrote and wrote[key] != value:
+            yield Anomaly("internal", f"T{call.index} read key {key} = {value} after it "
+                          f"wrote {wrote[key]} itself", (call.index,))
 
 
 def _own_order(call: Call, installs: Mapping[tuple[int, Any], Call],

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.families.txn.checks.common import Facts, facts, listing
-from pytest_dchaos.families.txn.checks.dependencies import ANOMALIES, Anomaly, analyse
+from pytest_dchaos.families.txn.checks.dependencies import ANOMALIES, MODELS, Anomaly, analyse
 from pytest_dchaos.record.history import OK
 from pytest_dchaos.record.result import EvidenceKind, RunRecord, Verdict
 from pytest_dchaos.scenario import schema as s
@@ -26,8 +26,14 @@ KEPT = 20
 
 @dataclass(frozen=True)
 class IsolationOptions:
-    #: Anomaly names: G0, G1a, G1b, G1c, G-single, G2, lost-update.
+    #: Anomaly names: internal, G0, G1a, G1b, G1c, G-single, G2, lost-update.
     allow: tuple[str, ...]
+    #: An Elle consistency model (:data:`MODELS`): what it does not proscribe is allowed.
+    model: str = "serializable"
+
+    def allowed(self) -> frozenset[str]:
+        """The anomalies reported, not failed: those the model allows, and ``allow``."""
+        return frozenset(n for n in ANOMALIES if n not in MODELS[self.model]) | set(self.allow)
 
 
 class Isolation(CheckerType[IsolationOptions]):
@@ -41,17 +47,24 @@ class Isolation(CheckerType[IsolationOptions]):
            "also G1a (aborted read), G1b (intermediate read) and lost update. The nodes' "
            "reported versions, if they offer them, add version order after a cross-check "
            "against the history; a mismatch fails the check. Strict two-phase locking "
-           "allows none.")
+           "allows none. A read that contradicts its own transaction (internal) fails at "
+           "every model; `model` (read-uncommitted, read-committed, ..., serializable, "
+           "the default) says which of the others fail.")
     blind_to = ("What no read shows: a committed write nobody reads afterwards (lost or "
                 "not), the order of blind writes no read connects (without reported "
                 "versions), and transactions whose outcome the client never learnt unless "
                 "their writes were read; anomalies among those go unseen.")
-    protocols = ("txn",)
+    protocols = ("txn", "txn-rw-register")
     evidence = "observed"
     options = s.Struct((s.Field("allow", s.ListOf(s.Str(ANOMALIES)),
                                 "anomalies this scenario tolerates (reported, not failed): "
                                 "G2 is two or more anti-dependencies (write skew, which "
-                                "snapshot isolation allows), not G-single", ()),))
+                                "snapshot isolation allows), not G-single", ()),
+                       s.Field("model", s.Str(tuple(MODELS)),
+                               "the consistency model the history is judged at, as "
+                               "Maelstrom's --consistency-models names it: the anomalies "
+                               "it does not proscribe are reported, not failed",
+                               "serializable")))
     options_type = IsolationOptions
 
     def check(self, options: IsolationOptions, record: RunRecord) -> Verdict:
@@ -72,7 +85,8 @@ class Isolation(CheckerType[IsolationOptions]):
                 f"{listing(result.mismatches)}", witness={
                     "mismatches": result.mismatches[:KEPT], **_witness(f, found, ())},
                 figures=figures, evidence=rests_on)
-        bad = [n for n in ANOMALIES if found[n] and n not in options.allow]
+        allowed = options.allowed()
+        bad = [n for n in ANOMALIES if found[n] and n not in allowed]
         if bad:
             parts = [f"{n}: {len(found[n])} ({found[n][0].detail})" for n in bad]
             witness = _witness(f, found, bad)
@@ -84,7 +98,8 @@ class Isolation(CheckerType[IsolationOptions]):
         committed = sum(1 for c in f.calls if c.outcome == OK)
         unknown = result.transactions - committed
         also = f" and {unknown} unknown that wrote (they may have)" if unknown else ""
-        return self.verdict(True, f"{committed} committed transactions{also}, no anomaly"
+        at = "" if options.model == "serializable" else f" {options.model} proscribes"
+        return self.verdict(True, f"{committed} committed transactions{also}, no anomaly{at}"
                             + (f" (tolerated: {', '.join(tolerated)})" if tolerated else "")
                             + f" ({basis})", figures=figures, evidence=rests_on)
 
