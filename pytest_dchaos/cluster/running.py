@@ -159,6 +159,8 @@ class Cluster:
         #: restart. Protocol families hang their setup (e.g. ``topology``) here.
         self.on_node_started: list[Callable[[Cluster, str], None]] = []
         self._status: dict[str, NodeStatus] = dict.fromkeys(plan.node_ids, "down")
+        #: Which faults hold each node paused ("pause") or down ("down"), by fault key.
+        self._holds: dict[tuple[str, str], set[str]] = {}
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
         # What the current process of each node did wrong, for errors at start.
         self._exits: dict[str, str] = {}
@@ -534,10 +536,39 @@ class Cluster:
             self._status[node] = "running"
 
     def restart(self, node: str) -> None:
-        """Kill the node if it runs, start it again and redo init and protocol setup."""
+        """Kill the node if it runs, start it again and redo init and protocol setup. A
+        node a fault still holds paused is paused again once it is up."""
         self.kill(node)
         self.host.prepare_restart(self, node)
         self.start([node])
+        if self.held(node, "pause"):
+            self.pause(node)
+
+    # -- faults that overlap on one node -------------------------------------------------
+    #
+    # Two pauses of one node may overlap (explore draws them independently): the node stays
+    # paused until the last ends, as the fault timeline, and so every checker, has it. The
+    # same for kills and stops with a duration: the node comes back when the last ends.
+
+    def hold(self, node: str, how: str, key: str) -> bool:
+        """Note that fault ``key`` holds ``node`` paused or down (``how``); True if no
+        other fault did already."""
+        with self._lock:
+            holders = self._holds.setdefault((node, how), set())
+            first = not holders
+            holders.add(key)
+            return first
+
+    def release(self, node: str, how: str, key: str) -> bool:
+        """Fault ``key`` lets go of ``node``; True if no other fault holds it so."""
+        with self._lock:
+            holders = self._holds.setdefault((node, how), set())
+            holders.discard(key)
+            return not holders
+
+    def held(self, node: str, how: str) -> bool:
+        with self._lock:
+            return bool(self._holds.get((node, how)))
 
     def reinstall_rules(self, node: str) -> None:
         """Send ``node``'s message rules again (to a fresh agent after a restart)."""

@@ -50,7 +50,8 @@ class _NodesFault(FaultType[tuple[str, ...]]):
 class Kill(_NodesFault):
     name = "kill"
     doc = ("Crash nodes with SIGKILL. With `duration`, restart them after it (init and "
-           "protocol setup again, their folder on disk kept); without, they stay down.")
+           "protocol setup again, their folder on disk kept); without, they stay down. "
+           "Kills and stops of one node that overlap keep it down until the last ends.")
     verb = "kill"
     effect = "crash"
     #: A crash is not undone by `heal`: only its own `duration` restarts the node.
@@ -58,11 +59,13 @@ class Kill(_NodesFault):
 
     def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
+            env.cluster.hold(node, "down", env.key)
             env.cluster.kill(node)
 
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
-            env.cluster.restart(node)
+            if env.cluster.release(node, "down", env.key):  # the last fault keeping it down
+                env.cluster.restart(node)
 
 
 class Stop(_NodesFault):
@@ -76,36 +79,45 @@ class Stop(_NodesFault):
 
     def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
+            env.cluster.hold(node, "down", env.key)
             env.cluster.stop(node)
 
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
-            env.cluster.restart(node)
+            if env.cluster.release(node, "down", env.key):
+                env.cluster.restart(node)
 
 
 class Pause(_NodesFault):
     name = "pause"
     doc = ("Freeze nodes with SIGSTOP (alive but silent, like a long GC pause); resumed with "
-           "SIGCONT after `duration` or at a heal.")
+           "SIGCONT after `duration` or at a heal. Pauses of one node that overlap keep it "
+           "paused until the last ends.")
     verb = "pause"
     effect = "pause"
 
     def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
+            env.cluster.hold(node, "pause", env.key)
             env.cluster.pause(node)
 
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
-            env.cluster.resume(node)
+            # Another pause of the node still under way keeps it paused.
+            if env.cluster.release(node, "pause", env.key):
+                env.cluster.resume(node)
 
 
 class Restart(_NodesFault):
     name = "restart"
-    doc = "Restart nodes: SIGKILL if running, start again, init and protocol setup."
+    doc = ("Restart nodes: SIGKILL if running, start again, init and protocol setup. A node "
+           "a pause holds is paused again once up; one a kill or stop with a duration holds "
+           "down stays down.")
     verb = "restart"
     effect = "restart"
     revertible = False
 
     def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
-            env.cluster.restart(node)
+            if not env.cluster.held(node, "down"):  # a kill with a duration has it down
+                env.cluster.restart(node)

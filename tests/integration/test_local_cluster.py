@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos.errors import NodeDown, RpcTimeout
+from pytest_dchaos.faults.base import FaultEnv
+from pytest_dchaos.faults.process import Kill, Pause, Restart
 from pytest_dchaos.manual import LiveCluster, start_cluster
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
@@ -174,6 +176,32 @@ def test_kill_pause_resume_restart(cluster: LiveCluster) -> None:
         cluster.request("n3", {"type": "echo", "echo": 3}, timeout=0.3)
     cluster.resume("n3")
     assert cluster.request("n3", {"type": "echo", "echo": 4})["echo"] == 4
+
+
+def test_overlapping_pauses_and_kills_of_a_node_hold_it_until_the_last_ends(
+        cluster: LiveCluster) -> None:
+    # As the fault timeline has it, and so every checker: explore draws faults on one node
+    # independently, and the first pause's end must not wake a node the second still holds.
+    live = cluster.cluster
+    pause, kill, restart = Pause(), Kill(), Restart()
+    first, second = FaultEnv(live, "f1"), FaultEnv(live, "f2")
+    pause.start(("n3",), first)
+    pause.start(("n3",), second)
+    pause.stop(("n3",), first)
+    assert live.status("n3") == "paused"
+    restart.start(("n3",), FaultEnv(live, "f3"))  # restarted mid-pause: paused again
+    assert live.status("n3") == "paused"
+    pause.stop(("n3",), second)
+    assert cluster.request("n3", {"type": "echo", "echo": 1})["echo"] == 1
+
+    kill.start(("n2",), first)
+    kill.start(("n2",), second)
+    kill.stop(("n2",), first)
+    assert live.status("n2") == "down"
+    restart.start(("n2",), FaultEnv(live, "f4"))  # a kill with a duration still holds it
+    assert live.status("n2") == "down"
+    kill.stop(("n2",), second)
+    assert cluster.request("n2", {"type": "echo", "echo": 2})["echo"] == 2
 
 
 def test_graceful_stop_then_restart(cluster: LiveCluster) -> None:
