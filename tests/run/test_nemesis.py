@@ -315,6 +315,21 @@ class RecordingCluster:
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.network = self.Net(self.calls)
+        self.holds: dict[tuple[str, str], set[str]] = {}
+
+    def hold(self, node: str, how: str, key: str) -> bool:
+        holders = self.holds.setdefault((node, how), set())
+        first = not holders
+        holders.add(key)
+        return first
+
+    def release(self, node: str, how: str, key: str) -> bool:
+        holders = self.holds.setdefault((node, how), set())
+        holders.discard(key)
+        return not holders
+
+    def held(self, node: str, how: str) -> bool:
+        return bool(self.holds.get((node, how)))
 
     def kill(self, node: str) -> None:
         self.calls.append(("kill", node))
