@@ -740,6 +740,12 @@ class Node:
             self._write_line(f'{{"src":{src},"dest":{_encode(dest)},"body":{encoded}}}\n'
                              .encode())
 
+    def relay(self, dest: str, message: Message) -> None:
+        """Pass a client's ``message`` on to node ``dest`` unchanged, the client still its
+        ``src``, so ``dest`` answers the client itself (Maelstrom allows this; its Raft
+        demo proxies to the leader so). Only a client's message may be relayed."""
+        self._write({"src": message.src, "dest": dest, "body": message.body})
+
     def reply(self, request: Message, body: JSON) -> None:
         """Answer ``request``; does nothing if the request carried no ``msg_id``."""
         if request.msg_id is None:

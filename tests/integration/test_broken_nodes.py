@@ -318,6 +318,13 @@ CASES = [
         workload: {clients: 4, rate: 300/s, duration: 3s, recovery: 1s}
         checks: [{isolation: {model: read-committed}}, {availability: 1}]
         """, "txn-rw-register"),
+    # Writes through one node, reads from each node's copy: stale while replication lags.
+    Case("linkv_local_reads", "linearizable", "not linearizable", """\
+        cluster: {nodes: 3}
+        network: {latency: 5ms}
+        workload: {clients: 6, rate: 100/s, duration: 3s, recovery: 1s}
+        checks: [linearizable]
+        """, "lin-kv"),
 ]
 
 

@@ -333,7 +333,7 @@ def test_design_protocol_not_installed_says_so() -> None:
         parse_scenario("name: x\nprotocol: pbft\ncluster: {nodes: 4}\n", "scenario.yaml",
                        without)
     assert "protocol 'pbft' is not installed in this version of pytest-dchaos" in str(info.value)
-    assert ("installed: echo, g-counter, gossip, pn-counter, txn, txn-rw-register, "
+    assert ("installed: echo, g-counter, gossip, lin-kv, pn-counter, txn, txn-rw-register, "
             "unique-ids, vector_clock" in str(info.value))
 
 

@@ -1,5 +1,5 @@
 """Maelstrom's small workloads, each a protocol named as Maelstrom names it: ``echo``,
-``unique-ids``, ``g-counter``, ``pn-counter`` and ``txn-rw-register``.
+``unique-ids``, ``g-counter``, ``pn-counter``, ``txn-rw-register`` and ``lin-kv``.
 
 Why a family of their own, and not workloads of an existing one: a family here is one
 workload with its final phase, observations and checks (:mod:`~pytest_dchaos.families.base`),
@@ -43,6 +43,7 @@ from pytest_dchaos.families.maelstrom.observations import FINAL_COUNTS, FinalCou
 from pytest_dchaos.families.maelstrom.workloads import (
     CounterWorkload,
     EchoWorkload,
+    LinKvWorkload,
     UniqueIdsWorkload,
 )
 from pytest_dchaos.families.txn.family import txn_stats
@@ -179,9 +180,31 @@ class TxnRwRegister(ProtocolFamily):
         return txn_stats(record)
 
 
+class LinKv(ProtocolFamily):
+    name = "lin-kv"
+    doc = ("Maelstrom's lin-kv workload, for crash-fault consensus nodes (Raft and the "
+           "like): `read {key}`, `write {key, value}`, `cas {key, from, to}` (errors 20, "
+           "22), each request to one node as Maelstrom's clients send them; judged "
+           "`linearizable` from the client history.")
+    default_checks = ("linearizable",)
+    workload_options = (
+        s.Field("keys", s.Int(min=1), "how many keys (each is its own register)", 4),
+        s.Field("read_ratio", s.Probability(), "share of reads", 1 / 3),
+        s.Field("cas_ratio", s.Probability(), "share of compare-and-sets (the rest are "
+                "writes)", 1 / 3),
+    )
+
+    def reference_command(self) -> tuple[str, ...]:
+        return ("python3", "-m", f"{_NODES}.lin_kv")
+
+    def workload(self, scenario: Scenario, seed: int) -> Workload:
+        o = scenario.workload.options
+        return LinKvWorkload(o["keys"], o["read_ratio"], o["cas_ratio"])
+
+
 @hookimpl
 def dchaos_add_protocols() -> list[ProtocolFamily]:
-    return [Echo(), UniqueIds(), GCounter(), PNCounter(), TxnRwRegister()]
+    return [Echo(), UniqueIds(), GCounter(), PNCounter(), TxnRwRegister(), LinKv()]
 
 
 @hookimpl

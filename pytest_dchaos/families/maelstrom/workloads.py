@@ -2,7 +2,8 @@
 
 Each keeps to what its Maelstrom workload sends, so a node written for Maelstrom answers
 them unchanged: ``echo {echo}`` → ``echo_ok {echo}``; ``generate`` → ``generate_ok {id}``;
-``add {delta}`` → ``add_ok`` and ``read`` → ``read_ok {value}``. A reply of another type
+``add {delta}`` → ``add_ok`` and ``read`` → ``read_ok {value}``; ``read {key}``, ``write
+{key, value}`` and ``cas {key, from, to}`` for lin-kv. A reply of another type
 leaves an operation that may have changed something unknown (info); a read that gets one
 simply failed, as reads change nothing.
 """
@@ -10,6 +11,7 @@ simply failed, as reads change nothing.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,3 +87,44 @@ class CounterWorkload(Workload):
                 read, bool):
             return OK, read
         return FAIL, None
+
+
+class LinKvWorkload(Workload):
+    """Maelstrom's lin-kv clients: ``read``, ``write`` and ``cas`` on a few keys, each
+    request to one node (any node: the node must relay or redirect what it cannot answer).
+    Every write and cas gives its key a value never written to it before, and a cas expects
+    the last value written or the one before, so that some succeed and some fail (22). The
+    history's values are the linearizability checker's: ``{"key", "value"}`` for reads
+    and writes, ``{"key", "from", "to"}`` for cas."""
+
+    def __init__(self, keys: int, read_ratio: float, cas_ratio: float) -> None:
+        self.keys, self.read_ratio, self.cas_ratio = keys, read_ratio, cas_ratio
+        self._written: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def next_op(self, rng: random.Random) -> tuple[str, Any]:
+        key = rng.randrange(self.keys)
+        draw = rng.random()
+        if draw < self.read_ratio:
+            return "read", {"key": key}
+        with self._lock:
+            last = self._written.get(key, 0)
+            value = self._written[key] = last + 1
+        if draw < self.read_ratio + self.cas_ratio:
+            return "cas", {"key": key, "from": max(0, last - rng.randrange(2)), "to": value}
+        return "write", {"key": key, "value": value}
+
+    def request(self, f: str, value: Any) -> dict[str, Any]:
+        return {"type": f, **value}
+
+    def completion(self, f: str, value: Any, reply: Mapping[str, Any]
+                   ) -> tuple[Outcome, Any]:
+        if reply.get("type") != f"{f}_ok":
+            return INFO, value
+        if f == "read":
+            return OK, {**value, "value": reply.get("value")}
+        return OK, value
+
+    def timeout_outcome(self, f: str) -> Outcome:
+        # A read that never came back changed nothing: Maelstrom counts it failed.
+        return FAIL if f == "read" else INFO
