@@ -39,6 +39,10 @@ WORKLOADS = (
     Workload("broadcast-3c", "the same, under partitions"),
     Workload("g-counter-4", "100 ops/s; acknowledged sum after the heal"),
     Workload("pn-counter", "as g-counter-4, deltas of either sign"),
+    Workload("txn-rw-register-6a", "1,000 txns/s, total availability, read uncommitted"),
+    Workload("txn-rw-register-6b", "the same on two nodes under partitions"),
+    Workload("txn-rw-register-6c", "the same at read committed"),
+    Workload("lin-kv", "100 ops/s under partitions; linearizable"),
 )
 
 
