@@ -97,12 +97,13 @@ def test_a_broadcast_kept_in_lin_kv_passes_challenge_3c_as_in_maelstrom(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["g-counter-4", "pn-counter"])
+@pytest.mark.parametrize("name", ["g-counter-4"])
 def test_a_counter_kept_in_seq_kv_passes_the_counter_scenarios(
         name: str, tmp_path: Path, no_leaks: None) -> None:
     """Challenge 4 as the Glomers guide suggests solving it: the count lives in seq-kv,
     whose stale reads the node gets past by writing first. The partitions never reach the
-    service, so every node reads the acknowledged sum after the heal."""
+    service, so every node reads the acknowledged sum after the heal. (pn-counter is the
+    same scenario with negative deltas, which the node adds alike: left out of CI's time.)"""
     registry = Registry()
     scenario = load_scenario(SCENARIOS / f"{name}.yaml", registry)
     options = RunOptions(report_dir=tmp_path / "report", toxiproxy="embedded",
