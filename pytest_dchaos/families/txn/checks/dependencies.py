@@ -15,6 +15,9 @@ What the history alone shows, with certainty:
   no isolation level allows. (Two reads of a key that differ, with no write between, are
   a non-repeatable read: read committed allows it, and it is judged as the G-single it
   is.)
+* **garbage**: a committed transaction read a value no transaction wrote to that key (a
+  store that answers 0 for a key nobody wrote, where the workload says ``null``): no model
+  allows it;
 * **wr**: T1 wrote the value T2 read;
 * **G1a** (aborted read): a committed transaction read a value a failed one wrote;
 * **G1b** (intermediate read): it read a value its writer overwrote itself;
@@ -74,24 +77,32 @@ from pytest_dchaos.families.txn.checks.common import Call, Facts
 from pytest_dchaos.families.txn.checks.graph import (
     Because,
     Graph,
+    Hub,
     Step,
     describe_cycle,
     find_cycles,
     name_of,
+    without_hubs,
 )
 from pytest_dchaos.record.history import FAIL, OK
 
+#: Readers times possible next versions of one version above which their anti-dependencies
+#: go through a :class:`~.graph.Hub` (the same cycles, far fewer edges).
+HUB_AT = 4096
+
 #: The anomaly names, in the order they are searched and reported.
-ANOMALIES: Final = ("internal", "G0", "G1a", "G1b", "G1c", "G-single", "G2", "lost-update")
+ANOMALIES: Final = ("internal", "garbage", "G0", "G1a", "G1b", "G1c", "G-single", "G2",
+                    "lost-update")
 
 #: Elle's consistency models for read/write registers, and the anomalies each proscribes
-#: (Adya's phenomena; lost update is what cursor stability adds). Internal inconsistency no
-#: model allows. Without predicates, repeatable read proscribes what serializable does.
+#: (Adya's phenomena; lost update is what cursor stability adds). Internal inconsistency and
+#: garbage reads no model allows. Without predicates, repeatable read proscribes what
+#: serializable does.
 MODELS: Final[dict[str, tuple[str, ...]]] = {
-    "read-uncommitted": ("internal", "G0"),
-    "read-committed": ("internal", "G0", "G1a", "G1b", "G1c"),
-    "cursor-stability": ("internal", "G0", "G1a", "G1b", "G1c", "lost-update"),
-    "snapshot-isolation": ("internal", "G0", "G1a", "G1b", "G1c", "G-single",
+    "read-uncommitted": ("internal", "garbage", "G0"),
+    "read-committed": ("internal", "garbage", "G0", "G1a", "G1b", "G1c"),
+    "cursor-stability": ("internal", "garbage", "G0", "G1a", "G1b", "G1c", "lost-update"),
+    "snapshot-isolation": ("internal", "garbage", "G0", "G1a", "G1b", "G1c", "G-single",
                            "lost-update"),
     "repeatable-read": ANOMALIES,
     "serializable": ANOMALIES,
@@ -176,22 +187,83 @@ def analyse(f: Facts) -> Analysis:
                 if earlier != later:
                     order[key][earlier].setdefault(later, Because(key, node=node))
     _initial_first(installs, order)
+    hubs = _Hubs()
     for key, pairs in order.items():
         for earlier, laters in pairs.items():
+            readers = reads.readers.get((key, earlier), [])
+            after = {later: installs[(key, later)] for later in laters}
+            before = installs.get((key, earlier))
             for later, because in laters.items():
-                after = installs[(key, later)]
-                before = installs.get((key, earlier))
                 if before is not None:
-                    graph.add(before, after, "ww", because)
-                for reader in reads.readers.get((key, earlier), []):
-                    graph.add(reader, after, "rw", because)
+                    graph.add(before, after[later], "ww", because)
+            if len(readers) * len(laters) > HUB_AT:
+                hubs.connect(graph, key, readers,
+                             [(after[later], because) for later, because in laters.items()])
+                continue
+            for later, because in laters.items():
+                for reader in readers:
+                    graph.add(reader, after[later], "rw", because)
     found = reads.anomalies
     found["internal"] = [a for c in f.calls if c.outcome == OK for a in _internal(c)]
     found["lost-update"] = _lost_updates(f)
-    for cycle in map(_from_lowest, find_cycles(graph)):
+    for cycle in (_from_lowest(without_hubs(c)) for c in find_cycles(graph)):
         found[name_of(cycle)].append(Anomaly(name_of(cycle), describe_cycle(cycle),
                                              tuple(s.src for s in cycle), cycle))
     return Analysis(graph, found, mismatches, overruled, len(members))
+
+
+class _Hubs:
+    """Anti-dependencies from every reader of a version to every writer of a version that
+    may follow it (but its own), through :class:`~.graph.Hub` vertices: ``R + W`` edges
+    and a few hubs instead of ``R * W`` edges.
+
+    One hub ``H`` reaches every writer that did not also read the version. A transaction
+    that did both must reach every writer but itself, so those, ``S1 .. Sm``, hang off two
+    chains: ``P_i`` reaches ``S1 .. Si`` (``P_i -> P_(i-1)``, ``P_i -> S_i``) and ``Q_i``
+    reaches ``Si .. Sm``; ``S_i`` goes to ``H``, ``P_(i-1)`` and ``Q_(i+1)``, never back to
+    itself. A reader that wrote no such version goes to ``H``, ``P_m``. Every path from a
+    reader through hubs to a writer is one of the anti-dependencies, and no other."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def hub(self) -> Hub:
+        self.made += 1
+        return Hub(-self.made)
+
+    def connect(self, graph: Graph, key: int, readers: list[Call],
+                writers: list[tuple[Call, Because]]) -> None:
+        reading = {r.index for r in readers}
+        both = [(w, b) for w, b in writers if w.index in reading]
+        others = [(w, b) for w, b in writers if w.index not in reading]
+        hub = self.hub()
+        for writer, because in others:
+            graph.add(hub, writer, "ww", because)
+        prefix: list[Hub] = []  # prefix[i] reaches both[0 .. i]
+        for i, (writer, because) in enumerate(both):
+            prefix.append(self.hub())
+            graph.add(prefix[i], writer, "ww", because)
+            if i:
+                graph.add(prefix[i], prefix[i - 1], "ww", Because(key))
+        suffix: list[Hub] = []  # built from the end: reversed, suffix[i] reaches both[i ..]
+        for i in reversed(range(len(both))):
+            suffix.append(self.hub())
+            graph.add(suffix[-1], both[i][0], "ww", both[i][1])
+            if len(suffix) > 1:
+                graph.add(suffix[-1], suffix[-2], "ww", Because(key))
+        suffix.reverse()
+        position = {w.index: i for i, (w, _) in enumerate(both)}
+        for reader in readers:
+            graph.add(reader, hub, "rw", Because(key))
+            if reader.index not in position:
+                if prefix:
+                    graph.add(reader, prefix[-1], "rw", Because(key))
+                continue
+            i = position[reader.index]
+            if i > 0:
+                graph.add(reader, prefix[i - 1], "rw", Because(key))
+            if i + 1 < len(both):
+                graph.add(reader, suffix[i + 1], "rw", Because(key))
 
 
 def _sort_reads(f: Facts, installs: Mapping[tuple[int, Any], Call], graph: Graph) -> _Reads:
@@ -206,8 +278,13 @@ def _sort_reads(f: Facts, installs: Mapping[tuple[int, Any], Call], graph: Graph
                 reads.readers[(key, INITIAL)].append(call)
                 continue
             source = f.writer.get((key, value))
-            if source is None or source is call:
-                continue  # a value no client wrote (or not yet): txn_outcomes says so
+            if source is None:
+                reads.anomalies["garbage"].append(Anomaly(
+                    "garbage", f"T{call.index} read key {key} = {value!r}, which no "
+                    f"transaction wrote", (call.index,)))
+                continue
+            if source is call:
+                continue  # its own write, read before it wrote it: internal says so
             if source.outcome == FAIL:
                 reads.anomalies["G1a"].append(Anomaly(
                     "G1a", f"T{call.index} read key {key} = {value}, written by T"

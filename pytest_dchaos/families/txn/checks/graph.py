@@ -37,6 +37,19 @@ class Transaction(Protocol):
 
 
 @dataclass(frozen=True)
+class Hub:
+    """A stand-in for many anti-dependencies at once: every reader of one version precedes
+    every writer of the versions that may come next. ``R`` readers and ``W`` writers make
+    ``R * W`` rw edges, which a store whose reads never see a write (so that nothing orders
+    its versions) turns into tens of millions; through a hub they are ``R + W``: each
+    reader -rw-> hub -ww-> each writer. A path through a hub is exactly one of those rw
+    edges, so the components and the cycles are the same; :func:`without_hubs` tells a
+    cycle without its hubs. A hub's index is negative, never a transaction's."""
+
+    index: int
+
+
+@dataclass(frozen=True)
 class Because:
     """Who says a version order or an edge holds: the history (a transaction's reads and
     writes, or a read's value) or a node's reported versions."""
@@ -106,12 +119,32 @@ class Graph:
                 yield dst
 
     def count(self) -> dict[Kind, int]:
+        """Edges by kind; through a hub, each reader's edge into it counts as one rw."""
         counts = dict.fromkeys(KINDS, 0)
-        for targets in self.edges.values():
+        for src, targets in self.edges.items():
+            if src < 0:
+                continue
             for kinds in targets.values():
                 for kind in kinds:
                     counts[kind] += 1
         return counts
+
+
+def without_hubs(cycle: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The cycle as transactions' edges: reader -rw-> hub(s) -ww-> writer is the one
+    anti-dependency reader -rw-> writer it stands for (with the reason the order holds)."""
+    if not any(s.dst < 0 for s in cycle):
+        return cycle
+    start = next(i for i, s in enumerate(cycle) if s.src >= 0)
+    steps = cycle[start:] + cycle[:start]
+    out: list[Step] = []
+    for step in steps:
+        if step.src < 0:  # leaves a hub: one edge with the step that went in
+            into = out.pop()
+            out.append(Step(into.src, into.kind, step.because, step.dst))
+        else:
+            out.append(step)
+    return tuple(out)
 
 
 WW: Final = frozenset[Kind]({"ww"})

@@ -26,7 +26,7 @@ KEPT = 20
 
 @dataclass(frozen=True)
 class IsolationOptions:
-    #: Anomaly names: internal, G0, G1a, G1b, G1c, G-single, G2, lost-update.
+    #: Anomaly names: internal, garbage, G0, G1a, G1b, G1c, G-single, G2, lost-update.
     allow: tuple[str, ...]
     #: An Elle consistency model (:data:`MODELS`): what it does not proscribe is allowed.
     model: str = "serializable"
@@ -47,9 +47,10 @@ class Isolation(CheckerType[IsolationOptions]):
            "also G1a (aborted read), G1b (intermediate read) and lost update. The nodes' "
            "reported versions, if they offer them, add version order after a cross-check "
            "against the history; a mismatch fails the check. Strict two-phase locking "
-           "allows none. A read that contradicts its own transaction (internal) fails at "
-           "every model; `model` (read-uncommitted, read-committed, ..., serializable, "
-           "the default) says which of the others fail.")
+           "allows none. A read that contradicts its own transaction (internal) or returns "
+           "a value nobody wrote (garbage) fails at every model; `model` "
+           "(read-uncommitted, read-committed, ..., serializable, the default) says which "
+           "of the others fail.")
     blind_to = ("What no read shows: a committed write nobody reads afterwards (lost or "
                 "not), the order of blind writes no read connects (without reported "
                 "versions), and transactions whose outcome the client never learnt unless "
