@@ -536,19 +536,18 @@ class Cluster:
             self._status[node] = "running"
 
     def restart(self, node: str) -> None:
-        """Kill the node if it runs, start it again and redo init and protocol setup. A
-        node a fault still holds paused is paused again once it is up."""
+        """Kill the node if it runs, start it again and redo init and protocol setup."""
         self.kill(node)
         self.host.prepare_restart(self, node)
         self.start([node])
-        if self.held(node, "pause"):
-            self.pause(node)
 
     # -- faults that overlap on one node -------------------------------------------------
     #
     # Two pauses of one node may overlap (explore draws them independently): the node stays
     # paused until the last ends, as the fault timeline, and so every checker, has it. The
-    # same for kills and stops with a duration: the node comes back when the last ends.
+    # same for kills and stops with a duration: the node comes back when the last ends, or,
+    # if a pause began while it was down, when that pause ends too (a node started runs
+    # for a moment before it could be frozen again, which the timeline has as down).
 
     def hold(self, node: str, how: str, key: str) -> bool:
         """Note that fault ``key`` holds ``node`` paused or down (``how``); True if no

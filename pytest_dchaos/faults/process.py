@@ -65,7 +65,7 @@ class Kill(_NodesFault):
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
             if env.cluster.release(node, "down", env.key):  # the last fault keeping it down
-                env.cluster.restart(node)
+                _come_back(node, env)
 
 
 class Stop(_NodesFault):
@@ -85,7 +85,7 @@ class Stop(_NodesFault):
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
             if env.cluster.release(node, "down", env.key):
-                env.cluster.restart(node)
+                _come_back(node, env)
 
 
 class Pause(_NodesFault):
@@ -104,20 +104,36 @@ class Pause(_NodesFault):
     def stop(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
             # Another pause of the node still under way keeps it paused.
-            if env.cluster.release(node, "pause", env.key):
+            if not env.cluster.release(node, "pause", env.key):
+                continue
+            if env.cluster.held(node, "owed"):  # a kill that ended meanwhile: start it now
+                env.cluster.release(node, "owed", "restart")
+                env.cluster.restart(node)
+            else:
                 env.cluster.resume(node)
+
+
+def _come_back(node: str, env: FaultEnv) -> None:
+    """The last kill or stop holding ``node`` down has ended: start it again, unless a pause
+    began meanwhile (a no-op on a node that was down), which then starts it when it ends."""
+    if env.cluster.held(node, "pause"):
+        env.cluster.hold(node, "owed", "restart")
+    else:
+        env.cluster.restart(node)
 
 
 class Restart(_NodesFault):
     name = "restart"
     doc = ("Restart nodes: SIGKILL if running, start again, init and protocol setup. A node "
-           "a pause holds is paused again once up; one a kill or stop with a duration holds "
-           "down stays down.")
+           "that a pause, or a kill or stop with a duration, holds is not running and is "
+           "left as it is.")
     verb = "restart"
     effect = "restart"
     revertible = False
 
     def start(self, options: tuple[str, ...], env: FaultEnv) -> None:
         for node in options:
-            if not env.cluster.held(node, "down"):  # a kill with a duration has it down
+            # A node a kill or a pause holds is not running: a restart would wake it while
+            # the fault timeline has it down.
+            if not env.cluster.held(node, "down") and not env.cluster.held(node, "pause"):
                 env.cluster.restart(node)

@@ -189,10 +189,18 @@ def test_overlapping_pauses_and_kills_of_a_node_hold_it_until_the_last_ends(
     pause.start(("n3",), second)
     pause.stop(("n3",), first)
     assert live.status("n3") == "paused"
-    restart.start(("n3",), FaultEnv(live, "f3"))  # restarted mid-pause: paused again
+    restart.start(("n3",), FaultEnv(live, "f3"))  # a frozen node is not woken to restart
     assert live.status("n3") == "paused"
     pause.stop(("n3",), second)
     assert cluster.request("n3", {"type": "echo", "echo": 1})["echo"] == 1
+
+    # A pause that begins while a kill holds the node down: it comes back when both end.
+    kill.start(("n1",), first)
+    pause.start(("n1",), second)
+    kill.stop(("n1",), first)
+    assert live.status("n1") == "down"
+    pause.stop(("n1",), second)
+    assert cluster.request("n1", {"type": "echo", "echo": 0})["echo"] == 0
 
     kill.start(("n2",), first)
     kill.start(("n2",), second)
