@@ -42,7 +42,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import random
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -57,6 +59,31 @@ Status = Literal["pass", "fail", "unknown"]
 RegisterOp = Literal["read", "write", "cas"]
 
 REGISTER_OPS: Final = ("read", "write", "cas")
+
+
+class RegisterDraws:
+    """A key-value workload's operations as this checker likes them drawn: a random key,
+    a read, a write or a cas by the given shares, and every write or cas giving its key a
+    value never written to it before (1, 2, ...), so a value names its writer and the
+    search's reductions apply. A cas expects the key's last value or the one before, so
+    some succeed and some fail. Thread-safe: clients draw concurrently."""
+
+    def __init__(self, keys: int, read_ratio: float, cas_ratio: float) -> None:
+        self.keys, self.read_ratio, self.cas_ratio = keys, read_ratio, cas_ratio
+        self._written: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def draw(self, rng: random.Random) -> tuple[str, dict[str, Any]]:
+        key = rng.randrange(self.keys)
+        draw = rng.random()
+        if draw < self.read_ratio:
+            return "read", {"key": key}
+        with self._lock:
+            last = self._written.get(key, 0)
+            value = self._written[key] = last + 1
+        if draw < self.read_ratio + self.cas_ratio:
+            return "cas", {"key": key, "from": max(0, last - rng.randrange(2)), "to": value}
+        return "write", {"key": key, "value": value}
 #: Maelstrom's key-does-not-exist: a read that got it read an absent key (None).
 KEY_DOES_NOT_EXIST: Final = 20
 

@@ -11,10 +11,10 @@ simply failed, as reads change nothing.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Mapping
 from typing import Any
 
+from pytest_dchaos.checkers.linearizability import RegisterDraws
 from pytest_dchaos.families.base import Workload
 from pytest_dchaos.record.history import FAIL, INFO, OK, Outcome
 
@@ -98,21 +98,10 @@ class LinKvWorkload(Workload):
     and writes, ``{"key", "from", "to"}`` for cas."""
 
     def __init__(self, keys: int, read_ratio: float, cas_ratio: float) -> None:
-        self.keys, self.read_ratio, self.cas_ratio = keys, read_ratio, cas_ratio
-        self._written: dict[int, int] = {}
-        self._lock = threading.Lock()
+        self._draws = RegisterDraws(keys, read_ratio, cas_ratio)
 
     def next_op(self, rng: random.Random) -> tuple[str, Any]:
-        key = rng.randrange(self.keys)
-        draw = rng.random()
-        if draw < self.read_ratio:
-            return "read", {"key": key}
-        with self._lock:
-            last = self._written.get(key, 0)
-            value = self._written[key] = last + 1
-        if draw < self.read_ratio + self.cas_ratio:
-            return "cas", {"key": key, "from": max(0, last - rng.randrange(2)), "to": value}
-        return "write", {"key": key, "value": value}
+        return self._draws.draw(rng)
 
     def request(self, f: str, value: Any) -> dict[str, Any]:
         return {"type": f, **value}

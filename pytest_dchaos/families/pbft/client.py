@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from pytest_dchaos.checkers.linearizability import RegisterDraws
 from pytest_dchaos.cluster.running import Cluster, Multicast
 from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import NodeDown
@@ -255,20 +256,11 @@ class PbftWorkload(Workload):
         #: Every reply its requests received; a workload made for the final phase is handed
         #: the run's, so the run keeps one record.
         self.replies = ReplyLog()
-        self._written: dict[int, int] = {}
-        self._lock = threading.Lock()
+        self._draws = RegisterDraws(keys, read_ratio, cas_ratio)
+        self._lock = threading.Lock()  # the clients' timestamps
 
     def next_op(self, rng: Any) -> tuple[str, Any]:
-        key = rng.randrange(self.keys)
-        draw = rng.random()
-        if draw < self.read_ratio:
-            return "read", {"key": key}
-        with self._lock:
-            last = self._written.get(key, 0)
-            value = self._written[key] = last + 1
-        if draw < self.read_ratio + self.cas_ratio:
-            return "cas", {"key": key, "from": max(0, last - rng.randrange(2)), "to": value}
-        return "write", {"key": key, "value": value}
+        return self._draws.draw(rng)
 
     def bind(self, node: str, f: str, value: Any, nodes: tuple[str, ...], client: str) -> Any:
         with self._lock:
