@@ -161,6 +161,7 @@ class Cluster:
         self._status: dict[str, NodeStatus] = dict.fromkeys(plan.node_ids, "down")
         #: Which faults hold each node paused ("pause") or down ("down"), by fault key.
         self._holds: dict[tuple[str, str], set[str]] = {}
+        self._owed_restarts: set[str] = set()
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
         # What the current process of each node did wrong, for errors at start.
         self._exits: dict[str, str] = {}
@@ -568,6 +569,18 @@ class Cluster:
     def held(self, node: str, how: str) -> bool:
         with self._lock:
             return bool(self._holds.get((node, how)))
+
+    def owe_restart(self, node: str) -> None:
+        """A kill or stop of ``node`` ended while a pause held it: the pause's end starts it."""
+        with self._lock:
+            self._owed_restarts.add(node)
+
+    def take_owed_restart(self, node: str) -> bool:
+        """True, once, if ``node`` is owed a start (see ``owe_restart``)."""
+        with self._lock:
+            owed = node in self._owed_restarts
+            self._owed_restarts.discard(node)
+            return owed
 
     def reinstall_rules(self, node: str) -> None:
         """Send ``node``'s message rules again (to a fresh agent after a restart)."""

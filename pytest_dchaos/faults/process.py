@@ -106,8 +106,7 @@ class Pause(_NodesFault):
             # Another pause of the node still under way keeps it paused.
             if not env.cluster.release(node, "pause", env.key):
                 continue
-            if env.cluster.held(node, "owed"):  # a kill that ended meanwhile: start it now
-                env.cluster.release(node, "owed", "restart")
+            if env.cluster.take_owed_restart(node):  # a kill that ended meanwhile
                 env.cluster.restart(node)
             else:
                 env.cluster.resume(node)
@@ -117,7 +116,7 @@ def _come_back(node: str, env: FaultEnv) -> None:
     """The last kill or stop holding ``node`` down has ended: start it again, unless a pause
     began meanwhile (a no-op on a node that was down), which then starts it when it ends."""
     if env.cluster.held(node, "pause"):
-        env.cluster.hold(node, "owed", "restart")
+        env.cluster.owe_restart(node)
     else:
         env.cluster.restart(node)
 

@@ -39,7 +39,7 @@ def test_explore_finds_shrinks_and_writes_a_scenario_that_fails_as_written(
     scenario.write_text(HEALTHY)
     out = tmp_path / "out"
     done = subprocess.run(
-        [*DCHAOS, "explore", str(scenario), "--budget", "60s", "--shrink-budget", "90s",
+        [*DCHAOS, "explore", str(scenario), "--budget", "60s", "--shrink-budget", "35s",
          "--report", str(out), "--seed", "1", "--confirm", "2",
          "--node-command", f"{sys.executable} {NAIVE}", "--toxiproxy", "embedded"],
         capture_output=True, text=True, timeout=240)

@@ -36,7 +36,7 @@ def explore(out: Path, runs: str, *extra: str) -> subprocess.CompletedProcess[st
 @pytest.mark.slow
 def test_explore_finds_the_coordinator_that_decides_before_logging(
         tmp_path: Path, no_leaks: None) -> None:
-    done = explore(tmp_path / "broken", RUNS, "--confirm", "2", "--shrink-budget", "60s",
+    done = explore(tmp_path / "broken", RUNS, "--confirm", "2", "--shrink-budget", "25s",
                    "--node-command", f"{sys.executable} {BROKEN}")
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads((tmp_path / "broken" / "explore.json").read_text())

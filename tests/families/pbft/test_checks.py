@@ -47,6 +47,7 @@ def run(states: dict[str, dict[str, Any]], ops: History | None = None,
     """A record; with ``replies``, also what the harness's clients received."""
     observations = {} if replies is None else {REPLIES: Replies(tuple(replies))}
     rec = record(ops, nodes=4, faults=faults, observations=observations)
+    rec.scenario = dataclasses.replace(rec.scenario, protocol="pbft")
     rec.node_states = states
     return rec
 
