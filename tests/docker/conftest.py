@@ -10,6 +10,7 @@ machine that lost its engine or its debootstrap cannot pass CI without the Docke
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import NoReturn
 
 import docker
@@ -17,6 +18,8 @@ import pytest
 
 from pytest_dchaos.backends.docker import dockerenv, images
 from pytest_dchaos.errors import HarnessError
+from tests.docker.second_engine import SecondEngine, unavailable
+from tests.docker.second_engine import second_engine as start_second_engine
 
 REQUIRE = "DCHAOS_REQUIRE_DOCKER"
 
@@ -41,3 +44,14 @@ def engine() -> docker.DockerClient:
     if why is not None:
         cannot_run(why)
     return client
+
+
+@pytest.fixture
+def second_engine(engine: docker.DockerClient) -> Iterator[SecondEngine]:
+    """A second, empty Docker engine with an address of its own, as on another machine
+    (tests/docker/second_engine.py); gone, with all it held, after the test."""
+    why = unavailable()
+    if why is not None:
+        cannot_run(why)
+    with start_second_engine(engine.info()["Driver"]) as started:
+        yield started

@@ -29,6 +29,7 @@ from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import load_scenario, parse_scenario
+from tests.docker.second_engine import SecondEngine
 
 SCENARIO = """\
 name: docker-partition
@@ -393,22 +394,31 @@ def test_a_named_toxiproxy_image_is_used(engine: docker.DockerClient, tmp_path: 
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_a_remote_engine_gets_volumes_and_files_copied_back(
-        engine: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_remote_engine_gets_images_volumes_and_files_copied_back(
+        engine: docker.DockerClient, second_engine: SecondEngine, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
         user_images: list[str]) -> None:
+    from pytest_dchaos.backends.docker import images
     from pytest_dchaos.manual import start_cluster
 
-    # The engine here is local, but DCHAOS_DOCKER_REMOTE makes the backend do what it does
-    # for an engine on another machine: no bind mounts, files copied in and out.
-    monkeypatch.setenv(dockerenv.REMOTE_ENV, "1")
+    # A user's image built here, and a second engine, at another address, that has no
+    # image at all: the run must carry both images over, keep node folders in volumes
+    # there, and copy their files back.
     node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
     image = build_user_image(engine, "dchaos-test-remote-node:1",
                              'COPY node.py /app/node.py\nCMD ["python3", "/app/node.py"]\n',
                              {"node.py": node}, user_images)
+    remote = second_engine.client
+    assert remote.images.list() == []
+    monkeypatch.setenv("DOCKER_HOST", second_engine.url)
     options = RunOptions(backend="docker", node_image=image, report_dir=tmp_path)
     with start_cluster(protocol="gossip", nodes=3, options=options) as live:
         run_id = live.cluster.plan.run_id
-        container = engine.containers.get(f"dchaos-{run_id}-n2")
+        said = capfd.readouterr().err
+        assert f"copying the image {image}" in said and f"copying the image {images.node_tag()}" \
+            in said, said
+        assert live.cluster.network.driver.url.startswith(f"http://{second_engine.address}:")
+        container = remote.containers.get(f"dchaos-{run_id}-n2")
         mounts = container.attrs["Mounts"]
         assert [m["Type"] for m in mounts] == ["volume"], mounts
         assert live.request("n2", {"type": "broadcast", "message": 7})["type"] == "broadcast_ok"
@@ -419,11 +429,12 @@ def test_a_remote_engine_gets_volumes_and_files_copied_back(
         live.cluster.flush_traces()
         trace = (live.cluster.node_dir("n1") / "trace.jsonl").read_text()
         assert '"broadcast"' in trace or '"gossip"' in trace, "n1's trace was not copied back"
-        assert len(engine.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"})) == 3
+        assert len(remote.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"})) == 3
+        assert labelled(engine, run_id) == (0, 0)  # nothing of it on this machine's engine
     assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk\n"
     assert (live.cluster.node_dir("n2") / "agent.log").stat().st_size > 0
-    assert labelled(engine, run_id) == (0, 0)
-    assert engine.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"}) == []
+    assert labelled(remote, run_id) == (0, 0)
+    assert remote.volumes.list(filters={"label": f"{dockerenv.RUN}={run_id}"}) == []
 
 
 SCENARIOS = Path(__file__).parent.parent.parent / "scenarios"

@@ -59,9 +59,10 @@ class DockerBackend(Backend):
         removed = dockerenv.reap(client)
         if removed.runs:
             self.say(f"removed what dead runs left: {removed}")
-        built = images.ensure(client, self.say, toxiproxy=plan.toxiproxy_image)
+        source = None if engine.on_this_machine else dockerenv.local_engine()
+        built = images.ensure(client, self.say, toxiproxy=plan.toxiproxy_image, source=source)
         if plan.image:
-            images.require(client, plan.image)
+            images.require(client, plan.image, self.say, source)
             if not plan.command:
                 plan = replace(plan, command=images.default_command(client, plan.image))
         plan.workdir.mkdir(parents=True, exist_ok=True)

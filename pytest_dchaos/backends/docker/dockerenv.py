@@ -53,6 +53,21 @@ def connect() -> docker.DockerClient:
 
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
+#: Where this machine's own engine answers, when DOCKER_HOST names another.
+LOCAL_SOCKET = "unix:///var/run/docker.sock"
+
+
+def local_engine() -> docker.DockerClient | None:
+    """This machine's own engine, if one answers on its socket: the images a remote
+    engine lacks are carried from it (see ``images.carry``). None when there is none."""
+    if not Path(LOCAL_SOCKET.removeprefix("unix://")).exists():
+        return None
+    try:
+        client = docker.DockerClient(base_url=LOCAL_SOCKET, timeout=300)
+        client.ping()
+    except docker.errors.DockerException:
+        return None
+    return client
 REMOTE_ENV = "DCHAOS_DOCKER_REMOTE"
 
 
@@ -70,6 +85,9 @@ class Engine:
     address: str          #: where the harness reaches the ports a container publishes
     publish: str          #: the host interface the engine publishes them on
     shares_files: bool    #: bind mounts of this machine's folders work
+    #: The engine runs on this machine (its socket, or TCP on loopback); False for an
+    #: engine elsewhere, which gets the images it lacks from this machine's engine.
+    on_this_machine: bool = True
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Engine:
@@ -79,7 +97,7 @@ class Engine:
         forced = env.get(REMOTE_ENV, "") not in ("", "0")
         if url.startswith(("unix://", "npipe://")) or not url or host in LOOPBACK:
             return cls("127.0.0.1", "127.0.0.1", shares_files=not forced)
-        return cls(host or "127.0.0.1", "0.0.0.0", shares_files=False)
+        return cls(host or "127.0.0.1", "0.0.0.0", shares_files=False, on_this_machine=False)
 
 
 def _process_start(pid: int) -> str | None:

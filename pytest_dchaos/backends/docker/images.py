@@ -147,13 +147,18 @@ def _hash_files(files: Iterable[tuple[Path, str]], salt: str) -> str:
     return digest.hexdigest()[:12]
 
 
+def node_tag() -> str:
+    """The node image's tag: a hash of its files and of the base image's recipe."""
+    return f"dchaos-node:{_hash_files(_payload(), f'dchaos-base:{_recipe_hash()}')}"
+
+
 def node_image(client: docker.DockerClient, say: Say) -> str:
     """The node image: base + agent + embedded Toxiproxy + reference nodes."""
-    base = base_image(client, say)
-    files = _payload()
-    tag = f"dchaos-node:{_hash_files(files, base)}"
+    tag = node_tag()
     if _exists(client, tag):
         return tag
+    base = base_image(client, say)
+    files = _payload()
     say(f"building the node image {tag}")
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -197,15 +202,41 @@ def toxiproxy_image(client: docker.DockerClient, node: str, say: Say,
         return node, True
 
 
-def require(client: docker.DockerClient, image: str) -> None:
-    """A user's image must be here, or be pullable."""
+def require(client: docker.DockerClient, image: str, say: Say,
+            source: docker.DockerClient | None = None) -> None:
+    """A user's image must be on the engine: there already, carried from this machine's
+    engine (``source``, for a remote engine), or pulled."""
     if _exists(client, image):
+        return
+    if source is not None and _exists(source, image):
+        carry(source, client, image, say)
         return
     try:
         client.images.pull(image)
     except docker.errors.APIError as exc:
-        raise HarnessError(f"the image {image!r} does not exist here and cannot be pulled "
+        where = ("on the engine at " + client.api.base_url) if source is not None else "here"
+        raise HarnessError(f"the image {image!r} does not exist {where} and cannot be pulled "
                            f"({_short(exc)}); build it, or check its name") from None
+
+
+def carry(source: docker.DockerClient, target: docker.DockerClient, image: str,
+          say: Say) -> None:
+    """Copy ``image`` from ``source`` (this machine's engine) to ``target`` (a remote one
+    that lacks it), as ``docker save | docker -H target load`` would: streamed, the
+    layers the target already has sent again (an engine cannot say which it has)."""
+    size = (source.images.get(image).attrs.get("Size") or 0) / 1e6
+    say(f"copying the image {image} ({size:.0f} MB) from this machine's engine to the "
+        f"engine at {target.api.base_url}")
+    started = time.monotonic()
+    try:
+        target.images.load(source.api.get_image(image))
+    except docker.errors.APIError as exc:
+        raise HarnessError(f"copying the image {image!r} to the engine at "
+                           f"{target.api.base_url} failed: {_short(exc)}") from None
+    if not _exists(target, image):
+        raise HarnessError(f"the engine at {target.api.base_url} took the image {image!r} "
+                           "but does not list it")
+    say(f"copied {image} in {time.monotonic() - started:.0f}s")
 
 
 def default_command(client: docker.DockerClient, image: str) -> tuple[str, ...]:
@@ -219,7 +250,16 @@ def default_command(client: docker.DockerClient, image: str) -> tuple[str, ...]:
     return command
 
 
-def ensure(client: docker.DockerClient, say: Say, toxiproxy: str | None = None) -> Images:
+def ensure(client: docker.DockerClient, say: Say, toxiproxy: str | None = None,
+           source: docker.DockerClient | None = None) -> Images:
+    """The images a run needs, on ``client``'s engine. For a remote engine, ``source`` is
+    this machine's (if it has one): what the remote engine lacks is built there, once, and
+    carried over, rather than built again from a root file system sent over the wire."""
+    if source is not None and not _exists(client, node_tag()):
+        carry(source, client, node_image(source, say), say)
+    if source is not None and toxiproxy and not _exists(client, toxiproxy) \
+            and _exists(source, toxiproxy):
+        carry(source, client, toxiproxy, say)
     node = node_image(client, say)
     proxy, embedded = toxiproxy_image(client, node, say, toxiproxy)
     return Images(node=node, toxiproxy=proxy, embedded_toxiproxy=embedded)

@@ -20,10 +20,11 @@ def test_a_local_engine_shares_files_and_publishes_on_loopback(host: str) -> Non
 def test_a_remote_engine_copies_files_and_is_reached_by_its_name(host: str,
                                                                  address: str) -> None:
     engine = Engine.from_env({"DOCKER_HOST": host})
-    assert engine == Engine(address, "0.0.0.0", shares_files=False)
+    assert engine == Engine(address, "0.0.0.0", shares_files=False, on_this_machine=False)
 
 
 def test_a_local_engine_can_be_treated_as_remote_for_files() -> None:
     engine = Engine.from_env({REMOTE_ENV: "1"})
     assert not engine.shares_files
     assert engine.publish == "127.0.0.1"  # still reached, and published, on loopback
+    assert engine.on_this_machine  # its images are its own: nothing to carry
