@@ -10,6 +10,7 @@ from typing import Any
 from pytest_dchaos.backends.base import Backend
 from pytest_dchaos.backends.docker.backend import DockerBackend
 from pytest_dchaos.backends.local.backend import LocalBackend
+from pytest_dchaos.backends.swarm.backend import SwarmBackend
 from pytest_dchaos.checkers.availability import Availability
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.checkers.latency import Latency
@@ -38,4 +39,4 @@ def dchaos_add_checkers() -> list[CheckerType[Any]]:
 
 @hookimpl
 def dchaos_add_backends() -> list[Backend]:
-    return [LocalBackend(), DockerBackend()]
+    return [LocalBackend(), DockerBackend(), SwarmBackend()]

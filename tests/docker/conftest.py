@@ -9,11 +9,13 @@ machine that lost its engine or its debootstrap cannot pass CI without the Docke
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import NoReturn
 
 import docker
+import docker.errors
 import pytest
 
 from pytest_dchaos.backends.docker import dockerenv, images
@@ -55,3 +57,37 @@ def second_engine(engine: docker.DockerClient) -> Iterator[SecondEngine]:
         cannot_run(why)
     with start_second_engine(engine.info()["Driver"]) as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def swarm(engine: docker.DockerClient) -> Iterator[docker.DockerClient]:
+    """This machine's engine as a one-machine swarm's manager: ``docker swarm init`` where it
+    is in no swarm, and, after the session, the swarm left and the bridge Swarm made
+    (docker_gwbridge) removed, as they were found. An engine already a manager is used as
+    it is, and left so."""
+    state = engine.info().get("Swarm") or {}
+    if state.get("LocalNodeState") == "active":
+        if not state.get("ControlAvailable"):
+            cannot_run("this Docker engine is a swarm worker; the Swarm tests need a manager")
+        yield engine
+        return
+    had_bridge = bool(engine.networks.list(names=["docker_gwbridge"]))
+    engine.swarm.init(advertise_addr="127.0.0.1")
+    try:
+        yield engine
+    finally:
+        engine.swarm.leave(force=True)
+        if not had_bridge:
+            for network in engine.networks.list(names=["docker_gwbridge"]):
+                with contextlib.suppress(docker.errors.APIError):
+                    network.remove()
+
+
+@pytest.fixture
+def user_images(engine: docker.DockerClient) -> Iterator[list[str]]:
+    """Tags of user images a test builds; removed after it."""
+    tags: list[str] = []
+    yield tags
+    for tag in tags:
+        with contextlib.suppress(docker.errors.APIError):
+            engine.images.remove(tag, force=True)

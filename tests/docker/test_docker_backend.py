@@ -7,7 +7,6 @@ builds the base image with debootstrap (about 35 s).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -54,17 +52,18 @@ def labelled(client: docker.DockerClient, run_id: str | None = None) -> tuple[in
             len(client.networks.list(filters=selector)))
 
 
-def start_long_run(tmp_path: Path, pytest_session: bool = False) -> subprocess.Popen[str]:
-    """A one-minute scenario on docker — by ``dchaos run``, or as a pytest session — returned
-    once its cluster is up."""
+def start_long_run(tmp_path: Path, pytest_session: bool = False,
+                   backend: str = "docker") -> subprocess.Popen[str]:
+    """A one-minute scenario in containers — by ``dchaos run``, or as a pytest session —
+    returned once its cluster is up."""
     path = tmp_path / "long.yaml"
     path.write_text(textwrap.dedent(SCENARIO).replace("duration: 6s", "duration: 60s"))
     report = str(tmp_path / "r")
     command = ([sys.executable, "-m", "pytest", str(path), "-s", "-q", "-p", "no:cacheprovider",
-                "--dchaos-backend", "docker", "--dchaos-progress", "--dchaos-report-dir", report]
+                "--dchaos-backend", backend, "--dchaos-progress", "--dchaos-report-dir", report]
                if pytest_session else
                [sys.executable, "-m", "pytest_dchaos.cli", "run", str(path), "--backend",
-                "docker", "--report", report])
+                backend, "--report", report])
     harness = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                                text=True, cwd=tmp_path)
     assert harness.stderr is not None
@@ -248,16 +247,6 @@ def test_a_cancelled_pytest_session_removes_its_containers(engine: docker.Docker
     out, _ = session.communicate(timeout=60)
     assert session.returncode == 2, out  # pytest's "interrupted"
     assert labelled(engine) == (0, 0)
-
-
-@pytest.fixture
-def user_images(engine: docker.DockerClient) -> Iterator[list[str]]:
-    """Tags of user images a test builds; removed after it."""
-    tags: list[str] = []
-    yield tags
-    for tag in tags:
-        with contextlib.suppress(docker.errors.APIError):
-            engine.images.remove(tag, force=True)
 
 
 def build_user_image(engine: docker.DockerClient, tag: str, dockerfile: str,
@@ -488,16 +477,25 @@ def test_the_container_runs_cover_every_family_and_fault_kind() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", IN_CONTAINERS,
                          ids=[f"{p.parent.name}/{p.stem}" for p in IN_CONTAINERS])
-def test_shipped_scenarios_pass_in_containers_too(engine: docker.DockerClient, tmp_path: Path,
-                                                  path: Path) -> None:
+def test_shipped_scenarios_pass_in_containers_and_on_a_swarm_too(
+        engine: docker.DockerClient, swarm: docker.DockerClient, tmp_path: Path,
+        path: Path) -> None:
     # The same scenarios run on the local backend as collected test items; here the same
-    # checks must pass in containers. (The 25-node Glomers ones and seven PBFT replicas are
-    # left out, to keep CI short.)
-    registry = Registry()
-    result = run_scenario(load_scenario(path, registry),
-                          RunOptions(backend="docker", report_dir=tmp_path), registry)
-    assert result.passed, "\n".join(f"{v.name}: {v.detail}" for v in result.checks)
-    assert labelled(engine, result.run_id) == (0, 0)
+    # checks must pass in containers, on the Docker backend and on a (one-machine) swarm.
+    # The two runs go side by side: they spend their time waiting on the scenario's clock.
+    # (The 25-node Glomers ones and seven PBFT replicas are left out, to keep CI short.)
+    runs = {backend: subprocess.Popen(
+        [sys.executable, "-m", "pytest_dchaos.cli", "run", str(path), "--backend", backend,
+         "--report", str(tmp_path / backend), "-q"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for backend in ("docker", "swarm")}
+    said = {backend: run.communicate(timeout=240)[0] for backend, run in runs.items()}
+    for backend, run in runs.items():
+        assert run.returncode == 0, f"on {backend}:\n{said[backend]}"
+        result = json.loads((tmp_path / backend / "result.json").read_text())
+        assert labelled(engine, result["run_id"]) == (0, 0), backend
+        assert swarm.services.list(filters={"label": f"{dockerenv.RUN}={result['run_id']}"}) \
+            == [], backend
 
 
 #: A plain Maelstrom node that keeps a g-counter in seq-kv (tests/nodes/service_node.py),

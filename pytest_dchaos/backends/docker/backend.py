@@ -75,21 +75,21 @@ class DockerBackend(Backend):
         def remove_all() -> None:
             for node, container in containers.items():
                 if node == "toxiproxy":
-                    _save_logs(container, plan.workdir / "toxiproxy.log")
+                    save_logs(container, plan.workdir / "toxiproxy.log")
                     continue
                 if not engine.shares_files:
                     with contextlib.suppress(HarnessError):
-                        _copy_out(container, plan.workdir / node)
-                _save_logs(container, plan.workdir / node / "agent.log")
+                        copy_out(container, plan.workdir / node)
+                save_logs(container, plan.workdir / node / "agent.log")
             dockerenv.remove_run(client, plan.run_id)
 
         try:
-            proxy = _run(client, built.toxiproxy, _toxiproxy_command(built, plan.seed),
+            proxy = _run(client, built.toxiproxy, toxiproxy_command(built, plan.seed),
                          f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
                          ports={f"{API_PORT}/tcp": (engine.publish, None)})
             containers["toxiproxy"] = proxy
-            driver = ToxiproxyDriver(f"http://{engine.address}:{_host_port(proxy, API_PORT)}")
-            _wait_api(driver, proxy)
+            driver = ToxiproxyDriver(f"http://{engine.address}:{published_port(proxy, API_PORT)}")
+            wait_api(driver, proxy)
             cluster = Cluster(plan, Network(driver, {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
@@ -134,7 +134,7 @@ class DockerBackend(Backend):
             )
         what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:
-            _wait_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
+            wait_until_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
                         "python3 on the image's PATH)")
         names = {(a, b): f"{plan.run_id}_{a}_{b}"
                  for a in plan.node_ids for b in plan.peers(a).values()}
@@ -173,12 +173,16 @@ class ContainerHost:
     def connect(self, cluster: Cluster, node: str) -> None:
         """Link the harness to ``node``'s agent and tell the agent its links."""
         plan = self.plan
-        address = (self.engine.address, _host_port(self.containers[node], CONTROL_PORT))
+        address = (self.address_of(node), published_port(self.containers[node], CONTROL_PORT))
         link = AgentLink(node, address, cluster.handle_event)
         cluster.attach(node, link)
         links = {ident: f"{self.prefix}-toxiproxy:{self.ports[(node, b)]}"
                  for ident, b in plan.peers(node).items()}
         link.call("configure", links=links, **plan.agent_settings(node))
+
+    def address_of(self, node: str) -> str:
+        """Where the harness reaches the ports ``node``'s container publishes."""
+        return self.engine.address
 
     def _let_go(self, cluster: Cluster, node: str, *, kill_node: bool = False) -> None:
         # The trace is the harness's record, not the node's state: save what the agent
@@ -222,16 +226,16 @@ class ContainerHost:
     def prepare_restart(self, cluster: Cluster, node: str) -> None:
         container = self.containers[node]
         container.wait(timeout=READY_TIMEOUT)  # returns at once if it is already stopped
-        seen = _ready_lines(container)
+        seen = ready_lines(container)
         container.start()
-        _wait_ready(container, f"the agent of {node}", after=seen)
+        wait_until_ready(container, f"the agent of {node}", after=seen)
         self.connect(cluster, node)
         cluster.reinstall_rules(node)
 
     def fetch_files(self, cluster: Cluster, node: str) -> None:
         container = self.containers.get(node)
         if container is not None and not self.engine.shares_files:
-            _copy_out(container, self.plan.workdir / node)
+            copy_out(container, self.plan.workdir / node)
 
     def keep_instructions(self, cluster: Cluster) -> str | None:
         plan, prefix = self.plan, self.prefix
@@ -251,7 +255,7 @@ def print_line(text: str) -> None:
     print(f"dchaos: {text}", file=sys.stderr, flush=True)
 
 
-def _toxiproxy_command(built: images.Images, seed: int) -> list[str]:
+def toxiproxy_command(built: images.Images, seed: int) -> list[str]:
     """Arguments for the Toxiproxy container. A Toxiproxy image's entrypoint is the server
     (the official one's is /toxiproxy), so it gets toxiproxy-server's flags only."""
     if built.embedded_toxiproxy:
@@ -292,7 +296,7 @@ def _tar(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _copy_out(container: Any, folder: Path) -> None:
+def copy_out(container: Any, folder: Path) -> None:
     """Copy the node folder out of a container (running or stopped) into ``folder``."""
     try:
         stream, _ = container.get_archive(NODE_DIR)
@@ -314,44 +318,44 @@ def _copy_out(container: Any, folder: Path) -> None:
                 target.write_bytes(source.read())
 
 
-def _host_port(container: Any, port: int) -> int:
+def published_port(container: Any, port: int) -> int:
     container.reload()
     bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
     if not bindings:
         raise HarnessError(f"container {container.name} published no port for {port}/tcp "
-                           f"(state: {container.status}){_tail(container)}")
+                           f"(state: {container.status}){log_tail(container)}")
     return int(bindings[0]["HostPort"])
 
 
-def _ready_lines(container: Any) -> int:
+def ready_lines(container: Any) -> int:
     """How many times the container's agent has said it is ready (once per start)."""
     return int(container.logs(stdout=True, stderr=False).count(b'"event": "ready"'))
 
 
-def _wait_ready(container: Any, what: str, after: int = 0) -> None:
+def wait_until_ready(container: Any, what: str, after: int = 0) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if _ready_lines(container) > after:
+        if ready_lines(container) > after:
             return
         container.reload()
         if container.status in ("exited", "dead"):
             raise HarnessError(f"{what} exited at start (container {container.name})"
-                               f"{_tail(container)}")
+                               f"{log_tail(container)}")
         time.sleep(0.05)
-    raise HarnessError(f"{what} did not start within {READY_TIMEOUT:g}s{_tail(container)}")
+    raise HarnessError(f"{what} did not start within {READY_TIMEOUT:g}s{log_tail(container)}")
 
 
-def _wait_api(driver: ToxiproxyDriver, container: Any) -> None:
+def wait_api(driver: ToxiproxyDriver, container: Any) -> None:
     def running() -> bool:
         container.reload()
         return container.status not in ("exited", "dead")
 
     if not driver.wait_ready(READY_TIMEOUT, running):
         raise HarnessError(f"the Toxiproxy container {container.name} did not come "
-                           f"up{_tail(container)}")
+                           f"up{log_tail(container)}")
 
 
-def _tail(container: Any) -> str:
+def log_tail(container: Any) -> str:
     try:
         lines = container.logs(tail=LOG_LINES).decode("utf-8", "replace").splitlines()
     except docker.errors.APIError:
@@ -361,7 +365,7 @@ def _tail(container: Any) -> str:
     return "; its last log lines:\n" + "\n".join(f"    {line}" for line in lines)
 
 
-def _save_logs(container: Any, path: Path) -> None:
+def save_logs(container: Any, path: Path) -> None:
     # A container that is already gone has no logs to keep; the run goes on closing.
     with contextlib.suppress(docker.errors.APIError, OSError):
         path.write_bytes(container.logs())

@@ -10,8 +10,10 @@ it left: a run is dead when it was started on this host by a process that no lon
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,17 +137,31 @@ class Removed:
     containers: int = 0
     networks: int = 0
     volumes: int = 0
+    services: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.containers} container(s), {self.networks} network(s), "
+        services = f"{self.services} service(s), " if self.services else ""
+        return (f"{services}{self.containers} container(s), {self.networks} network(s), "
                 f"{self.volumes} volume(s) of {self.runs} run(s)")
 
 
+def _swarm_manager(client: docker.DockerClient) -> bool:
+    try:
+        return bool(client.info().get("Swarm", {}).get("ControlAvailable"))
+    except docker.errors.APIError:
+        return False
+
+
 def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
-    """Remove every container, network and volume labelled with ``run_id``."""
+    """Remove every service, config, container, network and volume labelled with
+    ``run_id`` (services and configs only where the engine manages a swarm)."""
     removed = Removed(runs=1)
     selector = {"label": f"{RUN}={run_id}"}
-    for container in client.containers.list(all=True, filters=selector):
+    if _swarm_manager(client):
+        removed.services = remove_services(client, selector)
+    # Sparse: a full listing inspects each container, and one that a swarm removes
+    # meanwhile would fail it.
+    for container in client.containers.list(all=True, filters=selector, sparse=True):
         try:
             container.remove(force=True, v=True)
             removed.containers += 1
@@ -157,23 +173,59 @@ def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
             removed.networks += 1
         except docker.errors.NotFound:
             pass
+    removed.volumes += remove_volumes(client, selector)
+    return removed
+
+
+def remove_volumes(client: docker.DockerClient, selector: dict[str, str]) -> int:
+    count = 0
     for volume in client.volumes.list(filters=selector):
         try:
             volume.remove(force=True)
-            removed.volumes += 1
+            count += 1
         except docker.errors.NotFound:
             pass
-    return removed
+    return count
+
+
+#: How long the containers of removed services may take to go (a swarm removes them
+#: in the background) before their network and volumes are removed anyway.
+SERVICE_GRACE = 30.0
+
+
+def remove_services(client: docker.DockerClient, selector: dict[str, str]) -> int:
+    """Remove the swarm services and configs ``selector`` picks, and wait for their
+    containers on this engine to go (a network or volume in use cannot be removed)."""
+    count = 0
+    for service in client.services.list(filters=selector):
+        try:
+            service.remove()
+            count += 1
+        except docker.errors.NotFound:
+            pass
+    deadline = time.monotonic() + SERVICE_GRACE
+    while count and time.monotonic() < deadline and client.containers.list(
+            all=True, filters=selector, sparse=True):
+        time.sleep(0.2)
+    for config in client.configs.list(filters=selector):
+        with contextlib.suppress(docker.errors.NotFound):
+            config.remove()
+    return count
 
 
 def leftover_runs(client: docker.DockerClient, *, everything: bool = False) -> list[str]:
     """Runs with containers or networks whose harness is gone (or all, with everything)."""
     owners: dict[str, dict[str, str]] = {}
-    for container in client.containers.list(all=True, filters={"label": RUN}):
-        owners.setdefault(container.labels[RUN], container.labels)
+    for container in client.containers.list(all=True, filters={"label": RUN}, sparse=True):
+        labels = container.attrs.get("Labels") or {}
+        owners.setdefault(labels.get(RUN, ""), labels)
     for network in client.networks.list(filters={"label": RUN}):
         labels = network.attrs.get("Labels") or {}
         owners.setdefault(labels.get(RUN, ""), labels)
+    if _swarm_manager(client):
+        for service in client.services.list(filters={"label": RUN}):
+            labels = service.attrs.get("Spec", {}).get("Labels") or {}
+            owners.setdefault(labels.get(RUN, ""), labels)
     dead = []
     for run_id, labels in owners.items():
         if everything or (_owner_alive(labels) is False and labels.get(KEEP) != "1"):
@@ -205,4 +257,5 @@ def reap(client: docker.DockerClient, *, everything: bool = False,
         total.containers += removed.containers
         total.networks += removed.networks
         total.volumes += removed.volumes
+        total.services += removed.services
     return total

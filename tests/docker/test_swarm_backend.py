@@ -1,0 +1,139 @@
+"""The Swarm backend on a real, one-machine swarm (``docker swarm init`` by the ``swarm``
+fixture, left after the session as it was found): nodes are services, a restart is a new
+task on the same machine with the node's volume, and nothing of a run outlives it —
+services, tasks, containers, configs, networks, volumes — however it ends.
+
+The shipped scenarios that run in containers run on the swarm too, beside the Docker
+backend (tests/docker/test_docker_backend.py)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from pytest_dchaos.backends.docker import dockerenv
+from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.manual import start_cluster
+from pytest_dchaos.run.runner import RunOptions
+from tests.docker.second_engine import SecondEngine
+from tests.docker.test_docker_backend import SCENARIO, build_user_image, start_long_run
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def left(client: docker.DockerClient, run_id: str | None = None) -> dict[str, int]:
+    """What of a run (of every run, without ``run_id``) is still on the engine."""
+    selector = {"label": f"{dockerenv.RUN}={run_id}" if run_id else dockerenv.RUN}
+    return {"services": len(client.services.list(filters=selector)),
+            "configs": len(client.configs.list(filters=selector)),
+            "containers": len(client.containers.list(all=True, filters=selector)),
+            "networks": len(client.networks.list(filters=selector)),
+            "volumes": len(client.volumes.list(filters=selector))}
+
+
+NOTHING = {"services": 0, "configs": 0, "containers": 0, "networks": 0, "volumes": 0}
+
+
+def task_of(service: Any) -> dict[str, Any]:
+    (running,) = [t for t in service.tasks() if t["DesiredState"] == "running"]
+    return running
+
+
+def test_nodes_are_services_and_a_restart_is_a_new_task_with_the_nodes_disk(
+        swarm: docker.DockerClient, tmp_path: Path) -> None:
+    options = RunOptions(backend="swarm", report_dir=tmp_path)
+    with start_cluster(protocol="gossip", nodes=3, options=options) as live:
+        run_id = live.cluster.plan.run_id
+        service = swarm.services.get(f"dchaos-{run_id}-n2")
+        assert service.attrs["Spec"]["Labels"][dockerenv.RUN] == run_id
+        network = swarm.networks.get(f"dchaos-{run_id}")
+        assert network.attrs["Driver"] == "overlay" and network.attrs["Attachable"]
+        before = task_of(service)
+        container = swarm.containers.get(before["Status"]["ContainerStatus"]["ContainerID"])
+        assert container.exec_run(
+            ["sh", "-c", "echo on disk > /var/lib/dchaos/node/kept.txt"]).exit_code == 0
+        assert live.request("n2", {"type": "broadcast", "message": 7})["type"] == "broadcast_ok"
+        live.kill("n2")
+        live.restart("n2")
+        after = task_of(service)
+        assert after["ID"] != before["ID"] and after["NodeID"] == before["NodeID"]
+        again = swarm.containers.get(after["Status"]["ContainerStatus"]["ContainerID"])
+        assert again.exec_run(["cat", "/var/lib/dchaos/node/kept.txt"]).output == b"on disk\n"
+        assert live.request("n2", {"type": "read"})["type"] == "read_ok"
+        live.pause("n3")
+        assert swarm.containers.get(
+            task_of(swarm.services.get(f"dchaos-{run_id}-n3"))["Status"]["ContainerStatus"]
+            ["ContainerID"]).status == "paused"
+        live.resume("n3")
+        live.cluster.flush_traces()
+        assert (live.cluster.node_dir("n1") / "trace.jsonl").stat().st_size > 0
+    # Both of n2's containers told their part of its agent's log; its folder came back.
+    log = (live.cluster.node_dir("n2") / "agent.log").read_text()
+    assert log.count('"event": "ready"') == 2, log
+    assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk\n"
+    assert left(swarm, run_id) == NOTHING
+
+
+def test_a_users_image_gets_the_agent_as_a_config(swarm: docker.DockerClient, tmp_path: Path,
+                                                  user_images: list[str]) -> None:
+    node = (Path(__file__).parent.parent / "nodes" / "naive_broadcast.py").read_bytes()
+    image = build_user_image(swarm, "dchaos-test-swarm-node:1",
+                             'COPY node.py /app/node.py\nCMD ["python3", "/app/node.py"]\n',
+                             {"node.py": node}, user_images)
+    options = RunOptions(backend="swarm", node_image=image, report_dir=tmp_path)
+    with start_cluster(protocol="gossip", nodes=2, options=options) as live:
+        run_id = live.cluster.plan.run_id
+        (config,) = swarm.configs.list(filters={"label": f"{dockerenv.RUN}={run_id}"})
+        assert b"def main" in base64.b64decode(config.attrs["Spec"]["Data"])  # the agent
+        assert live.request("n1", {"type": "broadcast", "message": 3})["type"] == "broadcast_ok"
+    assert left(swarm, run_id) == NOTHING
+
+
+def test_an_engine_in_no_swarm_is_one_clear_error(second_engine: SecondEngine,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", second_engine.url)
+    with pytest.raises(HarnessError, match=r"is in none: start one with `docker swarm init`"):
+        start_cluster(protocol="gossip", nodes=2,
+                      options=RunOptions(backend="swarm", report_dir=tmp_path))
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent(SCENARIO))
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "swarm", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "docker swarm init" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_run_leaves_nothing_on_the_swarm(swarm: docker.DockerClient,
+                                                        tmp_path: Path,
+                                                        sig: signal.Signals) -> None:
+    harness = start_long_run(tmp_path, backend="swarm")
+    assert left(swarm)["services"] == 5  # four nodes and Toxiproxy
+    os.kill(harness.pid, sig)
+    _, err = harness.communicate(timeout=90)
+    assert harness.returncode == 128 + sig, err
+    assert left(swarm) == NOTHING
+
+
+def test_what_a_killed_harness_left_on_the_swarm_is_cleaned_up(swarm: docker.DockerClient,
+                                                               tmp_path: Path) -> None:
+    harness = start_long_run(tmp_path, backend="swarm")
+    os.kill(harness.pid, signal.SIGKILL)
+    harness.communicate(timeout=10)
+    assert left(swarm)["services"] == 5, "a killed harness left nothing: the test proves nothing"
+    cleanup = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "cleanup"],
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert cleanup.returncode == 0, cleanup.stderr
+    assert "5 service(s)" in cleanup.stdout, cleanup.stdout
+    assert left(swarm) == NOTHING
