@@ -69,18 +69,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="run this executable as every node instead of the scenario's "
                      "implementation (it must speak the node contract)")
     run.add_argument("--node-image", metavar="IMAGE",
-                     help="with --backend docker: run every node in this image (it needs "
-                     "python3 for the agent); the node is --node-command, or the image's "
+                     help="with --backend docker or swarm: run every node in this image (it "
+                     "needs python3 for the agent); the node is --node-command, or the image's "
                      "own entrypoint and command")
     run.add_argument("--toxiproxy-image", metavar="IMAGE",
-                     help="with --backend docker: the Toxiproxy image (its entrypoint must "
-                     "be the server; default: the official image, else the embedded server)")
+                     help="with --backend docker or swarm: the Toxiproxy image (its entrypoint "
+                     "must be the server; default: the official image, else the embedded one)")
     run.add_argument("--toxiproxy", metavar="URL|embedded",
                      help="the Toxiproxy server to use (default: toxiproxy-server on PATH, "
                      "else the embedded one)")
     run.add_argument("--keep", action="store_true",
-                     help="with --backend docker: leave the cluster running if a check "
-                     "failed, and print how to reach it and remove it")
+                     help="with --backend docker or swarm: leave the cluster running if a "
+                     "check failed, and print how to reach it and remove it")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     explore = commands.add_parser(
@@ -132,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
 
     clean = commands.add_parser(
         "cleanup", help="remove Docker containers and networks that dead runs left",
-        description="Remove the containers, networks and volumes of runs whose harness is "
-        "gone (killed, crashed). Runs still going are left alone unless --all.")
+        description="Remove the containers, networks and volumes (and, on a swarm manager, "
+        "services and configs) of runs whose harness is gone (killed, crashed). Runs still "
+        "going are left alone unless --all.")
     clean.add_argument("--all", action="store_true",
                        help="also remove what runs still going (or on other hosts) made")
     clean.add_argument("--run", action="append", metavar="ID", dest="runs",

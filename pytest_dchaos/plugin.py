@@ -52,13 +52,14 @@ from pytest_dchaos.units import UnitError, parse_duration
 pytest_plugins = ["pytest_dchaos.testing.fixtures"]
 
 OPTIONS = {
-    "backend": "where nodes run: local (default) or docker",
+    "backend": "where nodes run: local (default), docker or swarm",
     "seed": "seed for every random choice (default: each scenario's, else a fresh one)",
     "report_dir": "folder for run reports (default: dchaos-reports under the rootdir)",
     "node_command": "run this executable as every node, instead of the scenarios' "
                     "implementations",
-    "node_image": "with the docker backend: run every node in this image (it needs python3)",
-    "toxiproxy_image": "with the docker backend: the Toxiproxy image to use",
+    "node_image": "with the docker or swarm backend: run every node in this image (it needs "
+                  "python3)",
+    "toxiproxy_image": "with the docker or swarm backend: the Toxiproxy image to use",
     "toxiproxy": "Toxiproxy server URL, or 'embedded' (default: toxiproxy-server on PATH, "
                  "else the embedded one)",
     "explore": "explore each collected scenario file for this long (like 15m) instead of "
