@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,12 @@ import docker
 import pytest
 
 from pytest_dchaos.backends.docker import dockerenv
+from pytest_dchaos.backends.swarm.backend import ENGINES_ENV
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.manual import start_cluster
 from pytest_dchaos.run.runner import RunOptions
-from tests.docker.second_engine import SecondEngine
+from tests.docker.conftest import cannot_run
+from tests.docker.second_engine import SecondEngine, other_machines, unavailable
 from tests.docker.test_docker_backend import SCENARIO, build_user_image, start_long_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -137,3 +140,57 @@ def test_what_a_killed_harness_left_on_the_swarm_is_cleaned_up(swarm: docker.Doc
     assert cleanup.returncode == 0, cleanup.stderr
     assert "5 service(s)" in cleanup.stdout, cleanup.stdout
     assert left(swarm) == NOTHING
+
+
+def test_a_swarm_of_two_machines_places_nodes_on_both_and_acts_through_each_engine(
+        engine: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    # Two engines as two other machines (tests/docker/second_engine.py), made a swarm: the
+    # harness reaches the manager by DOCKER_HOST and the worker by DCHAOS_SWARM_ENGINES,
+    # and neither has an image until the run carries them there.
+    why = unavailable()
+    if why is not None:
+        cannot_run(why)
+    with other_machines(2, engine.info()["Driver"]) as (manager, worker):
+        manager.client.swarm.init(advertise_addr=manager.address,
+                                  listen_addr=f"{manager.address}:2377")
+        manager.client.swarm.reload()
+        worker.client.swarm.join(remote_addrs=[f"{manager.address}:2377"],
+                                 join_token=manager.client.swarm.attrs["JoinTokens"]["Worker"],
+                                 advertise_addr=worker.address,
+                                 listen_addr=f"{worker.address}:2377")
+        monkeypatch.setenv("DOCKER_HOST", manager.url)
+        monkeypatch.setenv(ENGINES_ENV, f"{worker.hostname}={worker.url}")
+        options = RunOptions(backend="swarm", report_dir=tmp_path)
+        with start_cluster(protocol="gossip", nodes=3, options=options) as live:
+            run_id = live.cluster.plan.run_id
+            said = capfd.readouterr().err
+            assert said.count("copying the image") == 2, said  # here -> manager -> worker
+            # Round robin from the manager: n2 is the worker's.
+            service = manager.client.services.get(f"dchaos-{run_id}-n2")
+            before = task_of(service)
+            assert before["NodeID"] == worker.client.info()["Swarm"]["NodeID"]
+            on_worker = worker.client.containers.get(
+                before["Status"]["ContainerStatus"]["ContainerID"])
+            on_worker.exec_run(["sh", "-c", "echo on disk > /var/lib/dchaos/node/kept.txt"])
+            live.kill("n2")
+            live.restart("n2")
+            after = task_of(service)
+            assert after["ID"] != before["ID"] and after["NodeID"] == before["NodeID"]
+            again = worker.client.containers.get(after["Status"]["ContainerStatus"]
+                                                 ["ContainerID"])
+            assert again.exec_run(["cat", "/var/lib/dchaos/node/kept.txt"]).output \
+                == b"on disk\n"
+            # What n2, on the worker, is told reaches n1 and n3, on the manager: the links
+            # cross the machines through the overlay.
+            assert live.request("n2", {"type": "broadcast", "message": 7})["type"] \
+                == "broadcast_ok"
+            deadline = time.monotonic() + 10
+            while 7 not in live.request("n1", {"type": "read"}).get("messages", []):
+                assert time.monotonic() < deadline, "n1 never heard of 7"
+                time.sleep(0.2)
+        assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk\n"
+        assert left(manager.client, run_id) == NOTHING
+        selector = {"label": f"{dockerenv.RUN}={run_id}"}
+        assert worker.client.containers.list(all=True, filters=selector) == []
+        assert worker.client.volumes.list(filters=selector) == []
