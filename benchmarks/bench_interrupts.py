@@ -3,15 +3,20 @@
 Twenty ``dchaos run`` invocations, each interrupted at a moment drawn from the seed — while
 the cluster starts, during the workload, while it stops — by Ctrl-C (SIGINT), SIGTERM, or
 ``kill -9`` followed by a new run (which must reap what the killed one left). Then it
-counts the containers and networks labelled ``dchaos.run`` and the processes started by the
-runs that are still alive. Goal (issue 3): zero of each.
+counts what is labelled ``dchaos.run`` — containers, networks, volumes, and on a swarm
+services (with their tasks) and configs — and the processes started by the runs that are
+still alive. Goal (issues 3 and 18): zero of each, on Docker and on Swarm.
 
-    python benchmarks/bench_interrupts.py [--backend docker|local] [--runs 20] [--seed 1]
+With ``--backend swarm`` on an engine in no swarm, it runs ``docker swarm init`` first and
+leaves the swarm after, as found.
+
+    python benchmarks/bench_interrupts.py [--backend docker|swarm|local] [--runs 20] [--seed 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import signal
@@ -23,6 +28,7 @@ import uuid
 from pathlib import Path
 
 import docker
+from bench_scale import swarm_manager
 
 from pytest_dchaos.backends.docker import dockerenv
 
@@ -70,9 +76,12 @@ def main() -> None:
     mark_value = uuid.uuid4().hex
     env = {**os.environ, "DCHAOS_BENCH_MARK": mark_value}
     mark = f"DCHAOS_BENCH_MARK={mark_value}"
-    client = dockerenv.connect() if args.backend == "docker" else None
+    client = dockerenv.connect() if args.backend in ("docker", "swarm") else None
     print(f"{'run':>3}  {'signal':<8} {'after':>6}  {'exit':>4}  follow-up")
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        if args.backend == "swarm" and client is not None:
+            stack.enter_context(swarm_manager(client))
         path = Path(tmp) / "scenario.yaml"
         path.write_text(SCENARIO)
         for number in range(1, args.runs + 1):
@@ -88,14 +97,18 @@ def main() -> None:
                 follow = f"new run exited {again.wait(timeout=180)}"
             print(f"{number:>3}  {name:<8} {delay:>5.1f}s  {code:>4}  {follow}")
         time.sleep(2)
-        containers = networks = 0
+        left: dict[str, int] = {}
         if client is not None:
-            containers = len(client.containers.list(all=True,
-                                                    filters={"label": dockerenv.RUN}))
-            networks = len(client.networks.list(filters={"label": dockerenv.RUN}))
-        processes = marked_processes(mark)
-    print(f"left behind: {containers} container(s), {networks} network(s), "
-          f"{len(processes)} process(es)  (goal: 0, 0, 0)")
+            labelled = {"label": dockerenv.RUN}
+            left["container(s)"] = len(client.containers.list(all=True, filters=labelled))
+            left["network(s)"] = len(client.networks.list(filters=labelled))
+            left["volume(s)"] = len(client.volumes.list(filters=labelled))
+            if args.backend == "swarm":
+                left["service(s)"] = len(client.services.list(filters=labelled))
+                left["config(s)"] = len(client.configs.list(filters=labelled))
+        left["process(es)"] = len(marked_processes(mark))
+    print("left behind: " + ", ".join(f"{n} {what}" for what, n in left.items())
+          + "  (goal: 0 of each)")
 
 
 if __name__ == "__main__":
