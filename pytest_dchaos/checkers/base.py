@@ -68,6 +68,10 @@ class CheckerType(ABC, Generic[OptionsT]):
     #: faults its scenario planned and that other faults may rightly break: ``dchaos
     #: explore`` leaves such checks out, since breaking them under its faults is no bug.
     performance: ClassVar[bool] = False
+    #: Options of a correctness check that bound its speed (convergence's ``within``): met
+    #: with the faults the scenario planned, rightly broken by slower repair under others.
+    #: ``dchaos explore`` leaves them out, so the check judges with their defaults.
+    performance_options: ClassVar[tuple[str, ...]] = ()
 
     def build(self, values: dict[str, Any], node: YNode, ctx: s.ParseContext) -> OptionsT:
         """Typed options from validated ``values``; override for rules that span fields

@@ -34,6 +34,9 @@ class BaseScenario:
     #: (:attr:`~pytest_dchaos.checkers.base.CheckerType.performance`), which faults the
     #: file did not plan may rightly break.
     left_out: tuple[str, ...] = ()
+    #: Speed bounds left out of checks that are kept (``convergence: within 3s``), for the
+    #: same reason (:attr:`~pytest_dchaos.checkers.base.CheckerType.performance_options`).
+    relaxed: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], catalog: Catalog,
@@ -57,7 +60,8 @@ class BaseScenario:
             sections = {**sections, "checks": [e for e in entries
                                                if _check_name(e) not in left_out]}
             scenario = replace(scenario, checks=tuple(kept))
-        return cls(path, scenario, sections, catalog, left_out)
+        sections, scenario, relaxed = _without_speed_bounds(sections, scenario, catalog)
+        return cls(path, scenario, sections, catalog, left_out, relaxed)
 
     def check_explorable(self) -> None:
         """Refuse a scenario whose runs could not tell a failure: one line, exit 2."""
@@ -137,6 +141,40 @@ class BaseScenario:
             # A generated schedule the loader refuses is a bug of the generator.
             raise DchaosError(f"dchaos explore made a schedule the scenario loader refuses "
                               f"(a bug in dchaos): {exc}") from exc
+
+
+def _without_speed_bounds(sections: Mapping[str, Any], scenario: Scenario, catalog: Catalog
+                          ) -> tuple[Mapping[str, Any], Scenario, tuple[str, ...]]:
+    """The kept checks without the options that bound their speed (set to their defaults,
+    and taken out of the ``checks:`` entries the written scenarios carry)."""
+    entries = list(sections.get("checks") or [c.name for c in scenario.checks])
+    specs = list(scenario.checks)
+    relaxed: list[str] = []
+    for i, spec in enumerate(specs):
+        decl = catalog.checker(spec.name)
+        bounds = getattr(decl, "performance_options", ()) if decl is not None else ()
+        entry = entries[i]
+        if not bounds or not isinstance(entry, Mapping):
+            continue
+        options = entry[spec.name]
+        if isinstance(options, Mapping):
+            dropped = {k: v for k, v in options.items() if k in bounds}
+            rest = {k: v for k, v in options.items() if k not in bounds}
+        elif options is not None and decl is not None and decl.options.shorthand in bounds:
+            dropped, rest = {decl.options.shorthand: options}, {}
+        else:
+            continue
+        if not dropped:
+            continue
+        assert decl is not None
+        entries[i] = {spec.name: rest} if rest else spec.name
+        defaults = {k: decl.options.by_name[k].default for k in dropped}
+        specs[i] = replace(spec, options=replace(spec.options, **defaults))
+        relaxed += [f"{spec.name}: {k} {v}" for k, v in dropped.items()]
+    if not relaxed:
+        return sections, scenario, ()
+    return ({**sections, "checks": entries}, replace(scenario, checks=tuple(specs)),
+            tuple(relaxed))
 
 
 def _check_name(entry: Any) -> str:

@@ -177,6 +177,10 @@ class Explorer:
         if self.base.left_out:
             self._say(f"left out: {', '.join(self.base.left_out)} (performance bounds, which "
                       "faults the scenario did not plan may rightly break)")
+        if self.base.relaxed:
+            self._say(f"left out: {', '.join(self.base.relaxed)} (a speed bound, which "
+                      "faults the scenario did not plan may rightly break; the check is "
+                      "judged with its default)")
         try:
             found = self._search()
             if found is not None:

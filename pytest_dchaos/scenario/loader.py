@@ -80,6 +80,8 @@ class CheckerDecl(OptionDecl, Protocol):
     protocols: ClassVar[tuple[str, ...] | None]
     #: A bound on speed or cost, which ``dchaos explore`` leaves out.
     performance: ClassVar[bool]
+    #: Options that bound the check's speed, which ``dchaos explore`` leaves out.
+    performance_options: ClassVar[tuple[str, ...]]
 
 
 class ProtocolDecl(Protocol):

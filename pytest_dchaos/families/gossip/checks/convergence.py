@@ -66,6 +66,9 @@ class Convergence(CheckerType[ConvergenceOptions]):
                                 "excused", 2.0)),
                        shorthand="within")
     options_type = ConvergenceOptions
+    #: Convergence is eventual (DESIGN.md); how soon after the heal is speed: anti-entropy
+    #: after faults the scenario did not plan may rightly take longer than `within`.
+    performance_options = ("within",)
 
     def check(self, options: ConvergenceOptions, record: RunRecord) -> Verdict:
         conv = converging(record)
