@@ -3,8 +3,8 @@ fixture, left after the session as it was found): nodes are services, a restart 
 task on the same machine with the node's volume, and nothing of a run outlives it —
 services, tasks, containers, configs, networks, volumes — however it ends.
 
-The shipped scenarios that run in containers run on the swarm too, beside the Docker
-backend (tests/docker/test_docker_backend.py)."""
+Shipped scenarios that run in containers run on the swarm too
+(tests/docker/test_docker_backend.py, ``ON_SWARM``)."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def test_an_engine_in_no_swarm_is_one_clear_error(second_engine: SecondEngine,
     assert "Traceback" not in done.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGTERM])  # Ctrl-C: the same path, on Docker
 def test_an_interrupted_run_leaves_nothing_on_the_swarm(swarm: docker.DockerClient,
                                                         tmp_path: Path,
                                                         sig: signal.Signals) -> None:
