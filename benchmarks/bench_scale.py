@@ -37,6 +37,7 @@ from typing import Any
 
 import docker
 import docker.errors
+from bench_startup import descendants
 
 from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.manual import start_cluster
@@ -56,21 +57,6 @@ checks:
   - failure_detection: {{within: 5s}}
 seed: 1
 """
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def pss(pids: list[int]) -> int:

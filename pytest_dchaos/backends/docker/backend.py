@@ -132,27 +132,39 @@ class DockerBackend(Backend):
                 volumes={storage: {"bind": NODE_DIR, "mode": "rw"}},
                 hostname=node, extra_labels={"dchaos.node": node},
             )
-        what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:
-            wait_until_ready(containers[node], f"the agent of {node} ({what}; the agent needs "
-                        "python3 on the image's PATH)")
-        names = {(a, b): f"{plan.run_id}_{a}_{b}"
-                 for a in plan.node_ids for b in plan.peers(a).values()}
-        host.ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
-        cluster.network.driver.populate([
-            {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
-             "upstream": f"{prefix}-{b}:{PEER_PORT}", "enabled": True}
-            for (a, b) in sorted(names)
-        ])
-        cluster.network.proxies.update(names)
-        for node in plan.node_ids:
-            host.connect(cluster, node)
+            wait_until_ready(containers[node], agent_start(plan, node))
+        link_agents(host, cluster)
 
-        def close_links() -> None:
-            for link in cluster.agents.values():
-                link.close()
 
-        cluster.add_closer(close_links)
+def agent_start(plan: ClusterPlan, node: str) -> str:
+    """What failed to come up, for the error when ``node``'s agent does not."""
+    what = f"image {plan.image}" if plan.image else "the node image"
+    return f"the agent of {node} ({what}; the agent needs python3 on the image's PATH)"
+
+
+def link_agents(host: ContainerHost, cluster: Cluster) -> None:
+    """Once every agent is up: one proxy per directed link in the run's Toxiproxy, each
+    agent linked to the harness and told its links, the links closed with the cluster.
+    The same for containers and for Swarm tasks: both are named ``<prefix>-<node>``."""
+    plan = host.plan
+    names = {(a, b): f"{plan.run_id}_{a}_{b}"
+             for a in plan.node_ids for b in plan.peers(a).values()}
+    host.ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
+    cluster.network.driver.populate([
+        {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
+         "upstream": f"{host.prefix}-{b}:{PEER_PORT}", "enabled": True}
+        for (a, b) in sorted(names)
+    ])
+    cluster.network.proxies.update(names)
+    for node in plan.node_ids:
+        host.connect(cluster, node)
+
+    def close_links() -> None:
+        for link in cluster.agents.values():
+            link.close()
+
+    cluster.add_closer(close_links)
 
 
 class ContainerHost:

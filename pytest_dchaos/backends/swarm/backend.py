@@ -47,12 +47,13 @@ from pytest_dchaos.backends.docker.backend import (
     AGENT_PATH,
     API_PORT,
     CONTROL_PORT,
-    FIRST_PROXY_PORT,
     NODE_DIR,
     PEER_PORT,
     READY_TIMEOUT,
     ContainerHost,
+    agent_start,
     copy_out,
+    link_agents,
     print_line,
     published_port,
     save_logs,
@@ -217,27 +218,9 @@ class SwarmBackend(Backend):
                         role="node", publish=CONTROL_PORT, machine=host.placed[node],
                         entrypoint=["python3", agent], configs=configs,
                         volume=f"{host.prefix}-{node}")
-        what = f"image {plan.image}" if plan.image else "the node image"
         for node in plan.node_ids:  # created together, and the swarm starts them so
-            wait_until_ready(host.await_task(node), f"the agent of {node} ({what}; the agent "
-                             "needs python3 on the image's PATH)")
-        names = {(a, b): f"{plan.run_id}_{a}_{b}"
-                 for a in plan.node_ids for b in plan.peers(a).values()}
-        host.ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
-        cluster.network.driver.populate([
-            {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
-             "upstream": f"{host.prefix}-{b}:{PEER_PORT}", "enabled": True}
-            for (a, b) in sorted(names)
-        ])
-        cluster.network.proxies.update(names)
-        for node in plan.node_ids:
-            host.connect(cluster, node)
-
-        def close_links() -> None:
-            for link in cluster.agents.values():
-                link.close()
-
-        cluster.add_closer(close_links)
+            wait_until_ready(host.await_task(node), agent_start(plan, node))
+        link_agents(host, cluster)
 
 
 class ServiceHost(ContainerHost):
