@@ -58,25 +58,20 @@ class AgentLink:
 
     def call(self, cmd: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:
         """Send one request and wait for its answer; a refusal raises :class:`HarnessError`."""
-        if threading.current_thread() is self._reader:
-            # Only this thread reads the answer: waiting here could never end.
-            raise HarnessError(f"cannot wait for the agent of {self.node} on its own reader "
-                               f"thread (from an event handler); ask from another thread")
+        return self.submit(cmd, **fields).result(timeout)
+
+    def submit(self, cmd: str, **fields: Any) -> Request:
+        """Send one request; its :meth:`Request.result` waits for the answer (ask many
+        agents first, then wait: a cluster of a hundred is set up in one round trip)."""
         request_id = next(self._ids)
         future: Future[dict[str, Any]] = Future()
         self._pending[request_id] = future
-        self._write({"id": request_id, "cmd": cmd, **fields})
         try:
-            reply = future.result(timeout)
-        except FutureTimeout:
-            raise HarnessError(
-                f"the agent of {self.node} did not answer {cmd!r} within {timeout:g}s"
-            ) from None
-        finally:
+            self._write({"id": request_id, "cmd": cmd, **fields})
+        except BaseException:
             self._pending.pop(request_id, None)
-        if not reply.get("ok"):
-            raise HarnessError(f"the agent of {self.node} refused {cmd!r}: {reply.get('error')}")
-        return reply
+            raise
+        return Request(self, cmd, request_id, future)
 
     def deliver(self, msg: dict[str, Any]) -> None:
         """Hand a client message to the node (no answer; the node's reply comes as an event).
@@ -191,3 +186,35 @@ class AgentLink:
             self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
         self._reader.join(timeout=5)
+
+
+class Request:
+    """A request sent to an agent, its answer to come."""
+
+    def __init__(self, link: AgentLink, cmd: str, request_id: int,
+                 future: Future[dict[str, Any]]) -> None:
+        self.link = link
+        self.cmd = cmd
+        self._id = request_id
+        self._future = future
+
+    def result(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The answer; :class:`HarnessError` if the agent refused or was silent too long."""
+        link = self.link
+        if threading.current_thread() is link._reader:
+            # Only this thread reads the answer: waiting here could never end.
+            link._pending.pop(self._id, None)
+            raise HarnessError(f"cannot wait for the agent of {link.node} on its own reader "
+                               f"thread (from an event handler); ask from another thread")
+        try:
+            reply = self._future.result(timeout)
+        except FutureTimeout:
+            raise HarnessError(
+                f"the agent of {link.node} did not answer {self.cmd!r} within {timeout:g}s"
+            ) from None
+        finally:
+            link._pending.pop(self._id, None)
+        if not reply.get("ok"):
+            raise HarnessError(f"the agent of {link.node} refused {self.cmd!r}: "
+                               f"{reply.get('error')}")
+        return reply

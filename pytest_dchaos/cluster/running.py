@@ -431,9 +431,13 @@ class Cluster:
                 self._pids[node] = None
                 self._exits.pop(node, None)
                 self._bad_lines.pop(node, None)
+        # Every agent is asked before any answer is awaited: the nodes start side by side.
+        starting = {node: self.agents[node].submit("start", command=list(self.plan.command),
+                                                   env=dict(self.plan.env))
+                    for node in nodes}
+        for node, request in starting.items():
             try:
-                reply = self.agents[node].call("start", command=list(self.plan.command),
-                                               env=dict(self.plan.env))
+                reply = request.result()
                 with self._lock:
                     self._pids[node] = reply.get("pid")
             except HarnessError as exc:

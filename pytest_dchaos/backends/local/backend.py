@@ -16,17 +16,24 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest_dchaos
 import reference_nodes
 from pytest_dchaos import agent as agent_module
 from pytest_dchaos.backends.base import Backend
-from pytest_dchaos.backends.local.processes import ChildProcess, kill_group
+from pytest_dchaos.backends.local.processes import (
+    ChildProcess,
+    ForkedProcess,
+    kill_group,
+    log_tail,
+)
 from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
@@ -63,25 +70,26 @@ class LocalBackend(Backend):
         return cluster
 
     def _start_agents(self, plan: ClusterPlan, cluster: Cluster) -> None:
-        agent_path = Path(agent_module.__file__)
-        children: dict[str, ChildProcess] = {}
+        agents: dict[str, ForkedProcess] = {}
+        workdirs = {str(plan.workdir / node): node for node in plan.node_ids}
+        # One interpreter imports the agent and forks one agent per node (a fresh
+        # interpreter each would cost about 0.1 s of CPU per node).
+        brood = ChildProcess(
+            "the agents",
+            [sys.executable, str(Path(agent_module.__file__)),
+             *(word for workdir in workdirs for word in ("--workdir", workdir))],
+            log_path=plan.workdir / "agents.log",
+        )
 
         def stop_agents() -> None:
             pids = cluster.pids()
             with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(lambda n: _stop_agent(cluster, n, children[n], pids.get(n)),
-                              list(children)))
+                list(pool.map(lambda n: _stop_agent(cluster, n, agents[n], pids.get(n)),
+                              list(agents)))
+            brood.stop(grace=5)  # end of file on stdin stops any agent not yet ready
 
         cluster.add_closer(stop_agents)
-        for node in plan.node_ids:
-            workdir = plan.workdir / node
-            workdir.mkdir(parents=True, exist_ok=True)
-            children[node] = ChildProcess(
-                f"the agent of {node}",
-                [sys.executable, str(agent_path), "--workdir", str(workdir)],
-                log_path=workdir / "agent.log",
-            )
-        ready = {node: child.wait_ready(READY_TIMEOUT) for node, child in children.items()}
+        ready = self._await_agents(brood, workdirs, agents)
         names = {(a, b): proxy_name(plan.run_id, a, b)
                  for a in plan.node_ids for b in plan.peers(a).values()}
         proxies = [
@@ -92,13 +100,50 @@ class LocalBackend(Backend):
         listen = cluster.network.driver.populate(proxies) if proxies else {}
         cluster.network.proxies.update(names)
         for node in plan.node_ids:
-            link = AgentLink(node, ("127.0.0.1", ready[node]["control"]), cluster.handle_event)
-            cluster.attach(node, link)
-            links = {ident: listen[names[(node, b)]] for ident, b in plan.peers(node).items()}
-            link.call("configure", links=links, **plan.agent_settings(node))
+            cluster.attach(node, AgentLink(node, ("127.0.0.1", ready[node]["control"]),
+                                           cluster.handle_event))
+        configured = [
+            cluster.agents[node].submit("configure", links={
+                ident: listen[names[(node, b)]] for ident, b in plan.peers(node).items()},
+                **plan.agent_settings(node))
+            for node in plan.node_ids]
+        for reply in configured:
+            reply.result()
+
+    @staticmethod
+    def _await_agents(brood: ChildProcess, workdirs: dict[str, str],
+                      agents: dict[str, ForkedProcess]) -> dict[str, dict[str, Any]]:
+        """Each agent's ready line (ports, pid), by node; one that does not come is an
+        error naming the nodes and the end of their agents' logs."""
+        ready: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + READY_TIMEOUT
+
+        def failed(why: str, nodes: list[str]) -> HarnessError:
+            logs = "".join(log_tail(log if (log := Path(w) / "agent.log").exists()
+                                    else brood.log_path)  # it failed before it had a log
+                           for w, node in workdirs.items() if node in nodes[:3])
+            return HarnessError(f"the agent of {', '.join(nodes)} {why}{logs}")
+
+        while len(ready) < len(workdirs):
+            try:
+                event = brood.read_event(max(0.0, deadline - time.monotonic()))
+            except HarnessError as exc:
+                raise failed(f"did not start: {exc}",
+                             [n for n in workdirs.values() if n not in ready]) from None
+            node = workdirs.get(str(event.get("workdir")))
+            if node is None or event.get("event") not in ("ready", "exited"):
+                raise HarnessError(f"the agents printed {event!r} instead of ready lines")
+            if event["event"] == "exited":
+                if node not in ready:
+                    raise failed(f"exited with code {event.get('code')} at start", [node])
+                continue
+            ready[node] = event
+            agents[node] = ForkedProcess(f"the agent of {node}", event["pid"])
+        return ready
 
 
-def _stop_agent(cluster: Cluster, node: str, child: ChildProcess, node_pid: int | None) -> None:
+def _stop_agent(cluster: Cluster, node: str, child: ForkedProcess,
+                node_pid: int | None) -> None:
     link = cluster.agents.get(node)
     if link is not None and child.alive:
         with contextlib.suppress(HarnessError):  # a dead agent is stopped below anyway

@@ -49,6 +49,14 @@ class ChildProcess:
 
     def wait_ready(self, timeout: float) -> dict[str, Any]:
         """Read the ready line; a child that dies or stays silent is an error with its log."""
+        ready = self.read_event(timeout)
+        if ready.get("event") != "ready":
+            raise HarnessError(f"{self.name} printed {ready!r} instead of its ready line")
+        return ready
+
+    def read_event(self, timeout: float) -> dict[str, Any]:
+        """The next JSON object the child prints on a line of its own; a child that dies or
+        stays silent is an error with its log."""
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         fd = self.proc.stdout.fileno()
@@ -67,13 +75,12 @@ class ChildProcess:
                 self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         try:
-            ready = json.loads(line)
+            event = json.loads(line)
         except ValueError:
-            raise HarnessError(f"{self.name} printed {line[:200]!r} instead of its ready line"
-                               ) from None
-        if not isinstance(ready, dict) or ready.get("event") != "ready":
-            raise HarnessError(f"{self.name} printed {ready!r} instead of its ready line")
-        return ready
+            event = None
+        if not isinstance(event, dict):
+            raise HarnessError(f"{self.name} printed {line[:200]!r} instead of its ready line")
+        return event
 
     def read_output(self) -> bytes:
         """What the child printed after its ready line: call it when its stdout is readable
@@ -86,14 +93,7 @@ class ChildProcess:
 
     def _log_tail(self) -> str:
         self._log.flush()
-        try:
-            lines = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        except OSError:
-            return ""
-        if not lines:
-            return f" (its log {self.log_path} is empty)"
-        tail = "\n".join(f"    {line}" for line in lines[-10:])
-        return f"; last lines of {self.log_path}:\n{tail}"
+        return log_tail(self.log_path)
 
     @property
     def alive(self) -> bool:
@@ -112,6 +112,59 @@ class ChildProcess:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log.close()
+
+
+class ForkedProcess:
+    """A process that a :class:`ChildProcess` forked (one agent of several, see
+    ``pytest_dchaos.agent.hatch``): its parent reaps it, so it is known by its pid alone,
+    stopped by signals and waited for by looking."""
+
+    def __init__(self, name: str, pid: int) -> None:
+        self.name = name
+        self.pid = pid
+
+    @property
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:  # a zombie is gone, only not yet reaped
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return True
+        return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGINT (what end of file on stdin is to a lone agent), wait, then kill its group
+        (it leads its own session)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.pid, signal.SIGINT)
+        if not self._gone_within(grace):
+            kill_group(self.pid)
+            self._gone_within(5.0)
+
+    def _gone_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.alive:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
+def log_tail(path: Path, lines: int = 10) -> str:
+    """The end of a log, to follow an error message: ``; last lines of PATH:`` and them."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    if not text:
+        return f" (its log {path} is empty)"
+    tail = "\n".join(f"    {line}" for line in text[-lines:])
+    return f"; last lines of {path}:\n{tail}"
 
 
 def kill_group(pid: int | None) -> None:
