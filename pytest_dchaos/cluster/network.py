@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+from pytest_dchaos.cluster.toxiproxy_driver import FaultLayer
 
 Link = tuple[str, str]
 BASELINE = "baseline"
@@ -46,7 +46,7 @@ class _Toxic:
 class Network:
     """The fault layer of one cluster."""
 
-    def __init__(self, driver: ToxiproxyDriver, proxies: dict[Link, str]) -> None:
+    def __init__(self, driver: FaultLayer, proxies: dict[Link, str]) -> None:
         self.driver = driver
         self.proxies = dict(proxies)
         self._cuts: Counter[Link] = Counter()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -108,6 +109,64 @@ class ToxiproxyDriver:
 
     def reset(self) -> None:
         self._call("post", "/reset")
+
+
+class ToxiproxyShards:
+    """Several Toxiproxy servers driven as one: each proxy lives on one of them, and calls
+    about it go there. A large cluster's links are spread over servers (each server a
+    process with its own open-file limit and its own core for the bytes it forwards)."""
+
+    def __init__(self, drivers: list[ToxiproxyDriver]) -> None:
+        if not drivers:
+            raise ValueError("no Toxiproxy servers")
+        self.drivers = drivers
+        self.url = drivers[0].url
+        self._home: dict[str, ToxiproxyDriver] = {}
+
+    def version(self) -> str:
+        return self.drivers[0].version()
+
+    def proxies(self) -> dict[str, dict[str, Any]]:
+        return {name: proxy for driver in self.drivers
+                for name, proxy in driver.proxies().items()}
+
+    def populate(self, proxies: list[dict[str, Any]]) -> dict[str, str]:
+        """Each server gets an even, contiguous share of ``proxies`` (in their order)."""
+        count = len(self.drivers)
+        shares = [proxies[len(proxies) * i // count:len(proxies) * (i + 1) // count]
+                  for i in range(count)]
+        with ThreadPoolExecutor(max_workers=count) as pool:  # the servers work side by side
+            made = list(pool.map(lambda d, share: d.populate(share), self.drivers, shares))
+        listen: dict[str, str] = {}
+        for driver, share, addresses in zip(self.drivers, shares, made, strict=True):
+            listen.update(addresses)
+            self._home.update((proxy["name"], driver) for proxy in share)
+        return listen
+
+    def _driver(self, proxy: str) -> ToxiproxyDriver:
+        return self._home.get(proxy, self.drivers[0])
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self._driver(name).set_enabled(name, enabled)
+
+    def add_toxic(self, proxy: str, name: str, toxic_type: str, attributes: dict[str, Any],
+                  stream: str = "upstream", toxicity: float = 1.0) -> None:
+        self._driver(proxy).add_toxic(proxy, name, toxic_type, attributes, stream, toxicity)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._driver(proxy).remove_toxic(proxy, name)
+
+    def delete_proxy(self, name: str) -> None:
+        self._driver(name).delete_proxy(name)
+        self._home.pop(name, None)
+
+    def reset(self) -> None:
+        for driver in self.drivers:
+            driver.reset()
+
+
+#: What the fault layer drives: one server, or several as one.
+FaultLayer = ToxiproxyDriver | ToxiproxyShards
 
 
 def _error_text(content: bytes | str) -> str:

@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.version:
         print(f"toxiproxy-server version {TOXIPROXY_VERSION} (pytest-dchaos embedded)")
         return 0
+    open_files_up_to_the_hard_limit()
     logging.basicConfig(
         stream=sys.stderr,
         level=os.environ.get("LOG_LEVEL", "WARNING").upper(),
@@ -77,6 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(serve(args))
     except KeyboardInterrupt:
         return 0
+
+
+def open_files_up_to_the_hard_limit() -> None:
+    """Every proxy is a listening socket and every connection through it two more: raise
+    the soft limit on open files (often 1,024) to the hard one, as Go's runtime does for
+    ``toxiproxy-server``."""
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 async def serve(args: argparse.Namespace) -> int:

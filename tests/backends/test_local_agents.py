@@ -1,4 +1,5 @@
-"""The local backend's agents: one interpreter imports the agent and forks one per node.
+"""The local backend's agents: one interpreter imports the agent and forks one per node;
+and its fault layer, one Toxiproxy server or, for a large cluster, several driven as one.
 
 Each forked agent must be what a lone agent is — its own process and session, its log in
 its node's folder, gone when told or when the harness lets go of its stdin — and an agent
@@ -15,9 +16,13 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos import agent as agent_module
+from pytest_dchaos.backends.local import backend
 from pytest_dchaos.backends.local.backend import LocalBackend
 from pytest_dchaos.backends.local.processes import ChildProcess, ForkedProcess
+from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyShards
 from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.manual import start_cluster
+from pytest_dchaos.run.runner import RunOptions
 
 
 def brood(tmp_path: Path, workdirs: list[Path]) -> ChildProcess:
@@ -73,3 +78,50 @@ def test_an_agent_that_cannot_start_is_named_at_once_with_its_log(tmp_path: Path
     assert time.monotonic() - began < 5  # not the 15 s a silent agent is given
     assert "n2" not in agents
     assert "NotADirectoryError" in str(failure.value)  # from the log it had: the brood's
+
+
+def test_a_cluster_past_one_servers_links_gets_several_servers_driven_as_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backend, "LINKS_PER_SERVER", 5)  # 4 nodes, 12 links: 3 servers
+    live = start_cluster(protocol="gossip", nodes=4, options=RunOptions(
+        report_dir=tmp_path, toxiproxy="embedded"))
+    try:
+        shards = live.cluster.network.driver
+        assert isinstance(shards, ToxiproxyShards)
+        on_each = [set(driver.proxies()) for driver in shards.drivers]
+        assert [len(names) for names in on_each] == [4, 4, 4]
+        assert set().union(*on_each) == set(live.cluster.network.proxies.values())
+
+        link = ("n4", "n1")  # its proxy is on the last server
+        proxy = live.cluster.network.proxies[link]
+        assert proxy in on_each[2]
+        live.cluster.network.cut("test", [link])
+        assert shards.drivers[2].proxies()[proxy]["enabled"] is False
+        live.cluster.network.set_latency("slow", [link], 0.05)
+        assert [t["name"] for t in shards.drivers[2].proxies()[proxy]["toxics"]] == [
+            "slow_latency_0"]
+        live.cluster.network.heal()
+        healed = shards.drivers[2].proxies()[proxy]
+        assert healed["enabled"] is True and healed["toxics"] == []
+        servers = [process for process in descendants() if "pytest_dchaos.toxiproxy" in process]
+        assert len(servers) == 3
+    finally:
+        live.close()
+    assert not [process for process in descendants() if "pytest_dchaos.toxiproxy" in process]
+
+
+def descendants() -> list[str]:
+    """The command lines of this process's children and their children."""
+    found, parents = [], {os.getpid()}
+    for _ in range(3):
+        children = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                if int(stat[1]) in parents:
+                    children.add(int(pid))
+                    found.append(Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " "))
+            except OSError:
+                continue
+        parents = children
+    return found
