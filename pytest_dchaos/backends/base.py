@@ -14,6 +14,8 @@ already started before raising.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
@@ -28,3 +30,15 @@ class Backend(ABC):
     @abstractmethod
     def provision(self, plan: ClusterPlan) -> Cluster:
         """Start agents and links for ``plan``; raise :class:`HarnessError` if impossible."""
+
+
+def side_by_side(nodes: Iterable[str], work: Callable[[str], None], workers: int = 4) -> None:
+    """``work(node)`` for every node, ``workers`` at a time; the first error is raised once
+    the calls already begun have ended, and those not begun are dropped, so that whatever
+    a failed or interrupted start made is there for the cleanup to find."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for future in [pool.submit(work, node) for node in nodes]:
+            future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -15,8 +15,10 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import docker
@@ -161,12 +163,9 @@ def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
         removed.services = remove_services(client, selector)
     # Sparse: a full listing inspects each container, and one that a swarm removes
     # meanwhile would fail it.
-    for container in client.containers.list(all=True, filters=selector, sparse=True):
-        try:
-            container.remove(force=True, v=True)
-            removed.containers += 1
-        except docker.errors.NotFound:
-            pass
+    containers = client.containers.list(all=True, filters=selector, sparse=True)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # the engine removes them side by side
+        removed.containers += sum(pool.map(_remove_container, containers))
     for network in client.networks.list(filters=selector):
         try:
             network.remove()
@@ -175,6 +174,14 @@ def remove_run(client: docker.DockerClient, run_id: str) -> Removed:
             pass
     removed.volumes += remove_volumes(client, selector)
     return removed
+
+
+def _remove_container(container: Any) -> bool:
+    try:
+        container.remove(force=True, v=True)
+        return True
+    except docker.errors.NotFound:
+        return False
 
 
 def remove_volumes(client: docker.DockerClient, selector: dict[str, str]) -> int:
