@@ -123,9 +123,6 @@ class ToxiproxyShards:
         self.url = drivers[0].url
         self._home: dict[str, ToxiproxyDriver] = {}
 
-    def version(self) -> str:
-        return self.drivers[0].version()
-
     def proxies(self) -> dict[str, dict[str, Any]]:
         return {name: proxy for driver in self.drivers
                 for name, proxy in driver.proxies().items()}
@@ -136,7 +133,7 @@ class ToxiproxyShards:
         shares = [proxies[len(proxies) * i // count:len(proxies) * (i + 1) // count]
                   for i in range(count)]
         with ThreadPoolExecutor(max_workers=count) as pool:  # the servers work side by side
-            made = list(pool.map(lambda d, share: d.populate(share), self.drivers, shares))
+            made = list(pool.map(ToxiproxyDriver.populate, self.drivers, shares))
         listen: dict[str, str] = {}
         for driver, share, addresses in zip(self.drivers, shares, made, strict=True):
             listen.update(addresses)
@@ -144,7 +141,10 @@ class ToxiproxyShards:
         return listen
 
     def _driver(self, proxy: str) -> ToxiproxyDriver:
-        return self._home.get(proxy, self.drivers[0])
+        driver = self._home.get(proxy)
+        if driver is None:
+            raise HarnessError(f"no Toxiproxy server of this run holds proxy {proxy!r}")
+        return driver
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._driver(name).set_enabled(name, enabled)
@@ -156,13 +156,6 @@ class ToxiproxyShards:
     def remove_toxic(self, proxy: str, name: str) -> None:
         self._driver(proxy).remove_toxic(proxy, name)
 
-    def delete_proxy(self, name: str) -> None:
-        self._driver(name).delete_proxy(name)
-        self._home.pop(name, None)
-
-    def reset(self) -> None:
-        for driver in self.drivers:
-            driver.reset()
 
 
 #: What the fault layer drives: one server, or several as one.

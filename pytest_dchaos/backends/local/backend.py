@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import random
+import resource
 import shutil
 import socket
 import sys
@@ -111,8 +112,9 @@ class LocalBackend(Backend):
     @staticmethod
     def _await_agents(brood: ChildProcess, workdirs: dict[str, str],
                       agents: dict[str, ForkedProcess]) -> dict[str, dict[str, Any]]:
-        """Each agent's ready line (ports, pid), by node; one that does not come is an
-        error naming the nodes and the end of their agents' logs."""
+        """Each agent's ready line (ports, pid), by node, each agent put in ``agents`` as
+        it comes (so that the cluster's closer stops it even if a later one fails); one
+        that does not come is an error naming the nodes and the end of their logs."""
         ready: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + READY_TIMEOUT
 
@@ -268,12 +270,7 @@ def links_per_server() -> int:
     while used, two connections, within the open-file limit the server can raise itself
     to; and no more than 2,500, so that a large cluster's bytes are forwarded by more
     than one process."""
-    try:
-        import resource
-
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    except (ImportError, OSError):
-        return LINKS_PER_SERVER
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard == resource.RLIM_INFINITY:
         return LINKS_PER_SERVER
     return max(1, min(LINKS_PER_SERVER, (hard - 256) // 3))
