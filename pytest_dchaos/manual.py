@@ -116,7 +116,12 @@ class LiveCluster:
         self.cluster.restart(node)
 
     def close(self) -> None:
-        self.cluster.close()
+        """Stop the cluster, its message traces written out first (a container's agent
+        would otherwise go with what it had buffered)."""
+        try:
+            self.cluster.flush_traces()
+        finally:
+            self.cluster.close()
 
     def __enter__(self) -> LiveCluster:
         return self

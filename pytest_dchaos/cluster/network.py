@@ -19,6 +19,8 @@ from pytest_dchaos.cluster.toxiproxy_driver import FaultLayer
 
 Link = tuple[str, str]
 BASELINE = "baseline"
+#: The key of the cut into a node whose container is gone (see :meth:`Network.node_gone`).
+DOWN = "down:"
 
 
 def partition_links(groups: Iterable[Iterable[str]], nodes: Iterable[str]) -> frozenset[Link]:
@@ -99,11 +101,23 @@ class Network:
             for toxic in self._toxics.pop(key, []):
                 self.driver.remove_toxic(toxic.proxy, toxic.name)
 
+    def node_gone(self, node: str) -> None:
+        """``node``'s container (its agent with it) is gone until :meth:`node_back`: cut
+        the links into it. A proxy left open would accept a peer's connection and dial a
+        container that is not there (seconds, until ARP or the SYN gives up), and the
+        messages written into that connection meanwhile, those sent just after the node
+        came back included, would arrive seconds late. Cut, they are refused and lost, as
+        messages to a dead machine are. Not a fault: :meth:`heal` leaves it alone."""
+        self.cut(DOWN + node, [link for link in self.links if link[1] == node])
+
+    def node_back(self, node: str) -> None:
+        """``node``'s agent listens again: undo :meth:`node_gone` (a fault's cut stays)."""
+        self.revert(DOWN + node)
+
     def heal(self) -> list[str]:
-        """Revert every fault (the baseline latency stays); returns the keys reverted."""
-        with self._lock:
-            keys = [k for k in (*self._cut_by, *self._toxics) if k != BASELINE]
-        keys = list(dict.fromkeys(keys))
+        """Revert every fault (the baseline latency stays, and links into a node that is
+        down stay cut); returns the keys reverted."""
+        keys = self.active_keys()
         for key in keys:
             self.revert(key)
         return keys
@@ -113,5 +127,7 @@ class Network:
             return frozenset(self._cuts)
 
     def active_keys(self) -> list[str]:
+        """The faults' keys in effect (not the baseline latency, nor a down node's cut)."""
         with self._lock:
-            return [k for k in dict.fromkeys((*self._cut_by, *self._toxics)) if k != BASELINE]
+            return [k for k in dict.fromkeys((*self._cut_by, *self._toxics))
+                    if k != BASELINE and not k.startswith(DOWN)]

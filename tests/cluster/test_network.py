@@ -221,3 +221,20 @@ def test_cutting_a_link_twice_under_one_key_is_undone_by_one_revert(
     network.revert("k")
     assert network.cut_links() == frozenset()
     assert driver.calls == [("set_enabled", "n1_n2", False), ("set_enabled", "n1_n2", True)]
+
+
+def test_a_node_that_is_gone_has_the_links_into_it_cut_until_it_is_back(
+        network: Network, driver: RecordingDriver) -> None:
+    network.node_gone("n2")
+    assert driver.disabled == {"n1_n2", "n3_n2", "n4_n2"}  # into n2; n2's own are moot
+    assert network.active_keys() == []  # no fault: nothing for a heal or a report
+
+    network.cut("f1", both_ways("n1", "n2"))
+    assert network.heal() == ["f1"]
+    assert driver.disabled == {"n1_n2", "n3_n2", "n4_n2"}  # a heal does not bring it up
+
+    network.cut("f2", both_ways("n2", "n3"))
+    network.node_back("n2")
+    assert driver.disabled == {"n2_n3", "n3_n2"}  # the fault's cut outlives the outage
+    network.revert("f2")
+    assert driver.disabled == set()

@@ -226,12 +226,14 @@ class ContainerHost:
     def kill(self, cluster: Cluster, node: str) -> None:
         self._let_go(cluster, node, kill_node=True)
         self.containers[node].kill(signal="SIGKILL")
+        cluster.network.node_gone(node)
 
     def stop(self, cluster: Cluster, node: str, grace: float) -> None:
         # docker stop: SIGTERM (the agent passes it to the node, and flushes when it has
         # ended), SIGKILL after the grace.
         self._let_go(cluster, node)
         self.containers[node].stop(timeout=max(1, round(grace)))
+        cluster.network.node_gone(node)
 
     def pause(self, cluster: Cluster, node: str) -> None:
         self.containers[node].pause()
@@ -247,6 +249,7 @@ class ContainerHost:
         seen = ready_lines(container)
         container.start()
         wait_until_ready(container, f"the agent of {node}", after=seen)
+        cluster.network.node_back(node)
         self.connect(cluster, node)
         cluster.reinstall_rules(node)
 

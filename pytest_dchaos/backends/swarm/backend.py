@@ -300,6 +300,7 @@ class ServiceHost(ContainerHost):
         service.force_update()
         container = self.await_task(node)
         wait_until_ready(container, f"the agent of {node}")
+        cluster.network.node_back(node)
         self.connect(cluster, node)
         cluster.reinstall_rules(node)
 
