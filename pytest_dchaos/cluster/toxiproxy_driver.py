@@ -140,6 +140,10 @@ class ToxiproxyShards:
             self._home.update((proxy["name"], driver) for proxy in share)
         return listen
 
+    def server_of(self, proxy: str) -> int:
+        """Which of the servers (an index into ``drivers``) holds ``proxy``."""
+        return self.drivers.index(self._driver(proxy))
+
     def _driver(self, proxy: str) -> ToxiproxyDriver:
         driver = self._home.get(proxy)
         if driver is None:
@@ -168,3 +172,20 @@ def _error_text(content: bytes | str) -> str:
         return str(json.loads(text).get("error", text))
     except (ValueError, AttributeError):
         return text.strip()[:200]
+
+
+#: At most this many links per Toxiproxy server a run starts: each is a listening socket
+#: and, while used, two connections (100 fully linked nodes, 9,900 links, need about
+#: 30,000 descriptors, more than one process may open on many machines), and a large
+#: cluster's bytes are then forwarded by more than one process.
+LINKS_PER_SERVER = 2500
+
+
+def servers_for(links: int, per_server: int) -> int:
+    """How many Toxiproxy servers a run of ``links`` directed links starts."""
+    return max(1, -(-links // per_server))
+
+
+def as_one(drivers: list[ToxiproxyDriver]) -> FaultLayer:
+    """The fault layer over a run's servers: the one server, or all of them as one."""
+    return drivers[0] if len(drivers) == 1 else ToxiproxyShards(drivers)

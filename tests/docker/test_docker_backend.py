@@ -246,6 +246,45 @@ def test_messages_to_a_restarted_container_arrive_at_once(engine: docker.DockerC
 
 @pytest.mark.docker
 @pytest.mark.slow
+def test_a_cluster_past_one_servers_links_gets_a_toxiproxy_container_per_share(
+        engine: docker.DockerClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100 nodes (9,900 links) are more than one Python Toxiproxy process gets through in
+    # time: the links are split over containers, as over processes on the local backend.
+    from pytest_dchaos.backends.docker import backend
+    from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyShards
+    from pytest_dchaos.manual import start_cluster
+
+    monkeypatch.setattr(backend, "LINKS_PER_SERVER", 5)  # 4 nodes, 12 links: 3 servers
+    with start_cluster(protocol="vector_clock", nodes=4,
+                       options=RunOptions(backend="docker", report_dir=tmp_path)) as live:
+        run_id = live.cluster.plan.run_id
+        shards = live.cluster.network.driver
+        assert isinstance(shards, ToxiproxyShards)
+        assert sorted(c.name for c in engine.containers.list(
+            filters={"label": f"{dockerenv.RUN}={run_id}"}) if "toxiproxy" in c.name) == [
+            f"dchaos-{run_id}-toxiproxy", f"dchaos-{run_id}-toxiproxy-2",
+            f"dchaos-{run_id}-toxiproxy-3"]
+        assert [len(driver.proxies()) for driver in shards.drivers] == [4, 4, 4]
+        link = ("n4", "n1")  # on the last server
+        assert live.cluster.host.proxy_hosts[link] == f"dchaos-{run_id}-toxiproxy-3"
+        live.request("n4", {"type": "cbcast", "message": 1})
+        live.cut([link])
+        live.request("n4", {"type": "cbcast", "message": 2})
+        time.sleep(0.5)
+        assert [d["message"] for d in live.request("n1", {"type": "read"})["delivered"]
+                if d["sender"] == "n4"] == [1]  # 2 waits behind the cut
+        live.heal()
+        deadline = time.monotonic() + 5
+        while len([d for d in live.request("n1", {"type": "read"})["delivered"]
+                   if d["sender"] == "n4"]) < 2:
+            assert time.monotonic() < deadline, "n1 never got 2 after the heal"
+            time.sleep(0.1)
+    assert labelled(engine, run_id) == (0, 0)
+    assert (live.cluster.plan.workdir / "toxiproxy-3.log").exists()  # each server's log kept
+
+
+@pytest.mark.docker
+@pytest.mark.slow
 def test_a_paused_container_is_killed_without_waiting_for_its_frozen_agent(
         engine: docker.DockerClient, tmp_path: Path) -> None:
     from pytest_dchaos.manual import start_cluster

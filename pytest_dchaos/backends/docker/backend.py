@@ -34,7 +34,13 @@ from pytest_dchaos.backends.docker import dockerenv, images
 from pytest_dchaos.cluster.agentlink import AgentLink
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
-from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+from pytest_dchaos.cluster.toxiproxy_driver import (
+    LINKS_PER_SERVER,
+    ToxiproxyDriver,
+    ToxiproxyShards,
+    as_one,
+    servers_for,
+)
 from pytest_dchaos.errors import HarnessError
 
 CONTROL_PORT, PEER_PORT, API_PORT = 7000, 7001, 8474
@@ -76,8 +82,8 @@ class DockerBackend(Backend):
 
         def remove_all() -> None:
             for node, container in containers.items():
-                if node == "toxiproxy":
-                    save_logs(container, plan.workdir / "toxiproxy.log")
+                if node in host.toxiproxies:
+                    save_logs(container, plan.workdir / f"{node}.log")
                     continue
                 if not engine.shares_files:
                     with contextlib.suppress(HarnessError):
@@ -86,13 +92,18 @@ class DockerBackend(Backend):
             dockerenv.remove_run(client, plan.run_id)
 
         try:
-            proxy = _run(client, built.toxiproxy, toxiproxy_command(built, plan.seed),
-                         f"{name}-toxiproxy", network.name, plan.run_id, "toxiproxy", plan.keep,
-                         ports={f"{API_PORT}/tcp": (engine.publish, None)})
-            containers["toxiproxy"] = proxy
-            driver = ToxiproxyDriver(f"http://{engine.address}:{published_port(proxy, API_PORT)}")
-            wait_api(driver, proxy)
-            cluster = Cluster(plan, Network(driver, {}), host)
+            for i, server in enumerate(host.toxiproxies):
+                containers[server] = _run(
+                    client, built.toxiproxy, toxiproxy_command(built, plan.seed + i),
+                    f"{name}-{server}", network.name, plan.run_id, "toxiproxy", plan.keep,
+                    ports={f"{API_PORT}/tcp": (engine.publish, None)})
+            drivers = []
+            for server in host.toxiproxies:
+                proxy = containers[server]
+                drivers.append(ToxiproxyDriver(
+                    f"http://{engine.address}:{published_port(proxy, API_PORT)}"))
+                wait_api(drivers[-1], proxy)
+            cluster = Cluster(plan, Network(as_one(drivers), {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
             remove_all()
@@ -157,14 +168,25 @@ def link_agents(host: ContainerHost, cluster: Cluster) -> None:
     names = {(a, b): f"{plan.run_id}_{a}_{b}"
              for a in plan.node_ids for b in plan.peers(a).values()}
     host.ports = {link: FIRST_PROXY_PORT + i for i, link in enumerate(sorted(names))}
-    cluster.network.driver.populate([
+    layer = cluster.network.driver
+    layer.populate([
         {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
          "upstream": f"{host.prefix}-{b}:{PEER_PORT}", "enabled": True}
         for (a, b) in sorted(names)
     ])
+    host.proxy_hosts = {
+        link: f"{host.prefix}-{host.toxiproxies[layer.server_of(name)]}"
+        if isinstance(layer, ToxiproxyShards) else f"{host.prefix}-{host.toxiproxies[0]}"
+        for link, name in names.items()}
     cluster.network.proxies.update(names)
     for node in plan.node_ids:
         host.connect(cluster, node)
+    # Told their links, the agents open them all at once (9,900 connections for 100 nodes),
+    # and each server dials each on to its node: seconds of work, during which a server
+    # answers no API call. The cluster is ready when every server answers again.
+    servers = layer.drivers if isinstance(layer, ToxiproxyShards) else [layer]
+    for server, driver in zip(host.toxiproxies, servers, strict=True):
+        wait_api(driver, host.containers[server])
 
     def close_links() -> None:
         for link in cluster.agents.values():
@@ -181,11 +203,18 @@ class ContainerHost:
                  containers: dict[str, Any]) -> None:
         self.plan = plan
         self.engine = engine
-        #: node (and "toxiproxy") -> its container, filled in as they start.
+        #: node (and each Toxiproxy server) -> its container, filled in as they start.
         self.containers = containers
         self.prefix = f"dchaos-{plan.run_id}"
-        #: The proxy port of each directed link, once the links exist.
+        #: The Toxiproxy servers' containers (keys of ``containers``): one per
+        #: ``LINKS_PER_SERVER`` links, as on the local backend.
+        links = sum(len(plan.peers(node)) for node in plan.node_ids)
+        self.toxiproxies = ["toxiproxy" if i == 0 else f"toxiproxy-{i + 1}"
+                            for i in range(servers_for(links, LINKS_PER_SERVER))]
+        #: The proxy port of each directed link, and the server's host name, once the
+        #: links exist.
         self.ports: dict[tuple[str, str], int] = {}
+        self.proxy_hosts: dict[tuple[str, str], str] = {}
         self.paused: set[str] = set()
 
     def connect(self, cluster: Cluster, node: str) -> None:
@@ -194,9 +223,15 @@ class ContainerHost:
         address = (self.address_of(node), published_port(self.containers[node], CONTROL_PORT))
         link = AgentLink(node, address, cluster.handle_event)
         cluster.attach(node, link)
-        links = {ident: f"{self.prefix}-toxiproxy:{self.ports[(node, b)]}"
+        links = {ident: f"{self.proxy_hosts[(node, b)]}:{self.ports[(node, b)]}"
                  for ident, b in plan.peers(node).items()}
         link.call("configure", links=links, **plan.agent_settings(node))
+
+    def servers_named(self) -> str:
+        """The Toxiproxy servers' container (or service) names, for a person."""
+        first = f"{self.prefix}-toxiproxy"
+        more = len(self.toxiproxies) - 1
+        return first if not more else f"{first}..{self.toxiproxies[-1]}"
 
     def address_of(self, node: str) -> str:
         """Where the harness reaches the ports ``node``'s container publishes."""
@@ -264,7 +299,7 @@ class ContainerHost:
         return (
             f"kept the cluster of run {plan.run_id} running for inspection:\n"
             f"  containers {prefix}-{first}..{plan.node_ids[-1]} and "
-            f"{prefix}-toxiproxy on network {prefix}\n"
+            f"{self.servers_named()} on network {prefix}\n"
             f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
             f"  a node's log:  docker logs {prefix}-{first}; its folder: "
             f"{plan.workdir / first}\n"

@@ -38,7 +38,13 @@ from pytest_dchaos.backends.local.processes import (
 from pytest_dchaos.cluster.agentlink import AgentLink, Request
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
-from pytest_dchaos.cluster.toxiproxy_driver import FaultLayer, ToxiproxyDriver, ToxiproxyShards
+from pytest_dchaos.cluster.toxiproxy_driver import (
+    LINKS_PER_SERVER,
+    FaultLayer,
+    ToxiproxyDriver,
+    as_one,
+    servers_for,
+)
 from pytest_dchaos.errors import HarnessError
 
 READY_TIMEOUT = 15.0
@@ -232,7 +238,7 @@ def start_fault_layer(plan: ClusterPlan) -> tuple[FaultLayer, Callable[[], None]
         driver.version()  # fail now, clearly, if it is not there
         return driver, lambda: _delete_proxies(driver, plan.run_id)
     links = sum(len(plan.peers(node)) for node in plan.node_ids)
-    count = max(1, -(-links // links_per_server()))
+    count = servers_for(links, links_per_server())
     binary = shutil.which("toxiproxy-server") if choice is None else None
     logs = [plan.workdir / ("toxiproxy.log" if i == 0 else f"toxiproxy-{i + 1}.log")
             for i in range(count)]
@@ -262,7 +268,7 @@ def start_fault_layer(plan: ClusterPlan) -> tuple[FaultLayer, Callable[[], None]
     except BaseException:
         stop_servers()
         raise
-    return (drivers[0] if count == 1 else ToxiproxyShards(drivers)), stop_servers
+    return as_one(drivers), stop_servers
 
 
 def links_per_server() -> int:
@@ -274,10 +280,6 @@ def links_per_server() -> int:
     if hard == resource.RLIM_INFINITY:
         return LINKS_PER_SERVER
     return max(1, min(LINKS_PER_SERVER, (hard - 256) // 3))
-
-
-#: At most this many links per Toxiproxy server (see :func:`links_per_server`).
-LINKS_PER_SERVER = 2500
 
 
 def _delete_proxies(driver: ToxiproxyDriver, run_id: str) -> None:

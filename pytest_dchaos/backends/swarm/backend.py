@@ -63,7 +63,7 @@ from pytest_dchaos.backends.docker.backend import (
 )
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
-from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver, as_one
 from pytest_dchaos.errors import HarnessError
 
 #: ``hostname=docker-url,...``: the engines of the swarm's other machines, which the
@@ -181,13 +181,16 @@ class SwarmBackend(Backend):
                 prefix, driver="overlay", attachable=True,
                 labels=dockerenv.run_labels(plan.run_id, "network", plan.keep))
             host.network = network.name
-            host.create("toxiproxy", built.toxiproxy, toxiproxy_command(built, plan.seed),
-                        role="toxiproxy", publish=API_PORT, machine=found[0])
-            proxy = host.await_task("toxiproxy")
-            driver = ToxiproxyDriver(
-                f"http://{found[0].address}:{published_port(proxy, API_PORT)}")
-            wait_api(driver, proxy)
-            cluster = Cluster(plan, Network(driver, {}), host)
+            for i, server in enumerate(host.toxiproxies):
+                host.create(server, built.toxiproxy, toxiproxy_command(built, plan.seed + i),
+                            role="toxiproxy", publish=API_PORT, machine=found[0])
+            drivers = []
+            for server in host.toxiproxies:
+                proxy = host.await_task(server)
+                drivers.append(ToxiproxyDriver(
+                    f"http://{found[0].address}:{published_port(proxy, API_PORT)}"))
+                wait_api(drivers[-1], proxy)
+            cluster = Cluster(plan, Network(as_one(drivers), {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
             remove_all()
@@ -230,7 +233,7 @@ class ServiceHost(ContainerHost):
     def __init__(self, plan: ClusterPlan, engine: dockerenv.Engine,
                  placed: dict[str, Machine], manager: Machine) -> None:
         super().__init__(plan, engine, {})
-        self.placed = {**placed, "toxiproxy": manager}
+        self.placed = {**placed, **dict.fromkeys(self.toxiproxies, manager)}
         self.manager = manager
         self.network = ""
         #: node -> its service, and the id of the task that runs it now.
@@ -314,8 +317,8 @@ class ServiceHost(ContainerHost):
         for name, container in self.containers.items():
             if node is not None and name != node:
                 continue
-            if name == "toxiproxy":
-                save_logs(container, self.plan.workdir / "toxiproxy.log")
+            if name in self.toxiproxies:
+                save_logs(container, self.plan.workdir / f"{name}.log")
                 continue
             with contextlib.suppress(HarnessError):
                 copy_out(container, self.plan.workdir / name)
@@ -328,7 +331,7 @@ class ServiceHost(ContainerHost):
         first = plan.node_ids[0]
         return (
             f"kept the cluster of run {plan.run_id} running for inspection:\n"
-            f"  services {prefix}-{first}..{plan.node_ids[-1]} and {prefix}-toxiproxy "
+            f"  services {prefix}-{first}..{plan.node_ids[-1]} and {self.servers_named()} "
             f"on overlay network {prefix}\n"
             f"  Toxiproxy API: {cluster.network.driver.url}/proxies\n"
             f"  a node's log:  docker service logs {prefix}-{first}; its folder: "
