@@ -64,6 +64,8 @@ class ClusterPlan:
     peer_map: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: How long at most client messages to a member are held back (a reordering twin).
     client_holdback: Mapping[str, float] = field(default_factory=dict)
+    #: Placement constraints (Swarm's) each member's machine must meet, where any.
+    placement: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def identity(self, member: str) -> str:
         return self.identities.get(member, member)

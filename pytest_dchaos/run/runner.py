@@ -180,6 +180,7 @@ class Run:
             identities=twins,
             peer_map={m: cluster.peers(m) for m in cluster.members} if twins else {},
             client_holdback={t.member: t.reorder for t in cluster.twins if t.reorder},
+            placement=cluster.constraints(),
         )
 
     def execute(self) -> RunResult:

@@ -23,12 +23,14 @@ from pytest_dchaos.scenario.model import (
     Implementation,
     LinkLatency,
     NetworkSpec,
+    Placement,
     Scenario,
     Twin,
     WorkloadSpec,
     frozen_mapping,
     node_ids,
 )
+from pytest_dchaos.scenario.placement import parse_constraint
 from pytest_dchaos.scenario.yamlsource import (
     MAX_BYTES,
     YNode,
@@ -221,6 +223,14 @@ _TWIN_FIELDS = (
             0.0),
 )
 
+_PLACEMENT_FIELDS = (
+    s.Field("nodes", s.ListOf(s.NodeRef(()), scalar_ok=True, min_items=1),
+            "the nodes these constraints place"),
+    s.Field("constraints", s.ListOf(s.Str(), scalar_ok=True, min_items=1),
+            "Swarm placement constraints, every one met: node.id, node.hostname, node.role, "
+            "node.labels.<name> or engine.labels.<name>, == or != a value"),
+)
+
 CLUSTER_FIELDS = (
     s.Field("nodes", s.Int(min=1, max=MAX_NODES), "how many nodes (ids n1..nN)"),
     s.Field(
@@ -241,6 +251,13 @@ CLUSTER_FIELDS = (
             "second n1 (same id, same keys) that talks only to n3 and n4, while n1 stops "
             "talking to them; reorder: 50ms has the twin hear client requests in another "
             "order", None),
+    s.Field("placement",
+            s.Custom(_as_written, "list of {nodes, constraints}",
+                     s.ListOf(s.Struct(_PLACEMENT_FIELDS)).json_schema),
+            "where nodes run on a swarm of several machines: [{nodes: [n1, n2], "
+            "constraints: ['node.labels.zone==a']}] (Docker Swarm's constraints, every one "
+            "met; nodes without any are spread over every machine); backends of one "
+            "machine ignore it", None),
 )
 
 
@@ -265,7 +282,35 @@ def _cluster(node: YNode, protocol: ProtocolDecl, path: str) -> ClusterSpec:
         topology=topology,
         start_timeout=values["start_timeout"],
         twins=_twins(node.value.get("twins"), node_ids(values["nodes"]), protocol),
+        placement=_placement(node.value.get("placement"), node_ids(values["nodes"])),
     )
+
+
+def _placement(node: YNode | None, nodes: tuple[str, ...]) -> tuple[Placement, ...]:
+    if node is None or node.value is None:
+        return ()
+    field = "cluster.placement"
+    if not node.is_sequence:
+        raise node.error("expected a list like [{nodes: [n1, n2], constraints: "
+                         "['node.labels.zone==a']}]", field=field)
+    ctx = s.ParseContext(nodes)
+    placements: list[Placement] = []
+    for index, entry in enumerate(node.value):
+        where = f"{field}[{index}]"
+        if not entry.is_mapping:
+            raise entry.error("expected a mapping like {nodes: [n1], constraints: "
+                              "['node.hostname==worker-1']}", field=where)
+        values = s.parse_mapping(entry, _PLACEMENT_FIELDS, where, ctx)
+        written = entry.value["constraints"]
+        items = [written] if written.is_scalar else list(written.value)
+        for item, text in zip(items, values["constraints"], strict=True):
+            try:
+                parse_constraint(text)
+            except ValueError as exc:
+                raise item.error(str(exc), field=f"{where}.constraints") from None
+        placements.append(Placement(tuple(dict.fromkeys(values["nodes"])),
+                                    tuple(values["constraints"])))
+    return tuple(placements)
 
 
 def _twins(node: YNode | None, nodes: tuple[str, ...], protocol: ProtocolDecl

@@ -48,6 +48,16 @@ class Implementation:
 
 
 @dataclass(frozen=True)
+class Placement:
+    """Where ``nodes`` may run on a backend of several machines: Docker Swarm placement
+    constraints (``node.labels.zone==a``), every one of which their machine meets (see
+    :mod:`pytest_dchaos.scenario.placement`)."""
+
+    nodes: tuple[str, ...]
+    constraints: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Twin:
     """A second process with the identity (and keys) of ``node``, talking only to the
     nodes in ``sees``; the original stops talking to them. One Byzantine node, made of two
@@ -76,6 +86,7 @@ class ClusterSpec:
     topology: str | None = None
     start_timeout: float = 10.0
     twins: tuple[Twin, ...] = ()
+    placement: tuple[Placement, ...] = ()
 
     @property
     def node_ids(self) -> tuple[str, ...]:
@@ -89,6 +100,16 @@ class ClusterSpec:
     def identity(self, member: str) -> str:
         """The node id a member speaks as (a twin: its original's)."""
         return next((t.node for t in self.twins if t.member == member), member)
+
+    def constraints(self) -> dict[str, tuple[str, ...]]:
+        """Each member's placement constraints, where it has any (a twin: its original's)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for member in self.members:
+            node = self.identity(member)
+            found = tuple(c for p in self.placement if node in p.nodes for c in p.constraints)
+            if found:
+                out[member] = tuple(dict.fromkeys(found))
+        return out
 
     def client_holdback(self, member: str) -> float:
         """The longest a client message to ``member`` is held back (a reordering twin's

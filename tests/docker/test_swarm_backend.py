@@ -25,7 +25,9 @@ from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.backends.swarm.backend import ENGINES_ENV
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.manual import start_cluster
+from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions
+from pytest_dchaos.scenario.loader import parse_scenario
 from tests.docker.conftest import cannot_run
 from tests.docker.second_engine import SecondEngine, other_machines, unavailable
 from tests.docker.test_docker_backend import SCENARIO, build_user_image, start_long_run
@@ -162,34 +164,49 @@ def test_a_swarm_of_two_machines_places_nodes_on_both_and_acts_through_each_engi
         monkeypatch.setenv("DOCKER_HOST", manager.url)
         monkeypatch.setenv(ENGINES_ENV, f"{worker.hostname}={worker.url}")
         options = RunOptions(backend="swarm", report_dir=tmp_path)
-        with start_cluster(protocol="gossip", nodes=3, options=options) as live:
+        # Round robin from the manager would put n2 on the worker; the scenario's placement
+        # puts n3 there instead, and the rest on the manager.
+        scenario = parse_scenario(textwrap.dedent(f"""\
+            name: placed
+            protocol: gossip
+            cluster:
+              nodes: 3
+              placement:
+                - {{nodes: n3, constraints: ["node.hostname=={worker.hostname}"]}}
+                - {{nodes: [n1, n2], constraints: ["node.role==manager"]}}
+            workload: {{clients: 1, rate: 1/s, duration: 1s}}
+            checks: [convergence]
+            """), "<placed>", Registry())
+        with start_cluster(scenario, options=options) as live:
             run_id = live.cluster.plan.run_id
             said = capfd.readouterr().err
             assert said.count("copying the image") == 2, said  # here -> manager -> worker
-            # Round robin from the manager: n2 is the worker's.
-            service = manager.client.services.get(f"dchaos-{run_id}-n2")
+            on = {node: task_of(manager.client.services.get(f"dchaos-{run_id}-{node}"))
+                  ["NodeID"] for node in ("n1", "n2", "n3")}
+            worker_id = worker.client.info()["Swarm"]["NodeID"]
+            assert [node for node, machine in on.items() if machine == worker_id] == ["n3"]
+            service = manager.client.services.get(f"dchaos-{run_id}-n3")
             before = task_of(service)
-            assert before["NodeID"] == worker.client.info()["Swarm"]["NodeID"]
             on_worker = worker.client.containers.get(
                 before["Status"]["ContainerStatus"]["ContainerID"])
             on_worker.exec_run(["sh", "-c", "echo on disk > /var/lib/dchaos/node/kept.txt"])
-            live.kill("n2")
-            live.restart("n2")
+            live.kill("n3")
+            live.restart("n3")
             after = task_of(service)
             assert after["ID"] != before["ID"] and after["NodeID"] == before["NodeID"]
             again = worker.client.containers.get(after["Status"]["ContainerStatus"]
                                                  ["ContainerID"])
             assert again.exec_run(["cat", "/var/lib/dchaos/node/kept.txt"]).output \
                 == b"on disk\n"
-            # What n2, on the worker, is told reaches n1 and n3, on the manager: the links
+            # What n3, on the worker, is told reaches n1 and n2, on the manager: the links
             # cross the machines through the overlay.
-            assert live.request("n2", {"type": "broadcast", "message": 7})["type"] \
+            assert live.request("n3", {"type": "broadcast", "message": 7})["type"] \
                 == "broadcast_ok"
             deadline = time.monotonic() + 10
             while 7 not in live.request("n1", {"type": "read"}).get("messages", []):
                 assert time.monotonic() < deadline, "n1 never heard of 7"
                 time.sleep(0.2)
-        assert (live.cluster.node_dir("n2") / "kept.txt").read_text() == "on disk\n"
+        assert (live.cluster.node_dir("n3") / "kept.txt").read_text() == "on disk\n"
         assert left(manager.client, run_id) == NOTHING
         selector = {"label": f"{dockerenv.RUN}={run_id}"}
         assert worker.client.containers.list(all=True, filters=selector) == []

@@ -903,3 +903,36 @@ def test_a_check_can_be_required() -> None:
     with pytest.raises(ScenarioError) as error:
         scenario(HEAD + "checks:\n  - rejoin: {required: yes please}\n")
     assert "checks[0].rejoin.required: expected true or false" in str(error.value)
+
+
+def test_placement_gives_each_member_its_constraints_and_a_twin_its_originals() -> None:
+    cluster = scenario("""\
+        name: x
+        protocol: pbft
+        cluster:
+          nodes: 4
+          twins: [{node: n1, sees: [n3, n4]}]
+          placement:
+            - {nodes: [n1, n2], constraints: ["node.labels.zone==a"]}
+            - {nodes: n1, constraints: "node.role != manager"}
+        """).cluster
+    assert cluster.constraints() == {
+        "n1": ("node.labels.zone==a", "node.role != manager"),
+        "n2": ("node.labels.zone==a",),
+        "n1-twin": ("node.labels.zone==a", "node.role != manager"),
+    }
+
+
+@pytest.mark.parametrize(("placement", "message"), [
+    ("{nodes: n1}", "cluster.placement: expected a list like [{nodes: [n1, n2], constraints"),
+    ("[{nodes: n9, constraints: ['node.role==worker']}]",
+     "cluster.placement[0].nodes: 'n9' is not a node of this cluster"),
+    ("[{nodes: n1}]", "cluster.placement[0]: missing required key 'constraints'"),
+    ("[{nodes: n1, constraints: ['node.role==worker', 'zone=a']}]",
+     "cluster.placement[0].constraints: 'zone=a' is not a placement constraint"),
+    ("[{nodes: n1, constraints: ['node.labels==a']}]",
+     "cluster.placement[0].constraints: 'node.labels==a' is not a placement constraint"),
+])
+def test_bad_placement_is_refused_with_the_field(placement: str, message: str) -> None:
+    error = error_of(f"name: x\nprotocol: gossip\ncluster: {{nodes: 3, placement: {placement}}}\n")
+    assert message in str(error), str(error)

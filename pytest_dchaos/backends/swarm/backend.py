@@ -32,7 +32,8 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver, as_one
 from pytest_dchaos.errors import HarnessError
+from pytest_dchaos.scenario.placement import place
 
 #: ``hostname=docker-url,...``: the engines of the swarm's other machines, which the
 #: harness needs for process faults and files on the nodes placed there.
@@ -81,6 +83,11 @@ class Machine:
     hostname: str
     address: str                 #: where the ports its tasks publish are reached
     client: docker.DockerClient  #: its engine
+    #: What placement constraints test: node.role, node.labels.*, engine.labels.*.
+    facts: Mapping[str, str] = field(default_factory=dict)
+
+    def attributes(self) -> dict[str, str]:
+        return {"node.id": self.id, "node.hostname": self.hostname, **self.facts}
 
 
 def machines(client: docker.DockerClient, engine: dockerenv.Engine,
@@ -109,8 +116,13 @@ def machines(client: docker.DockerClient, engine: dockerenv.Engine,
                 attrs["Spec"].get("Availability") != "active":
             continue
         hostname = attrs["Description"]["Hostname"]
+        facts = {"node.role": str(attrs["Spec"].get("Role", "")),
+                 **{f"node.labels.{k}": str(v)
+                    for k, v in (attrs["Spec"].get("Labels") or {}).items()},
+                 **{f"engine.labels.{k}": str(v) for k, v in (
+                     attrs["Description"].get("Engine", {}).get("Labels") or {}).items()}}
         if node.id == info["NodeID"]:
-            found.insert(0, Machine(node.id, hostname, engine.address, client))
+            found.insert(0, Machine(node.id, hostname, engine.address, client, facts))
         elif hostname in named:
             try:
                 other = docker.DockerClient(base_url=named[hostname], timeout=120)
@@ -119,10 +131,15 @@ def machines(client: docker.DockerClient, engine: dockerenv.Engine,
                 raise HarnessError(f"{ENGINES_ENV} names {named[hostname]} for the swarm "
                                    f"machine {hostname}, which does not answer: {exc}") from None
             found.append(Machine(node.id, hostname, attrs["Status"].get("Addr", hostname),
-                                 other))
+                                 other, facts))
         else:
             unreached.append(hostname)
     return found, unreached
+
+
+def _shown(machine: Machine) -> str:
+    """A machine's role and labels, as a placement constraint names them."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(machine.facts.items())) or "no labels"
 
 
 def _engines(text: str) -> dict[str, str]:
@@ -160,7 +177,14 @@ class SwarmBackend(Backend):
             images.require(client, plan.image, self.say, source)
             if not plan.command:
                 plan = replace(plan, command=images.default_command(client, plan.image))
-        placed = {node: found[i % len(found)] for i, node in enumerate(plan.node_ids)}
+        try:
+            placed = place(plan.node_ids, found, Machine.attributes, plan.placement)
+        except ValueError as exc:
+            raise HarnessError(
+                f"cluster.placement: {exc}; the machines this harness reaches: "
+                + "; ".join(f"{m.hostname} ({_shown(m)})" for m in found)
+                + (f" (and {', '.join(unreached)}, whose engines it does not reach: "
+                   f"{ENGINES_ENV})" if unreached else "")) from None
         for machine in {m.id: m for m in placed.values()}.values():
             if machine.client is not client:
                 for image in filter(None, (built.node, built.toxiproxy, plan.image)):
