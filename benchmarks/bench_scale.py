@@ -141,8 +141,10 @@ def gossip_run(backend: str, nodes: int, workdir: Path) -> str:
     after = resource.getrusage(resource.RUSAGE_SELF)
     harness = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     verdicts = ", ".join(f"{v.name} {'pass' if v.passed else 'FAIL'}" for v in result.checks)
+    failed = "".join(f"\n         {v.name}: {v.detail[:300]}" for v in result.checks
+                     if not v.passed)
     return (f"{wall:6.1f} s  {result.stats['msgs_per_op']['servers']:7.2f}  "
-            f"{harness:6.1f} s ({harness / wall:4.0%})  {verdicts}")
+            f"{harness:6.1f} s ({harness / wall:4.0%})  {verdicts}{failed}")
 
 
 def main() -> None:
