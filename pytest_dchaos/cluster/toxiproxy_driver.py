@@ -76,6 +76,15 @@ class ToxiproxyDriver:
     def version(self) -> str:
         return self._call("get", "/version").text.strip()
 
+    @property
+    def drivers(self) -> list[ToxiproxyDriver]:
+        """The servers of this fault layer: this one (as :class:`ToxiproxyShards` has)."""
+        return [self]
+
+    def server_of(self, proxy: str) -> int:
+        """Which of :attr:`drivers` holds ``proxy``: the one."""
+        return 0
+
     def proxies(self) -> dict[str, dict[str, Any]]:
         proxies: dict[str, dict[str, Any]] = self._call("get", "/proxies").json()
         return proxies

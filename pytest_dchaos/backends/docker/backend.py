@@ -37,7 +37,6 @@ from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.cluster.toxiproxy_driver import (
     LINKS_PER_SERVER,
     ToxiproxyDriver,
-    ToxiproxyShards,
     as_one,
     servers_for,
 )
@@ -174,18 +173,15 @@ def link_agents(host: ContainerHost, cluster: Cluster) -> None:
          "upstream": f"{host.prefix}-{b}:{PEER_PORT}", "enabled": True}
         for (a, b) in sorted(names)
     ])
-    host.proxy_hosts = {
-        link: f"{host.prefix}-{host.toxiproxies[layer.server_of(name)]}"
-        if isinstance(layer, ToxiproxyShards) else f"{host.prefix}-{host.toxiproxies[0]}"
-        for link, name in names.items()}
+    host.proxy_hosts = {link: f"{host.prefix}-{host.toxiproxies[layer.server_of(name)]}"
+                        for link, name in names.items()}
     cluster.network.proxies.update(names)
     for node in plan.node_ids:
         host.connect(cluster, node)
     # Told their links, the agents open them all at once (9,900 connections for 100 nodes),
     # and each server dials each on to its node: seconds of work, during which a server
     # answers no API call. The cluster is ready when every server answers again.
-    servers = layer.drivers if isinstance(layer, ToxiproxyShards) else [layer]
-    for server, driver in zip(host.toxiproxies, servers, strict=True):
+    for server, driver in zip(host.toxiproxies, layer.drivers, strict=True):
         wait_api(driver, host.containers[server])
 
     def close_links() -> None:
