@@ -552,22 +552,16 @@ def test_the_container_runs_cover_every_family_and_fault_kind() -> None:
     assert len(IN_CONTAINERS) < len(SHIPPED) / 2
 
 
-#: What the Swarm backend does differently from the Docker one: a restart is a new task
-#: (2PC, whose coordinator must find its log again), twins and Byzantine replicas (PBFT),
-#: a partition across the overlay (gossip). The rest of the container set runs there as it
-#: does on Docker; these run on both, one after the other (side by side, a loaded machine
-#: made a failure detector miss its deadline).
-ON_SWARM = [p for p in IN_CONTAINERS if f"{p.parent.name}/{p.stem}" in
-            ("txn/2pc-crash-before-decision", "pbft/twins", "gossip/partition-heals")]
-
-
+# Every scenario of the container set runs on Docker and then on Swarm, with the same
+# verdicts: one after the other (side by side, a loaded machine made a failure detector
+# miss its deadline).
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.parametrize(("path", "backend"),
-                         [(p, "docker") for p in IN_CONTAINERS]
-                         + [(p, "swarm") for p in ON_SWARM],
-                         ids=[f"docker:{p.parent.name}/{p.stem}" for p in IN_CONTAINERS]
-                         + [f"swarm:{p.parent.name}/{p.stem}" for p in ON_SWARM])
+                         [(p, backend) for backend in ("docker", "swarm")
+                          for p in IN_CONTAINERS],
+                         ids=[f"{backend}:{p.parent.name}/{p.stem}"
+                              for backend in ("docker", "swarm") for p in IN_CONTAINERS])
 def test_shipped_scenarios_pass_in_containers_too(engine: docker.DockerClient,
                                                   tmp_path: Path, path: Path, backend: str,
                                                   request: pytest.FixtureRequest) -> None:
@@ -584,10 +578,6 @@ def test_shipped_scenarios_pass_in_containers_too(engine: docker.DockerClient,
     if backend == "swarm":
         assert engine.services.list(filters={"label": f"{dockerenv.RUN}={result.run_id}"}) \
             == []
-
-
-def test_the_swarm_set_names_scenarios_of_the_container_set() -> None:
-    assert len(ON_SWARM) == 3  # a renamed scenario would drop out of it silently
 
 
 #: A plain Maelstrom node that keeps a g-counter in seq-kv (tests/nodes/service_node.py),
