@@ -211,3 +211,33 @@ def test_a_swarm_of_two_machines_places_nodes_on_both_and_acts_through_each_engi
         selector = {"label": f"{dockerenv.RUN}={run_id}"}
         assert worker.client.containers.list(all=True, filters=selector) == []
         assert worker.client.volumes.list(filters=selector) == []
+
+
+def test_keep_leaves_a_failed_run_up_and_cleanup_removes_it(
+        swarm: docker.DockerClient, tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: kept
+        protocol: gossip
+        cluster: {nodes: 3}
+        workload: {clients: 1, rate: 5/s, duration: 2s}
+        checks: [{msgs_per_op: {max: 0.01}}]
+        """))
+    done = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "run", str(path),
+                           "--backend", "swarm", "--keep", "--report", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 1, done.stderr
+    run_id = done.stderr.split("kept the cluster of run ")[1].split()[0]
+    assert f"services dchaos-{run_id}-n1..n3 and dchaos-{run_id}-toxiproxy" in done.stderr
+    assert left(swarm, run_id) | {"containers": 0} == {
+        "services": 4, "configs": 0, "containers": 0, "networks": 1, "volumes": 3}
+    assert all(task_of(service)["Status"]["State"] == "running"
+               for service in swarm.services.list(filters={"label": f"{dockerenv.RUN}={run_id}"}))
+    assert dockerenv.leftover_runs(swarm) == [], "a kept cluster is not a dead run's leftover"
+    cleanup = subprocess.run([sys.executable, "-m", "pytest_dchaos.cli", "cleanup", "--run",
+                              run_id], capture_output=True, text=True, timeout=180, check=False)
+    assert cleanup.returncode == 0 and "4 service(s)" in cleanup.stdout, cleanup.stdout
+    deadline = time.monotonic() + 60
+    while left(swarm, run_id) != NOTHING:  # the swarm takes the task containers down after
+        assert time.monotonic() < deadline, left(swarm, run_id)
+        time.sleep(0.5)
