@@ -36,6 +36,7 @@ from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
 from pytest_dchaos.cluster.toxiproxy_driver import (
     LINKS_PER_SERVER,
+    FaultLayer,
     ToxiproxyDriver,
     as_one,
     servers_for,
@@ -96,13 +97,7 @@ class DockerBackend(Backend):
                     client, built.toxiproxy, toxiproxy_command(built, plan.seed + i),
                     f"{name}-{server}", network.name, plan.run_id, "toxiproxy", plan.keep,
                     ports={f"{API_PORT}/tcp": (engine.publish, None)})
-            drivers = []
-            for server in host.toxiproxies:
-                proxy = containers[server]
-                drivers.append(ToxiproxyDriver(
-                    f"http://{engine.address}:{published_port(proxy, API_PORT)}"))
-                wait_api(drivers[-1], proxy)
-            cluster = Cluster(plan, Network(as_one(drivers), {}), host)
+            cluster = Cluster(plan, Network(drive_servers(host, engine.address), {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
             remove_all()
@@ -157,6 +152,18 @@ def agent_start(plan: ClusterPlan, node: str) -> str:
     """What failed to come up, for the error when ``node``'s agent does not."""
     what = f"image {plan.image}" if plan.image else "the node image"
     return f"the agent of {node} ({what}; the agent needs python3 on the image's PATH)"
+
+
+def drive_servers(host: ContainerHost, address: str) -> FaultLayer:
+    """The fault layer over a run's Toxiproxy containers, once each answers (at
+    ``address``, where their API ports are published)."""
+    drivers = []
+    for server in host.toxiproxies:
+        container = host.containers[server]
+        drivers.append(ToxiproxyDriver(
+            f"http://{address}:{published_port(container, API_PORT)}"))
+        wait_api(drivers[-1], container)
+    return as_one(drivers)
 
 
 def link_agents(host: ContainerHost, cluster: Cluster) -> None:

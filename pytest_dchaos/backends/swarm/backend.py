@@ -54,17 +54,15 @@ from pytest_dchaos.backends.docker.backend import (
     ContainerHost,
     agent_start,
     copy_out,
+    drive_servers,
     link_agents,
     print_line,
-    published_port,
     save_logs,
     toxiproxy_command,
-    wait_api,
     wait_until_ready,
 )
 from pytest_dchaos.cluster.network import Network
 from pytest_dchaos.cluster.running import Cluster, ClusterPlan
-from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver, as_one
 from pytest_dchaos.errors import HarnessError
 from pytest_dchaos.scenario.placement import place
 
@@ -208,13 +206,9 @@ class SwarmBackend(Backend):
             for i, server in enumerate(host.toxiproxies):
                 host.create(server, built.toxiproxy, toxiproxy_command(built, plan.seed + i),
                             role="toxiproxy", publish=API_PORT, machine=found[0])
-            drivers = []
             for server in host.toxiproxies:
-                proxy = host.await_task(server)
-                drivers.append(ToxiproxyDriver(
-                    f"http://{found[0].address}:{published_port(proxy, API_PORT)}"))
-                wait_api(drivers[-1], proxy)
-            cluster = Cluster(plan, Network(as_one(drivers), {}), host)
+                host.await_task(server)  # its container in host.containers
+            cluster = Cluster(plan, Network(drive_servers(host, found[0].address), {}), host)
             cluster.add_closer(remove_all)
         except BaseException:
             remove_all()
