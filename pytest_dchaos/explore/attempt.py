@@ -106,11 +106,22 @@ def _refused(exc: BaseException) -> bool:
     return False
 
 
+#: How much of a failed check's first line a run keeps (the report has all of it).
+DETAIL_CHARS = 200
+
+
 def _detail(failing: Sequence[Any]) -> str:
     if not failing:
         return ""
     first = failing[0]
-    return f"{first.name}: {str(first.detail).splitlines()[0][:200]}"
+    line = str(first.detail).splitlines()[0] if str(first.detail) else ""
+    if len(line) > DETAIL_CHARS:
+        # Cut at a separator, so the line ends on a whole item and says there is more.
+        cut = line.rfind("; ", 0, DETAIL_CHARS)
+        if cut <= 0:
+            cut = line.rfind(", ", 0, DETAIL_CHARS)
+        line = line[:cut if cut > 0 else DETAIL_CHARS].rstrip() + "; …"
+    return f"{first.name}: {line}"
 
 
 __all__ = ["Phase", "Tried", "Verdict", "attempt"]

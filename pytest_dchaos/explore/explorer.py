@@ -45,6 +45,7 @@ from pytest_dchaos.registry import Registry, in_process_plugins
 from pytest_dchaos.run.runner import RunOptions
 from pytest_dchaos.scenario.loader import load_scenario
 from pytest_dchaos.scenario.model import Scenario
+from pytest_dchaos.units import format_duration
 
 #: Consecutive runs that could not run at all before the exploration gives up.
 MAX_ERRORS = 3
@@ -174,6 +175,7 @@ class Explorer:
 
     def run(self) -> ExploreResult:
         self.out.mkdir(parents=True, exist_ok=True)
+        self._say(self._heading())
         if self.base.left_out:
             self._say(f"left out: {', '.join(self.base.left_out)} (performance bounds, which "
                       "faults the scenario did not plan may rightly break)")
@@ -523,6 +525,18 @@ class Explorer:
         elapsed = time.monotonic() - self._started
         self.stream.write(f"[{elapsed:6.1f}s] {text}\n")
         self.stream.flush()
+
+    def _heading(self) -> str:
+        """What is explored and how, said first: with a drawn seed, how to search again."""
+        scenario = self.base.scenario
+        options = self.options
+        drawn = "" if options.seed is not None else " (drawn; --seed repeats this search)"
+        runs = f", at most {options.runs} run(s)" if options.runs is not None else ""
+        return (f"exploring {scenario.name} ({scenario.protocol}, {scenario.cluster.nodes} "
+                f"nodes, {options.run.backend} backend): seed {self.seed}{drawn}, budget "
+                f"{format_duration(options.budget)}{runs}, up to {options.max_faults} "
+                f"fault(s) a schedule; checks: "
+                f"{', '.join(c.name for c in scenario.checks)}; report: {self.out}")
 
     def _progress(self, tried: Tried) -> None:
         searched = self._finished

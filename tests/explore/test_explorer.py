@@ -287,3 +287,23 @@ def test_a_node_that_cannot_turn_byzantine_keeps_the_traitors_its_agent_makes(
     assert "byzantine" not in shapes and "byzantine_leader" not in shapes
     assert {"mutate", "replay"} <= shapes and explorer.space.byzantine == 1
     assert "no Byzantine behaviours from now on" in progress(explorer)
+
+
+def test_the_first_line_says_what_is_explored_with_which_seed_and_where_it_goes(
+        tmp_path: Path, base: BaseScenario) -> None:
+    explorer, _ = explore(tmp_path, base, FakePool(1, {}, {}), runs=1, seed=41)
+    first = progress(explorer).splitlines()[0]
+    assert "exploring small (gossip, 3 nodes, local backend): seed 41," in first
+    assert "drawn" not in first  # the seed was given
+    assert "at most 1 run(s)" in first and "checks: convergence" in first
+    assert first.endswith(f"report: {tmp_path / 'out'}")
+
+
+def test_a_drawn_seed_is_said_with_how_to_repeat_the_search(
+        tmp_path: Path, base: BaseScenario) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, confirm=1,
+                             stream=io.StringIO())
+    explorer = FakeExplorer(base, options, FakePool(1, {}, {}))
+    explorer.run()
+    first = progress(explorer).splitlines()[0]
+    assert f"seed {explorer.seed} (drawn; --seed repeats this search)" in first
