@@ -31,7 +31,7 @@ from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.explore.base_scenario import BaseScenario
-from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
+from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, fault_names
 from pytest_dchaos.interrupts import Terminated, sigterm_interrupts
 from pytest_dchaos.interrupts import exit_code as interrupt_exit
 from pytest_dchaos.record import report
@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
                          "all, and each shrinking step must fail N times (default: 3)")
     explore.add_argument("--max-faults", type=int, default=3, metavar="N",
                          help="at most N faults per generated schedule (default: 3)")
+    explore.add_argument("--faults", metavar="NAMES",
+                         help="draw only these, comma-separated: fault kinds (partition, "
+                         "kill, stop, pause, restart, latency, toxic, message, byzantine), "
+                         "shapes (one_way, kill_leader, ...: see docs/explore.md) and twins "
+                         "(default: every one the cluster can have)")
     explore.add_argument("--shrink-budget", metavar="DURATION",
                          help="time for confirming and shrinking (default: as --budget)")
     explore.add_argument("--node-command", metavar="CMD",
@@ -269,6 +274,7 @@ def _explore(args: argparse.Namespace) -> int:
         shrink_budget=shrink_budget,
         run=RunOptions(backend=args.backend, toxiproxy=args.toxiproxy),
         workers=args.workers,
+        faults=fault_names(args.faults),
     )
     explorer = Explorer(base, options, registry)
     result = explorer.run()

@@ -13,10 +13,10 @@ Options: ``--dchaos-backend``, ``--dchaos-seed``, ``--dchaos-report-dir``,
 ``--dchaos-node-command``, ``--dchaos-toxiproxy``, ``--dchaos-progress``, each also an ini
 key (``dchaos_backend`` ...) for ``[tool.pytest.ini_options]``.
 
-``--dchaos-explore BUDGET`` (with ``--dchaos-explore-runs N`` and
-``--dchaos-explore-workers N``) makes each collected scenario file an exploration (``dchaos
-explore``) instead of one run: the item fails when a failure was found, with the path of
-``minimal.yaml`` and the command that reruns it.
+``--dchaos-explore BUDGET`` (with ``--dchaos-explore-runs N``, ``--dchaos-explore-workers
+N`` and ``--dchaos-explore-faults NAMES``) makes each collected scenario file an exploration
+(``dchaos explore``) instead of one run: the item fails when a failure was found, with the
+path of ``minimal.yaml`` and the command that reruns it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import yaml
 
 from pytest_dchaos.errors import DchaosError
 from pytest_dchaos.explore.base_scenario import BaseScenario
-from pytest_dchaos.explore.explorer import ExploreOptions, Explorer
+from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, fault_names
 from pytest_dchaos.interrupts import sigterm_interrupts
 from pytest_dchaos.manual import LiveCluster, start_cluster
 from pytest_dchaos.record import report
@@ -67,6 +67,8 @@ OPTIONS = {
     "explore_runs": "with --dchaos-explore: search at most N schedules per scenario",
     "explore_workers": "with --dchaos-explore: search N schedules side by side, each in a "
                        "worker process (local backend; default 1)",
+    "explore_faults": "with --dchaos-explore: draw only these faults, comma-separated "
+                      "(kinds, shapes, twins; as dchaos explore --faults)",
 }
 
 
@@ -255,6 +257,7 @@ class ScenarioItem(pytest.Item):
                                toxiproxy_image=options.toxiproxy_image),
                 stream=sys.stderr if self.config.getoption("dchaos_progress") else io.StringIO(),
                 workers=int(workers_text) if workers_text is not None else 1,
+                faults=fault_names(_setting(self.config, "explore_faults")),
             ), registry())
             result = explorer.run()
         except DchaosError as exc:

@@ -72,6 +72,9 @@ class ExploreOptions:
     stream: TextIO | None = None
     #: Search runs side by side, each in a worker process of its own (local backend only).
     workers: int = 1
+    #: Draw only these faults (``--faults``): fault kinds, shapes, and ``twins``; all
+    #: that the cluster can have when empty.
+    faults: tuple[str, ...] = ()
 
 
 @dataclass
@@ -100,6 +103,17 @@ class ExploreResult:
     def flaky(self) -> bool:
         failed, judged = self.confirmed
         return 0 < failed < judged
+
+
+def fault_names(text: str | None) -> tuple[str, ...]:
+    """``--faults``' comma-separated names (checked by the explorer, against the scenario)."""
+    if text is None:
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    if not names:
+        raise DchaosError("--faults names no fault: give fault kinds or shapes, "
+                          "comma-separated (e.g. --faults partition,kill_leader)")
+    return names
 
 
 class Explorer:
@@ -143,6 +157,12 @@ class Explorer:
                                        first_leader=self._family().first_leader(scenario))
         except ValueError as exc:
             raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
+        if options.faults:
+            try:
+                self.space = self.space.narrowed(options.faults)
+            except ValueError as exc:
+                raise DchaosError(f"--faults: {exc} ({scenario.protocol}, "
+                                  f"{len(scenario.node_ids)} nodes)") from None
         self.out = options.report_dir
         self.stream = options.stream or sys.stderr
         self.result = ExploreResult()
@@ -322,7 +342,9 @@ class Explorer:
         if twin is not None:
             space = replace(space, byzantine=min(space.byzantine, self.traitors - 1))
         twins = [twin] if twin is not None else []
-        generated = generate(space, seed)
+        # A twin takes the one traitor f allows: where --faults names only traitors, the
+        # twin is the whole schedule.
+        generated = generate(space, seed) if twin is None or space.usable_shapes() else []
         faults = [f.entry for f in generated]
         self.base.scenario_with(faults, seed, twins=twins)
         return Job(number=number, seed=seed, faults=faults, shapes=[f.shape for f in generated],
@@ -491,6 +513,11 @@ class Explorer:
             # (its agent can still make it a traitor).
             if self.space.behaviours:
                 self.space = replace(self.space, behaviours=False)
+                if not self.space.usable_shapes():
+                    raise DchaosError(f"run {tried.number}: {tried.detail}; and --faults "
+                                      f"{','.join(self.options.faults)} leaves no other "
+                                      "fault to draw (add mutate or replay: its agent makes "
+                                      "those traitors)")
                 self._say(f"run {tried.number}: {tried.detail}; no Byzantine behaviours "
                           "from now on")
             self.result.runs.append(tried)
@@ -532,10 +559,11 @@ class Explorer:
         options = self.options
         drawn = "" if options.seed is not None else " (drawn; --seed repeats this search)"
         runs = f", at most {options.runs} run(s)" if options.runs is not None else ""
+        faults = f" (only {', '.join(options.faults)})" if options.faults else ""
         return (f"exploring {scenario.name} ({scenario.protocol}, {scenario.cluster.nodes} "
                 f"nodes, {options.run.backend} backend): seed {self.seed}{drawn}, budget "
                 f"{format_duration(options.budget)}{runs}, up to {options.max_faults} "
-                f"fault(s) a schedule; checks: "
+                f"fault(s) a schedule{faults}; checks: "
                 f"{', '.join(c.name for c in scenario.checks)}; report: {self.out}")
 
     def _progress(self, tried: Tried) -> None:
@@ -561,6 +589,7 @@ class Explorer:
             "budget_s": self.options.budget,
             "confirm": self.options.confirm,
             "workers": self.options.workers,
+            "faults": list(self.options.faults),
             "stopped_by": result.stopped_by,
             "interrupted": result.interrupted,
             "shapes": list(self.space.usable_shapes()),
@@ -680,4 +709,5 @@ def schedule_seeds(seed: int) -> Iterator[int]:
         yield master.randrange(1, 2**31)
 
 
-__all__ = ["ExploreOptions", "ExploreResult", "Explorer", "Tried", "Verdict", "schedule_seeds"]
+__all__ = ["ExploreOptions", "ExploreResult", "Explorer", "Tried", "Verdict", "fault_names",
+           "schedule_seeds"]

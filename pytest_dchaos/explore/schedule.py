@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_dchaos.faults.byzantine import BEHAVIOURS
@@ -121,15 +121,62 @@ class ScheduleSpace:
                              f"known: {', '.join(SHAPES)}")
 
     def usable_shapes(self) -> tuple[str, ...]:
-        """The shapes this cluster can have: a partition needs two nodes, a majorities
-        ring four (with three, every node already sees a majority), a bridge three."""
+        """The shapes this cluster can have, of those chosen (all, unless narrowed)."""
         chosen = self.shapes or tuple(SHAPES)
-        n = len(self.nodes)
-        return tuple(name for name in chosen
-                     if n >= SHAPES[name].min_nodes and SHAPES[name].kind in self.installed
-                     and (self.leader or not SHAPES[name].needs_leader)
-                     and (self.byzantine > 0 or not SHAPES[name].byzantine)
-                     and (self.behaviours or not SHAPES[name].asks_node))
+        return tuple(name for name in chosen if self.why_not(name) is None)
+
+    def why_not(self, name: str) -> str | None:
+        """Why shape ``name`` cannot be drawn here, or None if it can: a partition needs
+        two nodes, a majorities ring four (with three, every node already sees a
+        majority), a bridge three; a traitor a protocol that tolerates one."""
+        shape = SHAPES[name]
+        if shape.byzantine and self.byzantine <= 0:
+            return ("no replica may turn Byzantine here: that takes a protocol that "
+                    "tolerates Byzantine replicas, n >= 3f + 1 with f >= 1, and f not "
+                    "spent on the scenario's twins")
+        if shape.needs_leader and not self.leader:
+            return "this protocol names no leading node"
+        if shape.kind not in self.installed:
+            return f"no installed plugin provides the {shape.kind} fault"
+        if len(self.nodes) < shape.min_nodes:
+            return f"it needs {shape.min_nodes} nodes or more; this cluster has {len(self.nodes)}"
+        if shape.asks_node and not self.behaviours:
+            return "the node does not turn Byzantine when asked (dchaos_byzantine)"
+        return None
+
+    def narrowed(self, names: Sequence[str]) -> ScheduleSpace:
+        """This space with only the faults ``names`` names (``--faults``): fault kinds (each
+        standing for those of its shapes that can be drawn here; a name that is both a kind
+        and a shape means the kind), shapes, and :data:`TWINS`. Raises ValueError, saying
+        why, for a name that is none of these or that nothing here can draw."""
+        chosen: list[str] = []
+        for name in names:
+            if name == TWINS:
+                if not self.twins:
+                    raise ValueError("twins cannot be drawn here: that takes a protocol "
+                                     "that takes twins (n >= 3f + 1 with f >= 1), a scenario "
+                                     "with no twins of its own, and f not spent")
+            elif name in KINDS:  # before shapes: `kill` is every kill, the leader's too
+                of_kind = [n for n in SHAPES if SHAPES[n].category == name]
+                usable = [n for n in of_kind if self.why_not(n) is None]
+                if not usable:
+                    reasons = sorted({str(self.why_not(n)) for n in of_kind})
+                    raise ValueError(f"{name} cannot be drawn here: {'; '.join(reasons)}")
+                chosen += usable
+            elif name in SHAPES:
+                reason = self.why_not(name)
+                if reason is not None:
+                    raise ValueError(f"{name} cannot be drawn here: {reason}")
+                chosen.append(name)
+            else:
+                raise ValueError(f"{name!r} is not a fault: name fault kinds "
+                                 f"({', '.join(KINDS)}), shapes ({', '.join(SHAPES)}) or "
+                                 f"{TWINS}")
+        if not chosen:
+            raise ValueError("twins come beside faults, in a third of the schedules: name "
+                             "a fault kind or shape too")
+        return replace(self, shapes=tuple(dict.fromkeys(chosen)),
+                       twins=self.twins and TWINS in names)
 
 
 @dataclass(frozen=True)
@@ -147,6 +194,15 @@ class Shape:
     byzantine: bool = False
     #: Asks the node to misbehave (``dchaos_byzantine``), which not every node implements.
     asks_node: bool = False
+    #: The kind ``--faults`` files it under, where that is not the kind of entry it makes:
+    #: Jepsen's ring and bridge are partitions written as message rules, an agent's
+    #: mutations and replays are traitors.
+    filed_as: str | None = None
+
+    @property
+    def category(self) -> str:
+        """The fault kind ``--faults`` names this shape by."""
+        return self.filed_as or self.kind
 
 
 @dataclass(frozen=True)
@@ -372,8 +428,8 @@ def _message(kind: str) -> Callable[[random.Random, tuple[str, ...]], Any]:
 SHAPES: dict[str, Shape] = {
     "isolate": Shape("partition", 2, _isolate),
     "minority_majority": Shape("partition", 2, _minority_majority),
-    "majorities_ring": Shape("message", 4, _majorities_ring),
-    "bridge": Shape("message", 3, _bridge),
+    "majorities_ring": Shape("message", 4, _majorities_ring, filed_as="partition"),
+    "bridge": Shape("message", 3, _bridge, filed_as="partition"),
     "one_way": Shape("partition", 2, _one_way),
     "kill": Shape("kill", 1, _one_node),
     "stop": Shape("stop", 1, _one_node),
@@ -393,11 +449,19 @@ SHAPES: dict[str, Shape] = {
     "byzantine": Shape("byzantine", 4, _byzantine, byzantine=True, asks_node=True),
     "byzantine_leader": Shape("byzantine", 4, _byzantine_leader, needs_leader=True,
                               byzantine=True, asks_node=True),
-    "mutate": Shape("message", 4, _traitor_messages("mutate"), byzantine=True),
-    "replay": Shape("message", 4, _traitor_messages("replay"), byzantine=True),
+    "mutate": Shape("message", 4, _traitor_messages("mutate"), byzantine=True,
+                    filed_as="byzantine"),
+    "replay": Shape("message", 4, _traitor_messages("replay"), byzantine=True,
+                    filed_as="byzantine"),
 }
 
+#: The fault kinds ``--faults`` takes, each for all its shapes.
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(shape.category for shape in SHAPES.values()))
 
-__all__ = ["SHAPES", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape", "draw_twin",
-           "entry_seconds", "fault_kind", "generate", "makes_traitor", "seconds_text",
+#: What ``--faults`` calls twins (a cluster setting, drawn beside the faults).
+TWINS = "twins"
+
+
+__all__ = ["KINDS", "SHAPES", "TWINS", "FaultEntry", "GeneratedFault", "ScheduleSpace", "Shape",
+           "draw_twin", "entry_seconds", "fault_kind", "generate", "makes_traitor", "seconds_text",
            "traitors"]

@@ -47,6 +47,10 @@ def explore(tmp_path: Path, text: str | None, *flags: str) -> int:
     (GOOD, ("--budget", "1m", "--workers", "0"), "--workers must be at least 1"),
     (GOOD, ("--budget", "1m", "--workers", "2", "--backend", "docker"),
      "--workers 2 runs schedules side by side on the local backend only"),
+    (GOOD, ("--budget", "1m", "--faults", "meteor"), "--faults: 'meteor' is not a fault"),
+    (GOOD, ("--budget", "1m", "--faults", "byzantine"),
+     "--faults: byzantine cannot be drawn here: no replica may turn Byzantine here"),
+    (GOOD, ("--budget", "1m", "--faults", " , "), "--faults names no fault"),
     (None, ("--budget", "1m"), "no such scenario file"),
     (GOOD.replace("nodes: 3", "nodes: three"), ("--budget", "1m"), "cluster.nodes"),
 ])

@@ -307,3 +307,58 @@ def test_a_drawn_seed_is_said_with_how_to_repeat_the_search(
     explorer.run()
     first = progress(explorer).splitlines()[0]
     assert f"seed {explorer.seed} (drawn; --seed repeats this search)" in first
+
+
+def test_only_the_faults_named_are_drawn_and_the_exploration_says_so(
+        tmp_path: Path, base: BaseScenario) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=12, seed=3,
+                             confirm=1, stream=io.StringIO(), faults=("stop", "one_way"))
+    explorer = FakeExplorer(base, options, FakePool(1, {}, {}))
+    explorer.run()
+    report = json.loads((tmp_path / "out" / "explore.json").read_text())
+    assert report["faults"] == ["stop", "one_way"]
+    assert report["shapes"] == ["stop", "one_way"]
+    drawn = {shape for run in searched(report) for shape in run["shapes"]}
+    assert drawn == {"stop", "one_way"}
+    assert "up to 3 fault(s) a schedule (only stop, one_way);" in progress(explorer)
+
+
+def test_faults_nothing_here_can_draw_are_refused_before_any_run(
+        tmp_path: Path, base: BaseScenario) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=3,
+                             faults=("kill_leader",))
+    with pytest.raises(DchaosError, match=r"--faults: kill_leader cannot be drawn here: this "
+                                          r"protocol names no leading node \(gossip, 3 nodes\)"):
+        Explorer(base, options, registry())
+    assert not (tmp_path / "out").exists()
+
+
+def pbft_base(tmp_path: Path) -> BaseScenario:
+    path = tmp_path / "pbft.yaml"
+    path.write_text("name: p\nprotocol: pbft\ncluster: {nodes: 4}\n"
+                    "workload: {duration: 4s, recovery: 1s}\n")
+    return BaseScenario.load(path, registry())
+
+
+def test_a_twin_drawn_beside_traitors_only_is_the_whole_schedule(tmp_path: Path) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, seed=1,
+                             faults=("byzantine_leader", "twins"))
+    explorer = Explorer(pbft_base(tmp_path), options, registry())
+    seeds = schedule_seeds(1)
+    jobs = [explorer._job(k, next(seeds)) for k in range(1, 31)]
+    with_twin = [job for job in jobs if job.twins]
+    assert with_twin and all(job.faults == [] for job in with_twin)
+    assert all(job.shapes == ["byzantine_leader"] for job in jobs if not job.twins)
+
+
+def test_a_node_that_cannot_turn_byzantine_ends_an_exploration_of_its_behaviours_only(
+        tmp_path: Path) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=1,
+                             stream=io.StringIO(), faults=("byzantine_leader",))
+    explorer = Explorer(pbft_base(tmp_path), options, registry())
+    refused = Tried(1, "search", 7, [{"at": "1s", "byzantine": {"node": "leader",
+                                                                "behavior": "forge"}}],
+                    ["byzantine_leader"], "error", [], "n1 cannot turn forge", 0.1, [],
+                    refused=True)
+    with pytest.raises(DchaosError, match="leaves no other fault to draw"):
+        explorer._record(refused)

@@ -10,6 +10,7 @@ import pytest
 from pytest_dchaos.errors import ScenarioError
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.schedule import (
+    KINDS,
     SHAPES,
     ScheduleSpace,
     entry_seconds,
@@ -147,6 +148,55 @@ def test_a_narrowed_space_draws_only_its_shapes() -> None:
             assert fault_kind(fault.entry) in ("partition", "kill")
     with pytest.raises(ValueError, match="unknown shape"):
         ScheduleSpace(("n1",), 5.0, shapes=("meteor",))
+
+
+FIVE = tuple(f"n{i}" for i in range(1, 6))
+
+
+def test_faults_named_by_kind_are_every_shape_of_that_kind_this_cluster_can_have() -> None:
+    space = ScheduleSpace(FIVE, 5.0, leader=True).narrowed(["partition", "kill"])
+    assert space.usable_shapes() == ("isolate", "minority_majority", "majorities_ring",
+                                     "bridge", "one_way", "isolate_leader", "kill",
+                                     "kill_leader")
+    # Without a leader, and on three nodes, what cannot be drawn is left out of a kind.
+    small = ScheduleSpace(FIVE[:3], 5.0).narrowed(["partition"])
+    assert small.usable_shapes() == ("isolate", "minority_majority", "bridge", "one_way")
+    for seed in range(20):
+        assert {fault_kind(f.entry) for f in generate(small, seed)} <= {"partition", "message"}
+
+
+def test_every_shape_is_filed_under_one_kind_and_traitors_under_byzantine() -> None:
+    assert {shape.category for shape in SHAPES.values()} == set(KINDS)
+    byzantine = ScheduleSpace(FIVE[:4], 5.0, byzantine=1).narrowed(["byzantine"])
+    assert byzantine.usable_shapes() == ("byzantine", "mutate", "replay")
+
+
+def test_faults_named_by_shape_and_kind_together_are_drawn_once_each() -> None:
+    space = ScheduleSpace(FIVE, 5.0, twins=True).narrowed(["one_way", "partition", "twins"])
+    assert space.usable_shapes().count("one_way") == 1
+    assert space.twins
+    assert not ScheduleSpace(FIVE, 5.0, twins=True).narrowed(["one_way"]).twins
+
+
+@pytest.mark.parametrize(("names", "space", "message"), [
+    (["meteor"], ScheduleSpace(FIVE, 5.0), "'meteor' is not a fault: name fault kinds"),
+    (["byzantine"], ScheduleSpace(FIVE, 5.0),
+     "byzantine cannot be drawn here: no replica may turn Byzantine here"),
+    (["kill_leader"], ScheduleSpace(FIVE, 5.0),
+     "kill_leader cannot be drawn here: this protocol names no leading node"),
+    (["majorities_ring"], ScheduleSpace(FIVE[:3], 5.0),
+     "majorities_ring cannot be drawn here: it needs 4 nodes or more; this cluster has 3"),
+    (["partition"], ScheduleSpace(FIVE[:1], 5.0),
+     "partition cannot be drawn here: it needs 2 nodes or more"),
+    (["twins"], ScheduleSpace(FIVE, 5.0), "twins cannot be drawn here"),
+    (["twins"], ScheduleSpace(FIVE, 5.0, twins=True), "twins come beside faults"),
+    (["latency"], ScheduleSpace(FIVE, 5.0, installed=frozenset({"kill"})),
+     "no installed plugin provides the latency fault"),
+])
+def test_faults_that_cannot_be_drawn_here_are_refused_saying_why(
+        names: list[str], space: ScheduleSpace, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        space.narrowed(names)
 
 
 def test_shapes_whose_fault_is_not_installed_are_left_out() -> None:

@@ -329,13 +329,26 @@ def test_an_exploration_that_finds_nothing_passes(pytester: pytest.Pytester) -> 
           QUICK.format(name="healthy").replace("recovery: 1s", "recovery: 3s"))
     result = pytester.runpytest_subprocess(
         "healthy.yaml", "--dchaos-explore=60s", "--dchaos-explore-runs=2", "--dchaos-seed=2",
-        "--dchaos-explore-workers=2", "--dchaos-report-dir=reports",
-        "--dchaos-toxiproxy=embedded")
+        "--dchaos-explore-workers=2", "--dchaos-explore-faults=kill,one_way",
+        "--dchaos-report-dir=reports", "--dchaos-toxiproxy=embedded")
     result.assert_outcomes(passed=1)
     [folder] = (pytester.path / "reports").glob("healthy-explore-*")
     report = json.loads((folder / "explore.json").read_text())
     assert report["seed"] == 2 and len(report["runs"]) == 2 and report["found"] is None
     assert report["workers"] == 2 and {r["worker"] for r in report["runs"]} == {1, 2}
+    assert report["faults"] == ["kill", "one_way"]
+    assert {s for r in report["runs"] for s in r["shapes"]} <= {"kill", "one_way"}
+
+
+def test_faults_an_exploration_cannot_draw_fail_the_item_saying_why(
+        pytester: pytest.Pytester) -> None:
+    write(pytester, "healthy.yaml", QUICK.format(name="healthy"))
+    result = pytester.runpytest_subprocess("healthy.yaml", "--dchaos-explore=1m",
+                                           "--dchaos-explore-faults=kill_leader")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*--faults: kill_leader cannot be drawn here: this protocol "
+                                 "names no leading node*"])
+    assert not (pytester.path / "dchaos-reports").exists()
 
 
 @pytest.mark.parametrize(("flags", "message"), [
