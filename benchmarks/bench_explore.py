@@ -70,7 +70,7 @@ def rate(args: argparse.Namespace, tmp: Path) -> None:
     print(f"1. schedules per minute, reference nodes, {args.runs} runs per family "
           "(goal: no failure: each would be a false alarm)")
     print(f"   {'family':<13} {'runs':>4} {'wall':>7} {'per min':>8} {'run median':>10} "
-          f"{'failures':>8}  kinds tried")
+          f"{'failures':>8}  shapes tried")
     for family in args.families:
         scenario, _ = FAMILIES[family]
         report, wall = explore(ROOT / scenario, tmp / f"rate-{family}", "--runs",

@@ -578,7 +578,7 @@ class Explorer:
         where = f" (worker {tried.worker})" if tried.worker is not None else ""
         self._say(f"run {tried.number}{where}: {verdict} in {tried.seconds:.1f}s [{what}] — "
                   f"runs {len(searched)}, failures {failures}, "
-                  f"kinds tried {len(shapes)}/{len(self.space.usable_shapes())}")
+                  f"shapes tried {len(shapes)}/{len(self.space.usable_shapes())}")
 
     def _write_json(self) -> None:
         result = self.result
