@@ -26,6 +26,9 @@ class Backend(ABC):
     name: ClassVar[str]
     #: One line for ``dchaos catalogue`` and ``--help``.
     doc: ClassVar[str]
+    #: Whether it spreads nodes over machines and so honours ``cluster.placement``; a run
+    #: on a backend that does not says it ignores it.
+    places_nodes: ClassVar[bool] = False
 
     @abstractmethod
     def provision(self, plan: ClusterPlan) -> Cluster:

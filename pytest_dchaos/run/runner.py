@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_dchaos.backends.base import Backend
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.network import BASELINE
@@ -204,10 +205,11 @@ class Run:
     def _execute(self) -> RunResult:
         self.registry.hook.dchaos_run_started(scenario=self.scenario, run_id=self.run_id,
                                               report_dir=self.report_dir)
-        notes = self.family.notes(self.scenario, self.firings)
+        backend = self.registry.backend(self.options.backend)
+        notes = self.family.notes(self.scenario, self.firings) + _backend_notes(
+            self.scenario, backend)
         self.progress.begin(self.scenario, self.seed, self.options.backend, self.report_dir,
                             self.firings, self.command(), notes)
-        backend = self.registry.backend(self.options.backend)
         started = time.monotonic()
         cluster = backend.provision(self.plan())
         verdicts: list[Verdict] | None = None
@@ -362,6 +364,14 @@ class Run:
         stats["nodes"] = len(record.nodes)
         stats.update(self.family.stats(record))
         return stats
+
+
+def _backend_notes(scenario: Scenario, backend: Backend) -> list[str]:
+    """What the scenario asks that this backend leaves aside, said rather than dropped."""
+    if scenario.cluster.placement and not backend.places_nodes:
+        return [f"cluster.placement is ignored: the {backend.name} backend runs every node "
+                "on this machine (placement is for --backend swarm)"]
+    return []
 
 
 def _why(exc: BaseException) -> str:

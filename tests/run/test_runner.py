@@ -3,6 +3,7 @@ leaves there."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.run.progress import Progress
 from pytest_dchaos.run.runner import Run, RunOptions, run_scenario
 from tests.builders import registry, scenario
 
@@ -50,3 +52,22 @@ def test_a_run_that_cannot_start_says_so_and_leaves_no_verdict(tmp_path: Path) -
     summary = (folder / "summary.md").read_text()
     assert summary.startswith("# never starts: did not run to the end, no verdict\n")
     assert str(raised.value) in summary and "seed: 3" in summary
+
+
+def test_a_backend_that_runs_every_node_on_one_machine_says_it_ignores_placement(
+        tmp_path: Path) -> None:
+    placed = scenario(NO_SUCH_NODE.replace(
+        "cluster: {nodes: 2, ", "cluster: {nodes: 2, placement: [{nodes: [n1], "
+        "constraints: ['node.role == manager']}], "))
+    stream = io.StringIO()
+    with pytest.raises(DchaosError, match="does not exist"):
+        run_scenario(placed, RunOptions(report_dir=tmp_path / "r",
+                                        progress=Progress(stream=stream)), registry())
+    assert ("note:   cluster.placement is ignored: the local backend runs every node on this "
+            "machine (placement is for --backend swarm)") in stream.getvalue()
+    stream = io.StringIO()
+    with pytest.raises(DchaosError, match="does not exist"):
+        run_scenario(scenario(NO_SUCH_NODE), RunOptions(report_dir=tmp_path / "s",
+                                                        progress=Progress(stream=stream)),
+                     registry())
+    assert "placement" not in stream.getvalue()

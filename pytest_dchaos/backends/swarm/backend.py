@@ -153,6 +153,7 @@ def _engines(text: str) -> dict[str, str]:
 
 class SwarmBackend(Backend):
     name = "swarm"
+    places_nodes = True
     doc = ("nodes as Docker Swarm services spread over the swarm's machines, on an overlay "
            "network, links through a Toxiproxy service; the engine must be a manager")
 
