@@ -614,3 +614,40 @@ def test_maelstrom_services_answer_nodes_in_containers(engine: docker.DockerClie
     answered = {e["type"] for e in trace if e["ev"] == "client_in" and e["src"] == "seq-kv"}
     assert {"read", "cas"} <= asked and {"read_ok", "cas_ok"} <= answered
     assert labelled(engine, result.run_id) == (0, 0)
+
+
+EXPLORED = """\
+name: explored-in-containers
+protocol: gossip
+cluster: {nodes: 3}
+workload: {clients: 1, rate: 20/s, duration: 2s, recovery: 2s}
+checks: [no_invented_values]
+"""
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_explore_runs_a_node_given_by_its_path_here_in_containers(
+        engine: docker.DockerClient, tmp_path: Path) -> None:
+    # A broken node as a user has it: a script on this machine, no image. Its folder goes
+    # into the node image read-only at the same path, so the script runs there; that it
+    # did shows in the verdict (the reference node invents no value), in every run of the
+    # exploration and in minimal.yaml's rerun, which is made for the Docker backend.
+    broken = Path(__file__).parent.parent / "broken_nodes" / "gossip_invents.py"
+    path = tmp_path / "s.yaml"
+    path.write_text(EXPLORED)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_dchaos.cli", "explore", str(path), "--backend", "docker",
+         "--budget", "2m", "--runs", "1", "--confirm", "1", "--shrink-budget", "10s",
+         "--seed", "4", "--report", str(out), "--node-command", f"python3 {broken}"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 1, done.stderr
+    assert "found: run 1 failed no_invented_values" in done.stdout
+    assert f"rerun it: dchaos run {out / 'minimal.yaml'} --backend docker" in done.stdout
+    assert "minimal.yaml rerun: FAIL (no_invented_values)" in done.stdout
+    said = (f"the node command's files go into the node containers read-only, at the same "
+            f"paths: {broken.parent}")
+    assert done.stderr.count(said) == 1, done.stderr  # said once, not once a run
+    assert "Traceback" not in done.stderr
+    assert labelled(engine) == (0, 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 import tarfile
 import time
@@ -73,6 +74,18 @@ class DockerBackend(Backend):
             images.require(client, plan.image, self.say, source)
             if not plan.command:
                 plan = replace(plan, command=images.default_command(client, plan.image))
+        # A user's command run in our image: the files it names on this machine go in too.
+        mounts = command_mounts(plan.command) if not (plan.image or plan.reference) else []
+        if mounts and not engine.shares_files:
+            raise HarnessError(
+                f"the node command names files on this machine ({', '.join(mounts)}), which "
+                f"the Docker engine at {engine.address} cannot see: put the node in an image "
+                "and give it with --node-image (paths in the command are then the image's)")
+        said = f"the node command's files go into the node containers read-only, at the " \
+               f"same paths: {', '.join(mounts)}"
+        if mounts and said not in _SAID:
+            _SAID.add(said)  # once a process, not once a run of an exploration
+            self.say(said)
         plan.workdir.mkdir(parents=True, exist_ok=True)
         name = f"dchaos-{plan.run_id}"
         network = client.networks.create(
@@ -103,14 +116,14 @@ class DockerBackend(Backend):
             remove_all()
             raise
         try:
-            self._start_agents(client, host, cluster, built, network.name)
+            self._start_agents(client, host, cluster, built, network.name, mounts)
         except BaseException:
             cluster.close()
             raise
         return cluster
 
     def _start_agents(self, client: docker.DockerClient, host: ContainerHost, cluster: Cluster,
-                      built: images.Images, network: str) -> None:
+                      built: images.Images, network: str, mounts: list[str]) -> None:
         plan, engine, containers = host.plan, host.engine, host.containers
         prefix = host.prefix
         # In our node image the agent is installed; into a user's image it is copied before
@@ -120,6 +133,7 @@ class DockerBackend(Backend):
         if plan.image:
             agent = AGENT_PATH
             files[AGENT_PATH] = Path(agent_module.__file__).read_bytes()
+        binds = {path: {"bind": path, "mode": "ro"} for path in mounts}
         def start(node: str) -> None:
             folder = plan.workdir / node
             folder.mkdir(parents=True, exist_ok=True)
@@ -136,7 +150,7 @@ class DockerBackend(Backend):
                 f"{prefix}-{node}", network, plan.run_id, "node", plan.keep,
                 entrypoint=["python3", agent], files=files,
                 ports={f"{CONTROL_PORT}/tcp": (engine.publish, None)},
-                volumes={storage: {"bind": NODE_DIR, "mode": "rw"}},
+                volumes={storage: {"bind": NODE_DIR, "mode": "rw"}, **binds},
                 hostname=node, extra_labels={"dchaos.node": node},
             )
 
@@ -146,6 +160,37 @@ class DockerBackend(Backend):
         for node in plan.node_ids:
             wait_until_ready(containers[node], agent_start(plan, node))
         link_agents(host, cluster)
+
+
+#: What this process has said once already.
+_SAID: set[str] = set()
+
+#: Folders of the node image a node command's paths are never mounted over: a path there
+#: (``/usr/bin/python3``) names the image's own file.
+IMAGE_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt", "/proc",
+              "/sys", "/dev", "/var", "/run", "/boot")
+
+
+def command_mounts(command: tuple[str, ...]) -> list[str]:
+    """The paths on this machine that a node command names, to mount read-only into the
+    node image at the same paths, so ``--node-command ./my-node`` runs there as it does
+    locally (the runner has made its paths absolute). A file is mounted with its folder,
+    for a script's modules beside it — unless the folder is a top-level one (``/tmp``),
+    which is mounted only through that file. Paths in the image's own folders (the
+    interpreter) are the image's."""
+    chosen: list[str] = []
+    for word in command:
+        if not word.startswith("/") or not os.path.exists(word):
+            continue
+        if any(word == d or word.startswith(d + "/") for d in IMAGE_DIRS):
+            continue
+        folder = word if os.path.isdir(word) else os.path.dirname(word)
+        chosen.append(folder if folder.count("/") >= 2 else word)
+    mounts: list[str] = []
+    for path in sorted(set(chosen), key=len):  # a folder covers what lies in it
+        if not any(path.startswith(m.rstrip("/") + "/") for m in mounts):
+            mounts.append(path)
+    return mounts
 
 
 def agent_start(plan: ClusterPlan, node: str) -> str:

@@ -190,6 +190,8 @@ def toxiproxy_image(client: docker.DockerClient, node: str, say: Say,
     image = wanted or OFFICIAL_TOXIPROXY
     if _exists(client, image):
         return image, False
+    if not wanted and image in _UNPULLABLE:
+        return node, True  # said at the first run of this process; each run would repeat it
     try:
         client.images.pull(image)
         return image, False
@@ -197,9 +199,15 @@ def toxiproxy_image(client: docker.DockerClient, node: str, say: Say,
         if wanted:
             raise HarnessError(f"the Toxiproxy image {wanted!r} is not here and cannot be "
                                f"pulled: {_short(exc)}") from None
+        _UNPULLABLE.add(image)
         say(f"cannot pull {image} ({_short(exc)}); using the embedded Toxiproxy server "
             f"in {node} instead")
         return node, True
+
+
+#: Toxiproxy images a pull already failed for in this process (an exploration, a pytest
+#: session: many runs, one registry that does not answer).
+_UNPULLABLE: set[str] = set()
 
 
 def require(client: docker.DockerClient, image: str, say: Say,
