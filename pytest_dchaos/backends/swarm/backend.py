@@ -53,6 +53,7 @@ from pytest_dchaos.backends.docker.backend import (
     READY_TIMEOUT,
     ContainerHost,
     agent_start,
+    command_mounts,
     copy_out,
     drive_servers,
     link_agents,
@@ -161,6 +162,14 @@ class SwarmBackend(Backend):
         self.say = print_line
 
     def provision(self, plan: ClusterPlan) -> Cluster:
+        mounts = command_mounts(plan.command) if not (plan.image or plan.reference) else []
+        if mounts:
+            # A bind mount names a folder on whichever machine runs the task.
+            raise HarnessError(
+                f"the node command names files on this machine ({', '.join(mounts)}), which "
+                "the swarm's other machines do not have: put the node in an image and give "
+                "it with --node-image (paths in the command are then the image's), or use "
+                "--backend docker on this machine")
         client = dockerenv.connect()
         engine = dockerenv.Engine.from_env()
         found, unreached = machines(client, engine)
