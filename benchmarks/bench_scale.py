@@ -4,6 +4,9 @@ For each backend and size, in one run of this script:
 
 * **ready** — from "start" to every node having answered init and topology (agents, the
   fault layer with one proxy per directed link — 9,900 for 100 nodes — and the nodes);
+* **partition** — half the nodes cut from the other half, and healed, with the fault
+  layer's calls (one per link: 5,000 at 100 nodes) made one at a time and then side by side
+  as runs make them; the ratio is measured in the same run;
 * **memory** — the cluster's resident memory: on the local backend the proportional set
   size (PSS) of every process below this one; in containers the engine's count of each
   container's memory (page cache excluded); this process's own resident set beside it;
@@ -41,6 +44,8 @@ import docker.errors
 from bench_startup import descendants
 
 from pytest_dchaos.backends.docker import dockerenv
+from pytest_dchaos.cluster import network as network_module
+from pytest_dchaos.cluster.network import Network, partition_links
 from pytest_dchaos.manual import start_cluster
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
@@ -112,8 +117,9 @@ def swarm_manager(client: docker.DockerClient) -> Iterator[None]:
                     network.remove()
 
 
-def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float]:
-    """(seconds to ready, cluster memory in bytes, seconds to remove it)."""
+def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float, str]:
+    """(seconds to ready, cluster memory in bytes, seconds to remove it, the partition's
+    figures)."""
     began = time.monotonic()
     live = start_cluster(protocol="gossip", nodes=nodes, options=RunOptions(
         backend=backend, report_dir=workdir, toxiproxy="embedded"))
@@ -124,10 +130,34 @@ def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float]:
             memory = pss(descendants(os.getpid()))
         else:
             memory = container_memory(dockerenv.connect(), live.cluster.plan.run_id)
+        cutting = partition_times(live.cluster.network, nodes)
     finally:
         closing = time.monotonic()
         live.close()
-    return ready, memory, time.monotonic() - closing
+    return ready, memory, time.monotonic() - closing, cutting
+
+
+def partition_times(network: Network, nodes: int) -> str:
+    """A partition into halves put in place and healed, its calls to the fault layer made
+    one by one and then side by side (as runs make them): the time a fault takes to be in
+    effect, which at 100 nodes is thousands of links."""
+    ids = [f"n{i}" for i in range(1, nodes + 1)]
+    links = partition_links([ids[:nodes // 2]], ids)
+    figures = []
+    saved = network_module.CALLS_ONE_BY_ONE
+    try:
+        for how, one_by_one in (("one by one", len(links)), ("side by side", saved)):
+            network_module.CALLS_ONE_BY_ONE = one_by_one
+            began = time.monotonic()
+            network.cut("bench", links)
+            cut = time.monotonic() - began
+            network.revert("bench")
+            figures.append((how, cut, time.monotonic() - began - cut))
+    finally:
+        network_module.CALLS_ONE_BY_ONE = saved
+    (_, cut1, heal1), (_, cut2, heal2) = figures
+    return (f"{len(links)} links cut {cut1:.2f} s -> {cut2:.2f} s ({cut1 / cut2:.1f}x), "
+            f"healed {heal1:.2f} s -> {heal2:.2f} s ({heal1 / heal2:.1f}x)")
 
 
 def gossip_run(backend: str, nodes: int, workdir: Path) -> str:
@@ -163,16 +193,17 @@ def main() -> None:
             stack.enter_context(swarm_manager(dockerenv.connect()))
         for nodes in sizes:
             for backend in backends:
-                ready, memory, closing = start(backend, nodes, tmp / f"{backend}-{nodes}")
+                ready, memory, closing, cutting = start(backend, nodes,
+                                                        tmp / f"{backend}-{nodes}")
                 rows.append(f"{nodes:>5}  {backend:<7} {ready:7.2f} s  {memory / 2**30:6.2f} GiB"
-                            f"  {own_rss() / 2**20:6.0f} MiB  {closing:6.1f} s")
+                            f"  {own_rss() / 2**20:6.0f} MiB  {closing:6.1f} s  {cutting}")
                 print(rows[-1], flush=True)
                 if not args.no_runs:
                     runs.append(f"{nodes:>5}  {backend:<7} "
                                 + gossip_run(backend, nodes, tmp / f"run-{backend}-{nodes}"))
                     print(runs[-1], flush=True)
     print(f"\n{'nodes':>5}  {'backend':<7} {'ready':>9}  {'memory':>10}  {'harness':>10}  "
-          f"{'removed':>8}")
+          f"{'removed':>8}  partition into halves, one call at a time -> side by side")
     print("\n".join(rows))
     print("goal: 100 nodes ready on local in < 10 s and < 5 GiB")
     if runs:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pytest_dchaos.cluster.toxiproxy_driver import FaultLayer
 
 Link = tuple[str, str]
+#: Up to this many calls to the fault layer are made one by one (a small cluster's faults).
+CALLS_ONE_BY_ONE = 16
+#: Calls in flight at once per Toxiproxy server, for more.
+CALLS_PER_SERVER = 4
 BASELINE = "baseline"
 #: The key of the cut into a node whose container is gone (see :meth:`Network.node_gone`).
 DOWN = "down:"
@@ -45,6 +51,11 @@ class _Toxic:
     name: str
 
 
+def _in_order(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        call()
+
+
 class Network:
     """The fault layer of one cluster."""
 
@@ -66,10 +77,13 @@ class Network:
             already = self._cut_by.get(key, frozenset())
             links = (frozenset(links) & self.links) - already  # a key counts a link once
             self._cut_by[key] = already | links
+            newly = []
             for link in sorted(links):
                 self._cuts[link] += 1
                 if self._cuts[link] == 1:
-                    self.driver.set_enabled(self.proxies[link], False)
+                    newly.append(self.proxies[link])
+            self._each([(proxy, partial(self.driver.set_enabled, proxy, False))
+                        for proxy in newly])
 
     def add_toxic(self, key: str, links: Iterable[Link], toxic_type: str,
                   attributes: dict[str, Any], toxicity: float = 1.0) -> None:
@@ -77,10 +91,15 @@ class Network:
         with self._lock:
             added = self._toxics.setdefault(key, [])
             name = f"{key}_{toxic_type}_{len(added)}"
-            for link in sorted(frozenset(links) & self.links):
-                proxy = self.proxies[link]
-                self.driver.add_toxic(proxy, name, toxic_type, attributes, "upstream", toxicity)
-                added.append(_Toxic(proxy, name))
+            proxies = [self.proxies[link] for link in sorted(frozenset(links) & self.links)]
+            try:
+                self._each([(proxy, partial(self.driver.add_toxic, proxy, name, toxic_type,
+                                            attributes, "upstream", toxicity))
+                            for proxy in proxies])
+            finally:
+                # Every one is recorded, so reverting removes what was added (removing
+                # one that a failed call never added is refused, and said).
+                added.extend(_Toxic(proxy, name) for proxy in proxies)
 
     def set_latency(self, key: str, links: Iterable[Link], latency: float,
                     jitter: float = 0.0) -> None:
@@ -93,13 +112,36 @@ class Network:
     def revert(self, key: str) -> None:
         """Undo everything ``key`` did: restore its cut links, remove its toxics."""
         with self._lock:
+            restored = []
             for link in sorted(self._cut_by.pop(key, frozenset())):
                 self._cuts[link] -= 1
                 if self._cuts[link] == 0:
                     del self._cuts[link]
-                    self.driver.set_enabled(self.proxies[link], True)
-            for toxic in self._toxics.pop(key, []):
-                self.driver.remove_toxic(toxic.proxy, toxic.name)
+                    restored.append(self.proxies[link])
+            self._each([(proxy, partial(self.driver.set_enabled, proxy, True))
+                        for proxy in restored])
+            self._each([(t.proxy, partial(self.driver.remove_toxic, t.proxy, t.name))
+                        for t in self._toxics.pop(key, [])])
+
+    def _each(self, calls: list[tuple[str, Callable[[], None]]]) -> None:
+        """Make ``calls`` to the fault layer, each about the proxy it is paired with: one by
+        one when they are few, else side by side, :data:`CALLS_PER_SERVER` at a time per
+        server. Calls about one proxy keep their order; those about different proxies are
+        independent, and one by one a partition of a large cluster took seconds to put in
+        place (5,000 links at 100 nodes, a millisecond or more each), which a fault timed
+        in seconds cannot afford. The first error is raised once every call has ended."""
+        if len(calls) <= CALLS_ONE_BY_ONE:
+            for _, call in calls:
+                call()
+            return
+        by_proxy: dict[str, list[Callable[[], None]]] = {}
+        for proxy, call in calls:
+            by_proxy.setdefault(proxy, []).append(call)
+        servers = len({self.driver.server_of(proxy) for proxy in by_proxy})
+        with ThreadPoolExecutor(max_workers=CALLS_PER_SERVER * servers) as pool:
+            futures = [pool.submit(_in_order, ordered) for ordered in by_proxy.values()]
+        for future in futures:
+            future.result()
 
     def node_gone(self, node: str) -> None:
         """``node``'s container (its agent with it) is gone until :meth:`node_back`: cut

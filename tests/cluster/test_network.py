@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from pytest_dchaos.cluster.network import BASELINE, Link, Network, partition_links
+from pytest_dchaos.errors import HarnessError
 
 NODES = ("n1", "n2", "n3", "n4")
 
@@ -75,6 +78,9 @@ class RecordingDriver:
     def remove_toxic(self, proxy: str, name: str) -> None:
         self.calls.append(("remove_toxic", proxy, name))
         del self.toxics[(proxy, name)]
+
+    def server_of(self, proxy: str) -> int:
+        return 0
 
 
 def proxy(link: Link) -> str:
@@ -238,3 +244,86 @@ def test_a_node_that_is_gone_has_the_links_into_it_cut_until_it_is_back(
     assert driver.disabled == {"n2_n3", "n3_n2"}  # the fault's cut outlives the outage
     network.revert("f2")
     assert driver.disabled == set()
+
+
+# --- a large cluster: calls side by side -------------------------------------------------
+
+MANY = tuple(f"n{i}" for i in range(1, 9))  # 56 links: more than are made one by one
+
+
+class SlowDriver(RecordingDriver):
+    """Takes a while over each call, as a server does, and counts how many it has at once;
+    refuses to enable the proxies in ``broken``."""
+
+    def __init__(self, broken: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.broken = broken
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def _busy(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.005)
+        with self.lock:
+            self.now -= 1
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        self._busy()
+        if enabled and name in self.broken:
+            raise HarnessError(f"Toxiproxy refused POST /proxies/{name}")
+        with self.lock:
+            super().set_enabled(name, enabled)
+
+    def add_toxic(self, proxy: str, name: str, toxic_type: str, attributes: dict[str, Any],
+                  stream: str = "upstream", toxicity: float = 1.0) -> None:
+        self._busy()
+        with self.lock:
+            super().add_toxic(proxy, name, toxic_type, attributes, stream, toxicity)
+
+    def remove_toxic(self, proxy: str, name: str) -> None:
+        self._busy()
+        with self.lock:
+            super().remove_toxic(proxy, name)
+
+
+def many_links(driver: RecordingDriver) -> Network:
+    return Network(driver, {(a, b): proxy((a, b))  # type: ignore[arg-type]
+                            for a in MANY for b in MANY if a != b})
+
+
+def test_a_large_cut_is_made_side_by_side_and_undone_whole() -> None:
+    driver = SlowDriver()
+    network = many_links(driver)
+    cut = partition_links([MANY[:4]], MANY)
+    network.cut("p", cut)
+    assert driver.disabled == {proxy(link) for link in cut}
+    assert driver.most > 1  # calls overlapped
+    network.revert("p")
+    assert driver.disabled == set() and network.cut_links() == frozenset()
+
+
+def test_toxics_on_many_links_two_on_each_are_all_removed_by_revert() -> None:
+    driver = SlowDriver()
+    network = many_links(driver)
+    network.set_latency("slow", network.links, 0.1)
+    network.set_latency("slow", network.links, 0.2)
+    assert len(driver.toxics) == 2 * len(network.links)
+    # Each proxy's two toxics were added, and are removed, in order.
+    for link in network.links:
+        names = [c[2] for c in driver.calls if c[0] == "add_toxic" and c[1] == proxy(link)]
+        assert names == ["slow_latency_0", f"slow_latency_{len(network.links)}"]
+    network.revert("slow")
+    assert driver.toxics == {}
+
+
+def test_a_refused_call_among_many_is_raised_once_the_others_are_made() -> None:
+    cut = partition_links([MANY[:4]], MANY)
+    broken = proxy(sorted(cut)[3])
+    driver = SlowDriver(broken=frozenset({broken}))
+    network = many_links(driver)
+    network.cut("p", cut)
+    with pytest.raises(HarnessError, match=f"refused POST /proxies/{broken}"):
+        network.revert("p")
+    assert driver.disabled == {broken}  # every other link was enabled again
