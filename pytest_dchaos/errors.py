@@ -91,8 +91,23 @@ class NodeError(HarnessError):
 
 
 class RpcTimeout(HarnessError):
-    """A request to a node got no reply in time (the outcome is unknown)."""
+    """A request to a node got no reply in time (the outcome is unknown).
+
+    ``by_harness``: the node went down before answering because the harness took it down.
+    """
+
+    def __init__(self, message: str, *, by_harness: bool = False) -> None:
+        super().__init__(message)
+        self.by_harness = by_harness
 
 
 class NodeDown(HarnessError):
-    """A request could not be delivered because the node's process is not running."""
+    """A request could not be delivered because the node's process is not running.
+
+    ``by_harness``: the harness had taken the node down (a kill, stop or restart of a fault)
+    or was starting it again, as opposed to a node that exited on its own or an agent lost.
+    """
+
+    def __init__(self, message: str, *, by_harness: bool = False) -> None:
+        super().__init__(message)
+        self.by_harness = by_harness

@@ -17,7 +17,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pytest_dchaos.record.result import FaultEvent
+from pytest_dchaos.record.history import Op, taken_down
+from pytest_dchaos.record.result import FaultEvent, RunRecord
 
 Link = tuple[str, str]
 #: A restart is recorded when the node is back; it was down for a moment before.
@@ -163,6 +164,11 @@ class Conditions:
         later = self.segments[bisect.bisect_right(self._starts, t):]
         return next((seg.start for seg in later if node in seg.down), None)
 
+    def down_during(self, node: str, start: float, end: float) -> bool:
+        """Whether ``node`` was down at some moment of ``[start, end]``."""
+        found = self.next_down(node, start)
+        return found is not None and found <= end
+
     @staticmethod
     def _has_peer(seg: Segment, node: str) -> bool:
         label = seg.component.get(node)
@@ -192,3 +198,20 @@ class Conditions:
                     seen.add(b)
                     stack.append(b)
         return False
+
+
+def out_of_reach(record: RunRecord, conditions: Conditions, invoke: Op,
+                 completion: Op | None) -> bool:
+    """Whether a client operation that did not end ok was out of its node's reach: the
+    harness did not deliver it (the node was down, or had not answered ``init`` since it
+    came back), or its fault timeline had the node crashed, stopped, paused or restarting
+    while the operation was outstanding. A node cannot answer what it never got, or while
+    the harness holds it down; checks of availability excuse such operations, and judge
+    the node by those it could have answered."""
+    if taken_down(completion):
+        return True
+    if invoke.node is None:
+        return False
+    end = completion.time if completion is not None else record.phases.get(
+        "final_end", math.inf)
+    return conditions.down_during(invoke.node, invoke.time, end)

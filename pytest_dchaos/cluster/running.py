@@ -167,6 +167,8 @@ class Cluster:
         self._pids: dict[str, int | None] = dict.fromkeys(plan.node_ids)
         # What the current process of each node did wrong, for errors at start.
         self._exits: dict[str, str] = {}
+        #: Nodes whose current process exited on its own (no fault of the harness's).
+        self._fell: set[str] = set()
         self._bad_lines: dict[str, str] = {}
         # (client, msg_id) -> the request waiting for its reply. Not under _lock: every
         # agent reader (and the timer thread) touches it per message. Each dict operation is
@@ -212,7 +214,8 @@ class Cluster:
             body = msg.get("body") or {}
             pending = self._pending.pop((str(msg.get("src")), body.get("msg_id")), None)
             if pending is not None:
-                pending.fail(NodeDown(f"{node} is not running"))
+                pending.fail(NodeDown(f"{node} is not running",
+                                      by_harness=self._down_by_harness(node)))
         elif kind == "exit":
             self._node_exited(node, event)
         elif kind == "bad_output":
@@ -263,6 +266,8 @@ class Cluster:
                else f"exit code {event.get('code')}")
         with self._lock:
             self._exits[node] = how
+            if not event.get("expected"):
+                self._fell.add(node)
         if not event.get("expected"):
             self._incident(node, "crash", f"exited on its own ({how})")
         tail = event.get("stderr_tail") or []
@@ -270,8 +275,15 @@ class Cluster:
             error: Exception = NodeError(node, f"exited ({how}) before answering init",
                                          last_lines=tail, log_path=str(self.stderr_path(node)))
         else:
-            error = RpcTimeout(f"{node} went down ({how}) before answering")
+            error = RpcTimeout(f"{node} went down ({how}) before answering",
+                               by_harness=bool(event.get("expected")))
         self._fail_pending(node, error)
+
+    def _down_by_harness(self, node: str) -> bool:
+        """Whether ``node`` is down (or starting) because the harness made it so, rather
+        than because its process exited on its own."""
+        with self._lock:
+            return node not in self._fell
 
     def note(self, node: str, kind: str, detail: str) -> None:
         """Record an incident the report lists (backends use it for what they notice)."""
@@ -305,8 +317,10 @@ class Cluster:
         # id yet (Maelstrom's Go library then answers with an empty src).
         if status == "down" or (status == "starting" and client != ADMIN_CLIENT):
             refused = Request(client, None)
-            refused.set_exception(NodeDown(f"{node} is not running" if status == "down"
-                                           else f"{node} is starting (init not answered)"))
+            refused.set_exception(NodeDown(
+                f"{node} is not running" if status == "down"
+                else f"{node} is starting (init not answered)",
+                by_harness=self._down_by_harness(node)))
             return refused
         with self._lock:
             counter = self._msg_ids.setdefault(client, itertools.count(1))
@@ -432,6 +446,7 @@ class Cluster:
                 # earlier process (a restart right after a kill): they must be ignored.
                 self._pids[node] = None
                 self._exits.pop(node, None)
+                self._fell.discard(node)
                 self._bad_lines.pop(node, None)
         # Every agent is asked before any answer is awaited: the nodes start side by side.
         starting = {node: self.agents[node].submit("start", command=list(self.plan.command),

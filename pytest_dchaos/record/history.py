@@ -44,6 +44,19 @@ class Op:
         return json.dumps(data, separators=(",", ":"), default=str)
 
 
+#: How the error of an operation begins when the harness had its node down: not delivered
+#: (the node killed, stopped, or not yet answering ``init`` after a restart), or delivered
+#: and then lost with the node the harness took down. Not a node that fell on its own.
+TAKEN_DOWN: Final = "taken down by the harness: "
+
+
+def taken_down(completion: Op | None) -> bool:
+    """Whether this operation ended unanswered because the harness had its node down
+    (:data:`TAKEN_DOWN`)."""
+    return (completion is not None and completion.type != OK
+            and (completion.error or "").startswith(TAKEN_DOWN))
+
+
 def outcome_of(completion: Op | None) -> Outcome:
     """How an invocation ended, from its completion in :meth:`History.pairs`: one that never
     completed is unknown (info)."""

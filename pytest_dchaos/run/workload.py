@@ -21,7 +21,7 @@ from pytest_dchaos.cluster.running import Cluster
 from pytest_dchaos.cluster.timers import Timer
 from pytest_dchaos.errors import HarnessError, NodeDown, NodeError, RpcTimeout
 from pytest_dchaos.families.base import Pending, Workload
-from pytest_dchaos.record.history import FAIL, INFO, OK, History, Op, Outcome
+from pytest_dchaos.record.history import FAIL, INFO, OK, TAKEN_DOWN, History, Op, Outcome
 from pytest_dchaos.scenario.model import WorkloadSpec
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,14 @@ class OpExecutor:
         try:
             reply = pending.result(0)
         except NodeDown as exc:
-            return self._record(op, FAIL, value, str(exc))
+            # Not delivered: a node the harness took down never saw it; one that fell on
+            # its own is still the node's doing.
+            return self._record(op, FAIL, value,
+                                f"{TAKEN_DOWN}{exc}" if exc.by_harness else str(exc))
         except (RpcTimeout, NodeError) as exc:
-            return self._record(op, self.workload.timeout_outcome(f), value, str(exc))
+            taken = isinstance(exc, RpcTimeout) and exc.by_harness
+            return self._record(op, self.workload.timeout_outcome(f), value,
+                                f"{TAKEN_DOWN}{exc}" if taken else str(exc))
         if reply.get("type") == "error":
             code = reply.get("code")
             outcome = self.workload.error_outcome(f, code if isinstance(code, int) else None)

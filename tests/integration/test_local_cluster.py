@@ -20,6 +20,7 @@ from pytest_dchaos.errors import NodeDown, RpcTimeout
 from pytest_dchaos.faults.base import FaultEnv
 from pytest_dchaos.faults.process import Kill, Pause, Restart
 from pytest_dchaos.manual import LiveCluster, start_cluster
+from pytest_dchaos.record.history import TAKEN_DOWN
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
 from pytest_dchaos.scenario.loader import parse_scenario
@@ -233,6 +234,17 @@ def test_unexpected_crash_is_an_incident(cluster: LiveCluster) -> None:
     assert eventually(lambda: cluster.cluster.status("n1") == "down")
     assert [i.kind for i in cluster.cluster.incidents] == ["crash"]
     assert "exit code 3" in cluster.cluster.incidents[0].detail
+    # A request to it is refused as not delivered, and not as the harness's doing (its
+    # loss counts against the node); to a node the harness killed, it is the harness's.
+    with pytest.raises(NodeDown) as fell:
+        cluster.cluster.submit("n1", {"type": "echo", "echo": 1}).result(5)
+    assert not fell.value.by_harness
+    cluster.kill("n2")
+    with pytest.raises(NodeDown) as killed:
+        cluster.cluster.submit("n2", {"type": "echo", "echo": 1}).result(5)
+    assert killed.value.by_harness
+    cluster.restart("n1")  # back: its next fall would be its own again, its last forgotten
+    assert cluster.request("n1", {"type": "echo", "echo": 2})["echo"] == 2
 
 
 def test_a_line_cut_short_by_a_kill_is_no_contract_breach(cluster: LiveCluster) -> None:
@@ -288,7 +300,7 @@ def test_a_restarted_node_gets_init_before_any_client_request(
         cluster: {nodes: 2}
         workload: {clients: 4, rate: 400/s, duration: 3s}
         faults: [{at: 1s, restart: n1}, {at: 2s, restart: n1}]
-        checks: [unique_ids]
+        checks: [unique_ids, {availability: 1}]
         seed: 1
         """), str(tmp_path / "scenario.yaml"), registry)
     result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "report",
@@ -298,3 +310,8 @@ def test_a_restarted_node_gets_init_before_any_client_request(
     errors = [op.error or "" for op in result.record.history.ops if op.type == "fail"]
     assert not any(e.startswith("error 11") for e in errors), errors
     assert any("is starting" in e or "is not running" in e for e in errors), errors
+    # Every operation lost to a restart says the harness had the node down, and so
+    # availability, Maelstrom's total one, does not hold it against the node.
+    assert all(e.startswith(TAKEN_DOWN) for e in errors), errors
+    availability = next(v for v in result.checks if v.name == "availability")
+    assert availability.figures["out_of_reach"] == len(errors) > 0

@@ -19,7 +19,7 @@ import pytest
 from pytest_dchaos.cluster.timers import Timers
 from pytest_dchaos.errors import NodeDown
 from pytest_dchaos.families.base import Workload
-from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History
+from pytest_dchaos.record.history import FAIL, INFO, INVOKE, OK, History, taken_down
 from pytest_dchaos.run.workload import BURST, OpExecutor, WorkloadRunner
 from pytest_dchaos.scenario.model import WorkloadSpec
 
@@ -63,8 +63,9 @@ class Writes(Workload):
     def submit(self, cluster: Any, client: str, node: str, f: str, value: Any) -> Request:
         request = Request()
         self.requests.append(request)
-        if self.mode == "down":
-            request.set_exception(NodeDown(f"{node} is not running"))
+        if self.mode in ("down", "taken down"):
+            request.set_exception(NodeDown(f"{node} is not running",
+                                           by_harness=self.mode == "taken down"))
         elif self.mode == "reply":
             self._replies.put(request)
         return request
@@ -143,6 +144,17 @@ def test_operations_refused_at_once_keep_the_pace_and_do_not_recurse(
     assert all(op.error and "not running" in op.error for op in history.ops
                if op.type == FAIL)
     assert one_at_a_time(history)
+
+
+@pytest.mark.parametrize(("mode", "marked"), [("taken down", True), ("down", False)])
+def test_an_operation_the_harness_did_not_deliver_says_so_if_it_took_the_node_down(
+        cluster: FakeCluster, mode: str, marked: bool) -> None:
+    # A node the harness took down never saw the request; one that fell on its own is
+    # still the node's doing, and its failures count as any other.
+    _, history = run(cluster, Writes(mode), clients=1, rate=50, duration=0.1, timeout=1)
+    failed = [op for op in history.ops if op.type == FAIL]
+    assert failed and all(taken_down(op) is marked for op in failed)
+    assert all(op.error and op.error.endswith(" is not running") for op in failed)
 
 
 def test_an_unanswered_operation_times_out_unknown_and_is_abandoned(
