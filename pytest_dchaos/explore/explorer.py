@@ -47,6 +47,9 @@ from pytest_dchaos.scenario.loader import load_scenario
 from pytest_dchaos.scenario.model import Scenario
 from pytest_dchaos.units import format_duration
 
+#: The scenario of a search run, in its folder: an ordinary scenario file.
+SCHEDULE_FILE = "scenario.yaml"
+
 #: Consecutive runs that could not run at all before the exploration gives up.
 MAX_ERRORS = 3
 
@@ -157,12 +160,25 @@ class Explorer:
                                        first_leader=self._family().first_leader(scenario))
         except ValueError as exc:
             raise DchaosError(f"{base.path}: cannot explore: {exc}") from None
+        family = self._family()
+        #: The faults drawn, where not every one the cluster can have, and why those.
+        self.faults: tuple[str, ...] = options.faults or family.explore_faults
+        self.faults_why = ("--faults" if options.faults else family.explore_faults_why)
         if options.faults:
             try:
                 self.space = self.space.narrowed(options.faults)
             except ValueError as exc:
                 raise DchaosError(f"--faults: {exc} ({scenario.protocol}, "
                                   f"{len(scenario.node_ids)} nodes)") from None
+        elif family.explore_faults:
+            try:
+                self.space = self.space.narrowed(family.explore_faults, strict=False)
+            except ValueError as exc:
+                raise DchaosError(
+                    f"{base.path}: cannot explore {scenario.protocol} on "
+                    f"{len(scenario.node_ids)} node(s) with the faults it is explored under "
+                    f"by default ({family.explore_faults_why}): {exc}; name others with "
+                    "--faults (e.g. --faults kill,restart)") from None
         self.out = options.report_dir
         self.stream = options.stream or sys.stderr
         self.result = ExploreResult()
@@ -347,14 +363,20 @@ class Explorer:
         generated = generate(space, seed) if twin is None or space.usable_shapes() else []
         faults = [f.entry for f in generated]
         self.base.scenario_with(faults, seed, twins=twins)
+        # The schedule as a file in the run's folder: the run's report names it, and its
+        # rerun command runs it (the folder stays if the run fails, and goes if it passes).
+        text = self.base.text(faults, seed, twins=twins)
+        folder = self._run_dir(number)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SCHEDULE_FILE).write_text(text)
         return Job(number=number, seed=seed, faults=faults, shapes=[f.shape for f in generated],
-                   text=self.base.text(faults, seed, twins=twins),
-                   where=self.base.generated_where, report_dir=str(self._run_dir(number)),
+                   text=text, where=str(folder / SCHEDULE_FILE), report_dir=str(folder),
                    twins=twins)
 
     def _run_job(self, job: Job) -> Tried:
         """A search job run in this process (``--workers 1``)."""
-        scenario = self.base.scenario_with(job.faults, job.seed, twins=job.twins)
+        scenario = self.base.scenario_with(job.faults, job.seed, path=job.where,
+                                           twins=job.twins)
         options = replace(self.options.run, seed=job.seed, report_dir=Path(job.report_dir),
                           node_command=None, node_image=None)
         tried, _ = self._attempt(scenario, options, job.number, "search", job.seed,
@@ -372,6 +394,7 @@ class Explorer:
             failed, judged = self.result.confirmed
             self.result.confirmed = (failed + self._same_failure(tried, found), judged + 1)
             self._say(f"confirm {judged + 1}/{self.options.confirm}: {tried.verdict}")
+            self._write_json()
 
     def _same_failure(self, tried: Tried, found: Tried) -> bool:
         """A failure of at least one check that failed in the found run (another check
@@ -384,12 +407,25 @@ class Explorer:
         deterministic = failed == judged
         budget = self.options.shrink_budget or self.options.budget
         deadline = time.monotonic() + budget
+        #: Set when the budget ended between the reruns of a candidate: it was not judged.
+        cut_short: list[bool] = []
+
+        def out_of_time(rerun: int) -> bool:
+            # The first run of a candidate is always made (the budget is checked before
+            # each candidate); the others only while the budget lasts, so a candidate of
+            # several confirming runs overruns it by one run at most.
+            if rerun > 0 and time.monotonic() >= deadline:
+                cut_short.append(True)
+                return True
+            return False
 
         def still_fails(candidate: Sequence[FaultEntry]) -> bool:
             # A failure seen every time must hold in every rerun; a flaky one holds if any
             # rerun shows it.
             shapes = _shapes_of(candidate, found)
-            for _ in range(self.options.confirm):
+            for rerun in range(self.options.confirm):
+                if out_of_time(rerun):
+                    return False
                 tried = self._run(list(candidate), found.seed, "shrink", shapes,
                                   twins=found.twins)
                 fails = self._same_failure(tried, found)
@@ -405,7 +441,9 @@ class Explorer:
                           f"is no scenario ({exc.message}): kept as it was")
                 return False
             shapes = _shapes_of(candidate, found)
-            for _ in range(self.options.confirm):
+            for rerun in range(self.options.confirm):
+                if out_of_time(rerun):
+                    return False
                 tried = self._run(list(candidate), found.seed, "shrink", shapes, trim=trim,
                                   twins=trim.twins)
                 fails = self._same_failure(tried, found)
@@ -417,7 +455,8 @@ class Explorer:
             self.result.steps.append(step)
             self.result.minimal = shrinker.best
             self.result.minimal_trim = shrinker.best_trim
-            mark = "kept" if step.still_fails else "passes"
+            mark = ("kept" if step.still_fails else
+                    "not judged, the shrink budget ended" if cut_short else "passes")
             self._say(f"shrink: {step.action} {step.detail}: {mark} "
                       f"({len(shrinker.best)} fault(s) now)")
             self._write_json()
@@ -514,10 +553,10 @@ class Explorer:
             if self.space.behaviours:
                 self.space = replace(self.space, behaviours=False)
                 if not self.space.usable_shapes():
-                    raise DchaosError(f"run {tried.number}: {tried.detail}; and --faults "
-                                      f"{','.join(self.options.faults)} leaves no other "
-                                      "fault to draw (add mutate or replay: its agent makes "
-                                      "those traitors)")
+                    raise DchaosError(f"run {tried.number}: {tried.detail}; and the faults "
+                                      f"drawn ({', '.join(self.faults)}) leave no other "
+                                      "to draw (add mutate or replay to --faults: its agent "
+                                      "makes those traitors)")
                 self._say(f"run {tried.number}: {tried.detail}; no Byzantine behaviours "
                           "from now on")
             self.result.runs.append(tried)
@@ -536,8 +575,7 @@ class Explorer:
         else:
             tried.report_dir = str(target)
         self.result.runs.append(tried)
-        if len(self.result.runs) % 5 == 0:
-            self._write_json()
+        self._write_json()  # after every run: what a killed exploration leaves is current
 
     def _attempt(self, scenario: Scenario, options: RunOptions, number: int, phase: Phase,
                  seed: int, faults: list[FaultEntry], shapes: list[str]
@@ -559,7 +597,12 @@ class Explorer:
         options = self.options
         drawn = "" if options.seed is not None else " (drawn; --seed repeats this search)"
         runs = f", at most {options.runs} run(s)" if options.runs is not None else ""
-        faults = f" (only {', '.join(options.faults)})" if options.faults else ""
+        faults = ""
+        if options.faults:
+            faults = f" (only {', '.join(options.faults)})"
+        elif self.faults:
+            faults = (f" (only {', '.join(self.faults)}: {self.faults_why}; --faults "
+                      "names others)")
         return (f"exploring {scenario.name} ({scenario.protocol}, {scenario.cluster.nodes} "
                 f"nodes, {options.run.backend} backend): seed {self.seed}{drawn}, budget "
                 f"{format_duration(options.budget)}{runs}, up to {options.max_faults} "
@@ -589,7 +632,8 @@ class Explorer:
             "budget_s": self.options.budget,
             "confirm": self.options.confirm,
             "workers": self.options.workers,
-            "faults": list(self.options.faults),
+            "faults": list(self.faults),
+            "faults_why": self.faults_why if self.faults else None,
             "stopped_by": result.stopped_by,
             "interrupted": result.interrupted,
             "shapes": list(self.space.usable_shapes()),

@@ -144,34 +144,44 @@ class ScheduleSpace:
             return "the node does not turn Byzantine when asked (dchaos_byzantine)"
         return None
 
-    def narrowed(self, names: Sequence[str]) -> ScheduleSpace:
+    def narrowed(self, names: Sequence[str], *, strict: bool = True) -> ScheduleSpace:
         """This space with only the faults ``names`` names (``--faults``): fault kinds (each
         standing for those of its shapes that can be drawn here; a name that is both a kind
         and a shape means the kind), shapes, and :data:`TWINS`. Raises ValueError, saying
-        why, for a name that is none of these or that nothing here can draw."""
+        why, for a name that is none of these or, if ``strict``, that nothing here can
+        draw; not ``strict`` (a family's own fault model), such a name is passed over, and
+        only nothing drawable at all is an error."""
         chosen: list[str] = []
+        passed_over: list[str] = []
+
+        def cannot(name: str, reason: str) -> None:
+            if strict:
+                raise ValueError(f"{name} cannot be drawn here: {reason}")
+            passed_over.append(f"{name} ({reason})")
+
         for name in names:
             if name == TWINS:
                 if not self.twins:
-                    raise ValueError("twins cannot be drawn here: that takes a protocol "
-                                     "that takes twins (n >= 3f + 1 with f >= 1), a scenario "
-                                     "with no twins of its own, and f not spent")
+                    cannot(name, "that takes a protocol that takes twins (n >= 3f + 1 with "
+                           "f >= 1), a scenario with no twins of its own, and f not spent")
             elif name in KINDS:  # before shapes: `kill` is every kill, the leader's too
                 of_kind = [n for n in SHAPES if SHAPES[n].category == name]
                 usable = [n for n in of_kind if self.why_not(n) is None]
-                if not usable:
-                    reasons = sorted({str(self.why_not(n)) for n in of_kind})
-                    raise ValueError(f"{name} cannot be drawn here: {'; '.join(reasons)}")
+                if not usable:  # why its plainest shape (the first) cannot be
+                    cannot(name, str(self.why_not(of_kind[0])))
                 chosen += usable
             elif name in SHAPES:
                 reason = self.why_not(name)
                 if reason is not None:
-                    raise ValueError(f"{name} cannot be drawn here: {reason}")
-                chosen.append(name)
+                    cannot(name, reason)
+                else:
+                    chosen.append(name)
             else:
                 raise ValueError(f"{name!r} is not a fault: name fault kinds "
                                  f"({', '.join(KINDS)}), shapes ({', '.join(SHAPES)}) or "
                                  f"{TWINS}")
+        if not chosen and passed_over:
+            raise ValueError(f"none of its faults can be drawn here: {'; '.join(passed_over)}")
         if not chosen:
             raise ValueError("twins come beside faults, in a third of the schedules: name "
                              "a fault kind or shape too")

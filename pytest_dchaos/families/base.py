@@ -176,6 +176,12 @@ class ProtocolFamily(ABC):
     #: has no leading role, and a scenario that names ``leader`` is refused on load. A
     #: family that sets it implements :meth:`leader`.
     leader_role: ClassVar[str] = ""
+    #: The faults ``dchaos explore`` draws for it unless ``--faults`` names others (fault
+    #: kinds and shapes, as ``--faults`` takes them): the fault model the protocol is
+    #: written for. Empty: every fault the cluster can have.
+    explore_faults: ClassVar[tuple[str, ...]] = ()
+    #: Why :attr:`explore_faults`, in a few words, for the exploration's first line.
+    explore_faults_why: ClassVar[str] = ""
 
     @abstractmethod
     def reference_command(self) -> tuple[str, ...]:

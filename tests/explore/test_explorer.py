@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from pytest_dchaos.explore.pool import Job, SearchPool
 from pytest_dchaos.explore.schedule import FaultEntry
 from pytest_dchaos.record.result import RunResult
 from pytest_dchaos.run.runner import RunOptions
+from pytest_dchaos.scenario.loader import load_scenario
 from pytest_dchaos.scenario.model import Scenario
 from tests.builders import registry
 
@@ -58,7 +61,7 @@ class FakePool:
         slot = min(set(range(1, self.size + 1)) - set(self.slots))
         self.slots[slot] = (self.now + self.durations.get(job.number, 1.0), job)
         self.submitted.append(job.number)
-        Path(job.report_dir).mkdir(parents=True)  # as a run makes its folder
+        Path(job.report_dir).mkdir(parents=True, exist_ok=True)  # as a run makes its folder
 
     def wait(self) -> list[Tried]:
         if self.interrupt_after is not None and self.finished >= self.interrupt_after:
@@ -360,5 +363,80 @@ def test_a_node_that_cannot_turn_byzantine_ends_an_exploration_of_its_behaviours
                                                                 "behavior": "forge"}}],
                     ["byzantine_leader"], "error", [], "n1 cannot turn forge", 0.1, [],
                     refused=True)
-    with pytest.raises(DchaosError, match="leaves no other fault to draw"):
+    with pytest.raises(DchaosError, match="leave no other to draw"):
         explorer._record(refused)
+
+
+def test_each_search_run_has_its_schedule_as_a_scenario_file_kept_if_it_failed(
+        tmp_path: Path, base: BaseScenario) -> None:
+    explorer, report = explore(tmp_path, base, FakePool(1, {2: "fail"}, {}), runs=3)
+    kept = tmp_path / "out" / "runs" / "0002"
+    schedule = kept / "scenario.yaml"
+    failed = searched(report)[1]
+    # The failing run's folder holds its schedule, an ordinary scenario a rerun can load.
+    loaded = load_scenario(schedule, registry())
+    assert len(loaded.faults) == len(failed["faults"]) and loaded.seed == failed["seed"]
+    assert not (tmp_path / "out" / "runs" / "0001").exists()  # a passing run's goes
+    job = explorer._job(9, 123)
+    assert job.where == str(tmp_path / "out" / "runs" / "0009" / "scenario.yaml")
+    assert Path(job.where).read_text() == job.text
+
+
+class SlowExplorer(FakeExplorer):
+    """Its runs in this process take 50 ms each, and all fail (faults or none)."""
+
+    def _attempt(self, scenario: Scenario, options: RunOptions, number: int, phase: Phase,
+                 seed: int, faults: list[FaultEntry], shapes: list[str]
+                 ) -> tuple[Tried, RunResult | None]:
+        time.sleep(0.05)
+        return Tried(number, phase, seed, faults, shapes, "fail", ["convergence"], "", 0.05,
+                     []), None
+
+
+def test_the_shrink_budget_ends_a_candidate_between_its_reruns(
+        tmp_path: Path, base: BaseScenario) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=5,
+                             confirm=3, shrink_budget=0.03, stream=io.StringIO())
+    explorer = SlowExplorer(base, options, FakePool(1, {1: "fail"}, {}))
+    explorer.run()
+    report = json.loads((tmp_path / "out" / "explore.json").read_text())
+    shrinking = [r for r in report["runs"] if r["phase"] == "shrink"]
+    assert len(shrinking) == 1  # the first candidate's first run only, not its three
+    assert "not judged, the shrink budget ended" in progress(explorer)
+    assert report["shrink"]["complete"] is False
+
+
+def maelstrom_base(tmp_path: Path, protocol: str, nodes: int) -> BaseScenario:
+    path = tmp_path / f"{protocol}.yaml"
+    path.write_text(f"name: m\nprotocol: {protocol}\ncluster: {{nodes: {nodes}}}\n"
+                    "workload: {duration: 4s, recovery: 1s}\n")
+    return BaseScenario.load(path, registry())
+
+
+def test_maelstroms_workloads_are_explored_under_network_faults_unless_told(
+        tmp_path: Path) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=1,
+                             stream=io.StringIO())
+    explorer = Explorer(maelstrom_base(tmp_path, "g-counter", 3), options, registry())
+    assert set(explorer.space.usable_shapes()) == {
+        "isolate", "minority_majority", "bridge", "one_way", "loss", "reorder", "latency",
+        "bandwidth"}
+    assert "network faults Maelstrom tests its workloads under" in explorer._heading()
+    told = Explorer(maelstrom_base(tmp_path, "g-counter", 3),
+                    replace(options, faults=("restart",)), registry())
+    assert told.space.usable_shapes() == ("restart",)
+    # The reference families are written for crashes and restarts too.
+    gossip = Explorer(maelstrom_base(tmp_path, "gossip", 3), options, registry())
+    assert {"kill", "restart", "pause"} <= set(gossip.space.usable_shapes())
+
+
+def test_one_echo_node_has_no_network_to_fault_and_says_to_name_faults(
+        tmp_path: Path) -> None:
+    options = ExploreOptions(report_dir=tmp_path / "out", budget=600, runs=1, seed=1)
+    with pytest.raises(DchaosError, match=r"cannot explore echo on 1 node\(s\) with the "
+                                          r"faults it is explored under by default .* name "
+                                          r"others with --faults"):
+        Explorer(maelstrom_base(tmp_path, "echo", 1), options, registry())
+    told = Explorer(maelstrom_base(tmp_path, "echo", 1), replace(options, faults=("kill",)),
+                    registry())
+    assert told.space.usable_shapes() == ("kill",)

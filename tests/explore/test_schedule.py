@@ -326,3 +326,13 @@ def test_a_node_that_cannot_turn_byzantine_still_gets_traitors_made_by_its_agent
                                behaviours=False).usable_shapes())
     assert {"mutate", "replay"} <= shapes
     assert not {"byzantine", "byzantine_leader"} & shapes
+
+
+def test_a_familys_own_fault_model_passes_over_what_the_cluster_cannot_have() -> None:
+    space = ScheduleSpace(FIVE[:3], 5.0).narrowed(["partition", "kill_leader", "loss"],
+                                                  strict=False)
+    assert space.usable_shapes() == ("isolate", "minority_majority", "bridge", "one_way",
+                                     "loss")
+    with pytest.raises(ValueError, match=r"none of its faults can be drawn here: partition "
+                                         r"\(it needs 2 nodes or more; this cluster has 1\)"):
+        ScheduleSpace(FIVE[:1], 5.0).narrowed(["partition", "loss"], strict=False)

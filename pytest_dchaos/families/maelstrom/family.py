@@ -59,8 +59,23 @@ from pytest_dchaos.scenario.model import Scenario
 #: The reference nodes of these workloads live in one package.
 _NODES = "reference_nodes.maelstrom"
 
+#: What ``dchaos explore`` draws for Maelstrom's workloads unless told otherwise: network
+#: faults, as Maelstrom's nemesis makes (it partitions; its network delays and reorders,
+#: and never duplicates a message). Their nodes may keep everything in memory, so a crash
+#: or restart would fail them for a loss their challenge never asks them to survive.
+MAELSTROM_FAULTS = ("partition", "loss", "reorder", "latency", "toxic")
+MAELSTROM_FAULTS_WHY = ("the network faults Maelstrom tests its workloads under; its nodes "
+                        "may keep state in memory only")
 
-class Echo(ProtocolFamily):
+
+class _Maelstrom(ProtocolFamily):
+    """A Maelstrom workload: explored under Maelstrom's fault model."""
+
+    explore_faults = MAELSTROM_FAULTS
+    explore_faults_why = MAELSTROM_FAULTS_WHY
+
+
+class Echo(_Maelstrom):
     name = "echo"
     doc = ("Maelstrom's echo workload (Gossip Glomers challenge 1): `echo {echo}` → "
            "`echo_ok {echo}`. The node contract's first smoke test.")
@@ -76,7 +91,7 @@ class Echo(ProtocolFamily):
         return EchoConformance()
 
 
-class UniqueIds(ProtocolFamily):
+class UniqueIds(_Maelstrom):
     name = "unique-ids"
     doc = ("Maelstrom's unique-ids workload (Gossip Glomers challenge 2): `generate` → "
            "`generate_ok {id}`, every id unique in the whole run, any JSON value.")
@@ -92,7 +107,7 @@ class UniqueIds(ProtocolFamily):
         return UniqueIdsConformance()
 
 
-class _Counter(ProtocolFamily):
+class _Counter(_Maelstrom):
     """Clients add and read; after the heal, every live node is read until all read the
     same acceptable value (see :mod:`~pytest_dchaos.families.maelstrom.counter`) or
     recovery time is up — Maelstrom waits its 10 s and reads once."""
@@ -148,7 +163,7 @@ class PNCounter(_Counter):
            "acknowledged adds.")
 
 
-class TxnRwRegister(ProtocolFamily):
+class TxnRwRegister(_Maelstrom):
     name = "txn-rw-register"
     doc = ("Maelstrom's txn-rw-register workload (Gossip Glomers challenges 6a-6c): `txn "
            "{txn: [[\"r\", k, null], [\"w\", k, v], ..]}` → `txn_ok` with the reads "
@@ -180,7 +195,7 @@ class TxnRwRegister(ProtocolFamily):
         return txn_stats(record)
 
 
-class LinKv(ProtocolFamily):
+class LinKv(_Maelstrom):
     name = "lin-kv"
     doc = ("Maelstrom's lin-kv workload, for crash-fault consensus nodes (Raft and the "
            "like): `read {key}`, `write {key, value}`, `cas {key, from, to}` (errors 20, "
