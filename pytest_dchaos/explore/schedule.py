@@ -152,12 +152,12 @@ class ScheduleSpace:
         draw; not ``strict`` (a family's own fault model), such a name is passed over, and
         only nothing drawable at all is an error."""
         chosen: list[str] = []
-        passed_over: list[str] = []
+        passed_over: dict[str, list[str]] = {}  # reason -> the names it rules out
 
         def cannot(name: str, reason: str) -> None:
             if strict:
                 raise ValueError(f"{name} cannot be drawn here: {reason}")
-            passed_over.append(f"{name} ({reason})")
+            passed_over.setdefault(reason, []).append(name)
 
         for name in names:
             if name == TWINS:
@@ -181,7 +181,8 @@ class ScheduleSpace:
                                  f"({', '.join(KINDS)}), shapes ({', '.join(SHAPES)}) or "
                                  f"{TWINS}")
         if not chosen and passed_over:
-            raise ValueError(f"none of its faults can be drawn here: {'; '.join(passed_over)}")
+            raise ValueError("none of its faults can be drawn here: " + "; ".join(
+                f"{', '.join(names)} ({reason})" for reason, names in passed_over.items()))
         if not chosen:
             raise ValueError("twins come beside faults, in a third of the schedules: name "
                              "a fault kind or shape too")
