@@ -6,7 +6,7 @@ For each backend and size, in one run of this script:
   fault layer with one proxy per directed link — 9,900 for 100 nodes — and the nodes);
 * **partition** — half the nodes cut from the other half, and healed, with the fault
   layer's calls (one per link: 5,000 at 100 nodes) made one at a time and then side by side
-  as runs make them; the ratio is measured in the same run;
+  as runs make them, each on a fresh cluster; the ratio is measured in the same run;
 * **memory** — the cluster's resident memory: on the local backend the proportional set
   size (PSS) of every process below this one; in containers the engine's count of each
   container's memory (page cache excluded); this process's own resident set beside it;
@@ -45,7 +45,7 @@ from bench_startup import descendants
 
 from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.cluster import network as network_module
-from pytest_dchaos.cluster.network import Network, partition_links
+from pytest_dchaos.cluster.network import partition_links
 from pytest_dchaos.manual import start_cluster
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions, run_scenario
@@ -117,9 +117,8 @@ def swarm_manager(client: docker.DockerClient) -> Iterator[None]:
                     network.remove()
 
 
-def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float, str]:
-    """(seconds to ready, cluster memory in bytes, seconds to remove it, the partition's
-    figures)."""
+def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float]:
+    """(seconds to ready, cluster memory in bytes, seconds to remove it)."""
     began = time.monotonic()
     live = start_cluster(protocol="gossip", nodes=nodes, options=RunOptions(
         backend=backend, report_dir=workdir, toxiproxy="embedded"))
@@ -130,32 +129,44 @@ def start(backend: str, nodes: int, workdir: Path) -> tuple[float, int, float, s
             memory = pss(descendants(os.getpid()))
         else:
             memory = container_memory(dockerenv.connect(), live.cluster.plan.run_id)
-        cutting = partition_times(live.cluster.network, nodes)
     finally:
         closing = time.monotonic()
         live.close()
-    return ready, memory, time.monotonic() - closing, cutting
+    return ready, memory, time.monotonic() - closing
 
 
-def partition_times(network: Network, nodes: int) -> str:
+#: Seconds a cluster is left alone before a partition, and between its cut and its heal.
+SETTLE = 3.0
+
+
+def partition_times(backend: str, nodes: int, workdir: Path) -> str:
     """A partition into halves put in place and healed, its calls to the fault layer made
-    one by one and then side by side (as runs make them): the time a fault takes to be in
+    one by one and then side by side (as runs make them), each on a cluster of its own: a
+    heal has every agent dial again the links it needs, which keeps the servers busy for a
+    while, and the other measurement must not pay for it. The time a fault takes to be in
     effect, which at 100 nodes is thousands of links."""
     ids = [f"n{i}" for i in range(1, nodes + 1)]
     links = partition_links([ids[:nodes // 2]], ids)
     figures = []
     saved = network_module.CALLS_ONE_BY_ONE
-    try:
-        for how, one_by_one in (("one by one", len(links)), ("side by side", saved)):
-            network_module.CALLS_ONE_BY_ONE = one_by_one
+    for how, one_by_one in (("one by one", len(links)), ("side by side", saved)):
+        live = start_cluster(protocol="gossip", nodes=nodes, options=RunOptions(
+            backend=backend, report_dir=workdir / how.replace(" ", "-"),
+            toxiproxy="embedded"))
+        network_module.CALLS_ONE_BY_ONE = one_by_one
+        try:
+            time.sleep(SETTLE)
             began = time.monotonic()
-            network.cut("bench", links)
+            live.cluster.network.cut("bench", links)
             cut = time.monotonic() - began
-            network.revert("bench")
-            figures.append((how, cut, time.monotonic() - began - cut))
-    finally:
-        network_module.CALLS_ONE_BY_ONE = saved
-    (_, cut1, heal1), (_, cut2, heal2) = figures
+            time.sleep(SETTLE)
+            began = time.monotonic()
+            live.cluster.network.revert("bench")
+            figures.append((cut, time.monotonic() - began))
+        finally:
+            network_module.CALLS_ONE_BY_ONE = saved
+            live.close()
+    (cut1, heal1), (cut2, heal2) = figures
     return (f"{len(links)} links cut {cut1:.2f} s -> {cut2:.2f} s ({cut1 / cut2:.1f}x), "
             f"healed {heal1:.2f} s -> {heal2:.2f} s ({heal1 / heal2:.1f}x)")
 
@@ -193,8 +204,8 @@ def main() -> None:
             stack.enter_context(swarm_manager(dockerenv.connect()))
         for nodes in sizes:
             for backend in backends:
-                ready, memory, closing, cutting = start(backend, nodes,
-                                                        tmp / f"{backend}-{nodes}")
+                ready, memory, closing = start(backend, nodes, tmp / f"{backend}-{nodes}")
+                cutting = partition_times(backend, nodes, tmp / f"cut-{backend}-{nodes}")
                 rows.append(f"{nodes:>5}  {backend:<7} {ready:7.2f} s  {memory / 2**30:6.2f} GiB"
                             f"  {own_rss() / 2**20:6.0f} MiB  {closing:6.1f} s  {cutting}")
                 print(rows[-1], flush=True)
