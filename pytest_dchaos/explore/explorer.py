@@ -163,7 +163,7 @@ class Explorer:
         family = self._family()
         #: The faults drawn, where not every one the cluster can have, and why those.
         self.faults: tuple[str, ...] = options.faults or family.explore_faults
-        self.faults_why = ("--faults" if options.faults else family.explore_faults_why)
+        self.faults_why = "" if options.faults else family.explore_faults_why
         if options.faults:
             try:
                 self.space = self.space.narrowed(options.faults)
@@ -633,7 +633,8 @@ class Explorer:
             "confirm": self.options.confirm,
             "workers": self.options.workers,
             "faults": list(self.faults),
-            "faults_why": self.faults_why if self.faults else None,
+            # Why the family draws only these (None: all, or as --faults named).
+            "faults_why": self.faults_why or None,
             "stopped_by": result.stopped_by,
             "interrupted": result.interrupted,
             "shapes": list(self.space.usable_shapes()),
