@@ -10,8 +10,9 @@ messages its agents saw travel.
 The log is appended to ``events.jsonl`` in the node's folder as each event happens (a line
 is written before any message of that event leaves), and read back when the node starts
 again after a crash: replaying it restores the node (see :meth:`VectorClockNode.apply`).
-A torn last line — the process died while writing it — is ignored; that event never had
-an effect outside the node.
+A torn last line — the process died while writing it — is ignored, and cut off before the
+new life appends (glued to the next event, it would hide every later one from the replay
+after another crash); that event never had an effect outside the node.
 """
 
 from __future__ import annotations
@@ -38,20 +39,25 @@ class EventLog:
         self.events: list[Event] = []
         self.clock: Clock = {}
         self._file: IO[str] | None = None
+        #: Bytes of the log that hold whole events (the rest is a torn line, cut by open).
+        self._whole = 0
 
     def load(self) -> list[Event]:
         """The events a previous life of this node logged (none on a first start)."""
         if self.path is None or not os.path.exists(self.path):
             return []
         events = []
-        with open(self.path, encoding="utf-8") as source:
+        with open(self.path, "rb") as source:
             for number, line in enumerate(source, start=1):
                 try:
+                    if not line.endswith(b"\n"):
+                        raise ValueError("no end of line")
                     event = json.loads(line)
                 except ValueError:
                     log.warning("ignoring a torn line %d of %s", number, self.path)
                     break
                 events.append(event)
+                self._whole += len(line)
         for event in events:
             self.events.append(event)
             self.clock = dict(event["vc"])
@@ -60,6 +66,7 @@ class EventLog:
     def open(self) -> None:
         if self.path is not None:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._file.truncate(self._whole)
 
     def new(self, kind: str, received: Clock | None = None, **fields: Any) -> Event:
         """The next event: tick the clock (merging ``received`` first, for a receive)."""

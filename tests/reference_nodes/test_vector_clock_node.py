@@ -127,8 +127,17 @@ def test_a_restarted_node_replays_its_log_even_with_a_torn_last_line(tmp_path: P
         assert state["vc"]["n1"] == clock["n1"] + 1  # the log goes on: one new "start"
         assert [e["i"] for e in state["events"]] == list(range(1, clock["n1"] + 2))
         assert state["in_flight"] == 3  # nobody acknowledged: resent after the restart
+        second.ask({"type": "cbcast", "message": "after"})
     finally:
         second.kill()
+    # The torn bytes are gone, not glued to the second life's first event: a third life
+    # replays both lives.
+    third = OneNode(tmp_path).start()
+    try:
+        assert delivered(third) == ["kept", "after"]
+        assert third.ask({"type": "dchaos_state"})["balance"] == 90
+    finally:
+        third.kill()
 
 
 def test_malformed_peer_messages_are_logged_and_ignored(node: OneNode) -> None:
