@@ -152,6 +152,12 @@ class Network:
         messages to a dead machine are. Not a fault: :meth:`heal` leaves it alone."""
         self.cut(DOWN + node, [link for link in self.links if link[1] == node])
 
+    def retarget(self, node: str, upstream: str) -> None:
+        """Point the links into ``node`` at ``upstream`` (``host:port``): where its agent
+        listens now, after a restart that moved it. A cut link stays cut."""
+        self._each([(proxy, partial(self.driver.set_upstream, proxy, upstream))
+                    for link, proxy in sorted(self.proxies.items()) if link[1] == node])
+
     def node_back(self, node: str) -> None:
         """``node``'s agent listens again: undo :meth:`node_gone` (a fault's cut stays)."""
         self.revert(DOWN + node)

@@ -111,6 +111,10 @@ class ToxiproxyDriver:
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._call("post", f"/proxies/{name}", json={"enabled": enabled})
 
+    def set_upstream(self, name: str, upstream: str) -> None:
+        """Point proxy ``name`` at ``upstream`` (``host:port``); enabled or not, it stays so."""
+        self._call("post", f"/proxies/{name}", json={"upstream": upstream})
+
     def add_toxic(self, proxy: str, name: str, toxic_type: str, attributes: dict[str, Any],
                   stream: str = "upstream", toxicity: float = 1.0) -> None:
         self._call("post", f"/proxies/{proxy}/toxics", json={
@@ -169,6 +173,9 @@ class ToxiproxyShards:
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         self._driver(name).set_enabled(name, enabled)
+
+    def set_upstream(self, name: str, upstream: str) -> None:
+        self._driver(name).set_upstream(name, upstream)
 
     def add_toxic(self, proxy: str, name: str, toxic_type: str, attributes: dict[str, Any],
                   stream: str = "upstream", toxicity: float = 1.0) -> None:

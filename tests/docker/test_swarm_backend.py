@@ -73,7 +73,18 @@ def test_nodes_are_services_and_a_restart_is_a_new_task_with_the_nodes_disk(
         assert after["ID"] != before["ID"] and after["NodeID"] == before["NodeID"]
         again = swarm.containers.get(after["Status"]["ContainerStatus"]["ContainerID"])
         assert again.exec_run(["cat", "/var/lib/dchaos/node/kept.txt"]).output == b"on disk\n"
-        assert live.request("n2", {"type": "read"})["type"] == "read_ok"
+        # The links into n2 name the new task's address, not the service's name, which
+        # Swarm's DNS may go on giving the dead task; and they carry n1's news to it.
+        address = again.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        upstreams = {name: proxy["upstream"]
+                     for name, proxy in live.cluster.network.driver.proxies().items()}
+        assert {upstreams[f"{run_id}_{a}_n2"] for a in ("n1", "n3")} == {f"{address}:7001"}
+        assert live.request("n1", {"type": "broadcast", "message": 8})["type"] \
+            == "broadcast_ok"
+        deadline = time.monotonic() + 10
+        while 8 not in live.request("n2", {"type": "read"}).get("messages", []):
+            assert time.monotonic() < deadline, "n2 never heard of 8 after its restart"
+            time.sleep(0.2)
         live.pause("n3")
         assert swarm.containers.get(
             task_of(swarm.services.get(f"dchaos-{run_id}-n3"))["Status"]["ContainerStatus"]

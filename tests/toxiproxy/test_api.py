@@ -553,3 +553,31 @@ def test_the_driver_populates_nothing_for_a_cluster_without_links(
     made = driver.populate([{"name": "a", "listen": "127.0.0.1:0",
                              "upstream": echo_server.address}])
     assert list(made) == ["a"]
+
+
+def test_a_node_that_moved_while_down_is_reached_where_it_is_now(
+        toxiproxy: embedded.BackgroundServer, tcp_server: Callable[..., TcpServer],
+        connect: Connect) -> None:
+    # A Swarm restart: the node's links are cut, it comes back at another address, the
+    # links are pointed there while still cut, then brought back. A link a fault cut stays
+    # cut through all of it.
+    from pytest_dchaos.cluster.network import Network
+    from pytest_dchaos.cluster.toxiproxy_driver import ToxiproxyDriver
+
+    old, new, other = tcp_server(echo), tcp_server(echo), tcp_server(echo)
+    driver = ToxiproxyDriver(toxiproxy.url)
+    listen = driver.populate([
+        {"name": name, "listen": "127.0.0.1:0", "upstream": upstream}
+        for name, upstream in (("a_b", old.address), ("c_b", old.address),
+                               ("b_a", other.address))])
+    network = Network(driver, {("a", "b"): "a_b", ("c", "b"): "c_b", ("b", "a"): "b_a"})
+    network.cut("fault", [("c", "b")])
+    network.node_gone("b")
+    network.retarget("b", new.address)
+    assert refused(listen["a_b"]) and refused(listen["c_b"])  # no dial before it is back
+    network.node_back("b")
+    round_trip(connect(listen["a_b"]))
+    assert (old.accepted, new.accepted) == (0, 1)
+    assert refused(listen["c_b"])
+    assert {name: proxy["upstream"] for name, proxy in driver.proxies().items()} == {
+        "a_b": new.address, "c_b": new.address, "b_a": other.address}

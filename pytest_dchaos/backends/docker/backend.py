@@ -214,7 +214,8 @@ def drive_servers(host: ContainerHost, address: str) -> FaultLayer:
 def link_agents(host: ContainerHost, cluster: Cluster) -> None:
     """Once every agent is up: one proxy per directed link in the run's Toxiproxy, each
     agent linked to the harness and told its links, the links closed with the cluster.
-    The same for containers and for Swarm tasks: both are named ``<prefix>-<node>``."""
+    The same for containers and for Swarm tasks: both are named ``<prefix>-<node>``, and a
+    proxy reaches its node where ``host.peer_upstream`` says."""
     plan = host.plan
     names = {(a, b): f"{plan.run_id}_{a}_{b}"
              for a in plan.node_ids for b in plan.peers(a).values()}
@@ -222,7 +223,7 @@ def link_agents(host: ContainerHost, cluster: Cluster) -> None:
     layer = cluster.network.driver
     layer.populate([
         {"name": names[(a, b)], "listen": f"0.0.0.0:{host.ports[(a, b)]}",
-         "upstream": f"{host.prefix}-{b}:{PEER_PORT}", "enabled": True}
+         "upstream": host.peer_upstream(b), "enabled": True}
         for (a, b) in sorted(names)
     ])
     host.proxy_hosts = {link: f"{host.prefix}-{host.toxiproxies[layer.server_of(name)]}"
@@ -274,6 +275,11 @@ class ContainerHost:
         links = {ident: f"{self.proxy_hosts[(node, b)]}:{self.ports[(node, b)]}"
                  for ident, b in plan.peers(node).items()}
         link.call("configure", links=links, **plan.agent_settings(node))
+
+    def peer_upstream(self, node: str) -> str:
+        """Where the proxies of the links into ``node`` reach its agent: its container's
+        name, which the engine's DNS keeps pointing at the container across restarts."""
+        return f"{self.prefix}-{node}:{PEER_PORT}"
 
     def servers_named(self) -> str:
         """The Toxiproxy servers' container (or service) names, for a person."""

@@ -10,8 +10,11 @@ is a swarm manager. What differs from the Docker backend:
   runs on the manager.
 * **Ports.** Each task publishes its agent's control port (and Toxiproxy its API) in host
   mode, on the machine that runs it; the harness reaches it at that machine's address.
-  Node-to-node traffic stays on the overlay, each directed link through its proxy, named
-  by DNS (``endpoint_mode`` dnsrr: a name resolves to the task itself, no virtual IP).
+  Node-to-node traffic stays on the overlay, each directed link through its proxy. An
+  agent reaches a proxy by its server's service name (``endpoint_mode`` dnsrr: a name
+  resolves to the task itself, no virtual IP); a proxy reaches a node at its task's overlay
+  address, set again when a restart makes a new task, since Swarm's DNS may keep naming the
+  task that died.
 * **Process faults** act on the task's container, through the engine of the machine that
   runs it: kill is SIGKILL, stop is SIGTERM then SIGKILL, pause freezes it. The restart
   policy is ``none``, so Swarm leaves a killed node dead; a restart is a forced update of
@@ -271,6 +274,19 @@ class ServiceHost(ContainerHost):
     def address_of(self, node: str) -> str:
         return self.placed[node].address
 
+    def peer_upstream(self, node: str) -> str:
+        """The overlay address of ``node``'s task, not its service's name: after a restart,
+        Swarm's DNS can go on naming the task that died, for a while or for good
+        (moby#42833, libnetwork#2083), and a proxy dialing that address hangs with the
+        messages its client writes meanwhile."""
+        container = self.containers[node]
+        networks = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        address = (networks.get(self.network) or {}).get("IPAddress")
+        if not address:
+            raise HarnessError(f"the task of {self.services[node].name} has no address on "
+                               f"the run's network {self.network}")
+        return f"{address}:{PEER_PORT}"
+
     def create(self, node: str, image: str, args: list[str], *, role: str, publish: int,
                machine: Machine, entrypoint: list[str] | None = None,
                configs: list[ConfigReference] | None = None,
@@ -331,6 +347,7 @@ class ServiceHost(ContainerHost):
         service.force_update()
         container = self.await_task(node)
         wait_until_ready(container, f"the agent of {node}")
+        cluster.network.retarget(node, self.peer_upstream(node))  # still cut: no dial yet
         cluster.network.node_back(node)
         self.connect(cluster, node)
         cluster.reinstall_rules(node)
