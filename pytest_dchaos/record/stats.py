@@ -12,12 +12,21 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_dchaos.record.history import INVOKE, History, outcome_of
 from pytest_dchaos.services import is_service
 
 QUANTILES = (("p0", 0.0), ("p50", 0.5), ("p95", 0.95), ("p99", 0.99), ("max", 1.0))
+
+
+class Sent(NamedTuple):
+    """A node-to-node message as its sender's agent took it: when (epoch seconds), from
+    whom, to whom."""
+
+    t: float
+    src: str
+    dest: str
 
 
 def quantile(sorted_values: Sequence[float], q: float) -> float:
@@ -58,19 +67,25 @@ def op_stats(history: History) -> dict[str, Any]:
     }
 
 
-def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> dict[str, Any]:
+def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str],
+                   vanished: list[Sent] | None = None) -> dict[str, Any]:
     """Count trace events: messages sent between servers and to/from clients, by type; and
     the transit of node-to-node messages (``transit_ms``: from the sending agent taking a
     message to the receiving agent getting it — the latency the scenario injected plus the
-    harness's own transport, which a node's timeouts feel too)."""
+    harness's own transport, which a node's timeouts feel too).
+
+    Given ``vanished``, add to it each node-to-node message that was sent and neither
+    arrived nor was dropped by an agent (a fault cut its link, or it was in flight at the
+    end, or the transport lost it: :mod:`pytest_dchaos.checkers.transport` tells which)."""
     nodes = set(nodes)
     servers = 0
     clients = 0
     dropped = 0
     by_type: Counter[str] = Counter()
     # The trace comes file by file: a message's arrival may be read before its sending.
-    sent: dict[str, float] = {}
+    sent: dict[str, Sent] = {}
     arrived: dict[str, float] = {}
+    drops: set[str] = set()
     transit: list[float] = []
     for event in events:
         ev = event.get("ev")
@@ -83,11 +98,11 @@ def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> di
                 if (got := arrived.pop(mid, None)) is not None:
                     transit.append(got - at)
                 else:
-                    sent[mid] = at
+                    sent[mid] = Sent(at, event["src"], event["dest"])
         elif ev == "recv" and event.get("src") in nodes:
             mid, at = str(event.get("id")), float(event.get("t", 0.0))
             if (left := sent.pop(mid, None)) is not None:
-                transit.append(at - left)
+                transit.append(at - left.t)
             elif mid not in arrived:  # a duplicate's second arrival counts once
                 arrived[mid] = at
         elif ev in ("client_in", "client_out"):
@@ -99,6 +114,10 @@ def message_counts(events: Iterable[dict[str, Any]], nodes: Iterable[str]) -> di
                 clients += 1
         elif ev == "drop":
             dropped += 1
+            if vanished is not None:
+                drops.add(str(event.get("id")))
+    if vanished is not None:
+        vanished.extend(s for mid, s in sent.items() if mid not in drops)
     return {"servers": servers, "clients": clients, "all": servers + clients,
             "dropped": dropped, "transit_ms": quantiles_ms(transit),
             "by_type": dict(by_type.most_common())}

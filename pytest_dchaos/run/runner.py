@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_dchaos.backends.base import Backend
+from pytest_dchaos.checkers import transport
 from pytest_dchaos.checkers.base import CheckerType
 from pytest_dchaos.cluster.extensions import STATE
 from pytest_dchaos.cluster.network import BASELINE
@@ -33,7 +34,7 @@ from pytest_dchaos.families.base import LiveRun, Monitor, ProtocolFamily, RunCon
 from pytest_dchaos.record import report
 from pytest_dchaos.record.history import History
 from pytest_dchaos.record.result import IncidentRecord, RunRecord, RunResult, Verdict
-from pytest_dchaos.record.stats import message_counts, msgs_per_op, op_stats
+from pytest_dchaos.record.stats import Sent, message_counts, msgs_per_op, op_stats
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.nemesis import Firing, Nemesis, expand
 from pytest_dchaos.run.progress import Progress
@@ -139,6 +140,8 @@ class Run:
         self.firings: list[Firing] = expand(self.scenario, registry.faults, self.seed)
         self.observations: dict[str, Any] = {}
         self.phases: dict[str, float] = {}
+        #: Node-to-node messages the trace shows sent and never arriving nor dropped.
+        self._vanished: list[Sent] = []
 
     def _checks(self) -> list[CheckSpec]:
         checks = list(self.scenario.checks)
@@ -227,6 +230,9 @@ class Run:
                 cluster.close()
         if verdicts is None:
             verdicts = self._judge(record)
+        lost = transport.note(record, self._vanished)
+        if lost:
+            notes = [*notes, lost]
         result = RunResult(
             scenario=self.scenario.name,
             passed=not any(v.failed for v in verdicts),
@@ -330,7 +336,9 @@ class Run:
 
     def _judge(self, record: RunRecord) -> list[Verdict]:
         """Count the trace's messages and run every check."""
-        record.messages = message_counts(record.trace(), self.scenario.node_ids)
+        self._vanished = []
+        record.messages = message_counts(record.trace(), self.scenario.node_ids,
+                                         self._vanished)
         self.progress.phase("checking")
         verdicts = []
         offered = frozenset().union(*record.extensions.values())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +116,53 @@ def test_a_toxiproxy_server_given_by_url(tmp_path: Path, shared_toxiproxy: str,
     assert result.check("failure_detection").passed
     # The run removed its own proxies and left the others alone.
     assert list(driver.proxies()) == ["someone_else"]
+
+
+@pytest.mark.slow
+def test_messages_the_harness_itself_lost_are_said_to_be_its_own(
+        tmp_path: Path, shared_toxiproxy: str, no_leaks: None) -> None:
+    # The transport breaks under the run, as a proxy dialing a dead address would: a
+    # moment into the run, the proxy of n1->n2 is pointed at a server that takes every
+    # byte and passes nothing on. No fault of the scenario explains what n2 then misses.
+    sink = socket.create_server(("127.0.0.1", 0))
+    taken: list[socket.socket] = []
+    driver = ToxiproxyDriver(shared_toxiproxy)
+    done = threading.Event()
+
+    def swallow() -> None:
+        while not done.is_set():
+            with contextlib.suppress(OSError):
+                sink.settimeout(0.1)
+                conn, _ = sink.accept()
+                taken.append(conn)
+                threading.Thread(target=_drain, args=(conn,), daemon=True).start()
+
+    def break_the_link() -> None:
+        while not done.wait(0.05):
+            broken = [name for name in driver.proxies() if name.endswith("_n1_n2")]
+            if broken:
+                done.wait(0.5)
+                driver.set_upstream(broken[0], f"127.0.0.1:{sink.getsockname()[1]}")
+                return
+
+    threads = [threading.Thread(target=swallow), threading.Thread(target=break_the_link)]
+    for thread in threads:
+        thread.start()
+    try:
+        result = run(tmp_path, toxiproxy=shared_toxiproxy)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+        for conn in taken:
+            conn.close()
+        sink.close()
+    (said,) = [n for n in result.notes if "the harness lost" in n]
+    assert "n1->n2" in said and "this is a bug in dchaos" in said
+    assert "n2->n1" not in said and "n3->n2" not in said
+
+
+def _drain(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while conn.recv(65536):
+            pass
