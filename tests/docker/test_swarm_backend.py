@@ -3,8 +3,8 @@ fixture, left after the session as it was found): nodes are services, a restart 
 task on the same machine with the node's volume, and nothing of a run outlives it —
 services, tasks, containers, configs, networks, volumes — however it ends.
 
-Every shipped scenario that runs in containers runs on the swarm too
-(tests/docker/test_docker_backend.py, ``IN_CONTAINERS``)."""
+The shipped scenarios that between them inject every fault kind run on the swarm too
+(tests/docker/test_docker_backend.py, ``ON_SWARM``)."""
 
 from __future__ import annotations
 
