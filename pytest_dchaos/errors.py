@@ -11,6 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
+class HarnessWarning(UserWarning):
+    """The harness failed the nodes in a run that went on (its transport lost messages no
+    fault explains): verdicts may be about the harness, not the node. The pytest plugin
+    warns with it; it is a bug in dchaos."""
+
+
 class DchaosError(Exception):
     """Root of every error the harness reports to a user (exit code 2: could not run)."""
 

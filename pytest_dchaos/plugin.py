@@ -27,6 +27,7 @@ import re
 import shlex
 import sys
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_dchaos.errors import DchaosError
+from pytest_dchaos.checkers.transport import harness_failures
+from pytest_dchaos.errors import DchaosError, HarnessWarning
 from pytest_dchaos.explore.base_scenario import BaseScenario
 from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, fault_names
 from pytest_dchaos.interrupts import sigterm_interrupts
@@ -237,7 +239,8 @@ class ScenarioItem(pytest.Item):
             raise ScenarioCouldNotRun(exc) from None
         self.user_properties.extend(junit_properties(result, self.config.invocation_params.dir))
         if not result.passed:
-            raise ScenarioFailed(result)
+            raise ScenarioFailed(result)  # its summary has the notes
+        warn_of_the_harness(result)
 
     def _explore(self) -> None:
         budget = _explore_budget(self.config)
@@ -315,6 +318,13 @@ def junit_properties(result: RunResult, root: Path) -> list[tuple[str, str]]:
     return properties
 
 
+def warn_of_the_harness(result: RunResult) -> None:
+    """A pytest warning for each way the harness failed the nodes in this run: a passing
+    item shows nothing of the run's notes otherwise."""
+    for note in harness_failures(result.notes):
+        warnings.warn(HarnessWarning(f"{result.scenario}: {note}"), stacklevel=2)
+
+
 def explain(result: RunResult) -> str:
     """A failed run, for a person: which checks failed, their evidence, how to rerun."""
     lines = [report.summary(result)]
@@ -352,6 +362,7 @@ def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
     try:
         scenario = load_scenario(path, registry())
         result = run_scenario(scenario, options, registry())
+        warn_of_the_harness(result)
     except DchaosError as exc:
         request.node.user_properties.append(("dchaos_verdict", "error"))
         pytest.fail(f"scenario could not run: {exc}", pytrace=False)

@@ -22,8 +22,10 @@ from pytest_dchaos.checkers.conditions import Conditions
 from pytest_dchaos.record.result import FaultEvent, RunRecord
 from pytest_dchaos.record.stats import Sent
 
+#: How the note of :func:`note` begins.
+LOST = "the harness lost "
 #: Seconds a message may take, on a link no fault slows, before its loss is unexplained.
-IN_FLIGHT = 2.0
+IN_FLIGHT = 3.0
 #: A fault that ended this long before a message was sent may still have taken it (a proxy
 #: disabled and enabled again closes connections its clients learn of a moment later).
 AFTERMATH = 0.5
@@ -70,11 +72,16 @@ def note(record: RunRecord, vanished: Iterable[Sent]) -> str | None:
     if len(by_link) > 4:
         links += f" and {len(by_link) - 4} more link(s)"
     first = min(m.t for m in lost) - record.history.t0
-    return (f"the harness lost {len(lost)} message(s) between nodes that were up, on links "
+    return (f"{LOST}{len(lost)} message(s) between nodes that were up, on links "
             f"no fault touched ({links}; the first sent at {first:.1f}s): the trace shows "
             "them sent and never arriving. Verdicts that depend on them may be the "
             "harness's failure, not the node's; this is a bug in dchaos, please report it "
             "with this report folder")
+
+
+def harness_failures(notes: Iterable[str]) -> list[str]:
+    """The notes of a run that say the harness failed the nodes."""
+    return [n for n in notes if n.startswith(LOST)]
 
 
 def _opaque_intervals(faults: Iterable[FaultEvent]

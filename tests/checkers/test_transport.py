@@ -8,7 +8,7 @@ from pytest_dchaos.record.stats import Sent, message_counts
 from tests.builders import fault, isolation_links, record
 
 NODES = ("n1", "n2", "n3")
-PHASES = {"workload_end": 10.0, "final_end": 20.0}
+PHASES = {"startup_s": 99.0, "workload_end": 20.0, "final_end": 30.0}
 
 
 def test_a_message_no_fault_explains_is_the_harnesss_loss() -> None:
@@ -25,27 +25,27 @@ def test_faults_and_the_end_of_the_run_explain_a_loss() -> None:
     faults = [
         fault(1.0, "start", "cut", "cut", links={("n1", "n2")}),
         fault(2.0, "end", "cut", "cut", links={("n1", "n2")}),
-        fault(4.0, "start", "kill", "crash", nodes=["n3"]),
-        fault(5.0, "end", "kill", "crash", nodes=["n3"]),
-        fault(8.0, "start", "byz", "byzantine", nodes=["n1"]),
-        fault(9.0, "end", "byz", "byzantine", nodes=["n1"]),
-        fault(11.0, "start", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
-        fault(12.0, "end", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
+        fault(6.0, "start", "kill", "crash", nodes=["n3"]),
+        fault(7.0, "end", "kill", "crash", nodes=["n3"]),
+        fault(12.0, "start", "byz", "byzantine", nodes=["n1"]),
+        fault(13.0, "end", "byz", "byzantine", nodes=["n1"]),
+        fault(17.0, "start", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
+        fault(18.0, "end", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
     ]
     run = record(faults=faults, phases=PHASES)
     explained = [
         Sent(1.5, "n1", "n2"),  # its link was cut
         Sent(0.5, "n1", "n2"),  # in flight when the cut began
         Sent(2.3, "n1", "n2"),  # just after the heal: the proxy closed its connection
-        Sent(4.5, "n1", "n3"),  # to a node that was down
-        Sent(3.5, "n3", "n2"),  # from a node about to be killed
-        Sent(8.5, "n1", "n2"),  # a Byzantine fault acted on n1
-        Sent(11.5, "n3", "n2"),  # a slowed link
-        Sent(20.0 - IN_FLIGHT / 2, "n1", "n2"),  # in flight at the end
+        Sent(6.5, "n1", "n3"),  # to a node that was down
+        Sent(5.5, "n3", "n2"),  # from a node about to be killed
+        Sent(12.5, "n1", "n2"),  # a Byzantine fault acted on n1
+        Sent(17.5, "n3", "n2"),  # a slowed link
+        Sent(PHASES["final_end"] - IN_FLIGHT / 2, "n1", "n2"),  # in flight at the end
     ]
     assert unexplained(run, explained) == []
     assert note(run, explained) is None
-    unexplained_ones = [Sent(2.6, "n2", "n1"), Sent(5.6, "n1", "n3"), Sent(8.5, "n2", "n3")]
+    unexplained_ones = [Sent(2.6, "n2", "n1"), Sent(8.0, "n1", "n3"), Sent(12.5, "n2", "n3")]
     assert unexplained(run, explained + unexplained_ones) == unexplained_ones
 
 

@@ -13,7 +13,11 @@ from xml.etree import ElementTree
 
 import pytest
 
+from pytest_dchaos.checkers.transport import LOST
 from pytest_dchaos.cli import _parser as dchaos_parser
+from pytest_dchaos.errors import HarnessWarning
+from pytest_dchaos.plugin import warn_of_the_harness
+from pytest_dchaos.record.result import RunResult
 
 ECHO = Path(__file__).parent.parent / "nodes" / "echo_node.py"
 INVENTS = Path(__file__).parent.parent / "broken_nodes" / "gossip_invents.py"
@@ -385,3 +389,12 @@ def test_scenario_files_run_side_by_side_under_pytest_xdist(pytester: pytest.Pyt
     assert all(r["passed"] for r in results)
     assert results[0]["run_id"] != results[1]["run_id"]
     assert a.name.endswith(results[0]["run_id"]) and b.name.endswith(results[1]["run_id"])
+
+
+def test_a_run_the_harness_failed_warns_even_when_it_passed() -> None:
+    lost = f"{LOST}3 message(s) between nodes that were up ..."
+    result = RunResult("s", passed=True, seed=1, checks=[], stats={}, run_id="r",
+                       notes=["cluster.placement is ignored", lost])
+    with pytest.warns(HarnessWarning) as caught:
+        warn_of_the_harness(result)
+    assert [str(w.message) for w in caught] == [f"s: {lost}"]
