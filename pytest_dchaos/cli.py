@@ -27,23 +27,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_dchaos import __version__
-from pytest_dchaos.backends.docker import dockerenv
-from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
 from pytest_dchaos.errors import DchaosError
-from pytest_dchaos.explore.base_scenario import BaseScenario
-from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, fault_names
 from pytest_dchaos.interrupts import Terminated, sigterm_interrupts
 from pytest_dchaos.interrupts import exit_code as interrupt_exit
-from pytest_dchaos.record import report
-from pytest_dchaos.record.folder import ReportFolder
-from pytest_dchaos.registry import Registry
-from pytest_dchaos.run.nemesis import expand
-from pytest_dchaos.run.progress import Progress
-from pytest_dchaos.run.runner import RunOptions, resolve_seed, run_scenario
-from pytest_dchaos.scenario.json_schema import schema_text
-from pytest_dchaos.scenario.loader import load_scenario, resolve_command
-from pytest_dchaos.testing.conformance import INIT_TIMEOUT, check_conformance
+from pytest_dchaos.scenario.model import ClusterSpec
 from pytest_dchaos.units import UnitError, parse_duration
+
+# Each command imports what it needs when it runs: the harness, Docker's client and the
+# report page together take most of a second to import, which `dchaos --help`, `validate`
+# or `catalogue` have no use for.
+
+#: Seconds ``dchaos conform`` waits for ``init_ok`` by default (as a scenario's cluster).
+INIT_TIMEOUT = ClusterSpec.start_timeout
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -216,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _node_command(text: str | None, image: str | None = None) -> tuple[str, ...] | None:
+    from pytest_dchaos.scenario.loader import resolve_command
+
     if not text:
         return None
     try:
@@ -229,6 +226,12 @@ def _node_command(text: str | None, image: str | None = None) -> tuple[str, ...]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from pytest_dchaos.record import report
+    from pytest_dchaos.registry import Registry
+    from pytest_dchaos.run.progress import Progress
+    from pytest_dchaos.run.runner import RunOptions, run_scenario
+    from pytest_dchaos.scenario.loader import load_scenario
+
     registry = Registry()
     scenario = load_scenario(args.path, registry)
     node_command = _node_command(args.node_command, args.node_image)
@@ -249,6 +252,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from pytest_dchaos.record import report
+    from pytest_dchaos.record.folder import ReportFolder
+    from pytest_dchaos.registry import Registry
+
     folder = ReportFolder.load(Path(args.dir))
     protocol = folder.facts.protocol
     family = Registry().protocols.get(protocol) if protocol else None
@@ -259,6 +266,11 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
+    from pytest_dchaos.explore.base_scenario import BaseScenario
+    from pytest_dchaos.explore.explorer import ExploreOptions, Explorer, fault_names
+    from pytest_dchaos.registry import Registry
+    from pytest_dchaos.run.runner import RunOptions
+
     budget = _duration("--budget", args.budget)
     shrink_budget = (_duration("--shrink-budget", args.shrink_budget)
                      if args.shrink_budget is not None else None)
@@ -295,6 +307,11 @@ def _duration(flag: str, text: str) -> float:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from pytest_dchaos.registry import Registry
+    from pytest_dchaos.run.nemesis import expand
+    from pytest_dchaos.run.runner import RunOptions, resolve_seed
+    from pytest_dchaos.scenario.loader import load_scenario
+
     registry = Registry()
     status = EXIT_PASSED
     for path in args.paths:
@@ -321,6 +338,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
+    from pytest_dchaos.backends.docker import dockerenv
+
     client = dockerenv.connect()
     removed = dockerenv.reap(client, everything=args.all, runs=args.runs)
     print(f"removed {removed}")
@@ -331,6 +350,8 @@ def _cleanup(args: argparse.Namespace) -> int:
 
 
 def _conform(args: argparse.Namespace) -> int:
+    from pytest_dchaos.testing.conformance import check_conformance
+
     report = check_conformance(args.protocol, args.node_command, nodes=args.nodes,
                                timeout=args.timeout, init_timeout=args.init_timeout,
                                log_dir=args.logs)
@@ -342,6 +363,9 @@ def _conform(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    from pytest_dchaos.registry import Registry
+    from pytest_dchaos.scenario.json_schema import schema_text
+
     text = schema_text(Registry())
     if args.output is None:
         sys.stdout.write(text)
@@ -354,6 +378,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
+    from pytest_dchaos.catalogue import catalogue_markdown, catalogue_text
+    from pytest_dchaos.registry import Registry
+
     registry = Registry()
     print(catalogue_markdown(registry) if args.markdown else catalogue_text(registry))
     return EXIT_PASSED
