@@ -33,6 +33,9 @@ AFTERMATH = 0.5
 PHASES = ("workload_end", "healed", "final_start", "final_end")
 #: Effects that may do anything to their nodes' messages.
 OPAQUE = ("byzantine", "other")
+#: A restart is recorded once its node is back, however long that took (seconds for a new
+#: Swarm task): messages of the node from this long before it may have met it down.
+RESTART_SLACK = 10.0
 
 
 def unexplained(record: RunRecord, vanished: Iterable[Sent]) -> list[Sent]:
@@ -87,10 +90,12 @@ def harness_failures(notes: Iterable[str]) -> list[str]:
 def _opaque_intervals(faults: Iterable[FaultEvent]
                       ) -> list[tuple[float, float, frozenset[str]]]:
     """When a fault whose effect on messages is unknown acted, and on which nodes (none:
-    on any)."""
+    on any); and the time each restart may have taken, before it was recorded."""
     starts: dict[str, FaultEvent] = {}
     intervals = []
     for event in faults:
+        if event.effect == "restart" and event.action == "start":
+            intervals.append((event.time - RESTART_SLACK, event.time, frozenset(event.nodes)))
         if event.effect not in OPAQUE:
             continue
         if event.action == "start":

@@ -31,6 +31,7 @@ def test_faults_and_the_end_of_the_run_explain_a_loss() -> None:
         fault(13.0, "end", "byz", "byzantine", nodes=["n1"]),
         fault(17.0, "start", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
         fault(18.0, "end", "slow", "slow", links=isolation_links("n2", NODES), delay=1.0),
+        fault(27.0, "start", "restart", "restart", nodes=["n3"]),  # recorded once back
     ]
     run = record(faults=faults, phases=PHASES)
     explained = [
@@ -40,6 +41,7 @@ def test_faults_and_the_end_of_the_run_explain_a_loss() -> None:
         Sent(6.5, "n1", "n3"),  # to a node that was down
         Sent(5.5, "n3", "n2"),  # from a node about to be killed
         Sent(12.5, "n1", "n2"),  # a Byzantine fault acted on n1
+        Sent(22.0, "n1", "n3"),  # to a node whose restart took five seconds
         Sent(17.5, "n3", "n2"),  # a slowed link
         Sent(PHASES["final_end"] - IN_FLIGHT / 2, "n1", "n2"),  # in flight at the end
     ]
