@@ -34,11 +34,8 @@ from pytest_dchaos.scenario.model import ClusterSpec
 from pytest_dchaos.units import UnitError, parse_duration
 
 # Each command imports what it needs when it runs: the harness, Docker's client and the
-# report page together take most of a second to import, which `dchaos --help`, `validate`
-# or `catalogue` have no use for.
-
-#: Seconds ``dchaos conform`` waits for ``init_ok`` by default (as a scenario's cluster).
-INIT_TIMEOUT = ClusterSpec.start_timeout
+# report page together take most of a second to import, which `dchaos --help`,
+# `catalogue`, `schema` or a mistyped option have no use for.
 
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -167,8 +164,9 @@ def _parser() -> argparse.ArgumentParser:
                          "and 3 for the others)")
     conform.add_argument("--timeout", type=float, default=5.0, metavar="S",
                          help="seconds to wait for any one reply (default: 5)")
-    conform.add_argument("--init-timeout", type=float, default=INIT_TIMEOUT, metavar="S",
-                         help=f"seconds to wait for init_ok (default: {INIT_TIMEOUT:g}, as "
+    init_timeout = ClusterSpec.start_timeout  # as testing.conformance's INIT_TIMEOUT
+    conform.add_argument("--init-timeout", type=float, default=init_timeout, metavar="S",
+                         help=f"seconds to wait for init_ok (default: {init_timeout:g}, as "
                          "the harness waits)")
     conform.add_argument("--logs", metavar="DIR",
                          help="keep the nodes' folders and stderr logs under DIR (default: a "

@@ -362,12 +362,12 @@ def dchaos_result(request: pytest.FixtureRequest) -> RunResult:
     try:
         scenario = load_scenario(path, registry())
         result = run_scenario(scenario, options, registry())
-        warn_of_the_harness(result)
     except DchaosError as exc:
         request.node.user_properties.append(("dchaos_verdict", "error"))
         pytest.fail(f"scenario could not run: {exc}", pytrace=False)
     request.node.user_properties.extend(
         junit_properties(result, request.config.invocation_params.dir))
+    warn_of_the_harness(result)  # after the JUnit properties: a warning may be an error
     return result
 
 

@@ -129,6 +129,14 @@ class Conditions:
         return max((delay for seg in self.segments[first:last]
                     for (a, b), delay in seg.slow.items() if member in (a, b)), default=0.0)
 
+    def delay_on(self, link: Link, start: float, end: float) -> float:
+        """The longest a fault held back a message on ``link`` at some moment of
+        ``[start, end]`` (0: none slowed it; ``math.inf``: no known bound)."""
+        first = max(0, bisect.bisect_right(self._starts, start) - 1)
+        last = bisect.bisect_right(self._starts, end)
+        return max((seg.slow.get(link, 0.0) for seg in self.segments[first:last]),
+                   default=0.0)
+
     def failure_intervals(self, observer: str, member: str, end: float
                           ) -> list[tuple[float, float]]:
         """Maximal intervals (up to ``end``) in which ``member`` had failed for ``observer``

@@ -2,12 +2,13 @@
 
 Every message between nodes passes through the agents and a Toxiproxy proxy, and the trace
 records its sending and its arrival (or an agent's drop, with the reason). A message that
-was sent and never arrived nor was dropped vanished inside the harness. A fault explains
-that: its link was cut or lossy, one end was down, paused or restarting, the link was
-slowed, a Byzantine or unknown fault acted on its nodes, or the run ended while it was in
-flight. Anything else is the harness failing the nodes — a proxy that never reached its
-upstream, say — and then verdicts about what those messages carried judge the harness, not
-the node. The run says so in a note, so that such a failure is never taken for the node's.
+was sent and never arrived nor was dropped vanished inside the harness. That is explained
+when its link was cut or lossy, one end was down, paused or restarting, a Byzantine or
+unknown fault acted on its nodes, an end's agent lost its last trace lines, or the run
+ended while it was in flight (later, on a link the scenario or a fault slows). Anything
+else is the harness failing the nodes — a proxy that never reached its upstream, say —
+and then verdicts about what those messages carried judge the harness, not the node. The
+run says so in a note, so that such a failure is never taken for the node's.
 
 Read from the fault timeline's effects, never from fault kinds (see
 :mod:`pytest_dchaos.checkers.conditions`).
@@ -15,6 +16,7 @@ Read from the fault timeline's effects, never from fault kinds (see
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable
 
@@ -25,12 +27,14 @@ from pytest_dchaos.record.stats import Sent
 #: How the note of :func:`note` begins.
 LOST = "the harness lost "
 #: Seconds a message may take, on a link no fault slows, before its loss is unexplained.
-IN_FLIGHT = 3.0
+IN_FLIGHT = 2.0
 #: A fault that ended this long before a message was sent may still have taken it (a proxy
 #: disabled and enabled again closes connections its clients learn of a moment later).
 AFTERMATH = 0.5
 #: The run's phases that are moments (``startup_s`` is a duration): the last one is its end.
 PHASES = ("workload_end", "healed", "final_start", "final_end")
+#: Incidents after which a node's trace lacks what its agent had not yet written.
+UNTRACED = ("trace_cut", "agent_lost")
 #: Effects that may do anything to their nodes' messages.
 OPAQUE = ("byzantine", "other")
 #: A restart is recorded once its node is back, however long that took (seconds for a new
@@ -46,23 +50,42 @@ def unexplained(record: RunRecord, vanished: Iterable[Sent]) -> list[Sent]:
         return []
     conditions = Conditions(record.faults, record.nodes)
     opaque = _opaque_intervals(record.faults)
+    # A node whose agent's last trace lines were lost (killed while frozen, gone): what it
+    # received before that may be missing from the trace, not from the network.
+    untraced: dict[str, float] = {}
+    for incident in record.incidents:
+        if incident.kind in UNTRACED:
+            untraced[incident.node] = max(untraced.get(incident.node, incident.time),
+                                          incident.time)
     lost = []
     for message in vanished:
         sent = message.t - record.history.t0
-        if sent > end - IN_FLIGHT:
+        src, dest = message.src, message.dest
+        # When it should have arrived: the scenario's own latency on its link, and any a
+        # fault added while it travelled, on top of the harness's own time.
+        delay = _baseline(record, (src, dest)) + conditions.delay_on(
+            (src, dest), sent, sent + IN_FLIGHT)
+        due = sent + IN_FLIGHT + delay
+        if due > end:
             continue  # in flight when the run ended
-        settled = sent + IN_FLIGHT
-        window = AFTERMATH + IN_FLIGHT
-        if not conditions.healthy(message.src, message.dest, settled, window):
+        if not conditions.healthy(src, dest, due, due - sent + AFTERMATH):
             continue
-        if conditions.slowest_to(message.dest, settled, window) > 0:
-            continue
-        if any(start <= settled and sent - AFTERMATH <= stop
-               and (not nodes or message.src in nodes or message.dest in nodes)
+        if any(start <= due and sent - AFTERMATH <= stop
+               and (not nodes or src in nodes or dest in nodes)
                for start, stop, nodes in opaque):
+            continue
+        if any(untraced.get(node, -math.inf) >= sent - AFTERMATH for node in (src, dest)):
             continue
         lost.append(message)
     return lost
+
+
+def _baseline(record: RunRecord, link: tuple[str, str]) -> float:
+    """The longest the scenario's steady network holds a message back on ``link``."""
+    network = record.scenario.network
+    extra = max((spec.latency + spec.jitter for spec in network.links if link in spec.links),
+                default=0.0)
+    return network.latency + network.jitter + extra
 
 
 def note(record: RunRecord, vanished: Iterable[Sent]) -> str | None:
@@ -75,8 +98,8 @@ def note(record: RunRecord, vanished: Iterable[Sent]) -> str | None:
     if len(by_link) > 4:
         links += f" and {len(by_link) - 4} more link(s)"
     first = min(m.t for m in lost) - record.history.t0
-    return (f"{LOST}{len(lost)} message(s) between nodes that were up, on links "
-            f"no fault touched ({links}; the first sent at {first:.1f}s): the trace shows "
+    return (f"{LOST}{len(lost)} message(s) between nodes that were up, that no fault "
+            f"explains ({links}; the first sent at {first:.1f}s): the trace shows "
             "them sent and never arriving. Verdicts that depend on them may be the "
             "harness's failure, not the node's; this is a bug in dchaos, please report it "
             "with this report folder")

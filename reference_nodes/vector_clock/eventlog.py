@@ -39,14 +39,16 @@ class EventLog:
         self.events: list[Event] = []
         self.clock: Clock = {}
         self._file: IO[str] | None = None
-        #: Bytes of the log that hold whole events (the rest is a torn line, cut by open).
-        self._whole = 0
+        #: Bytes of the log that hold whole events, once loaded (the rest is a torn line,
+        #: cut off by open).
+        self._whole: int | None = None
 
     def load(self) -> list[Event]:
         """The events a previous life of this node logged (none on a first start)."""
         if self.path is None or not os.path.exists(self.path):
             return []
         events = []
+        self._whole = 0
         with open(self.path, "rb") as source:
             for number, line in enumerate(source, start=1):
                 try:
@@ -54,7 +56,8 @@ class EventLog:
                         raise ValueError("no end of line")
                     event = json.loads(line)
                 except ValueError:
-                    log.warning("ignoring a torn line %d of %s", number, self.path)
+                    log.warning("ignoring a torn line %d of %s, and cutting the log there",
+                                number, self.path)
                     break
                 events.append(event)
                 self._whole += len(line)
@@ -66,7 +69,8 @@ class EventLog:
     def open(self) -> None:
         if self.path is not None:
             self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-            self._file.truncate(self._whole)
+            if self._whole is not None:
+                self._file.truncate(self._whole)
 
     def new(self, kind: str, received: Clock | None = None, **fields: Any) -> Event:
         """The next event: tick the clock (merging ``received`` first, for a receive)."""

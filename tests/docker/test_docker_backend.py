@@ -519,8 +519,8 @@ def features(path: Path) -> frozenset[tuple[str, str]]:
     family = scenario.protocol
     kinds = {f.kind for f in scenario.faults} | {c for f in scenario.faults
                                                  for c, _ in f.choices}
-    if any((f.kind in ("kill", "stop") and f.duration) or f.kind == "restart"
-           for f in scenario.faults):
+    if any(kind == "restart" or (kind in ("kill", "stop") and f.duration)
+           for f in scenario.faults for kind in (f.kind, *(c for c, _ in f.choices))):
         kinds.add("restart")  # a node back with its disk: a new task on Swarm
     if scenario.cluster.twins:
         kinds.add("twins")
@@ -563,6 +563,7 @@ def test_the_container_runs_cover_every_family_and_fault_kind() -> None:
     kinds = {k for p in SHIPPED for _, k in features(p)}
     assert {k for p in ON_SWARM for _, k in features(p)} == kinds
     assert {"kill", "pause", "restart", "partition", "byzantine", "twins"} <= kinds
+    assert len(ON_SWARM) <= len(IN_CONTAINERS) / 2  # what makes the Swarm set worth having
 
 
 # Every scenario of the container set runs on Docker, and those of the Swarm set on Swarm,

@@ -118,6 +118,16 @@ def test_a_toxiproxy_server_given_by_url(tmp_path: Path, shared_toxiproxy: str,
     assert list(driver.proxies()) == ["someone_else"]
 
 
+#: No fault at all: every message must arrive.
+STEADY = """\
+name: steady
+protocol: gossip
+cluster: {nodes: 3}
+workload: {clients: 2, rate: 30/s, duration: 5s, recovery: 2s}
+seed: 3
+"""
+
+
 @pytest.mark.slow
 def test_messages_the_harness_itself_lost_are_said_to_be_its_own(
         tmp_path: Path, shared_toxiproxy: str, no_leaks: None) -> None:
@@ -148,8 +158,11 @@ def test_messages_the_harness_itself_lost_are_said_to_be_its_own(
     threads = [threading.Thread(target=swallow), threading.Thread(target=break_the_link)]
     for thread in threads:
         thread.start()
+    registry = Registry()
+    scenario = parse_scenario(textwrap.dedent(STEADY), str(tmp_path / "s.yaml"), registry)
     try:
-        result = run(tmp_path, toxiproxy=shared_toxiproxy)
+        result = run_scenario(scenario, RunOptions(report_dir=tmp_path / "r",
+                                                   toxiproxy=shared_toxiproxy), registry)
     finally:
         done.set()
         for thread in threads:
