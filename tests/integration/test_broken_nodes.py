@@ -83,7 +83,7 @@ CASES = [
     Case("gossip_flaps", "failure_detection", "flap(s) back from dead", f"""\
         cluster: {{nodes: 5, {FAST_START}}}
         workload: {{clients: 1, rate: 20/s, duration: 10s, recovery: 3s}}
-        faults: [{{at: 1s, kill: n3}}, {{at: 2s, every: 2.5s, times: 3, kill: n5, duration: 1s}}]
+        faults: [{{at: 1s, kill: n3}}, {{at: 2s, every: 1.5s, times: 5, kill: n5, duration: 0.8s}}]
         checks: [{{failure_detection: {{within: 3s, nodes: [n3]}}}}]
         """),
     Case("gossip_trigger_happy", "failure_detection", "false positive", f"""\
