@@ -24,7 +24,7 @@ import pytest
 from pytest_dchaos.backends.docker import dockerenv
 from pytest_dchaos.backends.swarm.backend import ENGINES_ENV
 from pytest_dchaos.errors import HarnessError
-from pytest_dchaos.manual import start_cluster
+from pytest_dchaos.manual import LiveCluster, start_cluster
 from pytest_dchaos.registry import Registry
 from pytest_dchaos.run.runner import RunOptions
 from pytest_dchaos.scenario.loader import parse_scenario
@@ -53,6 +53,16 @@ def task_of(service: Any) -> dict[str, Any]:
     return running
 
 
+def spreads(live: LiveCluster, message: int, source: str, reader: str) -> None:
+    """Broadcast ``message`` on gossip node ``source``; ``reader`` reads it within 10 s."""
+    assert live.request(source, {"type": "broadcast", "message": message})["type"] \
+        == "broadcast_ok"
+    deadline = time.monotonic() + 10
+    while message not in live.request(reader, {"type": "read"}).get("messages", []):
+        assert time.monotonic() < deadline, f"{reader} never heard of {message}"
+        time.sleep(0.2)
+
+
 def test_nodes_are_services_and_a_restart_is_a_new_task_with_the_nodes_disk(
         swarm: docker.DockerClient, tmp_path: Path) -> None:
     options = RunOptions(backend="swarm", report_dir=tmp_path)
@@ -79,12 +89,7 @@ def test_nodes_are_services_and_a_restart_is_a_new_task_with_the_nodes_disk(
         upstreams = {name: proxy["upstream"]
                      for name, proxy in live.cluster.network.driver.proxies().items()}
         assert {upstreams[f"{run_id}_{a}_n2"] for a in ("n1", "n3")} == {f"{address}:7001"}
-        assert live.request("n1", {"type": "broadcast", "message": 8})["type"] \
-            == "broadcast_ok"
-        deadline = time.monotonic() + 10
-        while 8 not in live.request("n2", {"type": "read"}).get("messages", []):
-            assert time.monotonic() < deadline, "n2 never heard of 8 after its restart"
-            time.sleep(0.2)
+        spreads(live, 8, "n1", "n2")
         live.pause("n3")
         assert swarm.containers.get(
             task_of(swarm.services.get(f"dchaos-{run_id}-n3"))["Status"]["ContainerStatus"]
@@ -211,12 +216,7 @@ def test_a_swarm_of_two_machines_places_nodes_on_both_and_acts_through_each_engi
                 == b"on disk\n"
             # What n3, on the worker, is told reaches n1 and n2, on the manager: the links
             # cross the machines through the overlay.
-            assert live.request("n3", {"type": "broadcast", "message": 7})["type"] \
-                == "broadcast_ok"
-            deadline = time.monotonic() + 10
-            while 7 not in live.request("n1", {"type": "read"}).get("messages", []):
-                assert time.monotonic() < deadline, "n1 never heard of 7"
-                time.sleep(0.2)
+            spreads(live, 7, "n3", "n1")
         assert (live.cluster.node_dir("n3") / "kept.txt").read_text() == "on disk\n"
         assert left(manager.client, run_id) == NOTHING
         selector = {"label": f"{dockerenv.RUN}={run_id}"}
